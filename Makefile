@@ -1,0 +1,42 @@
+# Two commands do all set-up on a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck check bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[server,dev]'
+	touch $(STAMP)
+
+## Start the server with embedded defaults (SQLite in ./var, built-in MQTT broker). DEMO=1 seeds a district.
+run: $(STAMP)
+	$(BIN)/pa-server run $(if $(DEMO),--demo,)
+
+## Run the whole test suite. Uses PostgreSQL/Mosquitto when PA_TEST_DATABASE_URL / PA_TEST_MQTT_URL
+## are set (or reachable on their standard local ports), SQLite and the embedded broker always.
+test: $(STAMP)
+	@eval "$$($(BIN)/python .ci/services.py --detect)"; \
+	  echo "PA_TEST_DATABASE_URL=$${PA_TEST_DATABASE_URL:-<none: SQLite only>}"; \
+	  echo "PA_TEST_MQTT_URL=$${PA_TEST_MQTT_URL:-<none: embedded broker only>}"; \
+	  $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: $(STAMP)
+	$(BIN)/python bench/render.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

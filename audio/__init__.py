@@ -1,0 +1,1 @@
+"""How it sounds: TTS engines, composition, loudness, encoding and the content-addressed media store."""

@@ -1,0 +1,74 @@
+"""The server's one settings object, read from `PA_*` environment variables (or a `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devices.protocol import DEFAULT_PREFIX
+
+#: The embedded broker's default port. Not 1883: a machine that already runs Mosquitto (or any
+#: MQTT broker) holds that port, and the embedded broker must not fight it. When this port is
+#: taken too, the server refuses to start and says which setting to change.
+DEFAULT_EMBEDDED_BROKER_PORT = 11883
+
+
+class Settings(BaseSettings):
+    """Every knob of `pa-server`; validated once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="PA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="SQLite file, keys, media store.")
+    database_url: str | None = Field(default=None, description="Default: SQLite in data_dir.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(default=None, description="Base URL agents fetch media from.")
+
+    mqtt_url: str | None = Field(default=None, description="External broker; unset = embedded.")
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_ca_file: Path | None = None
+    topic_prefix: str = DEFAULT_PREFIX
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(default=DEFAULT_EMBEDDED_BROKER_PORT, ge=1, le=65535)
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    tts_engine: str = Field(default="auto", pattern="^(auto|gtts|espeak)$")
+    gtts_timeout_s: float = Field(default=4.0, gt=0, le=60)
+    planner_horizon_h: int = Field(default=48, ge=1, le=24 * 31)
+    planner_interval_s: float = Field(default=5.0, gt=0, le=3600)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'pa.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings` instead)."""
+    return Settings()
