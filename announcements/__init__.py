@@ -1,1 +1,4 @@
-"""What is said: Vietnamese text normalisation and the script library. Pure; no network, no audio."""
+"""What is said: Vietnamese text normalisation and the script library.
+
+Pure functions and data files; no network, no audio.
+"""

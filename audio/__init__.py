@@ -1,1 +1,4 @@
-"""How it sounds: TTS engines, composition, loudness, encoding and the content-addressed media store."""
+"""How it sounds: TTS engines, composition, loudness, encoding, the media store.
+
+Imports `announcements` only among our packages.
+"""
