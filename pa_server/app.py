@@ -1,18 +1,80 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory and its lifespan."""
 
 from __future__ import annotations
 
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
 
+from pa_server.api import errors
+from pa_server.api.media import router as media_router
+from pa_server.api.router import api_router
 from pa_server.config import Settings
+from pa_server.db.engine import make_engine, session_factory, upgrade
+
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app for `settings` (tests pass their own)."""
-    app = FastAPI(title="Commune PA server", version="0.1.0")
+def build_renderer(settings: Settings) -> Any:
+    """`audio.render.Renderer` on the data directory, or None if audio is not installed."""
+    try:
+        module = importlib.import_module("audio.render")
+    except ImportError:
+        log.warning("audio.render is not available: rendering is disabled")
+        return None
+    return module.Renderer(
+        settings.media_dir, settings.cache_dir, gtts_timeout_s=settings.gtts_timeout_s
+    )
+
+
+def create_app(settings: Settings, *, background: bool = True, demo: bool = False) -> FastAPI:
+    """Build the app for `settings` (tests pass their own).
+
+    `background=False` runs no broker, bus or planner loop (tests inject a dispatcher);
+    `demo=True` seeds a demo district into an empty database at start-up.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        upgrade(engine)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        app.state.on_plan_change = lambda: None
+        app.state.renderer = build_renderer(settings)
+        settings.media_dir.mkdir(parents=True, exist_ok=True)
+        if demo:
+            from pa_server.demo import seed
+
+            seed(app.state.sessions, settings, renderer=app.state.renderer)
+        with ExitStack() as stack:
+            if background:
+                from pa_server.runtime import Runtime
+
+                runtime = stack.enter_context(Runtime(settings, app.state.sessions))
+                app.state.keys = runtime.keys
+                app.state.dispatcher = runtime.dispatcher
+                app.state.on_plan_change = runtime.request_replan
+            yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Commune PA server",
+        version="0.1.0",
+        description="Vietnamese commune public-address system: announcements, schedules, "
+        "broadcasts over MQTT to loudspeaker agents, and proof of broadcast.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    errors.install(app)
+    app.include_router(api_router())
+    app.include_router(media_router)
 
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

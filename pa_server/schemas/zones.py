@@ -1,0 +1,49 @@
+"""Zone shapes."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from pydantic import Field
+
+from pa_server.schemas.common import UTC, Input, Output
+
+#: Quiet hours when none are given (Thông tư 39: no loudspeakers at night).
+DEFAULT_QUIET_START = time(21, 30)
+DEFAULT_QUIET_END = time(5, 0)
+
+
+class ZoneCreate(Input):
+    path: str = Field(description="slug path, e.g. vinh-tuong/tan-tien; its parent must exist")
+    name: str = Field(min_length=1, max_length=200, description="Vietnamese name")
+    quiet_start: time | None = DEFAULT_QUIET_START
+    quiet_end: time | None = DEFAULT_QUIET_END
+    timezone: str | None = Field(default=None, description="default: the server's")
+    default_volume: int | None = None
+
+
+class ZoneUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    timezone: str | None = None
+    default_volume: int | None = None
+
+
+class ZonePublic(Output):
+    path: str
+    parent_path: str | None
+    name: str
+    quiet_start: time | None
+    quiet_end: time | None
+    timezone: str
+    default_volume: int | None
+    created_at: UTC
+    updated_at: UTC
+
+
+class ZoneNode(ZonePublic):
+    """A zone with its children, for the tree."""
+
+    device_count: int = 0
+    children: list[ZoneNode] = Field(default_factory=list)

@@ -1,0 +1,3 @@
+from tests.pa_server.server_fixtures import db_url, engine, pg_database, session, sessions
+
+__all__ = ["db_url", "engine", "pg_database", "session", "sessions"]
