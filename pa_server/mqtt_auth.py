@@ -42,11 +42,11 @@ MAX_ITERATIONS = 10_000_000
 
 #: Server usernames: no `:` (password file), no `+#/` (Mosquitto refuses them in `%u`
 #: patterns), no whitespace or `%` (ACL syntax), no leading `$`.
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 #: Topic prefixes: plain levels only, so no wildcard, `%` substitution or space reaches the ACL.
-PREFIX_LEVEL_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+PREFIX_LEVEL_RE = re.compile(r"^[A-Za-z0-9._-]+\Z")
 
-_HASH_RE = re.compile(r"^\$7\$([0-9]{1,8})\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$")
+_HASH_RE = re.compile(r"^\$7\$([0-9]{1,8})\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)\Z")
 
 
 class MqttAuthError(Exception):

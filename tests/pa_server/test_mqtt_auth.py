@@ -31,7 +31,7 @@ MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
 #: Bounded waits for things that must happen (connect, a message) — generous, never asserted on.
 WAIT_S = 10.0
 #: After a barrier message has arrived, how much longer a forbidden message gets to show up.
-#: The barrier already proves ordering (see `Client.barrier`); this only guards broker quirks.
+#: The barrier already proves ordering (see `Client.collect_until`); this only guards broker quirks.
 GRACE_S = 0.3
 
 
@@ -109,8 +109,9 @@ def test_password_file_is_0600_and_atomic(tmp_path: Path) -> None:
         ma.write_password_file(f, [("loa-01", h), ("loa-01", h)])
     with pytest.raises(ma.InvalidHash):
         ma.write_password_file(f, [("loa-01", "plaintext")])
-    with pytest.raises(ma.InvalidName):
-        ma.write_password_file(f, [("evil:x\nroot", h)])
+    for evil in ("evil:x\nroot", "loa-01\n"):
+        with pytest.raises(ma.InvalidName):
+            ma.write_password_file(f, [(evil, h)])
     # A refused write leaves the previous file whole and no temporary file behind.
     assert f.read_text() == f"pa-server:{h}\nloa-01:{h}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]
@@ -154,6 +155,9 @@ def test_acl_grants_per_device_zone_reads_and_patterns_once(tmp_path: Path) -> N
         ("pa v1", "pa-server", []),
         ("pa/v1", "pa server", []),
         ("pa/v1", "pa-server\nuser x", []),
+        ("pa/v1", "pa-server\n", []),  # `$` would have let a trailing newline through
+        ("pa/v1\n", "pa-server", []),
+        ("pa/v1", "pa-server", [("loa-01\n", "vt")]),
         ("pa/v1", "loa-01", [("loa-01", "vt")]),  # a device posing as the server
         ("pa/v1", "pa-server", [("loa-01", "vt"), ("loa-01", "xa")]),
         ("pa/v1", "pa-server", [("LOA", "vt")]),
