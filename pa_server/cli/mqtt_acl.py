@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     server_user = args.server_user or settings.mqtt_username or DEFAULT_SERVER_USER
     prefix = args.prefix or settings.topic_prefix
     devices = load_devices(args)
+    owner = _owner_ids(args.owner) if args.owner else None  # refuse before writing anything
     server_password = _server_password(args, settings.mqtt_password, out)
     try:
         validate_username(server_user)
@@ -84,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         write_mosquitto_conf(out / "mosquitto-pa.conf", out / "passwd", out / "acl")
     except MqttAuthError as exc:
         raise CommandError(str(exc)) from exc
-    if args.owner:
-        _chown(args.owner, out / "passwd", out / "acl")
+    if owner is not None:
+        _chown(owner, out / "passwd", out / "acl")
     print(
         f"wrote {out}/passwd, acl, mosquitto-pa.conf: server user {server_user!r}, "
         f"{len(devices)} agent(s), prefix {prefix!r}"
@@ -183,13 +184,17 @@ def _read_secret(path: Path) -> str:
     return secret
 
 
-def _chown(owner: str, *paths: Path) -> None:
+def _owner_ids(owner: str) -> tuple[int, int]:
     try:
         entry = pwd.getpwnam(owner)
     except KeyError as exc:
         raise CommandError(f"no such user {owner!r}") from exc
+    return entry.pw_uid, entry.pw_gid
+
+
+def _chown(ids: tuple[int, int], *paths: Path) -> None:
     for path in paths:
         try:
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+            os.chown(path, *ids)
         except PermissionError as exc:
-            raise CommandError(f"cannot chown {path} to {owner}: run as root") from exc
+            raise CommandError(f"cannot chown {path} to uid {ids[0]}: run as root") from exc

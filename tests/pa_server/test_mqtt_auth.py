@@ -517,3 +517,22 @@ def test_server_commands_and_zone_timelines_reach_the_device(
     for msg in sent:
         assert not server.publish(*msg).is_failure
     assert a.collect_until(sent[-1]) == [retained, *sent]
+
+
+def test_cli_creates_the_server_password_once_and_reuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PA_MQTT_PASSWORD", raising=False)
+    devices = tmp_path / "d.csv"
+    devices.write_text(f"id,zone,password_hash\nloa-01,vt,{ma.hash_password('pw')}\n")
+    out = tmp_path / "out"
+    args = ["mqtt-acl", "--out", str(out), "--devices", str(devices)]
+    assert main(args) == 0
+    secret = (out / "server-password").read_text().strip()
+    assert stat.S_IMODE((out / "server-password").stat().st_mode) == 0o600
+    assert main(args) == 0
+    assert (out / "server-password").read_text().strip() == secret
+    server_line = (out / "passwd").read_text().splitlines()[0]
+    assert ma.verify_password(secret, server_line.removeprefix("pa-server:"))
+    assert main([*args, "--owner", "no-such-user-here"]) == 2
+    assert "no such user" in capsys.readouterr().err
