@@ -10,9 +10,12 @@ import pytest
 from announcements.normalize import normalize
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_CORPUS = REPO.parent / "shared" / "corpus" / "vi-normalize.tsv"
+# `<repo>/../shared` in a clone beside the shared folder; one level up for a worktree in wt/.
+SHARED_CANDIDATES = [
+    base / "shared" / "corpus" / "vi-normalize.tsv" for base in (REPO.parent, REPO.parent.parent)
+]
 VENDORED_CORPUS = Path(__file__).with_name("data") / "vi-normalize.tsv"
-CORPUS = SHARED_CORPUS if SHARED_CORPUS.exists() else VENDORED_CORPUS
+CORPUS = next((p for p in SHARED_CANDIDATES if p.exists()), VENDORED_CORPUS)
 
 
 def fold(text: str) -> str:
