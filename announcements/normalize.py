@@ -326,6 +326,7 @@ def normalize(text: str, *, abbreviations: Abbreviations | None = None) -> str:
     s = _DAY_MONTH.sub(_day_month, s)
     s = _MONTH.sub(_month, s)
     s = _CLOCK.sub(_clock, s)
+    s = re.sub(r"(?<=\d)(\s+(?i:giờ))\s+00(?!\d)(?:\s+(?i:phút)(?!\w))?", r"\1", s)  # "8 giờ 00"
     s = _HOURS.sub(lambda m: f" {cardinal_text(m.group(1))} giờ ", s)
     s = _ORDINAL.sub(lambda m: f"{m.group(1)} {ordinal(int(m.group(2)))} ", s)
     s = _DOTTED.sub(_dotted, s)

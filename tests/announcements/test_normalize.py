@@ -47,6 +47,10 @@ def said(text: str) -> str:
         ("trong 24h", "trong hai mươi tư giờ"),
         ("lúc 7h45'", "lúc bảy giờ bốn mươi lăm phút"),
         ("6 giờ 30", "sáu giờ ba mươi"),
+        (
+            "Từ 8 giờ 00 ngày 05/08/2020",
+            "từ tám giờ ngày năm tháng tám năm hai nghìn không trăm hai mươi",
+        ),
         # ordinals and Roman numerals in context
         ("Thứ 7, Chủ nhật", "thứ bảy chủ nhật"),
         ("thứ 1", "thứ nhất"),
