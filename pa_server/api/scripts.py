@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
+from announcements.library import Script
 from pa_server.schemas.scripts import ScriptFill, ScriptFilled, ScriptPublic
 from pa_server.services import scripts
 
 router = APIRouter(prefix="/scripts", tags=["scripts"])
 
 
-def _public(script: Any) -> ScriptPublic:
+def _public(script: Script) -> ScriptPublic:
     return ScriptPublic(
         name=script.name,
         title=script.title,
@@ -21,6 +20,7 @@ def _public(script: Any) -> ScriptPublic:
         repeats=script.repeats,
         priority=script.priority,
         level=script.level,
+        description=script.description,
     )
 
 

@@ -15,6 +15,7 @@ class ScriptPublic(Output):
     repeats: int
     priority: int
     level: str
+    description: str = ""
 
 
 class ScriptFill(Input):

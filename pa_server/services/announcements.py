@@ -8,14 +8,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from announcements.errors import MAX_TEXT_CHARS
 from pa_server.db.models import Announcement, Occurrence, Schedule
 from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
 from pa_server.services.scripts import fill_script
-
-#: Longest announcement text (the same limit as `announcements.errors.TextTooLong`).
-MAX_TEXT_CHARS = 5000
 
 
 def get_announcement(session: Session, announcement_id: str) -> Announcement:

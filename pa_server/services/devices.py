@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pa_server.db.models import Device, ScheduleTarget
+from pa_server.mqtt_auth import new_device_password
 from pa_server.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
-from pa_server.services.credentials import hash_password, new_password
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
 from pa_server.services.validation import check_device_id
@@ -39,13 +39,13 @@ def create_device(session: Session, data: DeviceCreate, *, now: datetime) -> tup
     zone = require_zone(session, data.zone)
     if session.get(Device, device_id) is not None:
         raise Invalid("duplicate_id", f"device {device_id!r} already exists")
-    password = new_password()
+    password, hashed = new_device_password()
     device = Device(
         id=device_id,
         zone_path=zone.path,
         name=data.name.strip(),
         location=data.location.strip(),
-        credential_hash=hash_password(password),
+        credential_hash=hashed,
         created_at=now,
         updated_at=now,
     )
@@ -86,8 +86,7 @@ def update_device(session: Session, device_id: str, data: DeviceUpdate, *, now: 
 def reset_password(session: Session, device_id: str, *, now: datetime) -> str:
     """Give a device a new broker password (the old one stops working once the ACL is redone)."""
     device = get_device(session, device_id)
-    password = new_password()
-    device.credential_hash = hash_password(password)
+    password, device.credential_hash = new_device_password()
     device.updated_at = now
     session.flush()
     return password

@@ -392,3 +392,39 @@ def test_keys_and_openapi(api: Api) -> None:
     ):
         assert path in paths
     assert api.client.get("/docs").status_code == 200
+
+
+def test_scripts_list_fill_and_compose(api: Api) -> None:
+    names = [s["name"] for s in api.ok("GET", f"{V1}/scripts")]
+    assert "bluezone-cai-dat" in names
+    script = api.ok("GET", f"{V1}/scripts/bluezone-cai-dat")
+    assert set(script["placeholders"]) == {"commune", "district", "hotline"}
+    values = {"commune": "Tân Tiến", "district": "Vĩnh Tường", "hotline": "0211 3855 123"}
+    filled = api.ok("POST", f"{V1}/scripts/bluezone-cai-dat/render", json={"values": values})
+    assert "xã Tân Tiến" in filled["text"] and "{" not in filled["text"]
+    api.refused(
+        "POST",
+        f"{V1}/scripts/bluezone-cai-dat/render",
+        "missing_placeholder",
+        json={"values": {"commune": "Tân Tiến"}},
+    )
+    api.refused(
+        "POST",
+        f"{V1}/scripts/bluezone-cai-dat/render",
+        "unknown_placeholder",
+        json={"values": {**values, "extra": "x"}},
+    )
+    api.refused("POST", f"{V1}/scripts/nope/render", "unknown_script", json={"values": {}})
+    ann = api.ok(
+        "POST",
+        f"{V1}/announcements",
+        201,
+        json={"title": "Bluezone", "script_name": "bluezone-cai-dat", "placeholders": values},
+    )
+    assert ann["text"] == filled["text"] and ann["placeholders"] == values
+    api.refused(
+        "POST",
+        f"{V1}/announcements",
+        "missing_placeholder",
+        json={"title": "x", "script_name": "bluezone-cai-dat", "placeholders": {}},
+    )
