@@ -24,6 +24,7 @@ from pa_server.db.published import DbPublishedStore
 from pa_server.dispatch import Dispatcher
 from pa_server.services.ingest import ingest_receipt, ingest_state
 from pa_server.services.planning import DispatcherLike, PlanResult, replan, sync_timelines
+from pa_server.services.provisioning import broker_url
 from pa_server.signing import ServerKeys
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,6 @@ def plan_and_publish(
             base_url=settings.resolved_public_url,
         )
     return result, published
-
-
-def broker_url(settings: Settings) -> str:
-    """The broker agents and the server connect to: `PA_MQTT_URL` or the embedded one."""
-    return settings.mqtt_url or f"mqtt://{settings.broker_host}:{settings.broker_port}"
 
 
 class Runtime:

@@ -8,16 +8,14 @@ from pydantic import Field
 
 from pa_server.schemas.common import UTC, Input, Output
 
-#: Quiet hours when none are given (Thông tư 39: no loudspeakers at night).
-DEFAULT_QUIET_START = time(21, 30)
-DEFAULT_QUIET_END = time(5, 0)
-
 
 class ZoneCreate(Input):
+    """Quiet hours: both or neither; neither inherits the parent's (the top: 21:30–05:00)."""
+
     path: str = Field(description="slug path, e.g. vinh-tuong/tan-tien; its parent must exist")
     name: str = Field(min_length=1, max_length=200, description="Vietnamese name")
-    quiet_start: time | None = DEFAULT_QUIET_START
-    quiet_end: time | None = DEFAULT_QUIET_END
+    quiet_start: time | None = None
+    quiet_end: time | None = None
     timezone: str | None = Field(default=None, description="default: the server's")
     default_volume: int | None = None
 

@@ -81,25 +81,29 @@ def load_specs(
         ann = session.get(Announcement, s.announcement_id)
         if ann is None or ann.rendition is None:
             continue
-        schedules.append(
-            planner.ScheduleSpec(
-                id=s.id,
-                announcement_id=s.announcement_id,
-                title=s.title,
-                rrule=s.rrule,
-                start=s.start_at,
-                end=s.end_at,
-                exdates=tuple(parse_instant(d) for d in s.exdates),
-                timezone=s.timezone,
-                level=s.level,  # type: ignore[arg-type]
-                targets=tuple(t.target for t in s.targets),
-                duration_ms=ann.rendition.duration_ms,
-                volume=s.volume,
-                max_late_s=s.max_late_s,
-                created_at=s.created_at,
-                enabled=s.enabled,
+        try:
+            schedules.append(
+                planner.ScheduleSpec(
+                    id=s.id,
+                    announcement_id=s.announcement_id,
+                    title=s.title,
+                    rrule=s.rrule,
+                    start=s.start_at,
+                    end=s.end_at,
+                    exdates=tuple(parse_instant(d) for d in s.exdates),
+                    timezone=s.timezone,
+                    level=s.level,  # type: ignore[arg-type]
+                    targets=tuple(t.target for t in s.targets),
+                    duration_ms=ann.rendition.duration_ms,
+                    volume=s.volume,
+                    max_late_s=s.max_late_s,
+                    created_at=s.created_at,
+                    enabled=s.enabled,
+                )
             )
-        )
+        except planner.PlanError as exc:
+            # One bad stored schedule must not silence every other one.
+            log.error("schedule %s left out of the plan: %s", s.id, exc)
     return schedules, zones, devices
 
 

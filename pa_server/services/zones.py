@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -49,6 +49,7 @@ def create_zone(
         raise Invalid("unknown_zone", f"parent zone {parent!r} does not exist: create it first")
     tz = data.timezone or default_timezone
     check_timezone(tz)
+    check_quiet_hours(data.quiet_start, data.quiet_end)
     zone = Zone(
         path=path,
         parent_path=parent,
@@ -77,6 +78,9 @@ def update_zone(session: Session, path: str, data: ZoneUpdate, *, now: datetime)
     elif "timezone" in changes:
         del changes["timezone"]
     check_volume(changes.get("default_volume"))
+    check_quiet_hours(
+        changes.get("quiet_start", zone.quiet_start), changes.get("quiet_end", zone.quiet_end)
+    )
     for key, value in changes.items():
         setattr(zone, key, value)
     zone.updated_at = now
@@ -117,6 +121,12 @@ def zone_tree(session: Session) -> list[ZoneNode]:
         parent = nodes.get(zone.parent_path) if zone.parent_path else None
         (parent.children if parent else roots).append(node)
     return roots
+
+
+def check_quiet_hours(start: time | None, end: time | None) -> None:
+    """Both bounds or neither (neither inherits the parent's), else `invalid_quiet_hours`."""
+    if (start is None) != (end is None):
+        raise Invalid("invalid_quiet_hours", "give both quiet-hour bounds or neither (inherit)")
 
 
 def subtree_paths(session: Session, path: str) -> list[str]:

@@ -56,7 +56,10 @@ def test_zone_crud_and_tree(api: Api) -> None:
         "Xã Tân Tiến",
         2,
     )
-    assert child["quiet_start"] == "21:30:00"
+    assert child["quiet_start"] is None  # inherits
+    api.refused(
+        "PATCH", f"{V1}/zones/vinh-tuong", "invalid_quiet_hours", json={"quiet_start": "22:00:00"}
+    )
     got = api.ok("PATCH", f"{V1}/zones/vinh-tuong/tan-tien", json={"default_volume": 70})
     assert got["default_volume"] == 70
     api.refused("DELETE", f"{V1}/zones/vinh-tuong", "zone_in_use", 409)
