@@ -85,7 +85,8 @@ def main() -> None:
             }
             print(f"{args.devices} devices, {args.requests} requests each, {url.split(':')[0]}")
             print(
-                f"  /healthz baseline        p50 {pct(base, 50):7.2f} ms  p95 {pct(base, 95):7.2f} ms"
+                f"  {'/healthz baseline':24s} p50 {pct(base, 50):7.2f} ms"
+                f"  p95 {pct(base, 95):7.2f} ms"
             )
             for name, path in cases.items():
                 t = timed(client, path, args.requests)
