@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from audio.pcm import Pcm
+from audio.pcm import OUTPUT_RATE, Pcm
 
 with warnings.catch_warnings():
     # pydub warns at import when ffmpeg is absent; we only hand it raw PCM, which needs none
@@ -15,9 +15,6 @@ with warnings.catch_warnings():
     from pydub.effects import speedup
     from pydub.silence import detect_leading_silence
 
-#: One output rate for everything: espeak-ng's own (no resampling on the offline path);
-#: gTTS's 24 kHz loses nothing a horn loudspeaker can play.
-OUTPUT_RATE = 22_050
 #: Below this a TTS piece's edge counts as silence and is trimmed, so our gaps are the gaps.
 SILENCE_DBFS = -50.0
 

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+#: The one sample rate of everything we compose and publish: espeak-ng's own (no resampling on
+#: the offline path); gTTS's 24 kHz loses nothing a horn loudspeaker can play.
+OUTPUT_RATE = 22_050
+
 
 @dataclass(frozen=True)
 class Pcm:
