@@ -103,7 +103,7 @@ def normalize(x: Signal, rate: int, target_lufs: float, ceiling_dbtp: float) -> 
     if not math.isfinite(measured):
         raise Silent("the audio is silent: nothing to normalise")
     y = x
-    for _ in range(4):  # limiting lowers loudness a little: top up and limit again
+    for _ in range(2):  # limiting lowers loudness a little: top up and limit once more
         y = limit(y * 10 ** ((target_lufs - measured) / 20), rate, ceiling_dbtp)
         measured = integrated_lufs(y, rate)
         if abs(measured - target_lufs) < 0.3:
