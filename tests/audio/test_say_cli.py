@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from pa_server.cli import main
 from tests.audio.conftest import files_under, measure, wav_bytes
-
-HAS_LIBRARY = importlib.util.find_spec("announcements.library") is not None
 
 
 def test_say_espeak_writes_a_real_mp3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,14 +91,9 @@ def test_say_recording(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0 and "recording" in capsys.readouterr().out
 
 
-# The script library is the announcements room's (lands on main separately): these run once
-# it exists, against the interface agreed in TEAM.md.
-needs_library = pytest.mark.skipif(not HAS_LIBRARY, reason="announcements.library not merged yet")
-
-
-@needs_library
 def test_say_script_with_commune(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    library = importlib.import_module("announcements.library")
+    from announcements import library
+
     script = next(s for s in library.list_scripts() if "commune" in s.placeholders)
     values = [
         f"--set={p}=Tân Tiến" if p == "commune" else f"--set={p}=1" for p in script.placeholders
@@ -116,7 +107,6 @@ def test_say_script_with_commune(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "Tân Tiến" in meta_files[0].read_text()
 
 
-@needs_library
 @pytest.mark.parametrize(("extra", "message"), [(["--script", "no-such-script"], "no-such-script")])
 def test_say_unknown_script(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
@@ -127,9 +117,9 @@ def test_say_unknown_script(
     assert files_under(tmp_path / "media") == []
 
 
-@needs_library
 def test_say_missing_placeholder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    library = importlib.import_module("announcements.library")
+    from announcements import library
+
     script = next(s for s in library.list_scripts() if s.placeholders)
     code = main(["say", "--script", script.name, "--engine", "espeak", "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err
