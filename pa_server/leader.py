@@ -41,10 +41,12 @@ DEFAULT_POLL_INTERVAL_S = 5.0
 # Bounds on noticing a dead peer. The client side lets a holder learn it lost the database;
 # the server side (session GUCs sent in `options`) lets PostgreSQL drop a dead holder's
 # session, and with it the lock, when its machine vanished without closing the socket.
-KEEPALIVE_IDLE_S = 5
+# Budget: a silent peer is declared dead after idle + interval × count = 9 s; with the 5 s
+# poll, a standby takes over a vanished machine's lease within about 14 s (issue 6: 15 s).
+KEEPALIVE_IDLE_S = 3
 KEEPALIVE_INTERVAL_S = 2
 KEEPALIVE_COUNT = 3
-TCP_USER_TIMEOUT_MS = 10_000
+TCP_USER_TIMEOUT_MS = 9_000
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 5_000
 
