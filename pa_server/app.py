@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
+from audio.render import Renderer
 from pa_server.api import errors
 from pa_server.api.media import router as media_router
 from pa_server.api.router import api_router
@@ -19,16 +18,9 @@ from pa_server.db.engine import make_engine, session_factory, upgrade
 log = logging.getLogger(__name__)
 
 
-def build_renderer(settings: Settings) -> Any:
-    """`audio.render.Renderer` on the data directory, or None if audio is not installed."""
-    try:
-        module = importlib.import_module("audio.render")
-    except ImportError:
-        log.warning("audio.render is not available: rendering is disabled")
-        return None
-    return module.Renderer(
-        settings.media_dir, settings.cache_dir, gtts_timeout_s=settings.gtts_timeout_s
-    )
+def build_renderer(settings: Settings) -> Renderer:
+    """The audio renderer on the data directory's media store and caches."""
+    return Renderer(settings.media_dir, settings.cache_dir, gtts_timeout_s=settings.gtts_timeout_s)
 
 
 def create_app(settings: Settings, *, background: bool = True, demo: bool = False) -> FastAPI:

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
+from audio.store import MediaStore
 from pa_server.api.deps import SettingsDep
 from pa_server.config import Settings
 from pa_server.services.errors import NotFound
@@ -21,8 +22,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def media_file(settings: Settings, sha256: str, ext: str) -> Path:
-    """Where the media store keeps a file (INTERIM: flat, until `audio.store.MediaStore`)."""
-    return settings.media_dir / f"{sha256}.{ext}"
+    """Where the media store keeps a file."""
+    return MediaStore(settings.media_dir).path(sha256, ext)
 
 
 @router.api_route("/media/{name}", methods=["GET", "HEAD"])

@@ -1,15 +1,13 @@
 """Rendering announcements into media, and uploaded recordings.
 
 The renderer is `audio.render.Renderer`, passed in (tests pass a fake with the same
-`render(request) -> Rendition` method).
+`render(request) -> Rendition` method); its errors become service errors here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,9 +15,11 @@ from typing import Any, Protocol
 import miniaudio
 from sqlalchemy.orm import Session
 
+from audio.errors import AudioError, BadRecording, BadText, EncoderUnavailable, TTSUnavailable
+from audio.render import RenderRequest
 from pa_server.db.models import Announcement, Rendition
 from pa_server.schemas.announcements import RenderOptions
-from pa_server.services.errors import Conflict, Invalid, ServiceError, Unavailable
+from pa_server.services.errors import Conflict, Invalid, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -63,35 +63,7 @@ class RenditionLike(Protocol):
 class RendererLike(Protocol):
     """`audio.render.Renderer`'s one method."""
 
-    def render(self, req: Any) -> RenditionLike: ...
-
-
-@dataclass(frozen=True)
-class InterimRenderRequest:
-    """Same fields as `audio.render.RenderRequest`; used only while the audio room's is absent."""
-
-    text: str | None = None
-    recording: bytes | None = None
-    recording_name: str | None = None
-    engine: str = "auto"
-    voice: str | None = None
-    speed: float = 1.0
-    repeat: int = 2
-    gap_s: float = 2.0
-    chime: bool = True
-    intro_commune: str | None = None
-    outro: bool = True
-    format: str = "mp3"
-    band_limit: bool = False
-
-
-def make_render_request(**fields: Any) -> Any:
-    """An `audio.render.RenderRequest` (or the interim stand-in until audio lands)."""
-    try:
-        cls: Any = importlib.import_module("audio.render").RenderRequest
-    except (ImportError, AttributeError):
-        cls = InterimRenderRequest
-    return cls(**fields)
+    def render(self, req: RenderRequest) -> RenditionLike: ...
 
 
 def probe_audio(data: bytes) -> tuple[str, int]:
@@ -165,11 +137,11 @@ def render_announcement(
             recording = path.read_bytes()
         except OSError as exc:
             raise Conflict("recording_missing", f"recording file {path.name} is gone") from exc
-    req = make_render_request(
+    req = RenderRequest(
         text=announcement.text if recording is None else None,
         recording=recording,
         recording_name=announcement.recording_name,
-        engine=options.engine or default_engine,
+        engine=options.engine or default_engine,  # type: ignore[arg-type]
         voice=options.voice,
         speed=options.speed,
         repeat=options.repeat,
@@ -182,13 +154,15 @@ def render_announcement(
     )
     try:
         result = renderer.render(req)
-    except ServiceError:
-        raise
-    except Exception as exc:
-        # The audio room's errors (and text errors from normalisation) become one refusal.
-        code = "text_too_long" if type(exc).__name__ == "TextTooLong" else "render_failed"
+    except (TTSUnavailable, EncoderUnavailable) as exc:
+        raise Unavailable("tts_unavailable", f"no voice or encoder available now: {exc}") from exc
+    except BadText as exc:
+        raise Invalid("bad_text", str(exc)) from exc
+    except BadRecording as exc:
+        raise Invalid("not_audio", str(exc)) from exc
+    except AudioError as exc:
         log.warning("rendering announcement %s failed: %s", announcement.id, exc)
-        raise Invalid(code, f"rendering failed: {exc}") from exc
+        raise Invalid("render_failed", f"rendering failed: {exc}") from exc
     rendition = Rendition(
         announcement_id=announcement.id,
         sha256=result.sha256,

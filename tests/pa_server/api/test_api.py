@@ -431,3 +431,23 @@ def test_scripts_list_fill_and_compose(api: Api) -> None:
         "missing_placeholder",
         json={"title": "x", "script_name": "bluezone-cai-dat", "placeholders": {}},
     )
+
+
+def test_real_renderer_offline_voice(api: Api) -> None:
+    """The app's own audio.render.Renderer (espeak-ng, no network) behind the same route."""
+    from pa_server.api import deps
+
+    api.client.app.dependency_overrides.pop(deps.get_renderer)  # type: ignore[attr-defined]
+    ann = api.ok(
+        "POST",
+        f"{V1}/announcements",
+        201,
+        json={"title": "Thử", "text": "Xin chào bà con xã Tân Tiến."},
+    )
+    rend = api.ok(
+        "POST", f"{V1}/announcements/{ann['id']}/render", json={"engine": "espeak", "repeat": 1}
+    )
+    assert rend["engines"] == ["espeak"] and rend["duration_ms"] > 1000
+    media = api.client.get(rend["url"].removeprefix("http://pa.test:8000"))
+    assert media.status_code == 200 and len(media.content) == rend["bytes"]
+    assert media.headers["content-type"] == "audio/mpeg"
