@@ -451,3 +451,9 @@ def test_real_renderer_offline_voice(api: Api) -> None:
     media = api.client.get(rend["url"].removeprefix("http://pa.test:8000"))
     assert media.status_code == 200 and len(media.content) == rend["bytes"]
     assert media.headers["content-type"] == "audio/mpeg"
+
+
+def test_metrics_read_the_database(api: Api) -> None:
+    seed_zones(api)
+    text = api.client.get("/metrics").text
+    assert "pa_agents_known 2.0" in text or "pa_agents_known 2" in text
