@@ -31,8 +31,8 @@ from tests.pa_server.server_fixtures import FakeRenderer
 pytest.importorskip("pa_server.bus")
 pytest.importorskip("pa_server.planner")
 
-from tests.mqtt_fixtures import Collector, TestBroker, mqtt_broker, plain_client  # noqa: E402
-from tests.pa_server.server_fixtures import (  # noqa: E402
+from tests.mqtt_fixtures import Collector, TestBroker, mqtt_broker, plain_client
+from tests.pa_server.server_fixtures import (
     db_url,
     pg_database,
     sqlite_template,
