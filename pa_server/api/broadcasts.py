@@ -53,7 +53,9 @@ def create_broadcast(
     now: NowDep,
 ) -> BroadcastDetail:
     """Play an approved announcement now on zones and/or devices."""
-    occ = broadcasts.create_broadcast(session, data, dispatcher=dispatcher, now=now)
+    occ = broadcasts.create_broadcast(
+        session, data, dispatcher=dispatcher, timezone=settings.timezone, now=now
+    )
     # Stored first, sent second: a broadcast on air always has its record.
     session.commit()
     assert dispatcher is not None

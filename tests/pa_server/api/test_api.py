@@ -75,6 +75,7 @@ def test_zone_crud_and_tree(api: Api) -> None:
         ({"path": "vinh-tuong/x", "name": "x"}, "unknown_zone"),
         ({"path": "x", "name": "x", "timezone": "Mars/Olympus"}, "unknown_timezone"),
         ({"path": "x", "name": "x", "surprise": 1}, "invalid_input"),
+        ({"path": "tree", "name": "x"}, "invalid_slug"),
     ],
 )
 def test_bad_zone_is_refused(api: Api, body: dict[str, Any], code: str) -> None:
@@ -195,6 +196,8 @@ def test_announcement_bad_input(api: Api) -> None:
     )
     assert api.ok("GET", f"{V1}/announcements/{ann['id']}")["text"] == "Xin chào"
     assert api.ok("GET", f"{V1}/announcements")["total"] == 1
+    api.ok("DELETE", f"{V1}/announcements/{ann['id']}", 204)
+    assert api.ok("GET", f"{V1}/announcements")["total"] == 0
 
 
 def wav_bytes(seconds: float = 0.5) -> bytes:
