@@ -257,6 +257,7 @@ def test_schedule_crud_and_occurrences(api: Api) -> None:
     [
         ({"rrule": "FREQ=SOMETIMES"}, "invalid_rrule"),
         ({"rrule": "not a rule"}, "invalid_rrule"),
+        ({"rrule": "FREQ=MINUTELY"}, "rrule_too_frequent"),
         ({"timezone": "Asia/Nowhere"}, "unknown_timezone"),
         ({"end": "2026-08-01T00:00:00"}, "end_before_start"),
         ({"zones": ["vinh-tuong/nowhere"]}, "unknown_zone"),
