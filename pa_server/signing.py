@@ -1,0 +1,187 @@
+"""The server's Ed25519 signing keys: made on first start, kept in the data directory, rotatable.
+
+Layout: `<data_dir>/keys/NNNN-<kid>.pem`, one PKCS#8 PEM private key per file, mode 0600. The
+highest `NNNN` is the newest key and signs everything; every key in the directory is published
+(`public_keys()`), so agents provisioned with an older key keep verifying while a rotation rolls
+out. Retiring a key is deleting its file.
+
+Exceptions (all subclasses of `SigningError`):
+
+- `KeyFileError` — a key file or the key directory is unreadable, unsafe (group/world
+  permissions) or not an Ed25519 private key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
+from devices.protocol import Body, Kind, public_key_b64, sign_envelope
+
+log = logging.getLogger(__name__)
+
+KEY_DIR_NAME = "keys"
+ALG = "Ed25519"
+_KEY_FILE_RE = re.compile(r"^(\d{4})-([0-9a-f]{8})\.pem$")
+
+
+class SigningError(Exception):
+    """Base of every error about the server's signing keys."""
+
+
+class KeyFileError(SigningError):
+    """A key file is missing, unreadable, unsafe or not an Ed25519 private key."""
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """The key id published with a key: the first 8 hex digits of sha256 of its raw bytes."""
+    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    serial: int
+    kid: str
+    private: Ed25519PrivateKey
+    path: Path
+
+
+class ServerKeys:
+    """The server's signing keys, newest first; the newest signs."""
+
+    def __init__(self, keys: list[_Key]) -> None:
+        if not keys:
+            raise SigningError("no signing key loaded")
+        self._keys = sorted(keys, key=lambda k: k.serial, reverse=True)
+
+    @classmethod
+    def load_or_create(cls, data_dir: Path) -> ServerKeys:
+        """Load every key in `<data_dir>/keys`, creating the first one if there is none."""
+        key_dir = _key_dir(data_dir)
+        keys = _load_all(key_dir)
+        if not keys:
+            keys = [_create(key_dir, serial=1)]
+            log.info("created signing key %s in %s", keys[0].kid, keys[0].path)
+        return cls(keys)
+
+    @classmethod
+    def rotate(cls, data_dir: Path) -> ServerKeys:
+        """Add a new key that signs from now on; the older keys stay published."""
+        key_dir = _key_dir(data_dir)
+        keys = _load_all(key_dir)
+        new = _create(key_dir, serial=max((k.serial for k in keys), default=0) + 1)
+        log.info("rotated signing key: %s now signs (%d older keys kept)", new.kid, len(keys))
+        return cls([*keys, new])
+
+    @property
+    def kid(self) -> str:
+        """The id of the key that signs."""
+        return self._keys[0].kid
+
+    def sign(
+        self,
+        kind: Kind,
+        body: Body | Mapping[str, Any],
+        *,
+        now: datetime,
+        expires_at: datetime,
+    ) -> bytes:
+        """A signed envelope of `kind` around `body`, ready to publish."""
+        newest = self._keys[0]
+        return sign_envelope(
+            kind, body, key=newest.private, kid=newest.kid, now=now, expires_at=expires_at
+        )
+
+    def public_keys(self) -> list[dict[str, str]]:
+        """Every key agents may trust, newest first: `{"kid", "alg", "public_key"}`."""
+        return [
+            {"kid": k.kid, "alg": ALG, "public_key": public_key_b64(k.private)} for k in self._keys
+        ]
+
+    def verification_keys(self) -> dict[str, Ed25519PublicKey]:
+        """`kid → public key`, the form `devices.protocol.open_envelope` takes."""
+        return {k.kid: k.private.public_key() for k in self._keys}
+
+
+def _key_dir(data_dir: Path) -> Path:
+    key_dir = Path(data_dir) / KEY_DIR_NAME
+    try:
+        key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KeyFileError(f"cannot create key directory {key_dir}: {exc}") from exc
+    return key_dir
+
+
+def _load_all(key_dir: Path) -> list[_Key]:
+    keys = []
+    for path in sorted(key_dir.iterdir()):
+        match = _KEY_FILE_RE.match(path.name)
+        if match is None:
+            continue  # temp files of an interrupted create, notes, backups: not keys
+        keys.append(_load(path, serial=int(match.group(1))))
+    return keys
+
+
+def _load(path: Path, *, serial: int) -> _Key:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise KeyFileError(f"cannot read signing key {path}: {exc}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"signing key {path} is accessible to group or others (mode "
+            f"{stat.S_IMODE(mode):04o}); refusing to start. Fix it with: chmod 600 {path}"
+        )
+    try:
+        private = load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise KeyFileError(f"{path} is not a readable PEM private key: {exc}") from exc
+    if not isinstance(private, Ed25519PrivateKey):
+        raise KeyFileError(f"{path} holds a {type(private).__name__}, not an Ed25519 key")
+    kid = key_id(private.public_key())
+    if not path.name.endswith(f"-{kid}.pem"):
+        raise KeyFileError(f"{path} holds key {kid}, which its file name does not match")
+    return _Key(serial=serial, kid=kid, private=private, path=path)
+
+
+def _create(key_dir: Path, *, serial: int) -> _Key:
+    private = Ed25519PrivateKey.generate()
+    kid = key_id(private.public_key())
+    pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    path = key_dir / f"{serial:04d}-{kid}.pem"
+    tmp = key_dir / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        # Mode 0600 from the first byte (O_CREAT with the mode, not a chmod afterwards), written
+        # in full and fsynced before it gets its real name, so a crash leaves no half key.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # link() refuses to overwrite: two processes racing on first start cannot clobber.
+        os.link(tmp, path)
+    except OSError as exc:
+        raise KeyFileError(f"cannot write signing key {path}: {exc}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return _Key(serial=serial, kid=kid, private=private, path=path)
