@@ -104,11 +104,18 @@ class ServerKeys:
         *,
         now: datetime,
         expires_at: datetime,
+        envelope_id: str | None = None,
     ) -> bytes:
-        """A signed envelope of `kind` around `body`, ready to publish."""
+        """A signed envelope of `kind` around `body`, ready to publish (random id if none)."""
         newest = self._keys[0]
         return sign_envelope(
-            kind, body, key=newest.private, kid=newest.kid, now=now, expires_at=expires_at
+            kind,
+            body,
+            key=newest.private,
+            kid=newest.kid,
+            now=now,
+            expires_at=expires_at,
+            envelope_id=envelope_id,
         )
 
     def public_keys(self) -> list[dict[str, str]]:
