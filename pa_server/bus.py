@@ -23,6 +23,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,6 +169,7 @@ class PahoBus:
         self._on_receipt: ReceiptHandler = _no_receipt
         self._counters = _Counters()
         self._ready = threading.Event()  # connected and subscribed
+        self._answered = threading.Event()  # the broker answered a CONNECT (either way)
         self._sub_mid: int | None = None
         self._last_refusal: str | None = None
 
@@ -220,7 +222,9 @@ class PahoBus:
         self._client.connect_async(self._address.host, self._address.port, self._keepalive_s)
         self._client.loop_start()
         self._started = True
-        if self.wait_ready(self._connect_timeout_s):
+        deadline = time.monotonic() + self._connect_timeout_s
+        self._answered.wait(self._connect_timeout_s)
+        if self._last_refusal is None and self.wait_ready(max(0.0, deadline - time.monotonic())):
             return
         if self._last_refusal is not None:
             refusal = self._last_refusal
@@ -318,9 +322,11 @@ class PahoBus:
     ) -> None:
         if reason_code.is_failure:
             self._last_refusal = str(reason_code)
+            self._answered.set()
             log.error("MQTT broker %s refused connection: %s", self.url, reason_code)
             return
         self._last_refusal = None
+        self._answered.set()
         self._counters.add("connects")
         log.info(
             "connected to MQTT broker %s (session present: %s)", self.url, flags.session_present

@@ -65,7 +65,9 @@ def mqtt_broker(request: pytest.FixtureRequest) -> Iterator[TestBroker]:
     """A running broker (embedded amqtt, then Mosquitto if PA_TEST_MQTT_URL is set)."""
     topics = Topics(prefix=f"pa-test/{uuid.uuid4().hex[:12]}")
     if request.param == "mosquitto":
-        yield TestBroker("mosquitto", os.environ["PA_TEST_MQTT_URL"], topics)
+        url = os.environ["PA_TEST_MQTT_URL"]
+        yield TestBroker("mosquitto", url, topics)
+        clear_retained(url, topics.prefix)
         return
     broker = EmbeddedBroker("127.0.0.1", 0)
     broker.start()
@@ -74,6 +76,43 @@ def mqtt_broker(request: pytest.FixtureRequest) -> Iterator[TestBroker]:
         yield test_broker
     finally:
         test_broker.stop()
+
+
+def clear_retained(url: str, prefix: str) -> None:
+    """Delete every retained message under `prefix` (Mosquitto persists them across runs)."""
+    address = BrokerAddress.parse(url)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"cleaner-{uuid.uuid4().hex[:10]}",
+        protocol=MQTTProtocolVersion.MQTTv311,
+    )
+    marker = f"{prefix}/_cleaner/{uuid.uuid4().hex}"
+    retained: set[str] = set()
+    done = threading.Event()
+
+    def on_subscribe(c: mqtt.Client, u: object, mid: int, rcs: object, p: object) -> None:
+        # The broker sends retained messages before anything published after the SUBACK,
+        # so once our own marker comes back every retained message has arrived.
+        c.publish(marker, b"x", qos=1)
+
+    def on_message(c: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == marker:
+            done.set()
+        elif msg.retain and msg.payload:
+            retained.add(msg.topic)
+
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{prefix}/#", 1)
+    client.on_subscribe = on_subscribe
+    client.on_message = on_message
+    client.connect(address.host, address.port, 30)
+    client.loop_start()
+    try:
+        done.wait(WAIT_S)
+        for topic in retained:
+            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(WAIT_S)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 @dataclass
