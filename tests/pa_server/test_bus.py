@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from devices import protocol as p
@@ -192,14 +193,18 @@ def test_timeline_through_the_bus_verifies_for_a_later_subscriber(
     assert msg.retain
     assert msg.topic == mqtt_broker.topics.timeline_zone("vinh-tuong/tan-tien")
 
-    env = p.open_envelope(msg.payload, keys=published_keys(keys), now=p.utc_now())
+    payload = bytes(msg.payload)
+    env = p.open_envelope(payload, keys=published_keys(keys), now=p.utc_now())
     assert isinstance(env.body, p.TimelineBody)
     assert env.body.target == target
     assert env.body.items[0].title == TITLE
 
-    by_hand = verify_by_hand(msg.payload, keys.public_keys())
+    by_hand = verify_by_hand(payload, keys.public_keys())
     assert by_hand["kind"] == "timeline"
-    assert TITLE.encode() in msg.payload  # UTF-8 as is, not \u escapes
+    assert TITLE.encode() in payload  # UTF-8 as is, not \u escapes
+    forged = payload.replace(b"occ-1", b"occ-2")
+    with pytest.raises(InvalidSignature):
+        verify_by_hand(forged, keys.public_keys())
 
 
 # ------------------------------------------------------------------ state and receipts in
