@@ -168,7 +168,13 @@ class PahoBus:
         self._on_state: StateHandler = _no_state
         self._on_receipt: ReceiptHandler = _no_receipt
         self._counters = _Counters()
-        self._ready = threading.Event()  # connected and subscribed
+        # Subscribing waits for the handlers: retained states arrive right after the SUBACK
+        # and would otherwise reach no handler. `_lock` orders on_connect / set_handlers /
+        # on_subscribe between paho's thread and the caller's.
+        self._lock = threading.Lock()
+        self._has_handlers = False
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
         self._answered = threading.Event()  # the broker answered a CONNECT (either way)
         self._sub_mid: int | None = None
         self._last_refusal: str | None = None
@@ -243,15 +249,22 @@ class PahoBus:
         self._started = False
         self._client.disconnect()
         self._client.loop_stop()
-        self._ready.clear()
+        self._connected.clear()
+        self._subscribed.clear()
 
     def wait_ready(self, timeout: float) -> bool:
-        """Block until connected and subscribed (at most `timeout` s); True if so."""
-        return self._ready.wait(timeout)
+        """Block (at most `timeout` s) until connected, and subscribed if handlers are set."""
+        deadline = time.monotonic() + timeout
+        if not self._connected.wait(timeout):
+            return False
+        if not self._has_handlers:
+            return True
+        return self._subscribed.wait(max(0.0, deadline - time.monotonic()))
 
     @property
     def connected(self) -> bool:
-        return self._ready.is_set()
+        """Connected now (publishing is possible)."""
+        return self._connected.is_set()
 
     # ------------------------------------------------------------------ metrics
 
@@ -288,13 +301,21 @@ class PahoBus:
     # ------------------------------------------------------------------ Bus
 
     def set_handlers(self, on_state: StateHandler, on_receipt: ReceiptHandler) -> None:
-        """Route parsed state and receipts to these callables (called on the network thread)."""
-        self._on_state = on_state
-        self._on_receipt = on_receipt
+        """Route parsed state and receipts to these callables (called on the network thread).
+
+        The bus subscribes only once it has handlers, so nothing retained is missed.
+        """
+        with self._lock:
+            self._on_state = on_state
+            self._on_receipt = on_receipt
+            first = not self._has_handlers
+            self._has_handlers = True
+            if first and self._connected.is_set():
+                self._subscribe_locked()
 
     def publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
         """Publish at QoS 1 and wait for the broker's PUBACK; `PublishTimeout` if none comes."""
-        if not self._ready.is_set():
+        if not self._connected.is_set():
             # Refuse rather than let paho queue it: a command reported as failed must not
             # go out minutes later when the connection comes back.
             raise PublishTimeout(f"not connected to MQTT broker {self.url}; {topic} not sent")
@@ -326,12 +347,19 @@ class PahoBus:
             log.error("MQTT broker %s refused connection: %s", self.url, reason_code)
             return
         self._last_refusal = None
-        self._answered.set()
         self._counters.add("connects")
         log.info(
             "connected to MQTT broker %s (session present: %s)", self.url, flags.session_present
         )
-        result, mid = client.subscribe(
+        with self._lock:
+            self._connected.set()
+            if self._has_handlers:
+                self._subscribe_locked()
+        self._answered.set()
+
+    def _subscribe_locked(self) -> None:
+        # Called with `_lock` held, once per connection, after the handlers are known.
+        result, mid = self._client.subscribe(
             [(self.topics.state_wildcard(), 1), (self.topics.event_wildcard(), 1)]
         )
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -346,13 +374,14 @@ class PahoBus:
         reason_codes: list[ReasonCode],
         properties: Any,
     ) -> None:
-        if mid != self._sub_mid:
-            return
+        with self._lock:
+            if mid != self._sub_mid:
+                return
         failed = [str(rc) for rc in reason_codes if rc.is_failure]
         if failed:
             log.error("MQTT broker %s refused our subscriptions: %s", self.url, failed)
             return
-        self._ready.set()
+        self._subscribed.set()
 
     def _handle_disconnect(
         self,
@@ -362,9 +391,12 @@ class PahoBus:
         reason_code: ReasonCode,
         properties: Any,
     ) -> None:
-        was_ready = self._ready.is_set()
-        self._ready.clear()
-        if self._started and was_ready:
+        was_connected = self._connected.is_set()
+        with self._lock:
+            self._connected.clear()
+            self._subscribed.clear()
+            self._sub_mid = None
+        if self._started and was_connected:
             log.warning("lost MQTT broker %s (%s); reconnecting", self.url, reason_code)
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:

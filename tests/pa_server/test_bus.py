@@ -64,8 +64,10 @@ def make_bus(broker: TestBroker, **kw: object) -> PahoBus:
 @pytest.fixture
 def bus(mqtt_broker: TestBroker) -> Iterator[tuple[PahoBus, Inbox]]:
     inbox = Inbox()
-    with make_bus(mqtt_broker, reconnect_min_s=1, reconnect_max_s=2) as bus:
-        bus.set_handlers(inbox.states.put, inbox.receipts.put)
+    bus = make_bus(mqtt_broker, reconnect_min_s=1, reconnect_max_s=2)
+    bus.set_handlers(inbox.states.put, inbox.receipts.put)  # before start, as the server does
+    with bus:
+        assert bus.wait_ready(WAIT_S)
         yield bus, inbox
 
 
@@ -232,6 +234,8 @@ def test_retained_lwt_state_reaches_a_server_that_connects_later(
     agent.publish(mqtt_broker.topics.state("loa-02"), p.offline_state("loa-02"), retain=True)
     inbox = Inbox()
     with make_bus(mqtt_broker) as late_bus:
+        # Handlers set after start: the bus subscribes only now, so the retained state
+        # (sent right after the SUBACK) is not lost to a bus without handlers.
         late_bus.set_handlers(inbox.states.put, inbox.receipts.put)
         state = inbox.state()
     assert (state.device_id, state.online) == ("loa-02", False)
@@ -292,7 +296,7 @@ def test_broker_restart_reconnects_and_resubscribes(
     paho_bus, inbox = bus
     assert paho_bus.reconnects == 0
     mqtt_broker.restart()
-    wait_until(lambda: paho_bus.reconnects >= 1 and paho_bus.connected, "reconnect")
+    wait_until(lambda: paho_bus.reconnects >= 1 and paho_bus.wait_ready(0), "reconnect")
     agent = plain_client()
     receipt = p.Receipt(device_id="loa-01", occurrence_id="o", type="missed", at=AT)
     agent.publish(mqtt_broker.topics.event("loa-01"), p.dumps(receipt))
