@@ -4,7 +4,8 @@ amqtt runs in its own thread with its own asyncio event loop, so it works the sa
 FastAPI's loop, a CLI or a test. It speaks MQTT 3.1.1 only (it answers a v5 CONNECT with
 "unacceptable protocol version"), keeps retained messages in memory only (a restart loses
 them: see `Dispatcher.forget_published`), and by default lets anyone connect: the stance is
-that it is a development / single-machine broker bound to 127.0.0.1. Give `password_file`
+that it is a development / single-machine broker bound to 127.0.0.1 (it warns when bound to a
+network interface without a login). Give `password_file`
 (lines `user:<argon2 hash>`) to require a login; for many agents on a real network use
 Mosquitto with per-device credentials and ACLs (`PA_MQTT_URL`).
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
+import ipaddress
 import logging
 import threading
 from pathlib import Path
@@ -104,6 +106,14 @@ class EmbeddedBroker:
             raise
         self._loop, self._thread = loop, thread
         log.info("embedded MQTT broker listening on %s:%s", self.host, self._bound_port)
+        if self._password_file is None and not _is_loopback(self.host):
+            log.warning(
+                "embedded MQTT broker on %s:%s accepts anyone: agents' messages are signed, but "
+                "anyone on this network can send fake state and receipts. Give it a password "
+                "file, or use Mosquitto with per-device credentials (PA_MQTT_URL)",
+                self.host,
+                self._bound_port,
+            )
 
     def stop(self) -> None:
         """Shut the broker down and join its thread; safe to call twice."""
@@ -189,6 +199,15 @@ class EmbeddedBroker:
                 f"PA_MQTT_URL (e.g. mqtt://127.0.0.1:1883) to use the broker already running there."
             )
         return BrokerStartError(f"embedded MQTT broker failed to start: {exc}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:

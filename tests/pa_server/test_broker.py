@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import uuid
@@ -137,6 +138,16 @@ def test_password_file_requires_a_login(tmp_path: Path) -> None:
         assert _connect_result(broker.port, username="server", password="s3cret") == "Success"
         assert _connect_result(broker.port, username="server", password="wrong") != "Success"
         assert _connect_result(broker.port) != "Success"
+
+
+def test_anonymous_broker_on_a_network_interface_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="pa_server.broker"):
+        with EmbeddedBroker("127.0.0.1", 0):
+            pass
+        assert "accepts anyone" not in caplog.text
+        with EmbeddedBroker("0.0.0.0", 0):
+            pass
+    assert "accepts anyone" in caplog.text
 
 
 def test_missing_password_file_is_a_clear_error(tmp_path: Path) -> None:
