@@ -1,9 +1,10 @@
 """Dispatch: turn the planned items of each target into signed, retained timelines and commands.
 
-A timeline is republished only when its content (the items, not the horizon, which moves every
-tick) changed, or when the one the broker holds is nearing its expiry. What was last published
-per target — version and content hash — lives in a `PublishedStore` (the database in the
-server, a dict in tests), so a restarted server republishes nothing that did not change.
+A timeline is republished only when its content (the items, not the horizon, which moves
+every tick) or the signing key changed, or when the one the broker holds is nearing its expiry.
+What was last published per target (version and content hash) lives in a `PublishedStore` (the
+database in the server, a dict in tests), so a restarted server republishes nothing that did
+not change.
 
 Errors: a failed publish raises the bus's `BusError` after recording the targets already
 published; the rest are retried on the next `sync`.
@@ -54,9 +55,13 @@ class ListablePublishedStore(PublishedStore, Protocol):
     def targets(self) -> Iterable[str]: ...
 
 
-def content_hash(items: Iterable[Item]) -> str:
-    """sha256 of the canonical JSON of the items in timeline order (horizon excluded)."""
-    wire = [item.to_wire() for item in _ordered(items)]
+def content_hash(items: Iterable[Item], kid: str) -> str:
+    """sha256 of the canonical JSON of the items in timeline order and the signing key id.
+
+    The horizon is left out (it moves every tick); the key id is in, so that a key rotation
+    republishes every timeline under the new key.
+    """
+    wire = {"kid": kid, "items": [item.to_wire() for item in _ordered(items)]}
     return hashlib.sha256(canonical_json(wire)).hexdigest()
 
 
@@ -116,7 +121,7 @@ class Dispatcher:
         done: list[str] = []
         for target in sorted(self._known | set(desired)):
             items = _ordered(desired.get(target, ()))
-            digest = content_hash(items)
+            digest = content_hash(items, self._keys.kid)
             stored = self._published.get(target)
             if stored is None and not items:
                 continue  # never published and nothing to say: no retained message needed

@@ -5,6 +5,10 @@ highest `NNNN` is the newest key and signs everything; every key in the director
 (`public_keys()`), so agents provisioned with an older key keep verifying while a rotation rolls
 out. Retiring a key is deleting its file.
 
+Rotation in two steps, so no agent ever sees a signature it cannot check: `add_next_key` makes
+`NNNN-<kid>.next.pem`, published but not signing (provision agents with it); `rotate` then
+makes it the signing key. `rotate` without a prepared key creates and switches at once.
+
 Exceptions (all subclasses of `SigningError`):
 
 - `KeyFileError` — a key file or the key directory is unreadable, unsafe (group/world
@@ -40,7 +44,8 @@ log = logging.getLogger(__name__)
 
 KEY_DIR_NAME = "keys"
 ALG = "Ed25519"
-_KEY_FILE_RE = re.compile(r"^(\d{4})-([0-9a-f]{8})\.pem$")
+_KEY_FILE_RE = re.compile(r"^(\d{4})-([0-9a-f]{8})(\.next)?\.pem\Z")
+_NEXT = ".next"
 
 
 class SigningError(Exception):
@@ -63,15 +68,18 @@ class _Key:
     kid: str
     private: Ed25519PrivateKey
     path: Path
+    next: bool = False  # published, not yet signing
 
 
 class ServerKeys:
-    """The server's signing keys, newest first; the newest signs."""
+    """The server's keys, newest first; the newest that is not a prepared `next` key signs."""
 
     def __init__(self, keys: list[_Key]) -> None:
-        if not keys:
-            raise SigningError("no signing key loaded")
         self._keys = sorted(keys, key=lambda k: k.serial, reverse=True)
+        signers = [k for k in self._keys if not k.next]
+        if not signers:
+            raise SigningError("no signing key: only a prepared next key; run the rotation")
+        self._signer = signers[0]
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> ServerKeys:
@@ -84,18 +92,39 @@ class ServerKeys:
         return cls(keys)
 
     @classmethod
-    def rotate(cls, data_dir: Path) -> ServerKeys:
-        """Add a new key that signs from now on; the older keys stay published."""
+    def add_next_key(cls, data_dir: Path) -> ServerKeys:
+        """Make the key the next rotation will switch to: published now, signing later."""
         key_dir = _key_dir(data_dir)
         keys = _load_all(key_dir)
-        new = _create(key_dir, serial=max((k.serial for k in keys), default=0) + 1)
+        if any(k.next for k in keys):
+            raise SigningError(f"a next key is already prepared in {key_dir}; rotate first")
+        new = _create(key_dir, serial=_next_serial(keys), next_key=True)
+        log.info("prepared next signing key %s: provision agents with it, then rotate", new.kid)
+        return cls([*keys, new])
+
+    @classmethod
+    def rotate(cls, data_dir: Path) -> ServerKeys:
+        """Switch signing to the prepared next key (or to a new one); older keys stay published."""
+        key_dir = _key_dir(data_dir)
+        keys = _load_all(key_dir)
+        pending = [k for k in keys if k.next]
+        if pending:
+            new = _promote(pending[0])
+            keys = [k for k in keys if k is not pending[0]]
+        else:
+            new = _create(key_dir, serial=_next_serial(keys))
+            log.warning(
+                "signing key %s made and used at once: agents not yet provisioned with it "
+                "will refuse what the server sends until they are",
+                new.kid,
+            )
         log.info("rotated signing key: %s now signs (%d older keys kept)", new.kid, len(keys))
         return cls([*keys, new])
 
     @property
     def kid(self) -> str:
         """The id of the key that signs."""
-        return self._keys[0].kid
+        return self._signer.kid
 
     def sign(
         self,
@@ -107,7 +136,7 @@ class ServerKeys:
         envelope_id: str | None = None,
     ) -> bytes:
         """A signed envelope of `kind` around `body`, ready to publish (random id if none)."""
-        newest = self._keys[0]
+        newest = self._signer
         return sign_envelope(
             kind,
             body,
@@ -119,7 +148,10 @@ class ServerKeys:
         )
 
     def public_keys(self) -> list[dict[str, str]]:
-        """Every key agents may trust, newest first: `{"kid", "alg", "public_key"}`."""
+        """Every key agents may trust (a prepared next key too), newest first.
+
+        Each is `{"kid", "alg": "Ed25519", "public_key": <raw 32 bytes, base64>}`.
+        """
         return [
             {"kid": k.kid, "alg": ALG, "public_key": public_key_b64(k.private)} for k in self._keys
         ]
@@ -144,11 +176,24 @@ def _load_all(key_dir: Path) -> list[_Key]:
         match = _KEY_FILE_RE.match(path.name)
         if match is None:
             continue  # temp files of an interrupted create, notes, backups: not keys
-        keys.append(_load(path, serial=int(match.group(1))))
+        keys.append(_load(path, serial=int(match.group(1)), next_key=bool(match.group(3))))
     return keys
 
 
-def _load(path: Path, *, serial: int) -> _Key:
+def _next_serial(keys: list[_Key]) -> int:
+    return max((k.serial for k in keys), default=0) + 1
+
+
+def _promote(key: _Key) -> _Key:
+    path = key.path.with_name(key.path.name.replace(_NEXT, ""))
+    try:
+        key.path.rename(path)
+    except OSError as exc:
+        raise KeyFileError(f"cannot rename {key.path} to {path}: {exc}") from exc
+    return _Key(key.serial, key.kid, key.private, path)
+
+
+def _load(path: Path, *, serial: int, next_key: bool) -> _Key:
     try:
         mode = path.stat().st_mode
     except OSError as exc:
@@ -165,16 +210,16 @@ def _load(path: Path, *, serial: int) -> _Key:
     if not isinstance(private, Ed25519PrivateKey):
         raise KeyFileError(f"{path} holds a {type(private).__name__}, not an Ed25519 key")
     kid = key_id(private.public_key())
-    if not path.name.endswith(f"-{kid}.pem"):
+    if path.name != f"{serial:04d}-{kid}{_NEXT if next_key else ''}.pem":
         raise KeyFileError(f"{path} holds key {kid}, which its file name does not match")
-    return _Key(serial=serial, kid=kid, private=private, path=path)
+    return _Key(serial=serial, kid=kid, private=private, path=path, next=next_key)
 
 
-def _create(key_dir: Path, *, serial: int) -> _Key:
+def _create(key_dir: Path, *, serial: int, next_key: bool = False) -> _Key:
     private = Ed25519PrivateKey.generate()
     kid = key_id(private.public_key())
     pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    path = key_dir / f"{serial:04d}-{kid}.pem"
+    path = key_dir / f"{serial:04d}-{kid}{_NEXT if next_key else ''}.pem"
     tmp = key_dir / f".{path.name}.{os.getpid()}.tmp"
     try:
         # Mode 0600 from the first byte (O_CREAT with the mode, not a chmod afterwards), written
@@ -191,4 +236,4 @@ def _create(key_dir: Path, *, serial: int) -> _Key:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return _Key(serial=serial, kid=kid, private=private, path=path)
+    return _Key(serial=serial, kid=kid, private=private, path=path, next=next_key)

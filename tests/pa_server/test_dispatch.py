@@ -98,7 +98,7 @@ def test_first_sync_publishes_a_signed_retained_timeline_per_target(keys: Server
     assert body.version == p.timeline_version(NOW)
     assert body.horizon_until == NOW + HORIZON
     assert [i.occurrence_id for i in body.items] == ["occ-a", "occ-b"]  # ordered by play_at
-    assert store.rows[ZONE] == (body.version, content_hash((A, B)))
+    assert store.rows[ZONE] == (body.version, content_hash((A, B), keys.kid))
 
 
 def test_unchanged_content_is_not_republished_as_the_horizon_moves(keys: ServerKeys) -> None:
@@ -196,6 +196,18 @@ def test_forget_published_republishes_everything_once(keys: ServerKeys) -> None:
     later = NOW + timedelta(seconds=1)
     assert sync(d, {ZONE: (A,), DEVICE: (B,)}, later) == [DEVICE, ZONE]
     assert sync(d, {ZONE: (A,), DEVICE: (B,)}, later) == []
+
+
+def test_a_key_rotation_republishes_every_timeline_under_the_new_key(tmp_path: Path) -> None:
+    store = DictStore()
+    sync(Dispatcher(FakeBus(), ServerKeys.load_or_create(tmp_path), TOPICS, store), {ZONE: (A,)})
+    rotated = ServerKeys.rotate(tmp_path)
+    bus = FakeBus()
+    d = Dispatcher(bus, rotated, TOPICS, store)
+    later = NOW + timedelta(seconds=1)
+    assert sync(d, {ZONE: (A,)}, later) == [ZONE]
+    assert opened(rotated, bus.published[0][1], later).kid == rotated.kid
+    assert sync(d, {ZONE: (A,)}, later) == []
 
 
 def test_a_failed_publish_is_not_recorded_and_is_retried(keys: ServerKeys) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devices import protocol as p
-from pa_server.signing import KeyFileError, ServerKeys, key_id
+from pa_server.signing import KeyFileError, ServerKeys, SigningError, key_id
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 
@@ -90,3 +90,36 @@ def test_rotation_signs_with_the_new_key_and_keeps_publishing_the_old(tmp_path: 
     assert p.open_envelope(old_payload, keys=keys.verification_keys(), now=NOW).kid == old.kid
     with pytest.raises(p.BadSignature):
         p.open_envelope(new_payload, keys=old.verification_keys(), now=NOW)
+
+
+def test_staged_rotation_publishes_the_next_key_before_it_signs(tmp_path: Path) -> None:
+    old = ServerKeys.load_or_create(tmp_path)
+    prepared = ServerKeys.add_next_key(tmp_path)
+    next_kid = prepared.public_keys()[0]["kid"]
+    # Published (agents get provisioned with it) but the old key still signs, also after a
+    # restart.
+    for keys in (prepared, ServerKeys.load_or_create(tmp_path)):
+        assert keys.kid == old.kid
+        assert [k["kid"] for k in keys.public_keys()] == [next_kid, old.kid]
+    assert (tmp_path / "keys" / f"0002-{next_kid}.next.pem").exists()
+    with pytest.raises(SigningError, match="already prepared"):
+        ServerKeys.add_next_key(tmp_path)
+
+    rotated = ServerKeys.rotate(tmp_path)
+    assert rotated.kid == next_kid
+    assert ServerKeys.load_or_create(tmp_path).kid == next_kid
+    assert sorted(f.name for f in (tmp_path / "keys").iterdir()) == [
+        f"0001-{old.kid}.pem",
+        f"0002-{next_kid}.pem",
+    ]
+    # An agent provisioned during the staged step verifies what the rotated server signs.
+    agent_keys = prepared.verification_keys()
+    payload = rotated.sign("ping", {}, now=NOW, expires_at=NOW + timedelta(minutes=10))
+    assert p.open_envelope(payload, keys=agent_keys, now=NOW).kid == next_kid
+
+
+def test_a_renamed_key_file_is_refused(tmp_path: Path) -> None:
+    keys = ServerKeys.load_or_create(tmp_path)
+    (tmp_path / "keys" / f"0001-{keys.kid}.pem").rename(tmp_path / "keys" / "0001-00000000.pem")
+    with pytest.raises(KeyFileError, match="file name does not match"):
+        ServerKeys.load_or_create(tmp_path)
