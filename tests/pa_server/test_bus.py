@@ -302,3 +302,28 @@ def test_broker_restart_reconnects_and_resubscribes(
     agent.publish(mqtt_broker.topics.event("loa-01"), p.dumps(receipt))
     assert inbox.receipt() == receipt  # so the subscriptions came back too
     paho_bus.publish(mqtt_broker.topics.cmd_device("loa-01"), b"{}", retain=False)
+
+
+def test_receipts_sent_while_the_server_is_away_arrive_when_it_returns(
+    mqtt_broker: TestBroker, plain_client: Callable[..., Collector]
+) -> None:
+    """A persistent session (stable client id, clean_session=False) keeps proof of broadcast."""
+    if mqtt_broker.kind == "embedded":
+        pytest.skip("amqtt drops an anonymous client's session on disconnect (checked by hand)")
+    client_id = f"server-{mqtt_broker.topics.prefix.rsplit('/', 1)[-1]}"
+    options = {"topics": mqtt_broker.topics, "client_id": client_id, "connect_timeout_s": WAIT_S}
+    inbox = Inbox()
+    first = PahoBus(mqtt_broker.url, clean_session=False, **options)  # type: ignore[arg-type]
+    first.set_handlers(inbox.states.put, inbox.receipts.put)
+    with first:
+        assert first.wait_ready(WAIT_S)
+    receipt = p.Receipt(device_id="loa-01", occurrence_id="occ-7", type="finished", at=AT)
+    plain_client().publish(mqtt_broker.topics.event("loa-01"), p.dumps(receipt))
+    back = PahoBus(mqtt_broker.url, clean_session=False, **options)  # type: ignore[arg-type]
+    back.set_handlers(inbox.states.put, inbox.receipts.put)
+    try:
+        with back:
+            assert inbox.receipt() == receipt
+    finally:
+        with PahoBus(mqtt_broker.url, clean_session=True, **options):  # type: ignore[arg-type]
+            pass  # ends the persistent session on the broker
