@@ -23,7 +23,10 @@ HOLD_S = 0.020
 #: Aim this far under the ceiling so ripple after the limiter cannot cross it.
 CEILING_MARGIN_DB = 0.1
 #: Normalising tries at most this many gains to land within the tolerance after limiting.
-MAX_GAIN_TRIES, GAIN_TOLERANCE_LU = 5, 0.05
+MAX_GAIN_TRIES, GAIN_TOLERANCE_LU = 5, 0.1
+#: Loudness gained per dB of gain once limiting bites, before two tries measure it (espeak-ng
+#: speech at -16 LUFS: about 0.5).
+FIRST_SLOPE = 0.5
 #: BS.1770 gating: 400 ms blocks every 100 ms, absolute gate -70 LUFS, relative gate -10 LU.
 BLOCK_S, STEP = 0.4, 0.25
 ABSOLUTE_GATE_LUFS, RELATIVE_GATE_LU = -70.0, -10.0
@@ -110,17 +113,25 @@ def _phases() -> Signal:
 def true_peak_envelope(x: Signal, floor: float = 0.0) -> Signal:
     """Per-sample true peak: max |value| of the 4x oversampled points around each sample.
 
-    Oversampling runs only where |x| >= `floor` (a 12-tap gather per candidate): an
-    inter-sample peak more than a few dB above both neighbours needs content near Nyquist,
-    which speech and our chime do not have, so quiet stretches keep their sample peak.
+    With a `floor`, oversampling runs only where |x| >= `floor` (a 12-tap gather per
+    candidate): an inter-sample peak more than a few dB above both neighbours needs content
+    near Nyquist, which speech and our chime do not have, so quiet stretches keep their sample
+    peak. Without one, every sample is oversampled (four 12-tap correlations): exact, and the
+    envelope of `g * x` is then `g` times it, so one envelope serves every gain tried.
     """
     env = np.abs(x)
-    idx = np.flatnonzero(env >= floor) if floor > 0 else np.arange(len(x))
-    if len(idx) == 0:
-        return env
     phases = _phases()
     taps = phases.shape[1]
     padded = np.concatenate([np.zeros(taps), x, np.zeros(taps)])
+    if floor <= 0:
+        start = taps // 2 + 1  # the same centring as the gather below
+        for phase in phases:
+            inter = np.correlate(padded, phase, "valid")[start : start + len(x)]
+            np.maximum(env, np.abs(inter), out=env)
+        return env
+    idx = np.flatnonzero(env >= floor)
+    if len(idx) == 0:
+        return env
     # window of `taps` input samples centred on each candidate (half before, half after)
     window = padded[idx[:, None] + np.arange(taps)[None, :] + taps // 2 + 1]
     inter = np.abs(window @ phases.T).max(axis=1)
@@ -136,32 +147,26 @@ def true_peak_dbtp(x: Signal) -> float:
     return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
-def limit(x: Signal, rate: int, ceiling_dbtp: float) -> Signal:
-    """Look-ahead brick-wall limiter on the true-peak envelope.
+def limit(x: Signal, rate: int, ceiling_dbtp: float, envelope: Signal | None = None) -> Signal:
+    """Look-ahead brick-wall limiter on the true-peak envelope (`envelope`, if known, is x's).
 
     The needed gain is min-filtered over attack + hold then averaged over the attack: every
     averaged point is a mean of minima that each cover the sample, so the gain never exceeds
     what the sample needs, yet it moves smoothly (no clicks) and starts early (look-ahead).
     """
     ceiling = 10 ** ((ceiling_dbtp - CEILING_MARGIN_DB) / 20)
-    env = true_peak_envelope(x, floor=ceiling / 2)
+    env = true_peak_envelope(x, floor=ceiling / 2) if envelope is None else envelope
     need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
     if float(need.min()) >= 1.0:
         return x
-    from scipy.ndimage import minimum_filter1d
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     attack = max(1, int(ATTACK_S * rate)) | 1
     hold = attack + 2 * int(HOLD_S * rate)
-    gain = _moving_average(minimum_filter1d(need, size=hold, mode="nearest"), attack)
+    gain = uniform_filter1d(
+        minimum_filter1d(need, size=hold, mode="nearest"), attack, mode="nearest"
+    )
     return np.asarray(x * np.minimum(gain, need.max()), dtype=np.float64)
-
-
-def _moving_average(x: Signal, size: int) -> Signal:
-    """Centred moving average of odd `size`, edges extended (a cumulative-sum difference)."""
-    half = size // 2
-    padded = np.concatenate([np.full(half + 1, x[0]), x, np.full(half, x[-1])])
-    sums = np.cumsum(padded)
-    return np.asarray((sums[size:] - sums[:-size]) / size, dtype=np.float64)
 
 
 def normalize(
@@ -178,18 +183,20 @@ def normalize(
     if not math.isfinite(measured):
         raise Silent("the audio is silent: nothing to normalise")
     xs = [x for x, _ in clips]
+    envelopes = [true_peak_envelope(x) for x in xs]
     # Limiting eats part of any gain (speech peaks high over its loudness), so the gain is
     # found by the secant method on (gain dB → loudness after limiting), from the unlimited
     # gain; each try limits the original clips afresh rather than re-limiting limited audio.
     tried: list[tuple[float, float]] = []
     gain_db = target_lufs - measured
     for _ in range(MAX_GAIN_TRIES):
-        ys = [limit(x * 10 ** (gain_db / 20), rate, ceiling_dbtp) for x in xs]
+        g = 10 ** (gain_db / 20)
+        ys = [limit(x * g, rate, ceiling_dbtp, e * g) for x, e in zip(xs, envelopes, strict=True)]
         measured = programme_lufs(list(zip(ys, offsets, strict=True)), frames, rate)
         tried.append((gain_db, measured))
         if abs(measured - target_lufs) < GAIN_TOLERANCE_LU:
             break
-        slope = 1.0
+        slope = FIRST_SLOPE
         if len(tried) > 1 and tried[-1][0] != tried[-2][0]:
             (g0, m0), (g1, m1) = tried[-2:]
             slope = min(1.0, max(0.2, (m1 - m0) / (g1 - g0)))
