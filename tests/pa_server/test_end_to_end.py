@@ -31,14 +31,7 @@ from tests.pa_server.server_fixtures import FakeRenderer
 pytest.importorskip("pa_server.bus")
 pytest.importorskip("pa_server.planner")
 
-from tests.mqtt_fixtures import Collector, TestBroker, mqtt_broker, plain_client
-from tests.pa_server.server_fixtures import (
-    db_url,
-    pg_database,
-    sqlite_template,
-)
-
-__all__ = ["db_url", "mqtt_broker", "pg_database", "plain_client", "sqlite_template"]
+from tests.mqtt_fixtures import Collector, TestBroker
 
 pytestmark = pytest.mark.network
 V1 = "/api/v1"
