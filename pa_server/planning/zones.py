@@ -1,0 +1,123 @@
+"""The zone tree as the planner needs it: target lineages and resolved quiet hours."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from pa_server.planning.model import (
+    DEFAULT_QUIET_END,
+    DEFAULT_QUIET_START,
+    DEFAULT_TIMEZONE,
+    DeviceSpec,
+    SkipReason,
+    ZoneSpec,
+    timezone_of,
+)
+
+DAY_S: Final = 86400
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """Quiet hours resolved for one zone: seconds of the local day, start > end crosses midnight."""
+
+    start_s: int
+    end_s: int
+    tz: ZoneInfo
+
+    def overlaps(self, play_at: datetime, duration_ms: int) -> bool:
+        """Whether any part of [play_at, play_at + duration) falls in these quiet hours."""
+        local = play_at.astimezone(self.tz)
+        s = local.hour * 3600 + local.minute * 60 + local.second
+        d = math.ceil(duration_ms / 1000)
+        if d >= DAY_S:
+            return True
+        plays = [(s, s + d)] if s + d <= DAY_S else [(s, DAY_S), (0, s + d - DAY_S)]
+        if self.start_s < self.end_s:
+            quiet = [(self.start_s, self.end_s)]
+        else:
+            quiet = [(self.start_s, DAY_S), (0, self.end_s)]
+        return any(p0 < q1 and q0 < p1 for p0, p1 in plays for q0, q1 in quiet)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A target placed in the tree: node keys root → itself, and its quiet hours (None: none)."""
+
+    target: str
+    lineage: tuple[str, ...]
+    quiet: QuietHours | None
+
+
+def _seconds(t: time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
+def _ancestors(path: str) -> tuple[str, ...]:
+    parts = path.split("/")
+    return tuple("/".join(parts[: i + 1]) for i in range(len(parts)))
+
+
+class ZoneIndex:
+    """Zones and devices indexed for resolving targets; built once per plan."""
+
+    def __init__(self, zones: Iterable[ZoneSpec], devices: Iterable[DeviceSpec]) -> None:
+        self.zones = {z.path: z for z in zones}
+        self.device_zone = {d.id: d.zone_path for d in devices}
+        self._quiet: dict[str, QuietHours | None] = {}
+        self._resolved: dict[str, Resolved | SkipReason] = {}
+
+    def lineage(self, target: str) -> tuple[str, ...]:
+        """Node keys from the root down to `target` (devices are leaves `device:<id>`)."""
+        kind, _, name = target.partition(":")
+        if kind == "zone":
+            return _ancestors(name)
+        zone = self.device_zone.get(name)
+        return (*_ancestors(zone), target) if zone is not None else (target,)
+
+    def quiet_hours(self, path: str) -> QuietHours | None:
+        """Quiet hours of zone `path`: its own, else its nearest ancestor's, else 21:30–05:00."""
+        if path in self._quiet:
+            return self._quiet[path]
+        lineage = _ancestors(path)
+        known = [self.zones[p] for p in reversed(lineage) if p in self.zones]
+        tz = timezone_of(known[0].timezone if known else DEFAULT_TIMEZONE)
+        quiet: QuietHours | None = QuietHours(
+            _seconds(DEFAULT_QUIET_START), _seconds(DEFAULT_QUIET_END), tz
+        )
+        for zone in known:
+            if zone.quiet_start is not None and zone.quiet_end is not None:
+                start, end = _seconds(zone.quiet_start), _seconds(zone.quiet_end)
+                quiet = None if start == end else QuietHours(start, end, tz)
+                break
+        self._quiet[path] = quiet
+        return quiet
+
+    def resolve(self, target: str) -> Resolved | SkipReason:
+        """Place `target` in the tree, or say why it cannot be (unknown zone or device)."""
+        found = self._resolved.get(target)
+        if found is not None:
+            return found
+        kind, _, name = target.partition(":")
+        result: Resolved | SkipReason
+        if kind == "zone":
+            result = (
+                Resolved(target, _ancestors(name), self.quiet_hours(name))
+                if name in self.zones
+                else "unknown_zone"
+            )
+        else:
+            zone = self.device_zone.get(name)
+            result = (
+                "unknown_device"
+                if zone is None
+                else Resolved(target, self.lineage(target), self.quiet_hours(zone))
+            )
+        self._resolved[target] = result
+        return result
+
