@@ -29,21 +29,22 @@ over ancestry), keeps every other occurrence of `previous`, and gives exactly wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from pa_server.planning.model import (
     DEFAULT_HORIZON,
     EMERGENCY_PRIORITY,
+    OCCURRENCE_NAMESPACE,
     DeviceSpec,
     Occurrence,
     PlanResult,
     ScheduleSpec,
     Skipped,
+    SkipReason,
     ZoneSpec,
-    occurrence_id,
 )
 from pa_server.planning.recurrence import expand
 from pa_server.planning.sequencing import Occupancy
@@ -54,10 +55,12 @@ LOOKBACK: Final = timedelta(hours=6)
 LOOKAHEAD: Final = timedelta(hours=1)
 _GAP_MS: Final = int(GAP.total_seconds() * 1000)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
+_NAMESPACE_BYTES: Final = OCCURRENCE_NAMESPACE.bytes
 
 
 def _ms(dt: datetime) -> int:
-    return (dt - _EPOCH) // timedelta(milliseconds=1)
+    return (dt - _EPOCH) // _ONE_MS
 
 
 def plan_window(now: datetime, horizon: timedelta) -> tuple[datetime, datetime]:
@@ -66,11 +69,22 @@ def plan_window(now: datetime, horizon: timedelta) -> tuple[datetime, datetime]:
     return hour - LOOKBACK, hour + timedelta(hours=1) + horizon + LOOKAHEAD
 
 
-@dataclass(slots=True)
-class _Candidate:
-    key: tuple[int, int, int, str]
-    spec: ScheduleSpec
-    planned_at: datetime
+def _fast_id(schedule_id: str, planned_utc: datetime) -> str:
+    """`occurrence_id` for an instant already in UTC, without building a `uuid.UUID`."""
+    digest = bytearray(
+        hashlib.sha1(  # uuid5 is SHA-1 by definition (RFC 4122), not a security use
+            _NAMESPACE_BYTES + f"{schedule_id}|{planned_utc.isoformat()}".encode(),
+            usedforsecurity=False,
+        ).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+Expansions = dict[str, tuple[ScheduleSpec, tuple[datetime, ...]]]
+_Where = list[tuple[str, Resolved | SkipReason]]
 
 
 def _run(
@@ -79,70 +93,92 @@ def _run(
     now: datetime,
     horizon: timedelta,
     window: tuple[datetime, datetime],
-    cache: Mapping[ScheduleSpec, tuple[datetime, ...]],
-) -> tuple[list[Occurrence], list[Skipped], dict[ScheduleSpec, tuple[datetime, ...]]]:
-    expansions: dict[ScheduleSpec, tuple[datetime, ...]] = {}
-    candidates: list[_Candidate] = []
+    cache: Expansions,
+) -> tuple[list[Occurrence], list[Skipped], Expansions]:
+    expansions: Expansions = {}
+    candidates: list[tuple[int, int, int, str, datetime, ScheduleSpec, _Where]] = []
+    targeted: dict[str, tuple[str, ...]] = {}
     for spec in schedules:
         if not spec.enabled:
             continue
-        instants = cache.get(spec)
-        if instants is None:
+        hit = cache.get(spec.id)
+        if hit is not None and (hit[0] is spec or hit[0] == spec):
+            instants = hit[1]
+        else:
             instants = expand(spec, window[0], window[1])
-        expansions[spec] = instants
-        created = _ms(spec.created_at)
+        expansions[spec.id] = (spec, instants)
+        if not instants:
+            continue
+        where: _Where = [(t, index.resolve(t)) for t in spec.targets]
+        for _, r in where:
+            if not isinstance(r, str):
+                targeted[r.target] = r.lineage
+        created, prio = _ms(spec.created_at), -spec.priority
         for planned in instants:
-            candidates.append(
-                _Candidate((-spec.priority, created, _ms(planned), spec.id), spec, planned)
-            )
-    candidates.sort(key=lambda c: c.key)
+            candidates.append((prio, created, _ms(planned), spec.id, planned, spec, where))
+    candidates.sort(key=lambda c: c[:4])
 
-    occupancy = Occupancy()
+    until_ms, now_ms = _ms(now + horizon), _ms(now)
+    occupancy = Occupancy(targeted.values())
     occurrences: list[Occurrence] = []
     skipped: list[Skipped] = []
-    for cand in candidates:
-        spec, planned = cand.spec, cand.planned_at
-        oid = occurrence_id(spec.id, planned)
+    for _, _, planned_ms, _, planned, spec, where in candidates:
+        # Only what the caller will see needs an id; the rest still occupies speakers.
+        late_ms = spec.max_late_s * 1000
+        visible = planned_ms < until_ms
+        emergency = spec.priority >= EMERGENCY_PRIORITY
+        dropped: list[tuple[str, SkipReason]] = []
         kept: list[Resolved] = []
-        for target in spec.targets:
-            where = index.resolve(target)
-            if isinstance(where, str):
-                skipped.append(Skipped(spec.id, oid, planned, target, where))
+        for target, r in where:
+            if isinstance(r, str):
+                dropped.append((target, r))
             elif (
-                spec.priority < EMERGENCY_PRIORITY
-                and where.quiet is not None
-                and (where.quiet.overlaps(planned, spec.duration_ms))
+                not emergency
+                and r.quiet is not None
+                and r.quiet.overlaps_ms(planned_ms, spec.duration_ms)
             ):
-                skipped.append(Skipped(spec.id, oid, planned, target, "quiet_hours"))
+                dropped.append((target, "quiet_hours"))
             else:
-                kept.append(where)
+                kept.append(r)
+        oid = ""
+        if dropped and visible and planned_ms + late_ms >= now_ms:
+            oid = _fast_id(spec.id, planned)
+            skipped += [Skipped(spec.id, oid, planned, t, why) for t, why in dropped]
         if not kept:
             continue
-        planned_ms = cand.key[2]
+        lineages = tuple(r.lineage for r in kept)
         length = spec.duration_ms + _GAP_MS
         start = planned_ms
-        if spec.priority < EMERGENCY_PRIORITY:
-            start = occupancy.earliest([r.lineage for r in kept], planned_ms, length)
+        if not emergency:
+            start = occupancy.earliest(lineages, planned_ms, length)
         play_at = planned
         if start != planned_ms:
             play_at = planned + timedelta(milliseconds=start - planned_ms)
-            still: list[Resolved] = []
-            for where in kept:
-                if where.quiet is not None and where.quiet.overlaps(play_at, spec.duration_ms):
-                    skipped.append(
+            still = [
+                r
+                for r in kept
+                if r.quiet is None or not r.quiet.overlaps_ms(start, spec.duration_ms)
+            ]
+            if len(still) < len(kept):
+                if visible and start + late_ms >= now_ms:
+                    oid = oid or _fast_id(spec.id, planned)
+                    skipped += [
                         Skipped(
-                            spec.id, oid, planned, where.target, "shifted_into_quiet_hours", play_at
+                            spec.id, oid, planned, r.target, "shifted_into_quiet_hours", play_at
                         )
-                    )
-                else:
-                    still.append(where)
-            kept = still
-            if not kept:
-                continue
-        occupancy.add([r.lineage for r in kept], start, start + length)
+                        for r in kept
+                        if r not in still
+                    ]
+                kept = still
+                if not kept:
+                    continue
+                lineages = tuple(r.lineage for r in kept)
+        occupancy.add(lineages, start, start + length)
+        if not visible or start + late_ms < now_ms:
+            continue
         occurrences.append(
             Occurrence(
-                id=oid,
+                id=oid or _fast_id(spec.id, planned),
                 schedule_id=spec.id,
                 announcement_id=spec.announcement_id,
                 title=spec.title,
@@ -155,17 +191,6 @@ def _run(
                 duration_ms=spec.duration_ms,
             )
         )
-
-    until = now + horizon
-    late = {spec.id: timedelta(seconds=spec.max_late_s) for spec in expansions}
-    occurrences = [
-        o for o in occurrences if o.planned_at < until and o.play_at + late[o.schedule_id] >= now
-    ]
-    skipped = [
-        s
-        for s in skipped
-        if s.planned_at < until and (s.play_at or s.planned_at) + late[s.schedule_id] >= now
-    ]
     return occurrences, skipped, expansions
 
 
@@ -175,7 +200,7 @@ def _result(
     window: tuple[datetime, datetime],
     occurrences: Iterable[Occurrence],
     skipped: Iterable[Skipped],
-    expansions: dict[ScheduleSpec, tuple[datetime, ...]],
+    expansions: Expansions,
 ) -> PlanResult:
     return PlanResult(
         now=now,
@@ -286,9 +311,9 @@ def replan(
 
     occurrences += [o for o in previous.occurrences if kept(o.schedule_id)]
     skipped += [s for s in previous.skipped if kept(s.schedule_id)]
-    for spec, instants in previous.expansions.items():
-        if kept(spec.id):
-            expansions[spec] = instants
+    for schedule_id, entry in previous.expansions.items():
+        if kept(schedule_id):
+            expansions[schedule_id] = entry
     return _result(
         previous.now, previous.horizon, previous.window, occurrences, skipped, expansions
     )

@@ -211,4 +211,7 @@ class PlanResult:
     occurrences: tuple[Occurrence, ...]
     skipped: tuple[Skipped, ...]
     window: tuple[datetime, datetime]
-    expansions: dict[ScheduleSpec, tuple[datetime, ...]] = field(default_factory=dict, repr=False)
+    # schedule id → (the spec expanded, its instants in `window`)
+    expansions: dict[str, tuple[ScheduleSpec, tuple[datetime, ...]]] = field(
+        default_factory=dict, repr=False
+    )

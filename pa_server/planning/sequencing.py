@@ -2,10 +2,12 @@
 
 A placed occurrence occupies [play_at, play_at + duration + gap) on each of its targets.
 Two target sets conflict when one target is an ancestor-or-equal of another (a device is a
-leaf under its zone). So each node keeps the blocks aimed at exactly it (`own`) and the blocks
+leaf under its zone). So a node keeps the blocks aimed at exactly it (`own`) and the blocks
 aimed at it or anything below it (`below`); a candidate aimed at node n must avoid `below[n]`
 and `own[a]` for every proper ancestor a of n. Depth is at most 7, so a check reads a handful
-of sorted lists, each by bisection: no pairwise comparison of occurrences.
+of sorted lists, each by bisection: no pairwise comparison of occurrences. Lists nobody will
+read (a `below` of a node no schedule targets, an `own` of a node with no targeted
+descendant) are not kept.
 """
 
 from __future__ import annotations
@@ -23,35 +25,46 @@ class _Blocks:
         self.starts: list[int] = []
         self.ends: list[int] = []
 
-    def add(self, start: int, end: int) -> None:
-        i = bisect_left(self.starts, start)
-        self.starts.insert(i, start)
-        self.ends.insert(i, end)
-
 
 class Occupancy:
     """What is already placed on each node of the zone tree."""
 
-    def __init__(self) -> None:
+    def __init__(self, targeted: Iterable[tuple[str, ...]]) -> None:
+        """`targeted`: the lineage of every target that may be placed."""
         self._own: dict[str, _Blocks] = {}
         self._below: dict[str, _Blocks] = {}
-        self._longest = 0
-
-    def _lists(self, lineages: Iterable[tuple[str, ...]]) -> list[_Blocks]:
-        seen: dict[int, _Blocks] = {}
-        for lineage in lineages:
-            below = self._below.get(lineage[-1])
-            if below is not None:
-                seen[id(below)] = below
+        for lineage in targeted:
+            self._below.setdefault(lineage[-1], _Blocks())
             for node in lineage[:-1]:
-                own = self._own.get(node)
-                if own is not None:
-                    seen[id(own)] = own
-        return list(seen.values())
+                self._own.setdefault(node, _Blocks())
+        self._longest = 0
+        self._plans: dict[tuple[tuple[str, ...], ...], tuple[list[_Blocks], list[_Blocks]]] = {}
 
-    def earliest(self, lineages: Iterable[tuple[str, ...]], start: int, length: int) -> int:
+    def _lists(self, lineages: tuple[tuple[str, ...], ...]) -> tuple[list[_Blocks], list[_Blocks]]:
+        """(lists to check, lists to insert into) for one target set."""
+        found = self._plans.get(lineages)
+        if found is not None:
+            return found
+        check: dict[int, _Blocks] = {}
+        insert: dict[int, _Blocks] = {}
+        for lineage in lineages:
+            for node in lineage:
+                below = self._below.get(node)
+                if below is not None:
+                    insert[id(below)] = below
+            own = self._own.get(lineage[-1])
+            if own is not None:
+                insert[id(own)] = own
+            check[id(self._below[lineage[-1]])] = self._below[lineage[-1]]
+            for node in lineage[:-1]:
+                check[id(self._own[node])] = self._own[node]
+        found = (list(check.values()), list(insert.values()))
+        self._plans[lineages] = found
+        return found
+
+    def earliest(self, lineages: tuple[tuple[str, ...], ...], start: int, length: int) -> int:
         """Earliest s ≥ start where [s, s + length) meets no block on these targets."""
-        lists = self._lists(lineages)
+        lists = self._lists(lineages)[0]
         longest = self._longest
         s = start
         while True:
@@ -66,12 +79,11 @@ class Occupancy:
                 return s
             s = latest
 
-    def add(self, lineages: Iterable[tuple[str, ...]], start: int, end: int) -> None:
+    def add(self, lineages: tuple[tuple[str, ...], ...], start: int, end: int) -> None:
         """Mark [start, end) taken on these targets."""
-        self._longest = max(self._longest, end - start)
-        below_nodes: set[str] = set()
-        for lineage in lineages:
-            self._own.setdefault(lineage[-1], _Blocks()).add(start, end)
-            below_nodes.update(lineage)
-        for node in below_nodes:
-            self._below.setdefault(node, _Blocks()).add(start, end)
+        if end - start > self._longest:
+            self._longest = end - start
+        for blocks in self._lists(lineages)[1]:
+            i = bisect_left(blocks.starts, start)
+            blocks.starts.insert(i, start)
+            blocks.ends.insert(i, end)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -22,27 +21,43 @@ from pa_server.planning.model import (
 DAY_S: Final = 86400
 
 
-@dataclass(frozen=True, slots=True)
+_BUCKET_MS: Final = 15 * 60 * 1000  # UTC offsets change only on quarter hours
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class QuietHours:
     """Quiet hours resolved for one zone: seconds of the local day, start > end crosses midnight."""
 
-    start_s: int
-    end_s: int
-    tz: ZoneInfo
+    __slots__ = ("_offsets", "end_s", "quiet", "start_s", "tz")
+
+    def __init__(self, start_s: int, end_s: int, tz: ZoneInfo) -> None:
+        self.start_s, self.end_s, self.tz = start_s, end_s, tz
+        self.quiet = ((start_s, end_s),) if start_s < end_s else ((start_s, DAY_S), (0, end_s))
+        self._offsets: dict[int, int] = {}  # UTC quarter-hour → offset in ms
 
     def overlaps(self, play_at: datetime, duration_ms: int) -> bool:
         """Whether any part of [play_at, play_at + duration) falls in these quiet hours."""
-        local = play_at.astimezone(self.tz)
-        s = local.hour * 3600 + local.minute * 60 + local.second
-        d = math.ceil(duration_ms / 1000)
+        return self.overlaps_ms((play_at - _EPOCH) // timedelta(milliseconds=1), duration_ms)
+
+    def overlaps_ms(self, at_ms: int, duration_ms: int) -> bool:
+        """`overlaps` for an instant in ms since the epoch (the planner's hot path)."""
+        bucket = at_ms // _BUCKET_MS
+        offset = self._offsets.get(bucket)
+        if offset is None:
+            moment = datetime.fromtimestamp(bucket * _BUCKET_MS / 1000, UTC)
+            delta = self.tz.utcoffset(moment)
+            offset = 0 if delta is None else delta // timedelta(milliseconds=1)
+            self._offsets[bucket] = offset
+        s = ((at_ms + offset) // 1000) % DAY_S
+        d = -(-duration_ms // 1000)
         if d >= DAY_S:
             return True
-        plays = [(s, s + d)] if s + d <= DAY_S else [(s, DAY_S), (0, s + d - DAY_S)]
-        if self.start_s < self.end_s:
-            quiet = [(self.start_s, self.end_s)]
-        else:
-            quiet = [(self.start_s, DAY_S), (0, self.end_s)]
-        return any(p0 < q1 and q0 < p1 for p0, p1 in plays for q0, q1 in quiet)
+        for q0, q1 in self.quiet:
+            if s < q1 and q0 < s + d:
+                return True
+            if s + d > DAY_S and q0 < s + d - DAY_S:  # the play runs past midnight
+                return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,4 +135,3 @@ class ZoneIndex:
             )
         self._resolved[target] = result
         return result
-
