@@ -137,7 +137,7 @@ def _check_rate(text: str, template: rrule) -> None:
         )
     # A rule that can never match (e.g. 30 February) would make dateutil search until year
     # 9999 on every plan; refuse rules with no instant within ten years.
-    bounded = template.replace(until=_DUMMY.replace(year=_DUMMY.year + _NEVER_YEARS))
+    bounded = template.replace(count=None, until=_DUMMY.replace(year=_DUMMY.year + _NEVER_YEARS))
     if next(iter(bounded), None) is None and count == 0:
         raise PlanError(
             "rrule_never_occurs",
