@@ -711,3 +711,17 @@ def test_previous_result_lends_expansions() -> None:
     again = plan_result(specs, ZONES, DEVICES, now=NOW + timedelta(minutes=5), previous=first)
     assert again.occurrences == first.occurrences
     assert again.expansions["a"][1] is first.expansions["a"][1]
+
+
+def test_replan_follows_conflicts_transitively() -> None:
+    # v2 never shares a speaker with v1, but the commune bulletin between them moves.
+    a = sched(id="a", targets=("zone:d/c1/v1",), level="priority")
+    b = sched(id="b", targets=("zone:d/c1",), created=1)
+    c = sched("FREQ=DAILY;BYHOUR=6;BYMINUTE=1", id="c", targets=("zone:d/c1/v2",), created=2)
+    before = plan_result([a, b, c], ZONES, DEVICES, now=NOW, horizon=timedelta(hours=24))
+    assert {o.schedule_id: o.play_at for o in before.occurrences}["c"] == after(after(SIX, 60), 60)
+    moved = sched("FREQ=DAILY;BYHOUR=7", id="a", targets=("zone:d/c1/v1",), level="priority")
+    part = replan(before, [moved, b, c], ZONES, DEVICES, changed_targets=affected_targets(a, moved))
+    assert {o.schedule_id: o.play_at for o in part.occurrences}["c"] == after(SIX, 60)
+    full = plan_result([moved, b, c], ZONES, DEVICES, now=NOW, horizon=timedelta(hours=24))
+    assert part.occurrences == full.occurrences
