@@ -69,11 +69,11 @@ def plan_window(now: datetime, horizon: timedelta) -> tuple[datetime, datetime]:
     return hour - LOOKBACK, hour + timedelta(hours=1) + horizon + LOOKAHEAD
 
 
-def _fast_id(schedule_id: str, planned_utc: datetime) -> str:
-    """`occurrence_id` for an instant already in UTC, without building a `uuid.UUID`."""
+def _fast_id(schedule_id: str, planned_iso: str) -> str:
+    """`occurrence_id` for an instant given as its UTC ISO text, without a `uuid.UUID`."""
     digest = bytearray(
         hashlib.sha1(  # uuid5 is SHA-1 by definition (RFC 4122), not a security use
-            _NAMESPACE_BYTES + f"{schedule_id}|{planned_utc.isoformat()}".encode(),
+            _NAMESPACE_BYTES + f"{schedule_id}|{planned_iso}".encode(),
             usedforsecurity=False,
         ).digest()[:16]
     )
@@ -84,7 +84,44 @@ def _fast_id(schedule_id: str, planned_utc: datetime) -> str:
 
 
 Expansions = dict[str, tuple[ScheduleSpec, tuple[datetime, ...]]]
-_Where = list[tuple[str, Resolved | SkipReason]]
+
+
+class _Prepared:
+    """What the placement loop needs of one schedule, worked out once per plan."""
+
+    __slots__ = (
+        "emergency",
+        "late_ms",
+        "length",
+        "lineages",
+        "quiet",
+        "resolved",
+        "spec",
+        "unknown",
+    )
+
+    def __init__(self, spec: ScheduleSpec, index: ZoneIndex) -> None:
+        self.spec = spec
+        self.unknown: list[tuple[str, SkipReason]] = []
+        resolved: list[Resolved] = []
+        for target in spec.targets:
+            where = index.resolve(target)
+            if isinstance(where, str):
+                self.unknown.append((target, where))
+            else:
+                resolved.append(where)
+        self.resolved = tuple(resolved)
+        self.lineages = tuple(r.lineage for r in resolved)
+        self.emergency = spec.priority >= EMERGENCY_PRIORITY
+        self.quiet = not self.emergency and any(r.quiet is not None for r in resolved)
+        self.late_ms = spec.max_late_s * 1000
+        self.length = spec.duration_ms + _GAP_MS
+
+
+def _outside_quiet(
+    kept: tuple[Resolved, ...], at_ms: int, duration_ms: int
+) -> tuple[Resolved, ...]:
+    return tuple(r for r in kept if r.quiet is None or not r.quiet.overlaps_ms(at_ms, duration_ms))
 
 
 def _run(
@@ -96,7 +133,7 @@ def _run(
     cache: Expansions,
 ) -> tuple[list[Occurrence], list[Skipped], Expansions]:
     expansions: Expansions = {}
-    candidates: list[tuple[int, int, int, str, datetime, ScheduleSpec, _Where]] = []
+    candidates: list[tuple[int, int, int, str, datetime, _Prepared]] = []
     targeted: dict[str, tuple[str, ...]] = {}
     for spec in schedules:
         if not spec.enabled:
@@ -109,63 +146,55 @@ def _run(
         expansions[spec.id] = (spec, instants)
         if not instants:
             continue
-        where: _Where = [(t, index.resolve(t)) for t in spec.targets]
-        for _, r in where:
-            if not isinstance(r, str):
-                targeted[r.target] = r.lineage
-        created, prio = _ms(spec.created_at), -spec.priority
-        for planned in instants:
-            candidates.append((prio, created, _ms(planned), spec.id, planned, spec, where))
+        prepared = _Prepared(spec, index)
+        for r in prepared.resolved:
+            targeted[r.target] = r.lineage
+        created, prio, sid = _ms(spec.created_at), -spec.priority, spec.id
+        candidates += [(prio, created, _ms(t), sid, t, prepared) for t in instants]
     candidates.sort(key=lambda c: c[:4])
 
     until_ms, now_ms = _ms(now + horizon), _ms(now)
     occupancy = Occupancy(targeted.values())
+    iso: dict[datetime, str] = {}  # many occurrences share an instant
+
+    def make_id(schedule_id: str, planned: datetime) -> str:
+        text = iso.get(planned)
+        if text is None:
+            text = iso[planned] = planned.isoformat()
+        return _fast_id(schedule_id, text)
+
     occurrences: list[Occurrence] = []
     skipped: list[Skipped] = []
-    for _, _, planned_ms, _, planned, spec, where in candidates:
+    for _, _, planned_ms, sid, planned, prep in candidates:
+        spec = prep.spec
         # Only what the caller will see needs an id; the rest still occupies speakers.
-        late_ms = spec.max_late_s * 1000
         visible = planned_ms < until_ms
-        emergency = spec.priority >= EMERGENCY_PRIORITY
-        dropped: list[tuple[str, SkipReason]] = []
-        kept: list[Resolved] = []
-        for target, r in where:
-            if isinstance(r, str):
-                dropped.append((target, r))
-            elif (
-                not emergency
-                and r.quiet is not None
-                and r.quiet.overlaps_ms(planned_ms, spec.duration_ms)
-            ):
-                dropped.append((target, "quiet_hours"))
-            else:
-                kept.append(r)
+        kept, lineages = prep.resolved, prep.lineages
+        dropped = prep.unknown
+        if prep.quiet:
+            in_time = _outside_quiet(kept, planned_ms, spec.duration_ms)
+            if len(in_time) < len(kept):
+                dropped = dropped + [(r.target, "quiet_hours") for r in kept if r not in in_time]
+                kept = in_time
+                lineages = tuple(r.lineage for r in kept)
         oid = ""
-        if dropped and visible and planned_ms + late_ms >= now_ms:
-            oid = _fast_id(spec.id, planned)
-            skipped += [Skipped(spec.id, oid, planned, t, why) for t, why in dropped]
+        if dropped and visible and planned_ms + prep.late_ms >= now_ms:
+            oid = make_id(sid, planned)
+            skipped += [Skipped(sid, oid, planned, t, why) for t, why in dropped]
         if not kept:
             continue
-        lineages = tuple(r.lineage for r in kept)
-        length = spec.duration_ms + _GAP_MS
         start = planned_ms
-        if not emergency:
-            start = occupancy.earliest(lineages, planned_ms, length)
+        if not prep.emergency:
+            start = occupancy.earliest(lineages, planned_ms, prep.length)
         play_at = planned
         if start != planned_ms:
             play_at = planned + timedelta(milliseconds=start - planned_ms)
-            still = [
-                r
-                for r in kept
-                if r.quiet is None or not r.quiet.overlaps_ms(start, spec.duration_ms)
-            ]
+            still = _outside_quiet(kept, start, spec.duration_ms)
             if len(still) < len(kept):
-                if visible and start + late_ms >= now_ms:
-                    oid = oid or _fast_id(spec.id, planned)
+                if visible and start + prep.late_ms >= now_ms:
+                    oid = oid or make_id(sid, planned)
                     skipped += [
-                        Skipped(
-                            spec.id, oid, planned, r.target, "shifted_into_quiet_hours", play_at
-                        )
+                        Skipped(sid, oid, planned, r.target, "shifted_into_quiet_hours", play_at)
                         for r in kept
                         if r not in still
                     ]
@@ -173,13 +202,13 @@ def _run(
                 if not kept:
                     continue
                 lineages = tuple(r.lineage for r in kept)
-        occupancy.add(lineages, start, start + length)
-        if not visible or start + late_ms < now_ms:
+        occupancy.add(lineages, start, start + prep.length)
+        if not visible or start + prep.late_ms < now_ms:
             continue
         occurrences.append(
             Occurrence(
-                id=oid or _fast_id(spec.id, planned),
-                schedule_id=spec.id,
+                id=oid or make_id(sid, planned),
+                schedule_id=sid,
                 announcement_id=spec.announcement_id,
                 title=spec.title,
                 planned_at=planned,

@@ -185,6 +185,16 @@ def _instants(
     )
 
 
+@lru_cache(maxsize=256)
+def _local_window(start: datetime, end: datetime, tz_name: str) -> tuple[datetime, datetime]:
+    """A UTC window as local wall times in `tz_name`, widened by `_TZ_SLACK` on each side."""
+    tz = timezone_of(tz_name)
+    return (
+        (start - _TZ_SLACK).astimezone(tz).replace(tzinfo=None),
+        (end + _TZ_SLACK).astimezone(tz).replace(tzinfo=None),
+    )
+
+
 def expand(
     spec: ScheduleSpec, window_start: datetime, window_end: datetime
 ) -> tuple[datetime, ...]:
@@ -192,8 +202,8 @@ def expand(
     tz = timezone_of(spec.timezone)
     rule = _ONE_OFF if spec.rrule is None else parse_rule(spec.rrule)
     start_local = spec.start.astimezone(tz).replace(tzinfo=None)
-    lower = max(start_local, (window_start - _TZ_SLACK).astimezone(tz).replace(tzinfo=None))
-    upper = (window_end + _TZ_SLACK).astimezone(tz).replace(tzinfo=None)
+    window_lower, upper = _local_window(window_start, window_end, spec.timezone)
+    lower = max(start_local, window_lower)
     if lower > upper:
         return ()
     # Lower bound at the hour so that schedules sharing a rule and a time of day share a cache
@@ -219,7 +229,7 @@ def expand(
             continue
         if until_local is not None and local > until_local:
             continue
-        if local in ex_local or local.date() in ex_days:
+        if local in ex_local or (ex_days and local.date() in ex_days):
             continue
         out.append(utc)
     return tuple(out)

@@ -5,25 +5,21 @@ Two target sets conflict when one target is an ancestor-or-equal of another (a d
 leaf under its zone). So a node keeps the blocks aimed at exactly it (`own`) and the blocks
 aimed at it or anything below it (`below`); a candidate aimed at node n must avoid `below[n]`
 and `own[a]` for every proper ancestor a of n. Depth is at most 7, so a check reads a handful
-of sorted lists, each by bisection: no pairwise comparison of occurrences. Lists nobody will
-read (a `below` of a node no schedule targets, an `own` of a node with no targeted
-descendant) are not kept.
+of block sets, each only near the candidate's time: no pairwise comparison of occurrences.
+Sets nobody will read (a `below` of a node no schedule targets, an `own` of a node with no
+targeted descendant) are not kept.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable
+from typing import Final
 
+# Blocks are filed by the 10-minute bucket they start in: a node high in the tree holds tens
+# of thousands of blocks, and a sorted list that size would cost a long memmove per insert.
+_BUCKET_MS: Final = 10 * 60 * 1000
 
-class _Blocks:
-    """Blocks (start, end) in ms, sorted by start; blocks may overlap (siblings, emergencies)."""
-
-    __slots__ = ("ends", "starts")
-
-    def __init__(self) -> None:
-        self.starts: list[int] = []
-        self.ends: list[int] = []
+_Blocks = dict[int, list[tuple[int, int]]]  # bucket → (start, end) in ms, in no order
 
 
 class Occupancy:
@@ -34,14 +30,14 @@ class Occupancy:
         self._own: dict[str, _Blocks] = {}
         self._below: dict[str, _Blocks] = {}
         for lineage in targeted:
-            self._below.setdefault(lineage[-1], _Blocks())
+            self._below.setdefault(lineage[-1], {})
             for node in lineage[:-1]:
-                self._own.setdefault(node, _Blocks())
+                self._own.setdefault(node, {})
         self._longest = 0
         self._plans: dict[tuple[tuple[str, ...], ...], tuple[list[_Blocks], list[_Blocks]]] = {}
 
     def _lists(self, lineages: tuple[tuple[str, ...], ...]) -> tuple[list[_Blocks], list[_Blocks]]:
-        """(lists to check, lists to insert into) for one target set."""
+        """(block sets to check, block sets to insert into) for one target set."""
         found = self._plans.get(lineages)
         if found is not None:
             return found
@@ -64,17 +60,19 @@ class Occupancy:
 
     def earliest(self, lineages: tuple[tuple[str, ...], ...], start: int, length: int) -> int:
         """Earliest s ≥ start where [s, s + length) meets no block on these targets."""
-        lists = self._lists(lineages)[0]
+        sets = self._lists(lineages)[0]
         longest = self._longest
         s = start
         while True:
             latest = -1
-            for blocks in lists:
-                starts, ends = blocks.starts, blocks.ends
-                # A block starting before s - longest has ended by s: skip it by bisection.
-                for i in range(bisect_left(starts, s - longest), bisect_left(starts, s + length)):
-                    if ends[i] > s and ends[i] > latest:
-                        latest = ends[i]
+            end = s + length
+            # A block starting before s - longest has ended by s: its bucket need not be read.
+            first, last = (s - longest) // _BUCKET_MS, (end - 1) // _BUCKET_MS
+            for blocks in sets:
+                for bucket in range(first, last + 1):
+                    for b0, b1 in blocks.get(bucket, ()):
+                        if b0 < end and b1 > s and b1 > latest:
+                            latest = b1
             if latest < 0:
                 return s
             s = latest
@@ -83,7 +81,10 @@ class Occupancy:
         """Mark [start, end) taken on these targets."""
         if end - start > self._longest:
             self._longest = end - start
+        bucket, block = start // _BUCKET_MS, (start, end)
         for blocks in self._lists(lineages)[1]:
-            i = bisect_left(blocks.starts, start)
-            blocks.starts.insert(i, start)
-            blocks.ends.insert(i, end)
+            found = blocks.get(bucket)
+            if found is None:
+                blocks[bucket] = [block]
+            else:
+                found.append(block)

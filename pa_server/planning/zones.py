@@ -28,12 +28,14 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 class QuietHours:
     """Quiet hours resolved for one zone: seconds of the local day, start > end crosses midnight."""
 
-    __slots__ = ("_offsets", "end_s", "quiet", "start_s", "tz")
+    __slots__ = ("_answers", "_offsets", "end_s", "quiet", "start_s", "tz")
 
     def __init__(self, start_s: int, end_s: int, tz: ZoneInfo) -> None:
         self.start_s, self.end_s, self.tz = start_s, end_s, tz
         self.quiet = ((start_s, end_s),) if start_s < end_s else ((start_s, DAY_S), (0, end_s))
         self._offsets: dict[int, int] = {}  # UTC quarter-hour → offset in ms
+        # Schedules share times and durations, so the same question comes back often.
+        self._answers: dict[tuple[int, int], bool] = {}
 
     def overlaps(self, play_at: datetime, duration_ms: int) -> bool:
         """Whether any part of [play_at, play_at + duration) falls in these quiet hours."""
@@ -41,6 +43,12 @@ class QuietHours:
 
     def overlaps_ms(self, at_ms: int, duration_ms: int) -> bool:
         """`overlaps` for an instant in ms since the epoch (the planner's hot path)."""
+        known = self._answers.get((at_ms, duration_ms))
+        if known is None:
+            known = self._answers[at_ms, duration_ms] = self._overlaps(at_ms, duration_ms)
+        return known
+
+    def _overlaps(self, at_ms: int, duration_ms: int) -> bool:
         bucket = at_ms // _BUCKET_MS
         offset = self._offsets.get(bucket)
         if offset is None:
@@ -85,6 +93,8 @@ class ZoneIndex:
         self.zones = {z.path: z for z in zones}
         self.device_zone = {d.id: d.zone_path for d in devices}
         self._quiet: dict[str, QuietHours | None] = {}
+        # Zones with equal hours share one object, and with it its memo of answers.
+        self._interned: dict[tuple[int, int, str], QuietHours] = {}
         self._resolved: dict[str, Resolved | SkipReason] = {}
 
     def lineage(self, target: str) -> tuple[str, ...]:
@@ -101,15 +111,18 @@ class ZoneIndex:
             return self._quiet[path]
         lineage = _ancestors(path)
         known = [self.zones[p] for p in reversed(lineage) if p in self.zones]
-        tz = timezone_of(known[0].timezone if known else DEFAULT_TIMEZONE)
-        quiet: QuietHours | None = QuietHours(
-            _seconds(DEFAULT_QUIET_START), _seconds(DEFAULT_QUIET_END), tz
-        )
+        tz_name = known[0].timezone if known else DEFAULT_TIMEZONE
+        start, end = _seconds(DEFAULT_QUIET_START), _seconds(DEFAULT_QUIET_END)
         for zone in known:
             if zone.quiet_start is not None and zone.quiet_end is not None:
                 start, end = _seconds(zone.quiet_start), _seconds(zone.quiet_end)
-                quiet = None if start == end else QuietHours(start, end, tz)
                 break
+        quiet = None
+        if start != end:
+            quiet = self._interned.get((start, end, tz_name))
+            if quiet is None:
+                quiet = QuietHours(start, end, timezone_of(tz_name))
+                self._interned[start, end, tz_name] = quiet
         self._quiet[path] = quiet
         return quiet
 
