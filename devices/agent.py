@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -59,6 +60,8 @@ FINAL_WAIT_S = 0.1
 IDLE_WAKE_S = 30.0
 #: While something plays, how often the scheduler looks whether it ended.
 PLAYING_POLL_S = 0.1
+#: Receipts and state for a start go out this long after it.
+REPORT_DELAY_S = 0.3
 #: While the clock is untrusted, how often it is measured again.
 UNSYNCED_RECHECK_S = 10.0
 
@@ -153,6 +156,9 @@ class Agent:
         self._plan: tuple[Item, ...] = ()
         self._prepared: dict[str, Prepared] = {}
         self._current: _Current | None = None
+        self._starting: str | None = None
+        self._cancel_start = False
+        self._reports: list[Callable[[], None]] = []
         self._last_end: datetime | None = None
         self._fetched_sent: set[str] = set()
         self.rejected: Counter[str] = Counter()
@@ -332,6 +338,9 @@ class Agent:
             if cur is not None and occurrence_id in (None, cur.item.occurrence_id):
                 cur.stopped_by = "stopped by command"
                 cur.playback.stop()
+            if self._starting is not None and occurrence_id in (None, self._starting):
+                self._cancel_start = True
+                skipped += [i for i in self._plan if i.occurrence_id == self._starting]
             if occurrence_id is not None:
                 pending = [i for i in self._plan if i.occurrence_id == occurrence_id]
                 pending += [a.item for a in self._asap if a.item.occurrence_id == occurrence_id]
@@ -354,6 +363,10 @@ class Agent:
             if i.occurrence_id not in {m.occurrence_id for m in merged}
         ]
         self._plan = tuple(sorted((*merged, *extra), key=lambda i: (i.play_at, -i.priority)))
+        if self._starting is not None and all(
+            i.occurrence_id != self._starting for i in self._plan
+        ):
+            self._cancel_start = True  # withdrawn by a newer timeline during the final wait
 
     def _pinned(self) -> set[str]:
         with self._lock:
@@ -423,6 +436,9 @@ class Agent:
 
     def _schedule_step(self) -> float:
         """One pass: report misses, drive the relay, prepare and start; returns seconds to sleep."""
+        reports, self._reports = self._reports, []
+        for report in reports:
+            report()
         receipts: list[tuple[str, ReceiptType, int | None, str | None]] = []
         to_start: tuple[Item, datetime, _Asap | None, Prepared] | None = None
         to_prepare: tuple[Item, Path] | None = None
@@ -474,7 +490,7 @@ class Agent:
             return 0
         if to_start is not None:
             self._start(*to_start)
-            return 0
+            return REPORT_DELAY_S
         return max(0.0, min(wakes))
 
     def _drive_relay(
@@ -520,11 +536,18 @@ class Agent:
         self, item: Item, start_at: datetime, asap: _Asap | None, prepared: Prepared
     ) -> None:
         target = monotonic_at(self.clock, start_at)
-        # No lock across the instant: a message being saved must not delay the start. What
-        # changes during the last 100 ms (a stop, a withdrawal) is applied right after it.
-        if not wait_until(
-            self.clock, target, spin_s=self.config.player.spin_s, cancel=self._stopping
-        ):
+        with self._lock:
+            # Handled from here on (in memory; saved to disk right after the start, where an
+            # fsync on a slow SD card cannot delay it).
+            self._asap = [a for a in self._asap if a is not asap]
+            self._mark_done(item)
+            self._starting = item.occurrence_id
+            self._cancel_start = False
+        spin = self.config.player.spin_s
+        # No lock across the instant: a message being saved must not delay the start.
+        reached = wait_until(self.clock, target, spin_s=spin, cancel=self._stopping)
+        if not reached or self._cancel_start:
+            self._starting = None
             return
         volume = item.volume if item.volume is not None else self._volume
         error = None
@@ -533,30 +556,37 @@ class Agent:
         except PlayerError as exc:
             playback, error = None, str(exc)
         with self._lock:
-            withdrawn = item.occurrence_id in self._done or (
-                asap is None and item not in self._plan
-            )
-            if withdrawn and playback is not None:
-                playback.stop()
-                return
-            started = playback.started_at if playback is not None else self.clock.now()
-            self._asap = [a for a in self._asap if a is not asap]
-            self._mark_done(item)
+            self._starting = None
             interrupted = self._current if playback is not None else None
             if interrupted is not None:
                 interrupted.stopped_by = f"interrupted by {item.occurrence_id}"
                 interrupted.playback.stop()
             if playback is not None:
-                self._current = _Current(item, playback, started)
+                self._current = _Current(item, playback, playback.started_at)
+        # Receipts and state go out on the scheduler's next pass, a moment later: in a
+        # simulated fleet all agents of a zone start on one instant in one process, and must
+        # not queue behind each other's disk and network work.
+        self._reports.append(partial(self._report_start, item, playback, interrupted, error))
+
+    def _report_start(
+        self,
+        item: Item,
+        playback: Playback | None,
+        interrupted: _Current | None,
+        error: str | None,
+    ) -> None:
+        with self._lock:
             self._save_settings()
-        late_ms = None
-        if item.play_at is not None:
-            late_ms = round((started - item.play_at).total_seconds() * 1000)
         if interrupted is not None:
             self.emit(interrupted.item.occurrence_id, "failed", detail=interrupted.stopped_by)
         if playback is None:
+            with self._lock:
+                self.last_error = error
             self.emit(item.occurrence_id, "failed", detail=error)
         else:
+            late_ms = None
+            if item.play_at is not None:
+                late_ms = round((playback.started_at - item.play_at).total_seconds() * 1000)
             log.info("started %s (late %s ms)", item.occurrence_id, late_ms)
             self.emit(item.occurrence_id, "started", late_ms=late_ms)
         self.publish_state()

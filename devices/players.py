@@ -9,6 +9,7 @@ from __future__ import annotations
 import array
 import json
 import logging
+import queue
 import shutil
 import threading
 import time
@@ -100,24 +101,42 @@ class FilePlayer:
     """Copies each played file into a folder and logs its actual start (for tests, simulation).
 
     `plays.jsonl` gets one line per start: device, occurrence, `play_at`, the start instant
-    (UTC, ms, and epoch µs for benches), `late_ms`, and the copy's file name.
+    (UTC, ms, and epoch µs for benches), `late_ms`, and the copy's file name. The start only
+    reads the clock; placing the copy and writing the line happen in a writer thread, so a
+    simulated fleet starting on one instant in one process does not queue on file I/O.
     """
+
+    _queue: queue.SimpleQueue[tuple[FilePlayer, Prepared, int, int] | None] | None = None
+    _queue_lock = threading.Lock()
 
     def __init__(self, output_dir: Path, device_id: str) -> None:
         self.output_dir = output_dir
         self.device_id = device_id
         output_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        with FilePlayer._queue_lock:
+            if FilePlayer._queue is None:
+                FilePlayer._queue = queue.SimpleQueue()
+                threading.Thread(target=_file_writer, name="pa-file-player", daemon=True).start()
 
     def prepare(self, item: Item, path: Path) -> Prepared:
-        return Prepared(item, path)
+        # Copied ahead under a hidden name: the writer only renames it.
+        staged = self.output_dir / f".{item.occurrence_id}.staged"
+        shutil.copyfile(path, staged)
+        return Prepared(item, staged)
 
     def start(self, prepared: Prepared, volume: int) -> Playback:
-        started_ns = time.time_ns()  # first: copying and logging must not skew the instant
+        started_ns = time.time_ns()
+        assert FilePlayer._queue is not None
+        FilePlayer._queue.put((self, prepared, started_ns, volume))
+        started = datetime.fromtimestamp(started_ns / 1e9, UTC)
+        return TimedPlayback(prepared.item.media.duration_ms / 1000, started)
+
+    def record(self, prepared: Prepared, started_ns: int, volume: int) -> None:
+        """Place the copy and append the JSON line of one start."""
         started = datetime.fromtimestamp(started_ns / 1e9, UTC)
         item = prepared.item
         name = f"{item.occurrence_id}-{started_ns}.{_ext(item.media.mime)}"
-        shutil.copyfile(prepared.path, self.output_dir / name)
+        prepared.path.replace(self.output_dir / name)
         late_ms = None
         if item.play_at is not None:
             late_ms = round((started - item.play_at).total_seconds() * 1000, 3)
@@ -131,12 +150,24 @@ class FilePlayer:
             "volume": volume,
             "file": name,
         }
-        with self._lock, (self.output_dir / "plays.jsonl").open("a", encoding="utf-8") as fh:
+        with (self.output_dir / "plays.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-        return TimedPlayback(item.media.duration_ms / 1000, started)
 
     def close(self) -> None:
         pass
+
+
+def _file_writer() -> None:
+    assert FilePlayer._queue is not None
+    while True:
+        job = FilePlayer._queue.get()
+        if job is None:
+            return
+        player, prepared, started_ns, volume = job
+        try:
+            player.record(prepared, started_ns, volume)
+        except OSError:
+            log.exception("file player could not record a start")
 
 
 def _ext(mime: str) -> str:
