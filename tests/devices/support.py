@@ -282,3 +282,60 @@ def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condit
 def started(agent: Any) -> Iterator[Any]:
     with agent:
         yield agent
+
+
+class RecordingPlayer:
+    """A player that remembers what it started (and when); plays for the item's duration."""
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[str, datetime, int]] = []
+
+    def prepare(self, item_: protocol.Item, path: Path) -> Any:
+        from devices.players import Prepared
+
+        return Prepared(item_, path)
+
+    def start(self, prepared: Any, volume: int) -> Any:
+        from devices.players import TimedPlayback
+
+        now = protocol.utc_now()
+        self.starts.append((prepared.item.occurrence_id, now, volume))
+        return TimedPlayback(prepared.item.media.duration_ms / 1000, now)
+
+    def close(self) -> None:
+        pass
+
+    def played(self) -> list[str]:
+        return [occ for occ, _, _ in self.starts]
+
+
+class FakeServer:
+    """An httpx MockTransport answering clock checks (HEAD, with Date) and media GETs."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.clock_ok = True
+        self.url = "http://server.test"
+
+    def put(self, data: bytes, duration_ms: int = 300) -> protocol.Media:
+        sha = hashlib.sha256(data).hexdigest()
+        self.files[f"/media/{sha}.mp3"] = data
+        return protocol.Media(
+            url=f"{self.url}/media/{sha}.mp3", sha256=sha, bytes=len(data), duration_ms=duration_ms
+        )
+
+    def client(self) -> Any:
+        import email.utils
+
+        import httpx
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            if request.method == "HEAD":
+                if not self.clock_ok:
+                    raise httpx.ConnectError("server unreachable", request=request)
+                date = email.utils.format_datetime(protocol.utc_now(), usegmt=True)
+                return httpx.Response(200, headers={"Date": date})
+            data = self.files.get(request.url.path)
+            return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
+
+        return httpx.Client(transport=httpx.MockTransport(handle))
