@@ -289,6 +289,8 @@ class RecordingPlayer:
 
     def __init__(self) -> None:
         self.starts: list[tuple[str, datetime, int]] = []
+        self.start_mono: list[float] = []
+        self.on_start: Callable[[], None] | None = None
 
     def prepare(self, item_: protocol.Item, path: Path) -> Any:
         from devices.players import Prepared
@@ -299,6 +301,9 @@ class RecordingPlayer:
         from devices.players import TimedPlayback
 
         now = protocol.utc_now()
+        self.start_mono.append(time.monotonic())
+        if self.on_start is not None:
+            self.on_start()
         self.starts.append((prepared.item.occurrence_id, now, volume))
         return TimedPlayback(prepared.item.media.duration_ms / 1000, now)
 
@@ -339,3 +344,78 @@ class FakeServer:
             return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
 
         return httpx.Client(transport=httpx.MockTransport(handle))
+
+
+class TcpProxy:
+    """A TCP relay to the broker that a test can cut (network gone) and restore."""
+
+    def __init__(self, target_url: str) -> None:
+        host, port = target_url.removeprefix("mqtt://").split(":")
+        self.target = (host, int(port))
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._server: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            if self._server is not server:  # cut meanwhile
+                client.close()
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        if self._server is not None:
+            try:  # wakes the thread blocked in accept(); close() alone would not
+                self._server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._server.close()
+            self._server = None
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self.cut()

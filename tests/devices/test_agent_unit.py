@@ -144,7 +144,7 @@ def test_bad_messages_are_counted_by_reason_and_never_sound(rig: Rig) -> None:
             "malformed",
         ),
     ]
-    expected = {r: 0 for r in protocol.REJECTION_REASONS}
+    expected = dict.fromkeys(protocol.REJECTION_REASONS, 0)
     for what, payload, reason in cases:
         rig.deliver(cmd, payload)
         expected[reason] += 1
@@ -278,7 +278,7 @@ def test_state_is_retained_and_complete(rig: Rig) -> None:
     assert retained
     assert state.online and state.agent_version and state.cache is not None
     assert state.clock_offset_ms is not None and abs(state.clock_offset_ms) < 2000
-    assert json.loads(payload)["rejected"] == {r: 0 for r in protocol.REJECTION_REASONS}
+    assert json.loads(payload)["rejected"] == dict.fromkeys(protocol.REJECTION_REASONS, 0)
 
 
 def test_receipts_stay_journaled_until_acked_and_are_resent_after_restart(tmp_path: Path) -> None:
