@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from devices.cli import main
-from devices.config import load_config
+from devices.config import config_from_mapping, load_config
 from devices.errors import ConfigError
 from tests.devices.support import Signer
+
+REPO = Path(__file__).resolve().parents[2]
 
 GOOD = """
 topic_prefix = "pa/v1"
@@ -90,3 +93,26 @@ def test_run_with_a_bad_config_exits_non_zero_naming_the_field(
     err = capsys.readouterr().err
     assert "server.url" in err
     assert "Traceback" not in err
+
+
+def test_the_example_config_loads_once_a_key_is_filled_in() -> None:
+    example = REPO / "deploy" / "config.example.toml"
+    text = example.read_text(encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"server\.public_keys"):  # no unsafe default key
+        load_config(example, env={})
+    filled = text.replace("REPLACE-WITH-THE-SERVER-PUBLIC-KEY-BASE64", Signer().public_b64)
+    cfg = config_from_mapping(tomllib.loads(filled), env={})
+    assert cfg.relay.pin == 17 and cfg.relay.pre_roll_s == 3
+
+
+def test_the_systemd_unit_runs_unprivileged_and_restarts() -> None:
+    unit = (REPO / "deploy" / "pa-device.service").read_text(encoding="utf-8")
+    for line in (
+        "User=pa-device",
+        "SupplementaryGroups=audio gpio",
+        "Restart=on-failure",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "pa-device run --config /etc/pa-device/config.toml",
+    ):
+        assert line in unit
