@@ -62,6 +62,8 @@ IDLE_WAKE_S = 30.0
 PLAYING_POLL_S = 0.1
 #: Receipts and state for a start go out this long after it.
 REPORT_DELAY_S = 0.3
+#: After a rejection, the state is republished at most this often.
+REJECT_STATE_INTERVAL_S = 1.0
 #: While the clock is untrusted, how often it is measured again.
 UNSYNCED_RECHECK_S = 10.0
 
@@ -159,6 +161,8 @@ class Agent:
         self._starting: str | None = None
         self._cancel_start = False
         self._reports: list[Callable[[], None]] = []
+        self._relay_on_at: datetime | None = None
+        self._last_reject_state = -1e9
         self._last_end: datetime | None = None
         self._fetched_sent: set[str] = set()
         self.rejected: Counter[str] = Counter()
@@ -253,11 +257,19 @@ class Agent:
         with self._lock:
             self.rejected[reason] += 1
             self.last_error = detail[:1000]
-        self.publish_state()
+            # A flood of garbage must not become a flood of state messages.
+            quiet = time.monotonic() - self._last_reject_state < REJECT_STATE_INTERVAL_S
+            if not quiet:
+                self._last_reject_state = time.monotonic()
+        if not quiet:
+            self.publish_state()
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Verify and apply one message; raises `ProtocolError` for what must be refused."""
         where = self.topics.parse(topic)
+        if not payload and where.channel == "timeline":
+            log.info("retained timeline on %s cleared", topic)  # an admin clean-up, not an attack
+            return
         now = self.clock.now()
         env = protocol.open_envelope(payload, keys=self.keys, now=now)
         if where.channel not in ("cmd", "timeline") or where.target not in self._targets:
@@ -426,7 +438,10 @@ class Agent:
         if self._asap:
             asap = min(self._asap, key=lambda a: (-a.item.priority, a.received_at))
             if not due or asap.item.priority >= max(i.priority for i in due):
-                return asap.item, now, asap, missed
+                # The amplifier gets its pre-roll here too, or the first seconds are lost.
+                pre = timedelta(seconds=self.config.relay.pre_roll_s)
+                warm = now + pre if self._relay_on_at is None else self._relay_on_at + pre
+                return asap.item, max(now, warm), asap, missed
         if due:
             item = min(due, key=lambda i: (i.priority < 100, i.play_at))
             return item, item.play_at, None, missed
@@ -503,16 +518,19 @@ class Agent:
     ) -> None:
         pre = timedelta(seconds=self.config.relay.pre_roll_s)
         post = timedelta(seconds=self.config.relay.post_roll_s)
-        self.relay.set(
-            relay_wanted(
-                now,
-                playing=playing,
-                next_start=start_at,
-                last_end=self._last_end,
-                pre_roll=pre,
-                post_roll=post,
-            )
+        on = relay_wanted(
+            now,
+            playing=playing,
+            next_start=start_at,
+            last_end=self._last_end,
+            pre_roll=pre,
+            post_roll=post,
         )
+        if on and self._relay_on_at is None:
+            self._relay_on_at = now
+        elif not on:
+            self._relay_on_at = None
+        self.relay.set(on)
         change = relay_next_change(
             now, next_start=start_at, last_end=self._last_end, pre_roll=pre, post_roll=post
         )

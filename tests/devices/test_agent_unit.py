@@ -272,8 +272,14 @@ def test_emergency_interrupts_stop_stops_volume_persists_ping_answers(tmp_path: 
 
 
 def test_state_is_retained_and_complete(rig: Rig) -> None:
-    states = [(p, r) for t, p, r in rig.link.published if t == T.state("loa-01")]
-    payload, retained = states[-1]
+    def synced_states() -> list[tuple[bytes, bool]]:
+        return [
+            (p, r)
+            for t, p, r in rig.link.published
+            if t == T.state("loa-01") and protocol.parse_state(p).clock_synced
+        ]
+
+    payload, retained = wait_for(synced_states, 5, "a state after the clock check")[-1]
     state = protocol.parse_state(payload)
     assert retained
     assert state.online and state.agent_version and state.cache is not None
