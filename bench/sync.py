@@ -108,6 +108,8 @@ def main() -> int:
         finally:
             sim.send_signal(signal.SIGTERM)
             sim.wait(60)
+            if os.environ.get("BENCH_KEEP_LOG"):
+                (Path(os.environ["BENCH_KEEP_LOG"])).write_text((Path(tmp) / "sim.log").read_text())
             if len(lines) < args.count:
                 log_text = (Path(tmp) / "sim.log").read_text()
                 bad = [x for x in log_text.splitlines() if "WARNING" in x or "ERROR" in x]

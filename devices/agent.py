@@ -35,6 +35,7 @@ from devices.protocol import (
     Item,
     PingBody,
     ReceiptType,
+    ReplayWindow,
     StopBody,
     TimelineBody,
     Topics,
@@ -162,6 +163,9 @@ class Agent:
         self._cancel_start = False
         self._reports: list[Callable[[], None]] = []
         self._relay_on_at: datetime | None = None
+        self._persist_lock = threading.Lock()
+        self._generation = 0
+        self._written: Counter[str] = Counter()
         self._last_reject_state = -1e9
         self._last_end: datetime | None = None
         self._fetched_sent: set[str] = set()
@@ -285,7 +289,7 @@ class Agent:
             return
         with self._lock:
             self._replay.check_and_add(env, now)
-            self.store.save_replay(self._replay)
+        self._persist(replay=True)
         self._command(env, now)
 
     def _accept_timeline(self, env: Envelope, body: TimelineBody, now: datetime) -> None:
@@ -305,10 +309,9 @@ class Agent:
                     update={"items": tuple(i for i in body.items if i not in absurd)}
                 )
             self._timelines[body.target] = KnownTimeline(body.version, env.id, body)
-            self.store.save_timelines(self._timelines)
-            self.store.save_replay(self._replay)
             self._rebuild_plan()
             upcoming = triage(self._plan, self._done, now).upcoming
+        self._persist(timelines=True, replay=True)
         log.info("timeline %s v%d: %d items", body.target, body.version, len(body.items))
         for item in absurd:
             self._reject("malformed", f"item {item.occurrence_id}: play_at too far ahead")
@@ -337,7 +340,7 @@ class Agent:
                 self._volume = body.volume
                 if self._current is not None and self._current.item.volume is None:
                     self._current.playback.set_volume(body.volume)
-                self._save_settings()
+            self._persist(settings=True)
         elif isinstance(body, PingBody):
             pass
         self._kick.set()
@@ -361,9 +364,9 @@ class Agent:
                     if item.occurrence_id not in self._done:
                         self._mark_done(item)
                         skipped.append(item)
-                self._save_settings()
         for item in skipped:
             self.emit(item.occurrence_id, "skipped", detail="stopped by command")
+        self._persist(settings=True)
 
     # ------------------------------------------------------------------ plan and media
 
@@ -405,8 +408,29 @@ class Agent:
         self._done[item.occurrence_id] = item.play_at or self.clock.now()
         self._prepared.pop(item.occurrence_id, None)
 
-    def _save_settings(self) -> None:
-        self.store.save_settings(volume=self._volume, done=self._done, now=self.clock.now())
+    def _persist(
+        self, *, timelines: bool = False, replay: bool = False, settings: bool = False
+    ) -> None:
+        """Write the named files from a snapshot taken now. Never call it holding `_lock`:
+        an fsync on an SD card can take a tenth of a second, and must not delay a start."""
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+            snap_timelines = dict(self._timelines) if timelines else None
+            snap_replay = ReplayWindow.from_json(self._replay.to_json()) if replay else None
+            snap_settings = (self._volume, dict(self._done)) if settings else None
+        with self._persist_lock:
+            # Two threads may snapshot in one order and write in the other: keep the newest.
+            if snap_timelines is not None and self._written["timelines"] < gen:
+                self._written["timelines"] = gen
+                self.store.save_timelines(snap_timelines)
+            if snap_replay is not None and self._written["replay"] < gen:
+                self._written["replay"] = gen
+                self.store.save_replay(snap_replay)
+            if snap_settings is not None and self._written["settings"] < gen:
+                self._written["settings"] = gen
+                volume, done = snap_settings
+                self.store.save_settings(volume=volume, done=done, now=self.clock.now())
 
     def _schedule_loop(self) -> None:
         while not self._stopping.is_set():
@@ -470,8 +494,6 @@ class Agent:
                 self._mark_done(m)
                 why = "too late to play" if self.cache.has(m.media) else "media not available"
                 receipts.append((m.occurrence_id, "missed", None, why))
-            if missed:
-                self._save_settings()
             wakes: list[float] = [IDLE_WAKE_S]
             busy = cur is not None
             if item is not None and start_at is not None:
@@ -499,6 +521,7 @@ class Agent:
         for occ, kind, late, detail in receipts:
             self.emit(occ, kind, late_ms=late, detail=detail)
         if receipts:
+            self._persist(settings=True)
             self.publish_state()
         if to_prepare is not None:
             self._prepare(*to_prepare)
@@ -544,8 +567,8 @@ class Agent:
             with self._lock:
                 self._mark_done(item)
                 self.last_error = str(exc)[:1000]
-                self._save_settings()
             self.emit(item.occurrence_id, "failed", detail=str(exc))
+            self._persist(settings=True)
             return
         with self._lock:
             self._prepared[item.occurrence_id] = prepared
@@ -593,8 +616,7 @@ class Agent:
         interrupted: _Current | None,
         error: str | None,
     ) -> None:
-        with self._lock:
-            self._save_settings()
+        self._persist(settings=True)
         if interrupted is not None:
             self.emit(interrupted.item.occurrence_id, "failed", detail=interrupted.stopped_by)
         if playback is None:
