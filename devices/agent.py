@@ -23,7 +23,15 @@ from typing import Self
 import httpx
 
 from devices import __version__, protocol
-from devices.clock import Clock, ClockWatch, SystemClock, kernel_synced, monotonic_at, wait_until
+from devices.clock import (
+    Clock,
+    ClockWatch,
+    SystemClock,
+    gc_hold,
+    kernel_synced,
+    monotonic_at,
+    wait_until,
+)
 from devices.config import AgentConfig
 from devices.errors import PlayerError
 from devices.jobs import JobThread
@@ -56,7 +64,7 @@ from devices.timeline import (
 log = logging.getLogger(__name__)
 
 #: The scheduler starts its precise final wait this long before the instant.
-FINAL_WAIT_S = 0.1
+FINAL_WAIT_S = 0.5
 #: Longest the scheduler sleeps with nothing to do (it re-reads the clock status then).
 IDLE_WAKE_S = 30.0
 #: While something plays, how often the scheduler looks whether it ended.
@@ -585,17 +593,19 @@ class Agent:
             self._starting = item.occurrence_id
             self._cancel_start = False
         spin = self.config.player.spin_s
-        # No lock across the instant: a message being saved must not delay the start.
-        reached = wait_until(self.clock, target, spin_s=spin, cancel=self._stopping)
-        if not reached or self._cancel_start:
-            self._starting = None
-            return
-        volume = item.volume if item.volume is not None else self._volume
         error = None
-        try:
-            playback: Playback | None = self.player.start(prepared, volume)
-        except PlayerError as exc:
-            playback, error = None, str(exc)
+        playback: Playback | None = None
+        # No lock across the instant: a message being saved must not delay the start.
+        with gc_hold:
+            reached = wait_until(self.clock, target, spin_s=spin, cancel=self._stopping)
+            if not reached or self._cancel_start:
+                self._starting = None
+                return
+            volume = item.volume if item.volume is not None else self._volume
+            try:
+                playback = self.player.start(prepared, volume)
+            except PlayerError as exc:
+                error = str(exc)
         with self._lock:
             self._starting = None
             interrupted = self._current if playback is not None else None

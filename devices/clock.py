@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import email.utils
+import gc
 import logging
 import sys
 import threading
@@ -80,6 +81,34 @@ def wait_until(clock: Clock, target: float, *, spin_s: float, cancel: threading.
     while clock.monotonic() < target:
         pass
     return True
+
+
+class _GcHold:
+    """Keeps the cyclic garbage collector off while any thread waits for a start instant.
+
+    A full collection of a large heap takes tens of milliseconds and holds the GIL: it must
+    not fall on the instant. Process-wide, counted, since a simulated fleet shares the GC.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._holders += 1
+            if self._holders == 1:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._was_enabled:
+                gc.enable()
+
+
+gc_hold = _GcHold()
 
 
 class _Timex(ctypes.Structure):

@@ -190,8 +190,6 @@ def simulate(opts: SimulateOptions) -> int:
             state_root = opts.state_dir
         if opts.count > opts.per_process:
             return _run_children(opts, state_root, stop)
-        # Threads waking on the same instant get the GIL sooner with a shorter switch interval.
-        sys.setswitchinterval(0.0005)
         agents = [stack.enter_context(Agent(cfg)) for cfg in agent_configs(opts, state_root)]
         log.info("%d simulated agents running in zone %s", len(agents), opts.zone)
         stop.wait(opts.duration)
