@@ -25,7 +25,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devices import protocol
-from tests.devices.support import EmbeddedAmqtt, MediaServer, MqttPeer, Signer, item
+from tests.devices.support import (
+    EmbeddedAmqtt,
+    MediaServer,
+    MqttPeer,
+    Signer,
+    clear_retained,
+    item,
+)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -119,8 +126,8 @@ def main() -> int:
         for x in lines
         if x["occurrence_id"] == it.occurrence_id
     ]
-    peer.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
     peer.close()
+    clear_retained(args.broker, prefix)
     media_server.close()
     if embedded:
         embedded.close()

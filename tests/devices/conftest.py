@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.devices.support import EmbeddedAmqtt, MediaServer, Signer
+from tests.devices.support import EmbeddedAmqtt, MediaServer, Signer, clear_retained
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +25,15 @@ def broker_url(mqtt_url: str | None) -> Iterator[str]:
 
 
 @pytest.fixture
-def prefix() -> str:
-    """A topic prefix of this test's own (Mosquitto keeps retained messages across runs)."""
-    return f"test-{uuid.uuid4().hex[:10]}/v1"
+def prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A topic prefix of this test's own (Mosquitto keeps retained messages across runs).
+
+    What the test left retained under it is cleared afterwards when it used the broker.
+    """
+    name = f"test-{uuid.uuid4().hex[:10]}/v1"
+    yield name
+    if "broker_url" in request.fixturenames:
+        clear_retained(request.getfixturevalue("broker_url"), name)
 
 
 @pytest.fixture

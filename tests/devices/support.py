@@ -414,3 +414,17 @@ class TcpProxy:
 
     def close(self) -> None:
         self.cut()
+
+
+def clear_retained(url: str, prefix: str, settle_s: float = 0.5) -> int:
+    """Delete every retained message under `prefix` (Mosquitto keeps them across runs)."""
+    peer = MqttPeer(url)
+    try:
+        peer.subscribe(f"{prefix}/#")
+        time.sleep(settle_s)
+        topics = {t for t, p in peer.messages if p}
+        for topic in topics:
+            peer.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+        return len(topics)
+    finally:
+        peer.close()
