@@ -198,7 +198,11 @@ class Fetcher:
 
     def _attempt(self, sha256: str) -> None:
         now = self.clock.now()
+        wanted = sha256 in self.pinned()  # no longer scheduled (played, stopped, replaced)
         with self._lock:
+            if not wanted:
+                self._wants.pop(sha256, None)
+                return
             want = self._wants.get(sha256)
             if want is None:
                 return
