@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     gtts_timeout_s: float = Field(default=4.0, gt=0, le=60)
     planner_horizon_h: int = Field(default=48, ge=1, le=24 * 31)
     planner_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    broadcast_lead_s: float = Field(
+        default=8.0, ge=0, le=300, description="Immediate broadcast: start this long after 'now'."
+    )
+    emergency_lead_s: float = Field(
+        default=3.0, ge=0, le=300, description="Immediate emergency broadcast: shorter lead."
+    )
 
     @field_validator("timezone")
     @classmethod

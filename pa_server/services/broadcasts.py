@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -139,10 +139,15 @@ def create_broadcast(
     dispatcher: DispatcherLike | None,
     timezone: str,
     now: datetime,
+    lead: timedelta,
+    emergency_lead: timedelta,
 ) -> Occurrence:
-    """Store an immediate broadcast of an approved announcement (send it with `send_play`).
+    """Store a one-off broadcast of an approved announcement (send it with `send_play`).
 
-    A naive `play_at` is wall time in `timezone`.
+    Without `play_at` it starts at `now + lead` (`emergency_lead` for emergencies): one common
+    instant for every loudspeaker, with time to fetch the media. It goes on the targets'
+    retained timelines (the replan this marks publishes them), so an agent that connects
+    late still gets it within `max_late_s`. A naive `play_at` is wall time in `timezone`.
     """
     if dispatcher is None:
         raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
@@ -153,8 +158,11 @@ def create_broadcast(
         raise Invalid("no_targets", "name at least one zone or device")
     targets = [f"zone:{require_zone(session, z).path}" for z in dict.fromkeys(data.zones)]
     targets += [f"device:{require_device(session, d).id}" for d in dict.fromkeys(data.devices)]
-    play_at = in_zone(data.play_at, check_timezone(timezone)) if data.play_at else now
     level = data.level or ann.level
+    if data.play_at is not None:
+        play_at = in_zone(data.play_at, check_timezone(timezone))
+    else:
+        play_at = now + (emergency_lead if level == "emergency" else lead)
     rend = ann.rendition
     occ = Occurrence(
         id=str(uuid.uuid4()),
@@ -179,13 +187,20 @@ def create_broadcast(
     )
     session.add(occ)
     session.flush()
+    mark_plan_dirty(session)  # onto the retained timelines at the next cycle
     return occ
 
 
 def send_play(
     dispatcher: DispatcherLike, occ: Occurrence, *, base_url: str, now: datetime
 ) -> list[str]:
-    """Publish `play` for a stored immediate broadcast to each of its targets (after commit)."""
+    """Publish `play` for a stored one-off broadcast to each of its targets (after commit).
+
+    The same occurrence is on the retained timelines; this command only gets it to the
+    agents online now faster than the next planner cycle would. Agents key both on the
+    occurrence id (`devices.agent` merges timeline and commanded items by id, and plays an id
+    once), so a broadcast received both ways plays once.
+    """
     item = occurrence_item(occ, base_url=base_url, with_time=occ.play_at > now)
     if item is None:
         raise Invalid("not_rendered", "the broadcast has no audio")

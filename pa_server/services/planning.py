@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import Item, Media, parse_instant
@@ -218,8 +218,11 @@ def desired_timelines(
     rows = session.scalars(
         select(Occurrence)
         .where(
-            Occurrence.status == "planned",
-            Occurrence.immediate.is_(False),
+            or_(
+                and_(Occurrence.status == "planned", Occurrence.immediate.is_(False)),
+                # One-off broadcasts: on the timelines too, so late agents still get them.
+                and_(Occurrence.status == "sent", Occurrence.immediate.is_(True)),
+            ),
             Occurrence.play_at >= now - MAX_LATE_WINDOW,
             Occurrence.play_at <= horizon_until,
         )

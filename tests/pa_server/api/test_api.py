@@ -319,6 +319,9 @@ def test_immediate_broadcast_delivery_stop_and_report(api: Api) -> None:
     target, kind, item = api.dispatcher.commands[-1]
     assert (target, kind, item.occurrence_id) == ("zone:vinh-tuong/tan-tien", "play", b["id"])
     assert item.media.url == ann["rendition"]["url"]
+    # A common start instant a few seconds ahead, and a replan to put it on the timelines.
+    lead = timedelta(seconds=api.settings.emergency_lead_s)
+    assert item.play_at == api.clock.now + lead and api.replans
     sessions = api.client.app.state.sessions  # type: ignore[attr-defined]
     with sessions() as s:
         for kind_ in ("fetched", "started", "finished", "finished"):
