@@ -28,6 +28,7 @@ from pa_server.app import create_app
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.db.models import Base
+from pa_server.metrics import CountingRenderer
 
 NOW = datetime(2026, 8, 9, 22, 0, tzinfo=UTC)  # 05:00 on 10 August in Hà Nội
 
@@ -141,6 +142,7 @@ class FakeRenderer:
         sha = hashlib.sha256(data).hexdigest()
         self.media_dir.mkdir(parents=True, exist_ok=True)
         path = self.media_dir / f"{sha}.mp3"
+        hit = path.exists()  # like the real render cache: the same input was rendered before
         path.write_bytes(data)
         return FakeRendition(
             sha,
@@ -153,7 +155,7 @@ class FakeRenderer:
             -1.5,
             ("fake",),
             False,
-            False,
+            hit,
             req.text or "",
         )
 
@@ -233,8 +235,10 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     replans: list[int] = []
     app.dependency_overrides[deps.get_now] = clock
     app.dependency_overrides[deps.get_dispatcher] = lambda: dispatcher
-    app.dependency_overrides[deps.get_renderer] = lambda: renderer
+    counted = CountingRenderer(renderer, app.state.metrics)
+    app.dependency_overrides[deps.get_renderer] = lambda: counted
     app.dependency_overrides[deps.get_keys] = FakeKeys
     with TestClient(app) as client:
         app.state.on_plan_change = lambda: replans.append(1)
+        app.state.clock = clock
         yield Api(client, settings, clock, dispatcher, renderer, replans)
