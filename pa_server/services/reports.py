@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from pa_server.db.models import Device, DeviceState, Occurrence, Receipt
 from pa_server.metrics import FleetCounts
 from pa_server.schemas.broadcasts import PlaybackReport, PlaybackRow
-from pa_server.services.broadcasts import device_zones, expected_devices
+from pa_server.services.audience import Audience, device_zones
 from pa_server.services.errors import Invalid
 from pa_server.services.planning import MAX_LATE_WINDOW
 from pa_server.services.zones import require_zone
@@ -38,11 +38,11 @@ def playback_report(
         raise Invalid("end_before_start", "the report's end lies before its start")
     if zone is not None:
         require_zone(session, zone)
-    devices = [
-        (d, z)
-        for d, z in device_zones(session)
-        if zone is None or z == zone or z.startswith(zone + "/")
-    ]
+
+    def within(z: str) -> bool:
+        return zone is None or z == zone or z.startswith(zone + "/")
+
+    audience = Audience(device_zones(session))
     occs = list(
         session.scalars(
             select(Occurrence).where(
@@ -52,10 +52,15 @@ def playback_report(
             )
         )
     )
-    planned: dict[str, set[str]] = defaultdict(set)
+    # Keyed by (zone then, device): a device moved since is accounted where it was meant to play.
+    planned: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for device_id, device_zone in audience.zone_of.items():
+        if within(device_zone):
+            planned[(device_zone, device_id)] = set()
     for occ in occs:
-        for device_id in expected_devices(occ.targets, devices):
-            planned[device_id].add(occ.id)
+        for device_id, device_zone in audience.of(occ).items():
+            if within(device_zone):
+                planned[(device_zone, device_id)].add(occ.id)
     seen: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     if occs:
         for r in session.scalars(
@@ -63,8 +68,7 @@ def playback_report(
         ):
             seen[r.device_id][r.type].add(r.occurrence_id)
     rows = []
-    for device_id, device_zone in sorted(devices, key=lambda dz: (dz[1], dz[0])):
-        mine = planned.get(device_id, set())
+    for (device_zone, device_id), mine in sorted(planned.items()):
         got = seen.get(device_id, {})
         reported = set().union(*got.values()) if got else set()
         rows.append(
