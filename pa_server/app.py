@@ -99,7 +99,8 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         return Response(content=body, media_type=content_type)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, str | bool]:
+        """Liveness, and whether this replica is the one dispatching (holds the lease)."""
+        return {"status": "ok", "dispatcher": is_leader()}
 
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,11 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_ca_file: Path | None = None
+    mqtt_client_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Default: pa-server-<hostname>-<HTTP port>, one per replica, stable.",
+    )
     topic_prefix: str = DEFAULT_PREFIX
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=DEFAULT_EMBEDDED_BROKER_PORT, ge=1, le=65535)
@@ -64,6 +70,19 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def resolved_mqtt_client_id(self) -> str:
+        """The server's MQTT client id: `PA_MQTT_CLIENT_ID`, else per host and HTTP port.
+
+        Two replicas must never share an id (the broker would disconnect one for the other,
+        over and over), and one replica must keep its id across restarts (its persistent
+        session holds the receipts queued while it was down). Two servers on one host cannot
+        listen on one port, so host + port is both unique and stable.
+        """
+        if self.mqtt_client_id:
+            return self.mqtt_client_id
+        return f"pa-server-{socket.gethostname()[:40]}-{self.port}"
 
     @property
     def media_dir(self) -> Path:

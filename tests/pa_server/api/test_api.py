@@ -389,6 +389,7 @@ def test_immediate_broadcast_delivery_stop_and_report(api: Api) -> None:
 
 
 def test_keys_and_openapi(api: Api) -> None:
+    assert api.ok("GET", "/healthz") == {"status": "ok", "dispatcher": False}  # no runtime
     assert api.ok("GET", f"{V1}/keys")["keys"][0]["alg"] == "Ed25519"
     paths = api.ok("GET", "/openapi.json")["paths"]
     for path in (
