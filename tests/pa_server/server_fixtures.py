@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,21 @@ from pa_server.db.models import Base
 from pa_server.metrics import CountingRenderer
 
 NOW = datetime(2026, 8, 9, 22, 0, tzinfo=UTC)  # 05:00 on 10 August in Hà Nội
+
+
+@contextmanager
+def scratch_database(pg_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (`pa_test_<random>`) on `pg_url`'s server, dropped after."""
+    name = f"pa_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -26,13 +26,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from devices.protocol import TimelineBody, load_public_key_b64, open_envelope, utc_now
 from pa_server.bus import BrokerAddress
 from pa_server.db.engine import make_engine
 from pa_server.signing import ServerKeys
 from tests.mqtt_fixtures import clear_retained
+from tests.pa_server.server_fixtures import scratch_database
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -177,16 +177,8 @@ def database(pg_url: str | None) -> Iterator[str]:
     """A PostgreSQL database of this test's own, dropped after."""
     if not pg_url:
         pytest.skip("PA_TEST_DATABASE_URL not set: the replica test needs PostgreSQL")
-    name = f"pa_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(pg_url) as url:
+        yield url
 
 
 def occurrence_rows(db_url: str) -> list[tuple[str, str | None, str, str]]:
