@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=DEFAULT_EMBEDDED_BROKER_PORT, ge=1, le=65535)
 
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`json`: one JSON object per log line (ts, level, logger, msg)."
+    )
     timezone: str = "Asia/Ho_Chi_Minh"
     tts_engine: str = Field(default="auto", pattern="^(auto|gtts|espeak)$")
     gtts_timeout_s: float = Field(default=4.0, gt=0, le=60)
