@@ -9,12 +9,19 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI, Response
 
 from audio.render import Renderer
+from devices.protocol import utc_now
 from pa_server.api import errors
 from pa_server.api.media import router as media_router
 from pa_server.api.router import api_router
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
-from pa_server.metrics import BusCounters, FleetCounts, PaMetrics, render_metrics
+from pa_server.metrics import (
+    BusCounters,
+    CountingRenderer,
+    FleetCounts,
+    PaMetrics,
+    render_metrics,
+)
 from pa_server.services.reports import fleet_counts
 
 log = logging.getLogger(__name__)
@@ -39,7 +46,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.on_plan_change = lambda: None
-        app.state.renderer = build_renderer(settings)
+        app.state.renderer = CountingRenderer(build_renderer(settings), app.state.metrics)
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         if demo:
             from pa_server.demo import seed
@@ -67,13 +74,14 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = utc_now  # what /metrics calls "now" (tests pin it)
     errors.install(app)
     app.include_router(api_router())
     app.include_router(media_router)
 
     def fleet() -> FleetCounts:
         with app.state.sessions() as session:
-            return fleet_counts(session)
+            return fleet_counts(session, now=app.state.clock())
 
     def bus() -> BusCounters | None:
         runtime = getattr(app.state, "runtime", None)
@@ -91,7 +99,8 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         return Response(content=body, media_type=content_type)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, str | bool]:
+        """Liveness, and whether this replica is the one dispatching (holds the lease)."""
+        return {"status": "ok", "dispatcher": is_leader()}
 
     return app

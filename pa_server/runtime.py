@@ -113,6 +113,7 @@ class Runtime:
             username=s.mqtt_username,
             password=s.mqtt_password,
             ca_file=s.mqtt_ca_file,
+            client_id=s.resolved_mqtt_client_id,
             topics=self.topics,
         )
         self.bus.set_handlers(self._on_state, self._on_receipt)

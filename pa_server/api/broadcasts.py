@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -52,9 +52,15 @@ def create_broadcast(
     dispatcher: DispatcherDep,
     now: NowDep,
 ) -> BroadcastDetail:
-    """Play an approved announcement now on zones and/or devices."""
+    """Play an approved announcement on zones and/or devices, all together, in a few seconds."""
     occ = broadcasts.create_broadcast(
-        session, data, dispatcher=dispatcher, timezone=settings.timezone, now=now
+        session,
+        data,
+        dispatcher=dispatcher,
+        timezone=settings.timezone,
+        now=now,
+        lead=timedelta(seconds=settings.broadcast_lead_s),
+        emergency_lead=timedelta(seconds=settings.emergency_lead_s),
     )
     # Stored first, sent second: a broadcast on air always has its record.
     session.commit()
