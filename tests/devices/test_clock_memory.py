@@ -22,7 +22,8 @@ def test_carried_verdict_only_for_the_same_boot_and_a_recent_measurement() -> No
     assert carried_verdict(saved, boot=BOOT, monotonic=100.0 + CARRY_MAX_S + 1) == (False, None)
     assert carried_verdict(saved, boot=BOOT, monotonic=50.0) == (False, None)  # clock went back
     assert carried_verdict({**saved, "ok": False}, boot=BOOT, monotonic=160.0) == (False, 7)
-    for junk in (None, [], "x", {"boot_id": BOOT}, {**saved, "monotonic": "soon"}):
+    junks: list[object] = [None, [], "x", {"boot_id": BOOT}, {**saved, "monotonic": "soon"}]
+    for junk in junks:
         assert carried_verdict(junk, boot=BOOT, monotonic=160.0) == (False, None)
 
 
