@@ -55,10 +55,9 @@ def watch(e2e: System) -> Iterator[StateWatch]:
 def fleet(e2e: System, watch: StateWatch) -> Callable[..., System]:
     """`fleet(n, zone=…)`: provision `n` agents in one zone and start them (online)."""
 
-    def make(n: int = 3, *, zone: str = "e2e/xa/thon-1", **kw: object) -> System:
+    def make(n: int = 3, *, zone: str = "e2e/xa/thon-1") -> System:
         e2e.add_zone(zone)
-        for i in range(1, n + 1):
-            e2e.provision(f"loa-{i:02d}", zone, **kw)  # type: ignore[arg-type]
+        e2e.provision(zone, *(f"loa-{i:02d}" for i in range(1, n + 1)))
         e2e.start_agents(watch)
         return e2e
 

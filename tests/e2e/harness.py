@@ -331,42 +331,53 @@ class System:
                 body["quiet_end"] = (far + timedelta(minutes=1)).strftime("%H:%M")
             self.api.ok("POST", "/zones", 201, json=body)
 
-    def provision(self, device_id: str, zone: str, *, broker_url: str | None = None) -> AgentProc:
-        """`pa-server device add … -o cfg.toml`, then the test's adjustments to that config."""
-        home = self.root / device_id
-        home.mkdir(parents=True)
-        cfg = home / "config.toml"
-        done = subprocess.run(
-            [str(BIN / "pa-server"), "device", "add", device_id, "--zone", zone, "-o", str(cfg)],
+    def provision(self, zone: str, *device_ids: str) -> list[AgentProc]:
+        """`pa-server device add … -o cfg.toml` for each (run side by side), then the test's
+        adjustments to each config: file player, state folder of its own, quick retries."""
+        runs = []
+        for device_id in device_ids:
+            home = self.root / device_id
+            home.mkdir(parents=True)
+            cfg = home / "config.toml"
+            argv = ["device", "add", device_id, "--zone", zone, "-o", str(cfg)]
+            runs.append((device_id, home, cfg, self._cli(argv)))
+        agents = []
+        for device_id, home, cfg, run in runs:
+            _, err = run.communicate(timeout=WAIT_S * 2)
+            assert run.returncode == 0, f"device add {device_id} failed: {err}"
+            agent = AgentProc(
+                device_id,
+                zone,
+                home,
+                cfg,
+                Proc(
+                    device_id,
+                    [str(BIN / "pa-device"), "run", "--config", str(cfg)],
+                    log=home / "agent.log",
+                    env=_agent_env(),
+                    cwd=home,
+                ),
+            )
+            agent.edit(
+                mqtt={"keepalive": 5},
+                paths={"state_dir": str(agent.state_dir)},
+                player={"kind": "file", "output_dir": str(agent.out_dir)},
+                fetch={"spread_s": 0, "margin_s": 0, "backoff_initial_s": 0.2, "backoff_max_s": 1},
+                clock={"check_interval_s": 60},
+            )
+            self.agents[device_id] = agent
+            agents.append(agent)
+        return agents
+
+    def _cli(self, argv: list[str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(BIN / "pa-server"), *argv],
             env=self.server_env,
             cwd=self.root,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=WAIT_S * 2,
         )
-        assert done.returncode == 0, f"device add failed: {done.stderr}"
-        agent = AgentProc(
-            device_id,
-            zone,
-            home,
-            cfg,
-            Proc(
-                device_id,
-                [str(BIN / "pa-device"), "run", "--config", str(cfg)],
-                log=home / "agent.log",
-                env=_agent_env(),
-                cwd=home,
-            ),
-        )
-        agent.edit(
-            mqtt={"keepalive": 5, **({"url": broker_url} if broker_url else {})},
-            paths={"state_dir": str(agent.state_dir)},
-            player={"kind": "file", "output_dir": str(agent.out_dir)},
-            fetch={"spread_s": 0, "margin_s": 0, "backoff_initial_s": 0.2, "backoff_max_s": 1},
-            clock={"check_interval_s": 60},
-        )
-        self.agents[device_id] = agent
-        return agent
 
     def proxy(self) -> TcpProxy:
         """A TCP relay to the broker that a test can cut and restore."""

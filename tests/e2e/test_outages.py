@@ -13,7 +13,7 @@ from tests.e2e.test_broadcast import LATE_MS, report, starts
 pytestmark = pytest.mark.network
 
 ZONE = "e2e/xa/thon-1"
-LEAD_S = 10  # time for plan → retained timeline → media fetch on a loaded machine
+LEAD_S = 8  # time for plan → retained timeline → media fetch on a loaded machine
 
 
 def schedule(e2e: System, seconds: float) -> tuple[str, Any]:
@@ -85,9 +85,8 @@ def test_agent_restarted_with_network_cut_still_plays_from_disk(
     e2e.add_zone(ZONE)
     mqtt_link = e2e.proxy()
     http_link = e2e.http_proxy()
-    for i in (1, 2):
-        e2e.provision(f"loa-{i:02d}", ZONE)
-    cut_off = e2e.provision("loa-03", ZONE, broker_url=mqtt_link.url)
+    *_, cut_off = e2e.provision(ZONE, "loa-01", "loa-02", "loa-03")
+    cut_off.set_broker(mqtt_link.url)
     cut_off.set_server(http_link.url)
     e2e.start_agents(watch)
     occ, _ = schedule(e2e, LEAD_S)
