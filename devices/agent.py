@@ -139,6 +139,8 @@ class Agent:
             url=config.server.url,
             max_offset_s=config.clock.max_offset_s,
             kernel_check=kernel_check,
+            # Only the system's monotonic clock compares across processes of one boot.
+            memory=self.store.dir / "clock.json" if clock is None else None,
         )
         self.fetcher = Fetcher(
             cache=self.cache,
