@@ -183,6 +183,8 @@ class FakeDispatcher:
     syncs: list[dict[str, tuple[Item, ...]]] = field(default_factory=list)
     commands: list[tuple[str, str, Any]] = field(default_factory=list)
     published: dict[str, tuple[Item, ...]] = field(default_factory=dict)
+    #: When set, `command` raises it (a broker that is down or does not acknowledge).
+    command_error: Exception | None = None
 
     def sync(
         self, desired: Mapping[str, tuple[Item, ...]], *, now: datetime, horizon_until: datetime
@@ -194,6 +196,8 @@ class FakeDispatcher:
         return changed
 
     def command(self, target: str, kind: str, body: Any, *, now: datetime) -> None:
+        if self.command_error is not None:
+            raise self.command_error
         self.commands.append((target, kind, body))
 
 

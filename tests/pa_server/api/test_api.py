@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from devices.protocol import Receipt, State
+from pa_server.bus import PublishTimeout
 from pa_server.services.ingest import ingest_receipt, ingest_state
 from pa_server.services.renditions import MAX_RECORDING_BYTES
 from tests.pa_server.server_fixtures import Api
@@ -298,6 +299,27 @@ def test_bad_update_leaves_schedule_unchanged(api: Api) -> None:
 
 
 # --------------------------------------------------------------------------- broadcasts
+
+
+def test_broker_not_taking_commands_is_a_503_but_a_stored_broadcast_stands(api: Api) -> None:
+    seed_zones(api)
+    ann = approved(api)
+    api.dispatcher.command_error = PublishTimeout("no PUBACK within 10 s")
+    for url, body in [("devices/loa-01/ping", None), ("devices/loa-01/volume", {"volume": 40})]:
+        api.refused("POST", f"{V1}/{url}", "broker_unavailable", 503, json=body)
+    # Stored and committed first: the retained timelines carry it even though `play` failed.
+    b = api.ok(
+        "POST",
+        f"{V1}/broadcasts",
+        201,
+        json={"announcement_id": ann["id"], "zones": ["vinh-tuong/tan-tien"]},
+    )
+    assert api.ok("GET", f"{V1}/broadcasts/{b['id']}")["id"] == b["id"] and api.replans
+    # A stop that cannot be sent must say so: what plays now keeps playing.
+    api.refused("POST", f"{V1}/broadcasts/{b['id']}/stop", "broker_unavailable", 503)
+    api.dispatcher.command_error = None
+    assert api.ok("POST", f"{V1}/broadcasts/{b['id']}/stop")["id"] == b["id"]
+    assert [k for _, k, _ in api.dispatcher.commands] == ["stop"]
 
 
 def test_immediate_broadcast_delivery_stop_and_report(api: Api) -> None:
