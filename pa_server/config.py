@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     gtts_timeout_s: float = Field(default=4.0, gt=0, le=60)
     planner_horizon_h: int = Field(default=48, ge=1, le=24 * 31)
     planner_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    clock_drift_threshold_s: float = Field(
+        default=1.0, gt=0, description="An agent whose clock is further off is flagged."
+    )
 
     @field_validator("timezone")
     @classmethod
