@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from devices.clock import SERVER_TIME_HEADER
 from devices.protocol import State
 from pa_server.services.devices import clock_flags
 from pa_server.services.ingest import ingest_state
@@ -57,3 +60,12 @@ def test_threshold_is_a_setting(api: Api) -> None:
         update={"clock_drift_threshold_s": 2.0}
     )
     assert api.ok("GET", f"{V1}/devices/loa-01")["flags"] == []
+
+
+def test_every_response_carries_the_server_time_to_the_millisecond(api: Api) -> None:
+    before = time.time()
+    for method, url in (("HEAD", "/"), ("GET", "/healthz"), ("GET", f"{V1}/devices")):
+        response = api.client.request(method, url)
+        stamp = float(response.headers[SERVER_TIME_HEADER])
+        assert before <= stamp <= time.time()
+        assert "." in response.headers[SERVER_TIME_HEADER]
