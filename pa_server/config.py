@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     gtts_timeout_s: float = Field(default=4.0, gt=0, le=60)
     planner_horizon_h: int = Field(default=48, ge=1, le=24 * 31)
     planner_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    test_kill_after_plan: bool = Field(
+        default=False,
+        description="FAULT TESTS ONLY: SIGKILL this process right after a replan that created "
+        "occurrences is committed, before any timeline is published (tests/faults).",
+    )
     clock_drift_threshold_s: float = Field(
         default=1.0, gt=0, description="An agent whose clock is further off is flagged."
     )
