@@ -28,7 +28,7 @@ def test_kill_after_plan_hook(api: Api, monkeypatch: pytest.MonkeyPatch) -> None
         kills.append(sig)
         raise Killed
 
-    monkeypatch.setattr(runtime.os, "kill", fake_kill)
+    monkeypatch.setattr("pa_server.runtime.os.kill", fake_kill)
     dispatcher = FakeDispatcher()
     armed = api.settings.model_copy(update={"test_kill_after_plan": True})
     with pytest.raises(Killed):
