@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from contextlib import suppress
+from functools import partial
 from typing import Any
 
 import httpx
@@ -43,7 +45,7 @@ def media_sha(ann: dict[str, Any]) -> str:
 
 def ready(e2e: System, watch: StateWatch, target: str = TARGET) -> None:
     for agent in e2e.agents.values():
-        wait_for(lambda a=agent: has_timeline(watch, a, target), f"{agent.device_id} timeline")
+        wait_for(partial(has_timeline, watch, agent, target), f"{agent.device_id} timeline")
 
 
 def test_broker_restarted_mid_broadcast(fleet: Callable[..., System], watch: StateWatch) -> None:
@@ -74,10 +76,9 @@ def test_server_killed_between_planning_and_dispatch(
     ann = e2e.announcement()
     restart_server(e2e, PA_TEST_KILL_AFTER_PLAN="true")
     play_at = now_plus(14)
-    try:
+    # The kill may beat the response: the schedule is committed before the plan runs.
+    with suppress(httpx.HTTPError, AssertionError):
         schedule_once(e2e, ann["id"], play_at, ZONE)
-    except (httpx.HTTPError, AssertionError):
-        pass  # the kill may beat the response: the schedule was committed before the plan
     wait_for(lambda: not e2e.server.running, "the server to die after planning")
     assert e2e.server.popen is not None and e2e.server.popen.returncode == -signal.SIGKILL
     assert not any(has_timeline(watch, a, TARGET) for a in e2e.agents.values())
@@ -108,11 +109,11 @@ def test_power_cut_during_media_download(e2e: System, watch: StateWatch) -> None
         occ = occurrence_at(e2e, play_at)
         media = agent.state_dir / "media"
 
-        def partial() -> bool:
+        def part_left() -> bool:
             parts = list(media.glob("*.part")) if media.exists() else []
             return any(p.stat().st_size > 20_000 for p in parts)
 
-        wait_for(partial, "a partial download")
+        wait_for(part_left, "a partial download")
         agent.proc.kill()  # power cut
         assert list(media.glob("*.part")), "the partial file is left behind"
         assert not (media / media_sha(ann)).exists()
@@ -168,7 +169,7 @@ def test_every_message_delivered_twice(fleet: Callable[..., System], watch: Stat
             "POST", "/broadcasts", 201, json={"announcement_id": ann["id"], "zones": [ZONE]}
         )["id"]
         for o in (now, occ):
-            wait_for(lambda o=o: all_reported(e2e, o, "started", "finished"), f"{o} finished")
+            wait_for(partial(all_reported, e2e, o, "started", "finished"), f"{o} finished")
         for agent in e2e.agents.values():
             heard_once(agent, occ, media_sha(ann))
             heard_once(agent, now, media_sha(ann))
