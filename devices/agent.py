@@ -151,6 +151,8 @@ class Agent:
             max_error_s=config.clock.max_error_s,
             corrected=self.clock,
             kernel_check=kernel_check,
+            # Only the system's monotonic clock compares across processes of one boot.
+            memory=self.store.dir / "clock.json" if clock is None else None,
         )
         self.fetcher = Fetcher(
             cache=self.cache,

@@ -2,7 +2,9 @@
 
 A Raspberry Pi has no battery clock, so after a power cut without network its wall clock can
 be hours off. The agent trusts its clock once the kernel says NTP synchronised it or once a
-measurement against the server's HTTP `Date` came out close enough.
+measurement against the server's HTTP `Date` came out close enough. That verdict is kept on
+disk with the kernel's boot id: an agent restarted within the same boot (a crash, an upgrade)
+while the network is down keeps it, since only a reboot loses the time.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import httpx
+
+from devices.storage import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +267,32 @@ def verdict(
     return False, 0.0
 
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+#: A verdict carried across an agent restart is good for this long (a free-running clock
+#: drifts by tens of ppm: a day is far from the default 2 s limit).
+CARRY_MAX_S = 24 * 3600.0
+
+
+def boot_id() -> str | None:
+    """The kernel's id of this boot (changes at every reboot), None where unknown."""
+    try:
+        return BOOT_ID.read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
+
+def carried_verdict(
+    saved: object, *, boot: str | None, monotonic: float
+) -> tuple[bool, int | None]:
+    """(ok, offset_ms) of a saved measurement still valid in this boot, else (False, None)."""
+    if not isinstance(saved, dict) or boot is None or saved.get("boot_id") != boot:
+        return False, None
+    at, ok, offset = saved.get("monotonic"), saved.get("ok"), saved.get("offset_ms")
+    if not isinstance(at, int | float) or not 0 <= monotonic - at <= CARRY_MAX_S:
+        return False, None
+    return ok is True, offset if isinstance(offset, int) else None
+
+
 @dataclass(slots=True)
 class ClockStatus:
     """What the agent knows about its clock."""
@@ -290,6 +321,8 @@ class ClockWatch:
         max_error_s: float = 0.05,
         corrected: CorrectedClock | None = None,
         kernel_check: Callable[[], bool | None] = kernel_synced,
+        memory: Path | None = None,
+        boot: Callable[[], str | None] = boot_id,
     ) -> None:
         self.clock = clock
         self.client = client
@@ -298,7 +331,18 @@ class ClockWatch:
         self.max_error_s = max_error_s
         self.corrected = corrected
         self.kernel_check = kernel_check
+        self.memory = memory
+        self.boot = boot()
         self.status = ClockStatus(kernel=kernel_check())
+        if memory is not None:
+            saved = read_json(memory)
+            ok, offset = carried_verdict(saved, boot=self.boot, monotonic=clock.monotonic())
+            self.status.measured_ok, self.status.offset_ms = ok, offset
+            correction = saved.get("correction_ms") if ok and isinstance(saved, dict) else None
+            if corrected is not None and isinstance(correction, int):
+                # A clock corrected before the restart is played by the same correction.
+                self.status.correction_ms = correction
+                corrected.correction = timedelta(milliseconds=correction)
 
     def check(self) -> ClockStatus:
         """Measure once; a failed measurement keeps the last good verdict."""
@@ -326,4 +370,14 @@ class ClockWatch:
                 "playing by the server's time" if trusted else "not trusted, holding",
             )
         self.status.measured_ok = trusted
+        if self.memory is not None and self.boot is not None:
+            saved = {"boot_id": self.boot, "monotonic": self.clock.monotonic(), "ok": trusted}
+            atomic_write_json(
+                self.memory,
+                {
+                    **saved,
+                    "offset_ms": self.status.offset_ms,
+                    "correction_ms": self.status.correction_ms,
+                },
+            )
         return self.status

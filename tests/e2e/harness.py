@@ -374,6 +374,13 @@ class System:
         self.proxies.append(proxy)
         return proxy
 
+    def http_proxy(self) -> TcpProxy:
+        """A TCP relay to the server's HTTP port (its `url` is http://…), to cut and restore."""
+        proxy = TcpProxy(self.api.base_url.replace("http://", "mqtt://"))
+        proxy.url = f"http://127.0.0.1:{proxy.port}"
+        self.proxies.append(proxy)
+        return proxy
+
     def start_agents(self, watch: StateWatch) -> None:
         for agent in self.agents.values():
             agent.start()
@@ -544,3 +551,9 @@ def now_plus(seconds: float) -> datetime:
     """An instant `seconds` from now, whole milliseconds (as the wire carries them)."""
     t = utc_now() + timedelta(seconds=seconds)
     return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def receipts_done(detail: Mapping[str, Any], types: tuple[str, ...]) -> bool:
+    """Every device row of a broadcast's status has each receipt type in `types`."""
+    rows = detail["devices"]
+    return bool(rows) and all(all(r[t] for t in types) for r in rows)
