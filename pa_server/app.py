@@ -13,6 +13,7 @@ from devices.protocol import utc_now
 from pa_server.api import errors
 from pa_server.api.media import router as media_router
 from pa_server.api.router import api_router
+from pa_server.api.server_time import ServerTimeHeader
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.metrics import (
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
     errors.install(app)
     app.include_router(api_router())
     app.include_router(media_router)
+    app.add_middleware(ServerTimeHeader)
 
     def fleet() -> FleetCounts:
         with app.state.sessions() as session:

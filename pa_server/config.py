@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     emergency_lead_s: float = Field(
         default=3.0, ge=0, le=300, description="Immediate emergency broadcast: shorter lead."
     )
+    test_kill_after_plan: bool = Field(
+        default=False,
+        description="FAULT TESTS ONLY: SIGKILL this process right after a replan that created "
+        "occurrences is committed, before any timeline is published (tests/faults).",
+    )
+    clock_drift_threshold_s: float = Field(
+        default=1.0, gt=0, description="An agent whose clock is further off is flagged."
+    )
 
     @field_validator("timezone")
     @classmethod
