@@ -83,7 +83,11 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
 
     def fleet() -> FleetCounts:
         with app.state.sessions() as session:
-            return fleet_counts(session, now=app.state.clock())
+            return fleet_counts(
+                session,
+                now=app.state.clock(),
+                drift_threshold_s=settings.clock_drift_threshold_s,
+            )
 
     def bus() -> BusCounters | None:
         runtime = getattr(app.state, "runtime", None)
