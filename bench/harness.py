@@ -74,7 +74,7 @@ class MediaServerProcess:
     def __enter__(self) -> MediaServerProcess:
         cmd = [sys.executable, __file__, "serve", "--data-dir", str(self.data_dir)]
         self.proc = subprocess.Popen([*cmd, "--port", str(self.port)])
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # importing the app takes long on a loaded box
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"media server exited with status {self.proc.returncode}")
@@ -85,7 +85,7 @@ class MediaServerProcess:
                 pass
             time.sleep(0.1)
         self.__exit__(None, None, None)
-        raise SystemExit("media server did not answer /healthz within 30 s")
+        raise SystemExit("media server did not answer /healthz within 120 s")
 
     def cpu_seconds(self) -> float:
         """CPU time the server process has used so far."""
