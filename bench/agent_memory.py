@@ -45,7 +45,7 @@ IMPORTS = {
     "cryptography (Ed25519)": "from cryptography.hazmat.primitives.asymmetric import ed25519",
     "miniaudio": "import miniaudio",
     "gpiozero": "import gpiozero",
-    "devices.agent (all of the above + ours)": "import devices.agent",
+    "devices.agent (paho, httpx, pydantic, cryptography + ours)": "import devices.agent",
 }
 
 
