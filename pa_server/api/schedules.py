@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from pa_server.api.deps import NowDep, SessionDep, SettingsDep
-from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
+from pa_server.api.deps import Limit, NowDep, Offset, SessionDep, SettingsDep
+from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.schemas.schedules import (
     OccurrencePublic,
     ScheduleCreate,
@@ -29,8 +29,8 @@ MAX_PREVIEW = timedelta(days=92)
 def list_schedules(
     session: SessionDep,
     announcement_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> Page[SchedulePublic]:
     """One page of schedules, newest first."""
     rows, total = schedules.list_schedules(
