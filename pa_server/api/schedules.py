@@ -17,7 +17,7 @@ from pa_server.schemas.schedules import (
 )
 from pa_server.services import planning, schedules
 from pa_server.services.errors import Invalid
-from pa_server.services.validation import check_timezone, in_zone
+from pa_server.services.validation import check_timezone, in_zone, shifted
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -82,7 +82,7 @@ def schedule_occurrences(
     schedule = schedules.get_schedule(session, schedule_id)
     tz = check_timezone(schedule.timezone)
     first = in_zone(start, tz) if start is not None else now
-    last = in_zone(end, tz) if end is not None else first + timedelta(days=7)
+    last = in_zone(end, tz) if end is not None else shifted(first, timedelta(days=7))
     if last <= first:
         raise Invalid("end_before_start", "`to` must lie after `from`")
     if last - first > MAX_PREVIEW:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.pa_server.api.test_api import approved, seed_zones
 from tests.pa_server.server_fixtures import Api
 
 V1 = "/api/v1"
@@ -14,3 +15,32 @@ V1 = "/api/v1"
 )
 def test_an_offset_past_the_databases_integers_is_refused(api: Api, url: str) -> None:
     api.refused("GET", url, "invalid_input", params={"offset": 2**63})
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"from": "0001-01-01T00:00:00"},  # naive, read at +07:00: before year 1 in UTC
+        {"to": "0001-01-02T00:00:00Z"},  # the default window reaches 7 days before it
+    ],
+)
+def test_a_report_window_off_the_calendar_is_refused(api: Api, params: dict[str, str]) -> None:
+    api.refused("GET", f"{V1}/reports/playback", "instant_out_of_range", params=params)
+
+
+def test_an_occurrence_window_off_the_calendar_is_refused(api: Api) -> None:
+    seed_zones(api)
+    ann = approved(api)
+    sched = api.ok(
+        "POST",
+        f"{V1}/schedules",
+        201,
+        json={
+            "announcement_id": ann["id"],
+            "zones": ["vinh-tuong/tan-tien"],
+            "rrule": "FREQ=DAILY;BYHOUR=6;BYMINUTE=0",
+            "start": "2026-08-10T00:00:00",
+        },
+    )
+    url = f"{V1}/schedules/{sched['id']}/occurrences"
+    api.refused("GET", url, "instant_out_of_range", params={"from": "9999-12-31T00:00:00Z"})
