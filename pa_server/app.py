@@ -15,6 +15,7 @@ from pa_server.api.router import api_router
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.metrics import BusCounters, FleetCounts, PaMetrics, render_metrics
+from pa_server.schemas.common import ErrorBody
 from pa_server.services.reports import fleet_counts
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         description="Vietnamese commune public-address system: announcements, schedules, "
         "broadcasts over MQTT to loudspeaker agents, and proof of broadcast.",
         lifespan=lifespan,
+        # Every 4xx has one body (see `api.errors`); say so, in place of FastAPI's default 422.
+        responses={"4XX": {"model": ErrorBody, "description": "Refused: code and message"}},
     )
     app.state.settings = settings
     errors.install(app)

@@ -44,3 +44,10 @@ def test_an_occurrence_window_off_the_calendar_is_refused(api: Api) -> None:
     )
     url = f"{V1}/schedules/{sched['id']}/occurrences"
     api.refused("GET", url, "instant_out_of_range", params={"from": "9999-12-31T00:00:00Z"})
+
+
+def test_media_types_are_in_the_spec(api: Api) -> None:
+    spec = api.ok("GET", "/openapi.json")
+    documented = spec["paths"]["/media/{name}"]["get"]["responses"]["200"]["content"]
+    assert "audio/mpeg" in documented
+    assert "HTTPValidationError" not in str(spec["paths"])  # every 4xx is an ErrorBody
