@@ -51,3 +51,21 @@ def test_media_types_are_in_the_spec(api: Api) -> None:
     documented = spec["paths"]["/media/{name}"]["get"]["responses"]["200"]["content"]
     assert "audio/mpeg" in documented
     assert "HTTPValidationError" not in str(spec["paths"])  # every 4xx is an ErrorBody
+
+
+def test_a_schedule_in_the_first_millennium_is_no_500(api: Api) -> None:
+    seed_zones(api)
+    ann = approved(api)
+    body = {
+        "announcement_id": ann["id"],
+        "zones": ["vinh-tuong/tan-tien"],
+        "start": "2026-08-10T06:00:00",
+        "exdates": ["0999-01-01T00:00:00Z"],
+    }
+    response = api.client.post(f"{V1}/schedules", json=body)
+    assert response.status_code < 500, response.text
+    sched = api.ok("POST", f"{V1}/schedules", 201, json={**body, "exdates": []})
+    response = api.client.patch(
+        f"{V1}/schedules/{sched['id']}", json={"start": "0999-01-01T00:00:00Z"}
+    )
+    assert response.status_code < 500, response.text
