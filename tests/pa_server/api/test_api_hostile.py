@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pa_server.api.test_api import approved, seed_zones
+from tests.pa_server.api.test_api import approved, schedule_body, seed_zones
 from tests.pa_server.server_fixtures import Api
 
 V1 = "/api/v1"
@@ -35,12 +35,7 @@ def test_an_occurrence_window_off_the_calendar_is_refused(api: Api) -> None:
         "POST",
         f"{V1}/schedules",
         201,
-        json={
-            "announcement_id": ann["id"],
-            "zones": ["vinh-tuong/tan-tien"],
-            "rrule": "FREQ=DAILY;BYHOUR=6;BYMINUTE=0",
-            "start": "2026-08-10T00:00:00",
-        },
+        json=schedule_body(ann["id"]),
     )
     url = f"{V1}/schedules/{sched['id']}/occurrences"
     api.refused("GET", url, "instant_out_of_range", params={"from": "9999-12-31T00:00:00Z"})
