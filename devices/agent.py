@@ -26,6 +26,8 @@ from devices import __version__, protocol
 from devices.clock import (
     Clock,
     ClockWatch,
+    CorrectedClock,
+    SkewedClock,
     SystemClock,
     gc_hold,
     kernel_synced,
@@ -115,7 +117,15 @@ class Agent:
         self.device_id = config.device.id
         self.topics = Topics(config.topic_prefix)
         self.keys = config.public_keys()
-        self.clock: Clock = clock or SystemClock()
+        raw: Clock = clock or SystemClock()
+        if config.clock.simulate_skew_s:
+            log.warning(
+                "clock skew of %+.3f s SIMULATED (tests only)", config.clock.simulate_skew_s
+            )
+            raw = SkewedClock(raw, config.clock.simulate_skew_s)
+            kernel_check = _kernel_unknown  # the kernel's verdict is about the real clock
+        #: The clock played by: the system's, plus a correction measured against the server.
+        self.clock = CorrectedClock(raw)
         self.store = AgentStore(config.paths.state_dir)
         self.http = http or httpx.Client(timeout=config.fetch.timeout_s, follow_redirects=True)
         self.link: Link = link or PahoLink(
@@ -134,11 +144,15 @@ class Agent:
         self.cache = MediaCache(self.store.media_dir, config.cache.max_bytes)
         self.jobs = JobThread(f"pa-jobs-{self.device_id}", self.clock.monotonic)
         self.clock_watch = ClockWatch(
-            clock=self.clock,
+            clock=raw,
             client=self.http,
             url=config.server.url,
             max_offset_s=config.clock.max_offset_s,
+            max_error_s=config.clock.max_error_s,
+            corrected=self.clock,
             kernel_check=kernel_check,
+            # Only the system's monotonic clock compares across processes of one boot.
+            memory=self.store.dir / "clock.json" if clock is None else None,
         )
         self.fetcher = Fetcher(
             cache=self.cache,
@@ -722,15 +736,19 @@ class Agent:
             self.jobs.after(self.config.state_interval_s, self._periodic_state)
 
     def _check_clock(self) -> None:
-        before = self.clock_watch.status.synced
+        before = self.clock_watch.status.synced, self.clock_watch.status.correction_ms
         status = self.clock_watch.check()
-        if status.synced != before:
+        if (status.synced, status.correction_ms) != before:
             log.info("clock %s", "synchronised" if status.synced else "NOT synchronised")
             self._kick.set()
             self.publish_state()
         if not self._stopping.is_set():
             interval = self.config.clock.check_interval_s if status.synced else UNSYNCED_RECHECK_S
             self.jobs.after(interval, self._check_clock)
+
+
+def _kernel_unknown() -> bool | None:
+    return None
 
 
 def _cpu_temperature() -> float | None:

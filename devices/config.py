@@ -125,8 +125,14 @@ class FetchSection(_Section):
 class ClockSection(_Section):
     #: How often the offset to the server is measured.
     check_interval_s: float = Field(default=600.0, ge=1)
-    #: An offset larger than this means the clock is not to be trusted.
+    #: An offset larger than this means the system clock is not to be trusted as it is.
     max_offset_s: float = Field(default=2.0, gt=0)
+    #: A measurement at least this precise may correct the clock the agent plays by.
+    max_error_s: float = Field(default=0.05, gt=0, le=1)
+    #: SIMULATION AND TESTS ONLY: pretend the system clock is this many seconds ahead
+    #: (negative: behind). The kernel's NTP verdict is then ignored, since it is about the
+    #: real clock. Never set it on a real loudspeaker.
+    simulate_skew_s: float = 0.0
 
 
 class AgentConfig(_Section):

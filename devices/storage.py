@@ -56,7 +56,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=1).encode())
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     """The JSON in `path`, or None when absent; a corrupt file is set aside, not fatal."""
     try:
         return json.loads(path.read_bytes())
@@ -116,16 +116,16 @@ class AgentStore:
     def load(self) -> Snapshot:
         """Read what was saved; anything unreadable is logged and starts empty."""
         snap = Snapshot()
-        for target, raw in (_read_json(self.dir / "timelines.json") or {}).items():
+        for target, raw in (read_json(self.dir / "timelines.json") or {}).items():
             try:
                 snap.timelines[target] = KnownTimeline.from_json(raw)
             except (KeyError, TypeError, ValueError, ValidationError) as exc:
                 log.warning("dropping stored timeline %s: %s", target, exc)
         try:
-            snap.replay = ReplayWindow.from_json(_read_json(self.dir / "replay.json") or {})
+            snap.replay = ReplayWindow.from_json(read_json(self.dir / "replay.json") or {})
         except (protocol.ProtocolError, AttributeError) as exc:
             log.warning("dropping stored replay window: %s", exc)
-        settings = _read_json(self.dir / "agent.json") or {}
+        settings = read_json(self.dir / "agent.json") or {}
         if isinstance(settings.get("volume"), int) and 0 <= settings["volume"] <= 100:
             snap.volume = settings["volume"]
         for occ, at in (settings.get("done") or {}).items():

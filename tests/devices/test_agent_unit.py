@@ -267,7 +267,9 @@ def test_emergency_interrupts_stop_stops_volume_persists_ping_answers(tmp_path: 
     assert got[("normal", "failed")] == "interrupted by sos"
     assert got[("sos", "finished")] == "stopped by command"
     assert ("normal", "finished") not in got
-    assert states_after == states_before + 1
+    # The ping is answered synchronously; the player thread may publish a state of its own
+    # (playback ended) in the same window, so count at least one, not exactly one.
+    assert states_after >= states_before + 1
     assert AgentStore(tmp_path / "loa-01" / "state").load().volume == 30
 
 
