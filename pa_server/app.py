@@ -23,6 +23,7 @@ from pa_server.metrics import (
     PaMetrics,
     render_metrics,
 )
+from pa_server.schemas.common import ErrorBody
 from pa_server.services.reports import fleet_counts
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         description="Vietnamese commune public-address system: announcements, schedules, "
         "broadcasts over MQTT to loudspeaker agents, and proof of broadcast.",
         lifespan=lifespan,
+        # Every 4xx has one body (see `api.errors`); say so, in place of FastAPI's default 422.
+        responses={"4XX": {"model": ErrorBody, "description": "Refused: code and message"}},
     )
     app.state.settings = settings
     app.state.clock = utc_now  # what /metrics calls "now" (tests pin it)
