@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -9,12 +11,12 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from devices.protocol import Receipt, State
+from devices.protocol import Receipt, ReceiptType, State
 from pa_server.db.models import Announcement, Device, DeviceState, Occurrence, Zone
 from pa_server.db.models import Receipt as ReceiptRow
 from pa_server.ingest_writer import IngestWriter
 from pa_server.services import ingest
-from pa_server.services.ingest import ingest_batch
+from pa_server.services.ingest import Message, ingest_batch
 from tests.pa_server.server_fixtures import NOW
 
 DEVICES = ("loa-01", "loa-02", "loa-03")
@@ -70,8 +72,8 @@ def seeded(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     return sessions
 
 
-def _receipt(device: str = "loa-01", occ: str = "occ-1", kind: str = "fetched") -> Receipt:
-    return Receipt(device_id=device, occurrence_id=occ, type=kind, at=NOW)  # type: ignore[arg-type]
+def _receipt(device: str = "loa-01", occ: str = "occ-1", kind: ReceiptType = "fetched") -> Receipt:
+    return Receipt(device_id=device, occurrence_id=occ, type=kind, at=NOW)
 
 
 def _receipts(sessions: sessionmaker[Session]) -> set[tuple[str, str, str]]:
@@ -126,13 +128,17 @@ def test_the_latest_state_of_a_device_in_a_batch_wins(seeded: sessionmaker[Sessi
     assert rows["loa-02"].at is not None and rows["loa-02"].at.timestamp() == later.timestamp()
 
 
-def _writer(sessions: sessionmaker[Session], stored: list[Receipt], **kw: float) -> IngestWriter:
+def _writer(
+    sessions: sessionmaker[Session], stored: list[Receipt], max_batch: int = 500
+) -> IngestWriter:
     def hook(receipts: Sequence[Receipt], now: datetime) -> None:
         assert now == NOW
         stored.extend(receipts)
 
     # A long delay keeps everything submitted before `stop()` in one batch.
-    return IngestWriter(sessions, clock=lambda: NOW, on_stored=hook, max_delay_s=30, **kw)
+    return IngestWriter(
+        sessions, clock=lambda: NOW, on_stored=hook, max_delay_s=30, max_batch=max_batch
+    )
 
 
 def test_a_bad_message_in_a_batch_is_dropped_alone(
@@ -142,13 +148,16 @@ def test_a_bad_message_in_a_batch_is_dropped_alone(
     # the database's foreign keys then reject its messages, failing the whole batch.
     monkeypatch.setattr(ingest, "_known", lambda _s, _c, ids: set(ids))
     bad_type = Receipt.model_construct(
-        device_id="loa-03", occurrence_id="occ-2", type="exploded", at=NOW
-    )  # violates the table's CHECK on type
+        device_id="loa-03",
+        occurrence_id="occ-2",
+        type="exploded",  # type: ignore[arg-type]  # violates the table's CHECK on type
+        at=NOW,
+    )
     good = [_receipt(), _receipt("loa-02", "occ-2", "finished"), _receipt("loa-03")]
     stored: list[Receipt] = []
     writer = _writer(seeded, stored)
     writer.start()
-    for message in [
+    batch: list[Message] = [
         good[0],
         _receipt("ghost"),  # foreign key: no such device
         State(device_id="loa-03", online=True, at=NOW),
@@ -156,7 +165,8 @@ def test_a_bad_message_in_a_batch_is_dropped_alone(
         good[1],
         State(device_id="ghost", online=True, at=NOW),  # foreign key again
         good[2],
-    ]:
+    ]
+    for message in batch:
         writer.submit(message)
     writer.stop()
     assert (writer.processed, writer.failed) == (7, 3)
@@ -194,3 +204,42 @@ def test_without_a_running_writer_a_message_is_stored_at_once(
     writer.submit(_receipt())
     assert (writer.processed, stored) == (2, [_receipt()])
     assert _receipts(seeded) == {("loa-01", "occ-1", "fetched")}
+
+
+def test_a_full_queue_holds_the_caller_instead_of_dropping(
+    seeded: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+    stored: list[Receipt] = []
+
+    def slow_hook(receipts: Sequence[Receipt], now: datetime) -> None:
+        stored.extend(receipts)
+        entered.set()
+        assert release.wait(30)
+
+    writer = IngestWriter(seeded, clock=lambda: NOW, on_stored=slow_hook, max_batch=1, max_queued=2)
+    receipts = [
+        _receipt(device, kind=kind) for device in DEVICES for kind in ("fetched", "started")
+    ]
+    writer.start()
+    writer.submit(receipts[0])
+    assert entered.wait(30)  # the writer is busy: nothing leaves the queue now
+    writer.submit(receipts[1])
+    writer.submit(receipts[2])  # the queue is full
+
+    def submit_the_rest() -> None:
+        for receipt in receipts[3:]:
+            writer.submit(receipt)
+
+    caller = threading.Thread(target=submit_the_rest)
+    with caplog.at_level(logging.WARNING, logger="pa_server.ingest_writer"):
+        caller.start()
+        while "ingest queue full" not in caplog.text:
+            assert caller.is_alive()
+            caller.join(0.01)
+        assert caller.is_alive()  # held, not dropped
+        release.set()
+        caller.join(30)
+    writer.stop()
+    assert not caller.is_alive() and writer.processed == len(receipts)
+    assert sorted(stored, key=repr) == sorted(receipts, key=repr)
