@@ -229,7 +229,18 @@ def test_one_dispatcher_and_a_takeover_after_sigkill(
 
         # Everything through the standby: any replica serves the API.
         api = standby.call
-        api("POST", f"{V1}/zones", 201, json={"path": "vinh-tuong", "name": "Vĩnh Tường"})
+        # No quiet hours (start == end): the test broadcasts at whatever hour it runs.
+        api(
+            "POST",
+            f"{V1}/zones",
+            201,
+            json={
+                "path": "vinh-tuong",
+                "name": "Vĩnh Tường",
+                "quiet_start": "00:00",
+                "quiet_end": "00:00",
+            },
+        )
         api("POST", f"{V1}/zones", 201, json={"path": ZONE, "name": "Tân Tiến"})
         api("POST", f"{V1}/devices", 201, json={"id": "loa-01", "zone": ZONE})
         ann = api(
