@@ -1,7 +1,9 @@
 """Sound output behind one interface: `alsa` (a real card via miniaudio), `file`, `null`.
 
 A player first `prepare`s a verified file (decoding ahead, so the start costs only opening
-the stream), then `start`s it on the instant and returns a `Playback` to watch or stop.
+the stream), then `start`s it on the instant and returns a `Playback` to watch or stop. The
+start is timestamped by the clock the scheduler passes: the agent's corrected clock, since
+`late_ms` and `started_at` compare against the server's instants.
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from devices import protocol
+from devices.clock import Clock
 from devices.config import PlayerSection
 from devices.errors import PlayerError
 from devices.protocol import Item
 
 log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Playback(Protocol):
@@ -55,7 +60,9 @@ class Player(Protocol):
 
     def prepare(self, item: Item, path: Path) -> Prepared: ...
 
-    def start(self, prepared: Prepared, volume: int) -> Playback: ...
+    def start(self, prepared: Prepared, volume: int, clock: Clock) -> Playback:
+        """Start now; `clock` timestamps the start."""
+        ...
 
     def close(self) -> None: ...
 
@@ -90,8 +97,8 @@ class NullPlayer:
     def prepare(self, item: Item, path: Path) -> Prepared:
         return Prepared(item, path)
 
-    def start(self, prepared: Prepared, volume: int) -> Playback:
-        return TimedPlayback(prepared.item.media.duration_ms / 1000, datetime.now(UTC))
+    def start(self, prepared: Prepared, volume: int, clock: Clock) -> Playback:
+        return TimedPlayback(prepared.item.media.duration_ms / 1000, clock.now())
 
     def close(self) -> None:
         pass
@@ -124,16 +131,16 @@ class FilePlayer:
         shutil.copyfile(path, staged)
         return Prepared(item, staged)
 
-    def start(self, prepared: Prepared, volume: int) -> Playback:
-        started_ns = time.time_ns()
+    def start(self, prepared: Prepared, volume: int, clock: Clock) -> Playback:
+        started = clock.now()
+        started_ns = (started - EPOCH) // timedelta(microseconds=1) * 1000
         assert FilePlayer._queue is not None
         FilePlayer._queue.put((self, prepared, started_ns, volume))
-        started = datetime.fromtimestamp(started_ns / 1e9, UTC)
         return TimedPlayback(prepared.item.media.duration_ms / 1000, started)
 
     def record(self, prepared: Prepared, started_ns: int, volume: int) -> None:
         """Place the copy and append the JSON line of one start."""
-        started = datetime.fromtimestamp(started_ns / 1e9, UTC)
+        started = EPOCH + timedelta(microseconds=started_ns // 1000)
         item = prepared.item
         name = f"{item.occurrence_id}-{started_ns}.{_ext(item.media.mime)}"
         prepared.path.replace(self.output_dir / name)
@@ -227,12 +234,12 @@ class AlsaPlayer:
             raise PlayerError(f"cannot decode {path.name}: no audio in it")
         return PcmStream(info.sample_rate, info.nchannels, lead_in, source)
 
-    def start(self, prepared: Prepared, volume: int) -> Playback:
+    def start(self, prepared: Prepared, volume: int, clock: Clock) -> Playback:
         stream: PcmStream = prepared.decoded
         if stream.taken:  # started once already: decode it afresh
             stream = self.open_stream(prepared.path)
         try:
-            return _AlsaPlayback(self._ma, stream, volume, self._device_id)
+            return _AlsaPlayback(self._ma, stream, volume, self._device_id, clock)
         except self._ma.MiniaudioError as exc:
             raise PlayerError(f"cannot open the sound device: {exc}") from exc
 
@@ -306,7 +313,9 @@ class PcmStream:
 
 
 class _AlsaPlayback:
-    def __init__(self, ma: Any, stream: PcmStream, volume: int, device_id: Any) -> None:
+    def __init__(
+        self, ma: Any, stream: PcmStream, volume: int, device_id: Any, clock: Clock
+    ) -> None:
         self._volume = volume
         self._done = threading.Event()
         self._device = ma.PlaybackDevice(
@@ -319,7 +328,7 @@ class _AlsaPlayback:
         next(chunks)
         feed = _scaled(chunks, lambda: self._volume, self._done.set)
         next(feed)
-        self.started_at = datetime.now(UTC)
+        self.started_at = clock.now()
         self._device.start(feed)
 
     def wait(self, timeout: float | None) -> bool:

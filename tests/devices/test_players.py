@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import pytest
 
 from devices import protocol
+from devices.clock import SkewedClock, SystemClock
 from devices.errors import PlayerError
 from devices.players import AlsaPlayer, FilePlayer
 from tests.devices.support import item, wait_for
@@ -47,7 +48,7 @@ def test_file_player_copies_the_file_and_logs_the_start(tmp_path: Path) -> None:
     src.write_bytes(data)
     player = FilePlayer(tmp_path / "out", "loa-01")
     it = item(media_of(data), protocol.utc_now() + timedelta(milliseconds=5))
-    playback = player.start(player.prepare(it, src), 70)
+    playback = player.start(player.prepare(it, src), 70, SystemClock())
     line = wait_for(
         lambda: (
             (tmp_path / "out" / "plays.jsonl").exists()
@@ -133,7 +134,7 @@ class FakeCard:
         self.closed = True
 
 
-def test_alsa_playback_follows_the_live_volume(
+def test_alsa_playback_follows_the_live_volume_and_stamps_the_start_by_the_given_clock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import miniaudio
@@ -143,7 +144,9 @@ def test_alsa_playback_follows_the_live_volume(
     path.write_bytes(wav_bytes(frames=24_000, rate=24_000))  # 1 s, 0.5 s of it the lead-in
     player = AlsaPlayer()
     prepared = player.prepare(item(media_of(b"x"), None), path)
-    playback = player.start(prepared, 50)
+    ahead = SkewedClock(SystemClock(), 120.0)
+    playback = player.start(prepared, 50, ahead)
+    assert abs((playback.started_at - ahead.now()).total_seconds()) < 1
     card = FakeCard.opened[-1]
     assert card.format == (1, 24_000) and card.feed is not None
     assert set(card.feed.send(8_000)) == {500}  # inside the lead-in
@@ -155,7 +158,7 @@ def test_alsa_playback_follows_the_live_volume(
         card.feed.send(16_000)
     assert playback.wait(0) and card.closed
     # A second start of the same prepared item decodes the file afresh.
-    again = player.start(prepared, 100)
+    again = player.start(prepared, 100, ahead)
     assert FakeCard.opened[-1].feed is not None and again is not playback
     assert drain_feed(FakeCard.opened[-1].feed) == 24_000
 
