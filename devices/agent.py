@@ -619,7 +619,7 @@ class Agent:
                 return
             volume = item.volume if item.volume is not None else self._volume
             try:
-                playback = self.player.start(prepared, volume)
+                playback = self.player.start(prepared, volume, self.clock)
             except PlayerError as exc:
                 error = str(exc)
         with self._lock:

@@ -1,7 +1,9 @@
 """Sound output behind one interface: `alsa` (a real card via miniaudio), `file`, `null`.
 
 A player first `prepare`s a verified file (decoding ahead, so the start costs only opening
-the stream), then `start`s it on the instant and returns a `Playback` to watch or stop.
+the stream), then `start`s it on the instant and returns a `Playback` to watch or stop. The
+start is timestamped by the clock the scheduler passes: the agent's corrected clock, since
+`late_ms` and `started_at` compare against the server's instants.
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from devices import protocol
+from devices.clock import Clock
 from devices.config import PlayerSection
 from devices.errors import PlayerError
 from devices.protocol import Item
 
 log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Playback(Protocol):
@@ -43,7 +48,7 @@ class Playback(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A file ready to start: its path and, for a real card, the decoded samples."""
+    """A file ready to start: its path and, for a real card, its opened `PcmStream`."""
 
     item: Item
     path: Path
@@ -55,7 +60,9 @@ class Player(Protocol):
 
     def prepare(self, item: Item, path: Path) -> Prepared: ...
 
-    def start(self, prepared: Prepared, volume: int) -> Playback: ...
+    def start(self, prepared: Prepared, volume: int, clock: Clock) -> Playback:
+        """Start now; `clock` timestamps the start."""
+        ...
 
     def close(self) -> None: ...
 
@@ -90,8 +97,8 @@ class NullPlayer:
     def prepare(self, item: Item, path: Path) -> Prepared:
         return Prepared(item, path)
 
-    def start(self, prepared: Prepared, volume: int) -> Playback:
-        return TimedPlayback(prepared.item.media.duration_ms / 1000, datetime.now(UTC))
+    def start(self, prepared: Prepared, volume: int, clock: Clock) -> Playback:
+        return TimedPlayback(prepared.item.media.duration_ms / 1000, clock.now())
 
     def close(self) -> None:
         pass
@@ -124,16 +131,16 @@ class FilePlayer:
         shutil.copyfile(path, staged)
         return Prepared(item, staged)
 
-    def start(self, prepared: Prepared, volume: int) -> Playback:
-        started_ns = time.time_ns()
+    def start(self, prepared: Prepared, volume: int, clock: Clock) -> Playback:
+        started = clock.now()
+        started_ns = (started - EPOCH) // timedelta(microseconds=1) * 1000
         assert FilePlayer._queue is not None
         FilePlayer._queue.put((self, prepared, started_ns, volume))
-        started = datetime.fromtimestamp(started_ns / 1e9, UTC)
         return TimedPlayback(prepared.item.media.duration_ms / 1000, started)
 
     def record(self, prepared: Prepared, started_ns: int, volume: int) -> None:
         """Place the copy and append the JSON line of one start."""
-        started = datetime.fromtimestamp(started_ns / 1e9, UTC)
+        started = EPOCH + timedelta(microseconds=started_ns // 1000)
         item = prepared.item
         name = f"{item.occurrence_id}-{started_ns}.{_ext(item.media.mime)}"
         prepared.path.replace(self.output_dir / name)
@@ -177,10 +184,18 @@ def _ext(mime: str) -> str:
 
 
 class AlsaPlayer:
-    """A real sound card through miniaudio (ALSA on the Pi); decodes to PCM ahead of time."""
+    """A real sound card through miniaudio (ALSA on the Pi), streaming each file from disk.
 
-    SAMPLE_RATE = 48_000
-    CHANNELS = 2
+    `prepare` opens the decoder at the file's own rate and channel count and decodes the
+    first `LEAD_IN_S` ahead, so the start costs only opening the device; the rest is decoded
+    a period at a time as the card asks, so memory does not grow with the file's duration.
+    The device is opened at the file's format and miniaudio converts to the card's.
+    """
+
+    #: Decoded ahead of the instant, in seconds (the rest streams).
+    LEAD_IN_S = 0.5
+    #: Most frames read from the decoder at once (its buffer: 16,384 frames at least).
+    CHUNK_FRAMES = 16_384
 
     def __init__(self, device_name: str | None = None) -> None:
         try:
@@ -198,20 +213,33 @@ class AlsaPlayer:
                 raise PlayerError(f"no playback device named like {device_name!r}")
 
     def prepare(self, item: Item, path: Path) -> Prepared:
-        try:
-            decoded = self._ma.decode_file(
-                str(path),
-                output_format=self._ma.SampleFormat.SIGNED16,
-                nchannels=self.CHANNELS,
-                sample_rate=self.SAMPLE_RATE,
-            )
-        except self._ma.DecodeError as exc:
-            raise PlayerError(f"cannot decode {path.name}: {exc}") from exc
-        return Prepared(item, path, decoded.samples)
+        return Prepared(item, path, self.open_stream(path))
 
-    def start(self, prepared: Prepared, volume: int) -> Playback:
+    def open_stream(self, path: Path) -> PcmStream:
+        """The file's decoder, opened at its own format, with its lead-in decoded."""
+        ma = self._ma
         try:
-            return _AlsaPlayback(self._ma, prepared.decoded, volume, self._device_id)
+            info = _file_info(ma, path)
+            source = ma.stream_file(
+                str(path),
+                output_format=ma.SampleFormat.SIGNED16,
+                nchannels=info.nchannels,
+                sample_rate=info.sample_rate,
+                frames_to_read=self.CHUNK_FRAMES,
+            )
+            lead_in = _read_frames(source, int(info.sample_rate * self.LEAD_IN_S), info.nchannels)
+        except (ma.MiniaudioError, OSError) as exc:
+            raise PlayerError(f"cannot decode {path.name}: {exc}") from exc
+        if not lead_in:
+            raise PlayerError(f"cannot decode {path.name}: no audio in it")
+        return PcmStream(info.sample_rate, info.nchannels, lead_in, source)
+
+    def start(self, prepared: Prepared, volume: int, clock: Clock) -> Playback:
+        stream: PcmStream = prepared.decoded
+        if stream.taken:  # started once already: decode it afresh
+            stream = self.open_stream(prepared.path)
+        try:
+            return _AlsaPlayback(self._ma, stream, volume, self._device_id, clock)
         except self._ma.MiniaudioError as exc:
             raise PlayerError(f"cannot open the sound device: {exc}") from exc
 
@@ -219,20 +247,89 @@ class AlsaPlayer:
         pass
 
 
+def _file_info(ma: Any, path: Path) -> Any:
+    """miniaudio's header info of an audio file, chosen by its magic bytes (cache names have
+    no extension for `miniaudio.get_file_info` to go by)."""
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"RIFF":
+        return ma.wav_get_file_info(str(path))
+    if magic == b"fLaC":
+        return ma.flac_get_file_info(str(path))
+    if magic == b"OggS":
+        return ma.vorbis_get_file_info(str(path))
+    return ma.mp3_get_file_info(str(path))
+
+
+def _read_frames(
+    source: Generator[array.array[int], int, None], frames: int, channels: int
+) -> array.array[int]:
+    """Up to `frames` frames from a miniaudio stream generator (fewer if the file ends)."""
+    out = array.array("h")
+    while len(out) < frames * channels:
+        try:
+            chunk = source.send(min(AlsaPlayer.CHUNK_FRAMES, frames - len(out) // channels))
+        except StopIteration:
+            break
+        if not chunk:
+            break
+        out.extend(chunk)
+    return out
+
+
+class PcmStream:
+    """One file's PCM: the lead-in decoded ahead, then miniaudio's decoder for the rest."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        channels: int,
+        lead_in: array.array[int],
+        rest: Generator[array.array[int], int, None],
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.taken = False
+        self._lead_in = lead_in
+        self._rest = rest
+
+    def chunks(self) -> Generator[array.array[int], int, None]:
+        """miniaudio's generator protocol: receives a frame count, yields that many frames."""
+        self.taken = True
+        pending, self._lead_in = self._lead_in, array.array("h")
+        pos = 0
+        frames = yield array.array("h")
+        while True:
+            want = frames * self.channels
+            chunk = pending[pos : pos + want]
+            pos += len(chunk)
+            if len(chunk) < want:  # past the lead-in: decode the rest as the card asks
+                pending = array.array("h")
+                missing = (want - len(chunk)) // self.channels
+                chunk.extend(_read_frames(self._rest, missing, self.channels))
+            if not chunk:
+                return
+            frames = yield chunk
+
+
 class _AlsaPlayback:
-    def __init__(self, ma: Any, samples: array.array[int], volume: int, device_id: Any) -> None:
+    def __init__(
+        self, ma: Any, stream: PcmStream, volume: int, device_id: Any, clock: Clock
+    ) -> None:
         self._volume = volume
         self._done = threading.Event()
         self._device = ma.PlaybackDevice(
             output_format=ma.SampleFormat.SIGNED16,
-            nchannels=AlsaPlayer.CHANNELS,
-            sample_rate=AlsaPlayer.SAMPLE_RATE,
+            nchannels=stream.channels,
+            sample_rate=stream.sample_rate,
             device_id=device_id,
         )
-        stream = _pcm_stream(samples, AlsaPlayer.CHANNELS, lambda: self._volume, self._done.set)
-        next(stream)
-        self.started_at = datetime.now(UTC)
-        self._device.start(stream)
+        chunks = stream.chunks()
+        next(chunks)
+        feed = _scaled(chunks, lambda: self._volume, self._done.set)
+        next(feed)
+        self.started_at = clock.now()
+        self._device.start(feed)
 
     def wait(self, timeout: float | None) -> bool:
         if self._done.wait(timeout):
@@ -248,15 +345,18 @@ class _AlsaPlayback:
         self._volume = volume
 
 
-def _pcm_stream(
-    samples: array.array[int], channels: int, volume: Callable[[], int], on_end: Callable[[], None]
+def _scaled(
+    source: Generator[array.array[int], int, None],
+    volume: Callable[[], int],
+    on_end: Callable[[], None],
 ) -> Generator[array.array[int], int, None]:
-    """miniaudio's generator protocol: receives a frame count, yields that many frames."""
-    pos = 0
+    """`source` (a started miniaudio-protocol generator) at the live volume; `on_end` at its end."""
     frames = yield array.array("h")
-    while pos < len(samples):
-        chunk = samples[pos : pos + frames * channels]
-        pos += len(chunk)
+    while True:
+        try:
+            chunk = source.send(frames)
+        except StopIteration:
+            break
         vol = volume()
         if vol < 100:  # linear gain; the chunk is small enough for plain Python
             chunk = array.array("h", (s * vol // 100 for s in chunk))

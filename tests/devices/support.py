@@ -290,6 +290,8 @@ class RecordingPlayer:
     def __init__(self) -> None:
         self.starts: list[tuple[str, datetime, int]] = []
         self.start_mono: list[float] = []
+        #: The machine's own clock at each start (`starts` has the agent's clock).
+        self.real_starts: list[datetime] = []
         self.on_start: Callable[[], None] | None = None
 
     def prepare(self, item_: protocol.Item, path: Path) -> Any:
@@ -297,10 +299,11 @@ class RecordingPlayer:
 
         return Prepared(item_, path)
 
-    def start(self, prepared: Any, volume: int) -> Any:
+    def start(self, prepared: Any, volume: int, clock: Any) -> Any:
         from devices.players import TimedPlayback
 
-        now = protocol.utc_now()
+        now = clock.now()
+        self.real_starts.append(protocol.utc_now())
         self.start_mono.append(time.monotonic())
         if self.on_start is not None:
             self.on_start()

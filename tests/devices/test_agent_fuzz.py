@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from devices import protocol
 from devices.agent import Agent
+from devices.clock import Clock
 from devices.link import FakeLink
 from devices.players import Prepared, TimedPlayback
 from tests.devices.support import FakeServer, Signer, agent_config, wait_for
@@ -80,9 +81,9 @@ class ItemRecorder:
     def prepare(self, item: protocol.Item, path: Path) -> Prepared:
         return Prepared(item, path)
 
-    def start(self, prepared: Prepared, volume: int) -> TimedPlayback:
+    def start(self, prepared: Prepared, volume: int, clock: Clock) -> TimedPlayback:
         self.started.append(prepared.item)
-        return TimedPlayback(prepared.item.media.duration_ms / 1000, protocol.utc_now())
+        return TimedPlayback(prepared.item.media.duration_ms / 1000, clock.now())
 
     def close(self) -> None:
         pass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email.utils
-import time
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,20 @@ ZONE = "huyen/xa/thon-1"
 
 
 class TimeServer(FakeServer):
-    """The fake server, answering HEAD with the millisecond header too (as pa-server does)."""
+    """The fake server, answering HEAD with the millisecond header too (as pa-server does).
 
-    def __init__(self, *, precise: bool = True) -> None:
+    `ahead_s`: the server's clock runs that far ahead of this machine's (i.e. the agent's
+    system clock is that far behind: the real clock of a Pi, not a simulated one, is off).
+    """
+
+    def __init__(self, *, precise: bool = True, ahead_s: float = 0.0) -> None:
         super().__init__()
         self.precise = precise
+        self.ahead = timedelta(seconds=ahead_s)
         self.heads = 0
+
+    def now(self) -> datetime:
+        return protocol.utc_now() + self.ahead
 
     def client(self) -> Any:
         inner = super().client()._transport
@@ -45,9 +53,9 @@ class TimeServer(FakeServer):
             if request.method != "HEAD":
                 return inner.handle_request(request)  # type: ignore[no-any-return]
             self.heads += 1
-            headers = {"Date": email.utils.format_datetime(protocol.utc_now(), usegmt=True)}
+            headers = {"Date": email.utils.format_datetime(self.now(), usegmt=True)}
             if self.precise:
-                headers[SERVER_TIME_HEADER] = f"{time.time():.3f}"
+                headers[SERVER_TIME_HEADER] = f"{self.now().timestamp():.3f}"
             return httpx.Response(200, headers=headers)
 
         return httpx.Client(transport=httpx.MockTransport(handle))
@@ -129,9 +137,9 @@ def test_clock_watch_corrects_the_clock_it_is_given() -> None:
     assert abs((corrected.now() - datetime.now(UTC)).total_seconds()) < 0.05
 
 
-def make_agent(tmp_path: Path, server: TimeServer, skew_s: float) -> tuple[Agent, FakeLink, Any]:
-    signer = Signer()
-    cfg = agent_config(
+def config_for(tmp_path: Path, server: TimeServer, signer: Signer, skew_s: float) -> Any:
+    """An agent's config against `server`, its clock skewed by `skew_s` (0: the real one)."""
+    return agent_config(
         tmp_path,
         broker_url="mqtt://127.0.0.1:1",
         server_url=server.url,
@@ -140,6 +148,11 @@ def make_agent(tmp_path: Path, server: TimeServer, skew_s: float) -> tuple[Agent
         zone=ZONE,
         clock={"simulate_skew_s": skew_s},
     )
+
+
+def make_agent(tmp_path: Path, server: TimeServer, skew_s: float) -> tuple[Agent, FakeLink, Any]:
+    signer = Signer()
+    cfg = config_for(tmp_path, server, signer, skew_s)
     link, player = FakeLink(), RecordingPlayer()
     # The kernel says "synchronised": a simulated skew must override it.
     agent = Agent(cfg, link=link, player=player, http=server.client(), kernel_check=lambda: True)
@@ -160,8 +173,10 @@ def test_two_minutes_ahead_plays_on_the_servers_instant(tmp_path: Path) -> None:
             signer.timeline("zone:huyen", [item(media, play_at, occurrence_id="a")]),
         )
         wait_for(lambda: player.played() == ["a"], 10, "the play")
-    started = player.starts[0][1]  # the real instant the player started
-    assert abs((started - play_at).total_seconds()) < 0.1
+    real = player.real_starts[0]  # the real instant the player started
+    assert abs((real - play_at).total_seconds()) < 0.1
+    reported = player.starts[0][1]  # what the agent's (corrected) clock said
+    assert abs((reported - play_at).total_seconds()) < 0.1
 
 
 def test_two_minutes_off_measured_to_a_second_only_holds(tmp_path: Path) -> None:
@@ -180,3 +195,50 @@ def test_two_minutes_off_measured_to_a_second_only_holds(tmp_path: Path) -> None
         )
         wait_for(lambda: protocol.utc_now() > play_at + timedelta(seconds=0.7), 5)
         assert player.played() == []
+
+
+def test_a_system_clock_two_minutes_behind_reports_its_start_by_the_corrected_clock(
+    tmp_path: Path,
+) -> None:
+    # The machine's own clock is the wrong one here (no simulated skew): a player reading
+    # the system clock would report the start two minutes early.
+    server = TimeServer(ahead_s=120.0)
+    media = server.put(b"m" * 200, duration_ms=3_000)
+    signer = Signer()
+    cfg = config_for(tmp_path, server, signer, 0.0)
+    link = FakeLink()  # the config's file player: it writes plays.jsonl
+    agent = Agent(cfg, link=link, http=server.client(), kernel_check=lambda: True)
+    with agent:
+        # (the kernel's "synchronised" makes the state synced before the first measurement)
+        state = wait_for(
+            lambda: (s := agent.state()).clock_offset_ms is not None and s.clock_synced and s,
+            5,
+            "clock check",
+        )
+        assert abs(state.clock_offset_ms - 120_000) < 100
+        play_at = server.now() + timedelta(seconds=1.0)
+        link.deliver(
+            T.timeline_zone("huyen"),
+            signer.timeline(
+                "zone:huyen", [item(media, play_at, occurrence_id="a")], now=server.now()
+            ),
+        )
+        playing = wait_for(lambda: agent.state().playing, 10, "the play")
+        started = wait_for(
+            lambda: next(
+                (
+                    protocol.parse_receipt(p)
+                    for t, p, _ in link.published
+                    if "/event/" in t and protocol.parse_receipt(p).type == "started"
+                ),
+                None,
+            ),
+            5,
+            "the started receipt",
+        )
+    assert started.late_ms is not None and abs(started.late_ms) < 100
+    assert abs((playing.started_at - play_at).total_seconds()) < 0.1
+    plays = cfg.player.output_dir / "plays.jsonl"  # type: ignore[operator]
+    line = json.loads(plays.read_text().splitlines()[0])
+    assert abs(line["late_ms"]) < 100
+    assert abs(line["started_at_us"] / 1e6 - play_at.timestamp()) < 0.1
