@@ -35,6 +35,8 @@ def broadcast(api: Api, ann: dict[str, Any], **over: Any) -> str:
 
 def test_metrics_count_outcomes_receipts_renders_and_agents(api: Api) -> None:
     seed_zones(api)
+    # Broadcasts around 05:00 local, some before it: no quiet hours in this district.
+    api.ok("PATCH", f"{V1}/zones/vinh-tuong", json={"quiet_start": "00:00", "quiet_end": "00:00"})
     ann = approved(api)  # one render: a cache miss
     api.ok("POST", f"{V1}/announcements/{ann['id']}/render", 409)  # approved: not re-rendered
     draft = api.ok("POST", f"{V1}/announcements", 201, json={"title": "t", "text": "Cài Bluezone."})
