@@ -54,3 +54,15 @@ class Forbidden(AuthError):
         super().__init__(code)
         self.code = code
         self.message_vi = message_vi
+
+
+class AccountError(AuthError):
+    """A change to accounts was refused; `field` names the form field at fault, if any."""
+
+    code = "bad_account"
+
+    def __init__(self, code: str, message_vi: str, field: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message_vi = message_vi
+        self.field = field
