@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
 
 from pa_server.config import Settings
+from pa_server.web import install_web
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -16,4 +19,11 @@ def create_app(settings: Settings) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Interim until the server's store lands: the accounts tables on their own engine.
+    from pa_server.auth.models import Base
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    Base.metadata.create_all(engine)
+    install_web(app, settings, sessionmaker(engine, expire_on_commit=False))
     return app

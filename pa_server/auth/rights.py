@@ -102,11 +102,11 @@ def require_targets(
             raise Forbidden("bad_target", f"Đích phát không hợp lệ: “{target}”.")
 
 
-def require_approve(actor: Actor, author_id: int | None) -> None:
-    """Refuse unless `actor` may approve (or reject) an announcement written by `author_id`."""
+def require_approve(actor: Actor, author: str | None) -> None:
+    """Refuse unless `actor` may approve (or reject) an announcement written by `author`."""
     if actor.role not in (Role.APPROVER, Role.ADMIN):
         raise Forbidden("not_approver", "Chỉ người duyệt mới được duyệt thông báo.")
-    if author_id is not None and author_id == actor.id:
+    if author is not None and author.casefold() == actor.username.casefold():
         # Two people stand behind every broadcast: admins too need someone else to approve.
         raise Forbidden("own_announcement", "Bạn không thể tự duyệt thông báo của chính mình.")
 

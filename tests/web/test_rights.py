@@ -80,16 +80,16 @@ def test_targets_zone_and_device() -> None:
 
 
 def test_only_approvers_approve_and_never_their_own() -> None:
-    require_approve(APPROVER, author_id=OPERATOR.id)
-    require_approve(ADMIN, author_id=OPERATOR.id)
+    require_approve(APPROVER, author=OPERATOR.username)
+    require_approve(ADMIN, author=OPERATOR.username)
     with pytest.raises(Forbidden) as exc:
-        require_approve(OPERATOR, author_id=APPROVER.id)
+        require_approve(OPERATOR, author=APPROVER.username)
     assert exc.value.code == "not_approver"
     with pytest.raises(Forbidden) as exc:
-        require_approve(APPROVER, author_id=APPROVER.id)
+        require_approve(APPROVER, author=APPROVER.username)
     assert exc.value.code == "own_announcement"
     with pytest.raises(Forbidden):
-        require_approve(ADMIN, author_id=ADMIN.id)
+        require_approve(ADMIN, author=ADMIN.username)
 
 
 def test_emergency_needs_admin_and_confirmation() -> None:

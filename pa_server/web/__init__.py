@@ -1,0 +1,78 @@
+"""The staff pages (Vietnamese, server-rendered) and the public page residents see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from pa_server.auth import audit
+from pa_server.auth.deps import AuthState
+from pa_server.auth.errors import BadCsrf, Forbidden, NotSignedIn
+from pa_server.auth.ratelimit import SignInLimiter
+from pa_server.auth.sessions import SessionCodec, cookie_is_secure, load_or_create_secret
+from pa_server.config import Settings
+from pa_server.web import pages, public, signin
+from pa_server.web.templating import render
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _not_signed_in(request: Request, exc: Exception) -> Response:
+    if _wants_json(request):
+        return JSONResponse(
+            {"detail": "not_authenticated"}, 401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"{signin.SIGN_IN}?next={quote(target)}", status_code=303)
+
+
+async def _bad_csrf(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadCsrf)
+    if _wants_json(request):
+        return JSONResponse({"detail": exc.code}, 403)
+    return render(
+        request,
+        "message.html",
+        {"title": "Không gửi được biểu mẫu", "message": exc.message_vi, "back_url": "/"},
+        status=403,
+    )
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Forbidden)
+    if _wants_json(request):
+        return JSONResponse({"detail": exc.code, "message": exc.message_vi}, 403)
+    return render(
+        request,
+        "message.html",
+        {"title": "Không được phép", "message": exc.message_vi, "back_url": "/"},
+        status=403,
+    )
+
+
+def install_web(app: FastAPI, settings: Settings, sessions: sessionmaker[DbSession]) -> None:
+    """Add accounts, the staff pages, the public pages and the static files to `app`."""
+    audit.install_change_audit()
+    app.state.auth = AuthState(
+        codec=SessionCodec(load_or_create_secret(settings.data_dir)),
+        limiter=SignInLimiter(),
+        secure_cookie=cookie_is_secure(settings.resolved_public_url),
+        sessions=sessions,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(signin.router)
+    app.include_router(pages.router)
+    app.include_router(public.router)
+    app.add_exception_handler(NotSignedIn, _not_signed_in)
+    app.add_exception_handler(BadCsrf, _bad_csrf)
+    app.add_exception_handler(Forbidden, _forbidden)

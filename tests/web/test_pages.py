@@ -1,0 +1,143 @@
+"""Pages over HTTP (no browser): sign-in, CSRF, redirects, rate limit, audit log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pa_server.app import create_app
+from pa_server.auth import accounts
+from pa_server.auth.deps import AuthState
+from pa_server.config import Settings
+
+PASSWORD = "mat-khau-dai-1"
+NOW = datetime(2026, 8, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    state: AuthState = app.state.auth
+    with state.sessions() as db:
+        accounts.create_user(db, "quantri", role="admin", password=PASSWORD, now=NOW)
+        accounts.create_user(
+            db, "vanhanh", role="operator", password=PASSWORD, zones=["huyen/xa-a"], now=NOW
+        )
+        db.commit()
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    token = csrf_of(client.get("/dang-nhap").text)
+    r = client.post(
+        "/dang-nhap",
+        data={"username": username, "password": password, "csrf_token": token, "next": "/"},
+    )
+    assert r.status_code == 303, r.text
+    return csrf_of(client.get("/").text)
+
+
+def test_pages_need_a_session(client: TestClient) -> None:
+    for path in ("/", "/thong-bao", "/nhat-ky", "/nguoi-dung"):
+        r = client.get(path)
+        assert r.status_code == 303
+        assert r.headers["location"].startswith("/dang-nhap?next=")
+
+
+def test_sign_in_then_pages_open(client: TestClient) -> None:
+    r = client.get("/dang-nhap")
+    assert r.status_code == 200 and "Đăng nhập" in r.text
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+    sign_in(client, "quantri")
+    r = client.get("/")
+    assert r.status_code == 200 and "Tổng quan" in r.text and "Người dùng" in r.text
+
+
+def test_wrong_password_keeps_username_and_says_why(client: TestClient) -> None:
+    token = csrf_of(client.get("/dang-nhap").text)
+    r = client.post(
+        "/dang-nhap", data={"username": "quantri", "password": "sai", "csrf_token": token}
+    )
+    assert r.status_code == 401
+    assert "không đúng" in r.text and 'value="quantri"' in r.text
+
+
+def test_empty_fields_errors_beside_fields(client: TestClient) -> None:
+    token = csrf_of(client.get("/dang-nhap").text)
+    r = client.post("/dang-nhap", data={"username": "", "password": "", "csrf_token": token})
+    assert r.status_code == 422
+    assert 'id="e-username"' in r.text and 'id="e-password"' in r.text
+
+
+def test_sign_in_without_csrf_refused(client: TestClient) -> None:
+    client.get("/dang-nhap")
+    r = client.post("/dang-nhap", data={"username": "quantri", "password": PASSWORD})
+    assert r.status_code == 403 and "Biểu mẫu" in r.text
+    assert client.get("/").status_code == 303
+
+
+def test_sign_in_rate_limited_in_vietnamese(client: TestClient) -> None:
+    token = csrf_of(client.get("/dang-nhap").text)
+    for _ in range(5):
+        r = client.post(
+            "/dang-nhap", data={"username": "quantri", "password": "sai", "csrf_token": token}
+        )
+        assert r.status_code == 401
+    r = client.post(
+        "/dang-nhap", data={"username": "quantri", "password": PASSWORD, "csrf_token": token}
+    )
+    assert r.status_code == 429
+    assert "thử lại sau 5 phút" in r.text and int(r.headers["retry-after"]) > 0
+
+
+def test_next_only_local(client: TestClient) -> None:
+    token = csrf_of(client.get("/dang-nhap").text)
+    r = client.post(
+        "/dang-nhap",
+        data={
+            "username": "quantri",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "//evil.example/",
+        },
+    )
+    assert r.headers["location"] == "/"
+
+
+def test_sign_out_needs_csrf_and_ends_session(client: TestClient) -> None:
+    token = sign_in(client, "quantri")
+    assert client.post("/dang-xuat").status_code == 403
+    assert client.get("/").status_code == 200
+    assert client.post("/dang-xuat", data={"csrf_token": token}).status_code == 303
+    assert client.get("/").status_code == 303
+
+
+def test_operator_cannot_open_users_page(client: TestClient) -> None:
+    sign_in(client, "vanhanh")
+    r = client.get("/nguoi-dung")
+    assert r.status_code == 403 and "quản trị viên" in r.text
+
+
+def test_sign_in_is_in_the_audit_log(client: TestClient) -> None:
+    sign_in(client, "quantri")
+    r = client.get("/nhat-ky")
+    assert r.status_code == 200 and "sign_in" in r.text and "quantri" in r.text
+
+
+def test_health_and_public_page_open(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/cong-khai/huyen/xa-a").status_code == 200
+    assert client.get("/static/app.css").status_code == 200
