@@ -112,15 +112,16 @@ def user_for_session(db: DbSession, session: Session | None) -> User | None:
     return user
 
 
-def create_token(db: DbSession, user: User, name: str, *, now: datetime) -> str:
-    """A new API token for `user`; the plain token is returned once and never stored."""
+def create_token(db: DbSession, user: User, name: str, *, now: datetime) -> tuple[str, ApiToken]:
+    """A new API token for `user` and its row; the plain token is returned once, never stored."""
     name = name.strip()
     if not name:
         raise AccountError("bad_token_name", "Vui lòng đặt tên cho mã truy cập.", "name")
     token = new_token()
-    db.add(ApiToken(user_id=user.id, name=name[:100], digest=token_digest(token), created_at=now))
+    row = ApiToken(user_id=user.id, name=name[:100], digest=token_digest(token), created_at=now)
+    db.add(row)
     db.flush()
-    return token
+    return token, row
 
 
 def user_for_token(db: DbSession, token: str, *, now: datetime) -> User:

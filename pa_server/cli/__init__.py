@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 #: Modules under `pa_server.cli` that add sub-commands (each defines `register(subparsers)`).
-COMMAND_MODULES = ("serve",)
+COMMAND_MODULES = ("serve", "users")
 
 
 class CommandError(Exception):

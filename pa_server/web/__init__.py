@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from pa_server.auth import api as auth_api
 from pa_server.auth import audit
 from pa_server.auth.deps import AuthState
 from pa_server.auth.errors import BadCsrf, Forbidden, NotSignedIn
@@ -70,6 +71,7 @@ def install_web(app: FastAPI, settings: Settings, sessions: sessionmaker[DbSessi
         sessions=sessions,
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(auth_api.router)
     app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(public.router)

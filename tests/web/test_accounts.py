@@ -109,12 +109,11 @@ def test_api_token(db: DbSession) -> None:
     user = accounts.create_user(
         db, "script", role="operator", password=PASSWORD, zones=["huyen"], now=NOW
     )
-    token = accounts.create_token(db, user, "cron", now=NOW)
+    token, row = accounts.create_token(db, user, "cron", now=NOW)
     assert accounts.user_for_token(db, token, now=NOW) is user
     with pytest.raises(BadCredentials):
         accounts.user_for_token(db, token + "x", now=NOW)
-    token_id = db.scalar(text("SELECT id FROM api_tokens"))
-    accounts.revoke_token(db, token_id, now=NOW)
+    accounts.revoke_token(db, row.id, now=NOW)
     with pytest.raises(BadCredentials):
         accounts.user_for_token(db, token, now=NOW)
 

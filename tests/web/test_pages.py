@@ -141,3 +141,23 @@ def test_health_and_public_page_open(client: TestClient) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/cong-khai/huyen/xa-a").status_code == 200
     assert client.get("/static/app.css").status_code == 200
+
+
+def test_api_token_flow(client: TestClient) -> None:
+    assert client.get("/api/v1/me").status_code == 401
+    assert client.get("/api/v1/me").headers["www-authenticate"] == "Bearer"
+    csrf = sign_in(client, "vanhanh")
+    assert client.get("/api/v1/me").json()["zones"] == ["huyen/xa-a"]
+    # A cookie-authenticated write needs the CSRF header.
+    assert client.post("/api/v1/tokens", json={"name": "cron"}).status_code == 403
+    r = client.post("/api/v1/tokens", json={"name": "cron"}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201
+    token = r.json()["token"]
+    client.cookies.clear()
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=bearer).json()["username"] == "vanhanh"
+    # A bearer token needs no CSRF header (browsers never send it by themselves).
+    r = client.delete(f"/api/v1/tokens/{r.json()['id']}", headers=bearer)
+    assert r.status_code == 204
+    r = client.get("/api/v1/me", headers=bearer)
+    assert r.status_code == 401 and r.json()["detail"] == "invalid_token"

@@ -1,0 +1,94 @@
+"""`/api/v1/me` and `/api/v1/tokens`: who is calling, and their API tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from pa_server.auth import accounts
+from pa_server.auth.deps import CurrentUser, DbDep
+from pa_server.auth.errors import AccountError
+from pa_server.auth.models import ApiToken
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+
+class MePublic(BaseModel):
+    """The caller's account as the API shows it."""
+
+    username: str
+    full_name: str
+    role: str
+    zones: list[str]
+
+
+class TokenCreate(BaseModel):
+    """A request for a new API token."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TokenPublic(BaseModel):
+    """An API token as listed (never the secret itself)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    """A new token: the only time its secret is shown."""
+
+    token: str
+
+
+def _public(row: ApiToken) -> TokenPublic:
+    return TokenPublic(
+        id=row.id,
+        name=row.name,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+@router.get("/me", response_model=MePublic)
+def me(user: CurrentUser) -> MePublic:
+    """The signed-in account."""
+    return MePublic(
+        username=user.username, full_name=user.full_name, role=user.role, zones=list(user.zones)
+    )
+
+
+@router.get("/tokens", response_model=list[TokenPublic])
+def list_tokens(user: CurrentUser, db: DbDep) -> list[TokenPublic]:
+    """The caller's API tokens."""
+    rows = db.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+    return [_public(r) for r in rows]
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=201)
+def create_token(body: TokenCreate, user: CurrentUser, db: DbDep) -> TokenCreated:
+    """A new API token for the caller; the secret is in this answer only."""
+    try:
+        token, row = accounts.create_token(db, user, body.name, now=datetime.now(UTC))
+    except AccountError as exc:
+        raise HTTPException(422, detail=exc.code) from exc
+    db.commit()
+    return TokenCreated(token=token, **_public(row).model_dump())
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(token_id: int, user: CurrentUser, db: DbDep) -> None:
+    """Revoke one of the caller's tokens."""
+    row = db.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise HTTPException(404, detail="unknown_token")
+    accounts.revoke_token(db, token_id, now=datetime.now(UTC))
+    db.commit()

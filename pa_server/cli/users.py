@@ -1,0 +1,108 @@
+"""`pa-server user …`: add and list accounts, make API tokens for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from pa_server.auth import accounts
+from pa_server.auth.errors import AccountError
+from pa_server.auth.rights import Role
+from pa_server.cli import CommandError
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("user", help="manage accounts")
+    user_sub = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+
+    add = user_sub.add_parser("add", help="add an account (asks for the password)")
+    add.add_argument("name", help="user name (lower-case letters, digits, . _ -)")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument(
+        "--zone", action="append", default=[], metavar="PATH", help="zone path (repeatable)"
+    )
+    add.add_argument("--full-name", default="", help="name shown on pages")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add.set_defaults(func=add_user)
+
+    lst = user_sub.add_parser("list", help="list accounts")
+    lst.set_defaults(func=list_users)
+
+    tok = user_sub.add_parser("token", help="make an API token for a script (printed once)")
+    tok.add_argument("name", help="user the token acts as")
+    tok.add_argument("--label", default="script", help="what the token is for")
+    tok.set_defaults(func=make_token)
+
+
+def _sessions() -> sessionmaker[DbSession]:
+    """Sessions on the configured database, migrated to the newest schema."""
+    from sqlalchemy import create_engine
+
+    from pa_server.auth.models import Base
+    from pa_server.config import get_settings
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    Base.metadata.create_all(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Mật khẩu / password: ")
+    if getpass.getpass("Nhập lại / again: ") != first:
+        raise CommandError("the two passwords differ")
+    return first
+
+
+def add_user(args: argparse.Namespace) -> int:
+    password = _read_password(args.password_stdin)
+    with _sessions()() as db:
+        try:
+            user = accounts.create_user(
+                db,
+                args.name,
+                role=args.role,
+                password=password,
+                zones=args.zone,
+                full_name=args.full_name,
+                now=datetime.now(UTC),
+            )
+        except AccountError as exc:
+            raise CommandError(f"{exc.code}: {exc.message_vi}") from exc
+        db.commit()
+        zones = ", ".join(user.zones) or "all zones"
+        print(f"added {user.username} ({user.role}; {zones})")
+    return 0
+
+
+def list_users(args: argparse.Namespace) -> int:
+    with _sessions()() as db:
+        for user in accounts.list_users(db):
+            state = "" if user.active else " (disabled)"
+            print(f"{user.username}\t{user.role}\t{','.join(user.zones) or '*'}{state}")
+    return 0
+
+
+def make_token(args: argparse.Namespace) -> int:
+    with _sessions()() as db:
+        user = next((u for u in accounts.list_users(db) if u.username == args.name), None)
+        if user is None:
+            raise CommandError(f"no user named {args.name!r}")
+        try:
+            token, _row = accounts.create_token(db, user, args.label, now=datetime.now(UTC))
+        except AccountError as exc:
+            raise CommandError(f"{exc.code}: {exc.message_vi}") from exc
+        db.commit()
+    print(token)
+    return 0
