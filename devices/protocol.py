@@ -48,9 +48,10 @@ MAX_PLAY_AHEAD = timedelta(days=31)
 #: How far `issued_at` may lie in the future before we suspect a forged or broken clock.
 CLOCK_TOLERANCE = timedelta(minutes=5)
 
-ZONE_SEGMENT_RE = re.compile(r"^[a-z0-9-]+$")
-DEVICE_ID_RE = re.compile(r"^[a-z0-9-]{1,64}$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# `\Z`, not `$`: `$` also matches before a trailing newline, which let "loa-01\n" through.
+ZONE_SEGMENT_RE = re.compile(r"^[a-z0-9-]+\Z")
+DEVICE_ID_RE = re.compile(r"^[a-z0-9-]{1,64}\Z")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 MAX_ZONE_DEPTH = 6
 
 
@@ -238,13 +239,19 @@ def parse_instant(value: str) -> datetime:
         raise MalformedMessage(f"invalid instant {value!r}") from exc
     if dt.tzinfo is None:
         raise MalformedMessage(f"instant {value!r} has no zone; the wire is UTC")
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 lies before year 1 in UTC
+        raise MalformedMessage(f"instant {value!r} is out of range") from exc
 
 
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("instant must carry a zone (UTC on the wire)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # pydantic turns only ValueError into a validation error
+        raise ValueError("instant out of range in UTC") from exc
 
 
 Instant = Annotated[
@@ -465,6 +472,8 @@ def loads_object(payload: bytes | str) -> dict[str, Any]:
         obj = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedMessage(f"not JSON: {exc}") from exc
+    except RecursionError as exc:  # 256 KiB of '[' nests far deeper than the parser's stack
+        raise MalformedMessage("JSON nested too deeply") from exc
     if not isinstance(obj, dict):
         raise MalformedMessage("payload is not a JSON object")
     return obj

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import pkgutil
 import sys
 from collections.abc import Sequence
 
-#: Modules under `pa_server.cli` that add sub-commands (each defines `register(subparsers)`).
-COMMAND_MODULES = ("serve", "users")
+
+def command_modules() -> list[str]:
+    """Every module of this package that adds sub-commands (it defines `register(subparsers)`)."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 class CommandError(Exception):
@@ -22,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         importlib.import_module(f"pa_server.cli.{name}").register(sub)
     return parser
 

@@ -1,0 +1,85 @@
+"""Web addresses and e-mail addresses as spoken: "chấm" for dots, no "https" and no "www"."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from announcements.letters import spell
+from announcements.numbers import digit_by_digit
+
+#: Top-level domains as Vietnamese speakers say them. "vn" is "vê en": the letter names a
+#: broadcaster uses for the country code (rather than the spelling-school "vê nờ").
+TLD_WORDS = {
+    "vn": "vê en", "com": "com", "net": "nét", "org": "o rờ gờ", "gov": "gờ o vê",
+    "edu": "e đu", "info": "in phô", "io": "i o", "int": "in",
+}  # fmt: skip
+
+_TLDS = "|".join(sorted(TLD_WORDS, key=len, reverse=True))
+#: A URL with a scheme or www, or a bare host name ending in a known top-level domain.
+URL_RE = re.compile(
+    rf"(?:(?:https?|ftp)://|www\.)[^\s<>\"'()]+"
+    rf"|(?<![\w@.])[a-zA-Z0-9][\w-]*(?:\.[\w-]+)*\.(?:{_TLDS})(?![\w-])(?:/[^\s<>\"'()]*)?",
+    re.IGNORECASE,
+)
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_TRAILING = ".,;:!?)]}>"
+
+
+def _say_label(label: str, lookup: Callable[[str], str | None]) -> str:
+    """Say one dot-free piece of an address: a known word, digits one by one, else as written."""
+    words: list[str] = []
+    for part in re.findall(r"[0-9]+|[^\W\d_]+|-|_", label):
+        if part.isdigit():
+            words.append(digit_by_digit(part))
+        elif part == "-":
+            words.append("gạch ngang")
+        elif part == "_":
+            words.append("gạch dưới")
+        else:
+            known = TLD_WORDS.get(part.lower()) if len(part) <= 4 else None
+            known = known or lookup(part) or lookup(part.upper())
+            # Two or three consonants alone are not a word: spell them ("moh" stays, "bgd" spelled).
+            no_vowel = not re.search(r"[aeiouyăâêôơư]", part.lower())
+            words.append(known or (spell(part) if no_vowel else part.lower()))
+    return " ".join(words)
+
+
+def _say_host_path(address: str, lookup: Callable[[str], str | None]) -> str:
+    """Say host and path of an address without scheme: dots → chấm, slashes → gạch chéo."""
+    pieces: list[str] = []
+    for i, segment in enumerate(address.split("/")):
+        if not segment:
+            continue
+        if i:
+            pieces.append("gạch chéo")
+        labels = [_say_label(lab, lookup) for lab in re.split(r"[.]", segment) if lab]
+        pieces.append(" chấm ".join(x for x in labels if x))
+    return " ".join(p for p in pieces if p)
+
+
+def say_url(url: str, lookup: Callable[[str], str | None] = lambda _: None) -> str:
+    """Say a web address: "https://www.tokhaiyte.vn/" → "tờ khai y tế chấm vê en"."""
+    bare = re.sub(r"^(?:(?:https?|ftp)://)?(?:www\.)?", "", url, flags=re.IGNORECASE)
+    bare = re.sub(r"[?#].*$", "", bare)
+    return _say_host_path(bare, lookup)
+
+
+def say_email(address: str, lookup: Callable[[str], str | None] = lambda _: None) -> str:
+    """Say an e-mail address with "a còng" for @ and "chấm" for dots."""
+    user, _, host = address.partition("@")
+    return f"{_say_host_path(user, lookup)} a còng {_say_host_path(host, lookup)}"
+
+
+def speak_addresses(text: str, lookup: Callable[[str], str | None] = lambda _: None) -> str:
+    """Replace every e-mail and web address in `text` by its spoken form."""
+
+    def email(m: re.Match[str]) -> str:
+        return f" {say_email(m.group(0), lookup)} "
+
+    def url(m: re.Match[str]) -> str:
+        raw = m.group(0)
+        stripped = raw.rstrip(_TRAILING)
+        return f" {say_url(stripped, lookup)} {raw[len(stripped) :]}"
+
+    return URL_RE.sub(url, EMAIL_RE.sub(email, text))
