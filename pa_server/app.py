@@ -25,5 +25,6 @@ def create_app(settings: Settings) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     Base.metadata.create_all(engine)
-    install_web(app, settings, sessionmaker(engine, expire_on_commit=False))
+    app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    install_web(app, settings)
     return app

@@ -23,7 +23,13 @@ ZONE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)*$")
 
 def actor_of(user: User) -> Actor:
     """The rights-relevant view of `user`."""
-    return Actor(id=user.id, username=user.username, role=Role(user.role), zones=tuple(user.zones))
+    return Actor(
+        id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        zones=tuple(user.zones),
+        full_name=user.full_name,
+    )
 
 
 def _check_fields(username: str, role: str, zones: Sequence[str]) -> None:

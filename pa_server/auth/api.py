@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
 
 from pa_server.auth import accounts
-from pa_server.auth.deps import CurrentUser, DbDep
 from pa_server.auth.errors import AccountError
-from pa_server.auth.models import ApiToken
+from pa_server.auth.models import ApiToken, User
+from pa_server.auth.rights import Actor
+from pa_server.web.deps import CurrentUser, DbDep
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -58,26 +60,34 @@ def _public(row: ApiToken) -> TokenPublic:
     )
 
 
+def _user(db: DbSession, actor: Actor) -> User:
+    user = db.get(User, actor.id)
+    if user is None:
+        raise HTTPException(401, detail="not_authenticated")
+    return user
+
+
 @router.get("/me", response_model=MePublic)
-def me(user: CurrentUser) -> MePublic:
+def me(actor: CurrentUser, db: DbDep) -> MePublic:
     """The signed-in account."""
+    user = _user(db, actor)
     return MePublic(
         username=user.username, full_name=user.full_name, role=user.role, zones=list(user.zones)
     )
 
 
 @router.get("/tokens", response_model=list[TokenPublic])
-def list_tokens(user: CurrentUser, db: DbDep) -> list[TokenPublic]:
+def list_tokens(actor: CurrentUser, db: DbDep) -> list[TokenPublic]:
     """The caller's API tokens."""
-    rows = db.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+    rows = db.scalars(select(ApiToken).where(ApiToken.user_id == actor.id).order_by(ApiToken.id))
     return [_public(r) for r in rows]
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
-def create_token(body: TokenCreate, user: CurrentUser, db: DbDep) -> TokenCreated:
+def create_token(body: TokenCreate, actor: CurrentUser, db: DbDep) -> TokenCreated:
     """A new API token for the caller; the secret is in this answer only."""
     try:
-        token, row = accounts.create_token(db, user, body.name, now=datetime.now(UTC))
+        token, row = accounts.create_token(db, _user(db, actor), body.name, now=datetime.now(UTC))
     except AccountError as exc:
         raise HTTPException(422, detail=exc.code) from exc
     db.commit()
@@ -85,10 +95,10 @@ def create_token(body: TokenCreate, user: CurrentUser, db: DbDep) -> TokenCreate
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, user: CurrentUser, db: DbDep) -> None:
+def revoke_token(token_id: int, actor: CurrentUser, db: DbDep) -> None:
     """Revoke one of the caller's tokens."""
     row = db.get(ApiToken, token_id)
-    if row is None or row.user_id != user.id:
+    if row is None or row.user_id != actor.id:
         raise HTTPException(404, detail="unknown_token")
     accounts.revoke_token(db, token_id, now=datetime.now(UTC))
     db.commit()

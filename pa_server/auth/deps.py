@@ -1,24 +1,24 @@
-"""FastAPI dependencies that tell who is asking: `CurrentUser` for the API, `PageUser` for pages.
+"""Who is asking: the request-level checks the API and page dependencies are built from.
 
 - API (`/api/v1`): a bearer token (`Authorization: Bearer pa_…`) or the page session cookie.
   No credentials → 401 with `WWW-Authenticate: Bearer`. A cookie-authenticated request that
   changes something must also send the session's CSRF token in `X-CSRF-Token` (a bearer token
   is not sent by browsers on their own, so it needs none).
-- Pages: the session cookie; without one the browser is sent to the sign-in page.
+- Pages: the session cookie; without one the browser is sent to the sign-in page; every POST
+  must carry the form's CSRF token.
 
-Either way the database session of the request learns the actor, so the audit log names them.
+Either way the request's database session learns the actor, so the audit log names them.
+These functions take the database session as an argument; the FastAPI `Annotated` aliases
+that wire them live beside the other dependencies (`pa_server.api.deps`, `pa_server.web.deps`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import sessionmaker
 
 from pa_server.auth import accounts, audit
 from pa_server.auth.errors import BadCredentials, BadCsrf, NotSignedIn
@@ -45,7 +45,6 @@ class AuthState:
     codec: SessionCodec
     limiter: SignInLimiter
     secure_cookie: bool
-    sessions: sessionmaker[DbSession]
 
 
 def auth_state(request: Request) -> AuthState:
@@ -59,16 +58,6 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def get_db(request: Request) -> Iterator[DbSession]:
-    """One database session per request, closed afterwards."""
-    with auth_state(request).sessions() as db:
-        db.info[audit.INFO_ADDRESS] = client_address(request)
-        yield db
-
-
-DbDep = Annotated[DbSession, Depends(get_db)]
-
-
 def browser_session(request: Request) -> Session | None:
     """The session the cookie carries, or None (missing, forged or expired)."""
     session = auth_state(request).codec.loads(request.cookies.get(COOKIE_NAME))
@@ -76,17 +65,17 @@ def browser_session(request: Request) -> Session | None:
     return session
 
 
-BrowserSession = Annotated[Session | None, Depends(browser_session)]
+def _signed_in(db: DbSession, user: User, request: Request) -> Actor:
+    actor = accounts.actor_of(user)
+    db.info[audit.INFO_ACTOR] = actor
+    db.info[audit.INFO_ADDRESS] = client_address(request)
+    # A frozen snapshot: error pages render after the database session has gone.
+    request.state.user = actor
+    return actor
 
 
-def _signed_in(db: DbSession, user: User, request: Request) -> User:
-    db.info[audit.INFO_ACTOR] = accounts.actor_of(user)
-    request.state.user = user
-    return user
-
-
-def api_user(request: Request, db: DbDep, session: BrowserSession) -> User:
-    """The person behind an API request (bearer token or session cookie), or 401."""
+def authenticate_api(request: Request, db: DbSession) -> Actor:
+    """The person behind an API request (bearer token or session cookie); HTTP 401/403 else."""
     token = bearer_token(request.headers.get("authorization"))
     if token is not None:
         try:
@@ -95,8 +84,8 @@ def api_user(request: Request, db: DbDep, session: BrowserSession) -> User:
             raise HTTPException(
                 401, detail="invalid_token", headers={"WWW-Authenticate": "Bearer"}
             ) from exc
-        db.commit()  # keeps last_used_at
         return _signed_in(db, user, request)
+    session = browser_session(request)
     by_cookie = accounts.user_for_session(db, session)
     if by_cookie is None or session is None:
         raise HTTPException(401, detail="not_authenticated", headers={"WWW-Authenticate": "Bearer"})
@@ -108,22 +97,9 @@ def api_user(request: Request, db: DbDep, session: BrowserSession) -> User:
     return _signed_in(db, by_cookie, request)
 
 
-CurrentUser = Annotated[User, Depends(api_user)]
-
-
-def api_actor(user: CurrentUser) -> Actor:
-    """The rights view of the API caller."""
-    return accounts.actor_of(user)
-
-
-CurrentActor = Annotated[Actor, Depends(api_actor)]
-
-
-async def page_user(request: Request, db: DbDep, session: BrowserSession) -> User:
-    """The signed-in person on a page; raises `NotSignedIn` (→ sign-in page) otherwise.
-
-    For a POST it checks the form's CSRF token too, so no page form can skip it.
-    """
+async def authenticate_page(request: Request, db: DbSession) -> Actor:
+    """The signed-in person on a page; raises `NotSignedIn` (→ sign-in page) or `BadCsrf`."""
+    session = browser_session(request)
     user = accounts.user_for_session(db, session)
     if user is None or session is None:
         raise NotSignedIn(request.url.path)
@@ -140,14 +116,3 @@ async def require_form_csrf(request: Request, session: Session | None) -> None:
         value = form.get(CSRF_FIELD)
         submitted = value if isinstance(value, str) else None
     check_csrf(session, submitted)
-
-
-PageUser = Annotated[User, Depends(page_user)]
-
-
-def page_actor(user: PageUser) -> Actor:
-    """The rights view of the signed-in page user."""
-    return accounts.actor_of(user)
-
-
-PageActor = Annotated[Actor, Depends(page_actor)]

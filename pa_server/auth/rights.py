@@ -45,6 +45,12 @@ class Actor:
     role: Role
     #: Zone paths ("huyen/xa-a") this person acts in; empty for an operator means nowhere.
     zones: tuple[str, ...] = ()
+    full_name: str = ""
+
+    @property
+    def name(self) -> str:
+        """The user name (what the store records as author and approver)."""
+        return self.username
 
 
 def zone_within(path: str, root: str) -> bool:

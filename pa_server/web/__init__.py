@@ -8,8 +8,6 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import sessionmaker
 
 from pa_server.auth import api as auth_api
 from pa_server.auth import audit
@@ -61,14 +59,13 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
     )
 
 
-def install_web(app: FastAPI, settings: Settings, sessions: sessionmaker[DbSession]) -> None:
+def install_web(app: FastAPI, settings: Settings) -> None:
     """Add accounts, the staff pages, the public pages and the static files to `app`."""
     audit.install_change_audit()
     app.state.auth = AuthState(
         codec=SessionCodec(load_or_create_secret(settings.data_dir)),
         limiter=SignInLimiter(),
         secure_cookie=cookie_is_secure(settings.resolved_public_url),
-        sessions=sessions,
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth_api.router)

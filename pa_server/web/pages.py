@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from pa_server.auth import audit
-from pa_server.auth.deps import DbDep, PageActor
 from pa_server.auth.rights import require_admin
+from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.templating import render
 
 router = APIRouter()

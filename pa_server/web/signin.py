@@ -9,16 +9,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pa_server.auth import accounts, audit
-from pa_server.auth.deps import (
-    AuthState,
-    BrowserSession,
-    DbDep,
-    auth_state,
-    client_address,
-    require_form_csrf,
-)
+from pa_server.auth.deps import AuthState, auth_state, client_address, require_form_csrf
 from pa_server.auth.errors import BadCredentials, RateLimited
 from pa_server.auth.sessions import COOKIE_NAME, Session
+from pa_server.web.deps import BrowserSession, DbDep
 from pa_server.web.templating import render
 
 router = APIRouter()

@@ -58,7 +58,7 @@ class LiveServer:
 
 def _seed_users(app: Any) -> None:
     now = datetime.now(UTC)
-    with app.state.auth.sessions() as db:
+    with app.state.sessions() as db:
         accounts.create_user(db, "quantri", role="admin", password=PASSWORD, now=now)
         accounts.create_user(db, "duyet", role="approver", password=PASSWORD, now=now)
         accounts.create_user(

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from pa_server.app import create_app
 from pa_server.auth import accounts
-from pa_server.auth.deps import AuthState
 from pa_server.config import Settings
 
 PASSWORD = "mat-khau-dai-1"
@@ -22,8 +21,7 @@ NOW = datetime(2026, 8, 10, tzinfo=UTC)
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(Settings(data_dir=tmp_path / "data"))
-    state: AuthState = app.state.auth
-    with state.sessions() as db:
+    with app.state.sessions() as db:
         accounts.create_user(db, "quantri", role="admin", password=PASSWORD, now=NOW)
         accounts.create_user(
             db, "vanhanh", role="operator", password=PASSWORD, zones=["huyen/xa-a"], now=NOW
