@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from sqlalchemy.orm import Session as DbSession
 
 from pa_server.auth import accounts, audit
-from pa_server.auth.errors import BadCredentials, BadCsrf, NotSignedIn
+from pa_server.auth.errors import NotSignedIn
 from pa_server.auth.models import User
 from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.rights import Actor
@@ -75,25 +75,20 @@ def _signed_in(db: DbSession, user: User, request: Request) -> Actor:
 
 
 def authenticate_api(request: Request, db: DbSession) -> Actor:
-    """The person behind an API request (bearer token or session cookie); HTTP 401/403 else."""
+    """The person behind an API request (bearer token or session cookie).
+
+    Raises `BadCredentials` (bad token) or `NotSignedIn` (→ 401), `BadCsrf` (→ 403).
+    """
     token = bearer_token(request.headers.get("authorization"))
     if token is not None:
-        try:
-            user = accounts.user_for_token(db, token, now=datetime.now(UTC))
-        except BadCredentials as exc:
-            raise HTTPException(
-                401, detail="invalid_token", headers={"WWW-Authenticate": "Bearer"}
-            ) from exc
+        user = accounts.user_for_token(db, token, now=datetime.now(UTC))
         return _signed_in(db, user, request)
     session = browser_session(request)
     by_cookie = accounts.user_for_session(db, session)
     if by_cookie is None or session is None:
-        raise HTTPException(401, detail="not_authenticated", headers={"WWW-Authenticate": "Bearer"})
+        raise NotSignedIn(request.url.path)
     if request.method not in SAFE_METHODS:
-        try:
-            check_csrf(session, request.headers.get(CSRF_HEADER))
-        except BadCsrf as exc:
-            raise HTTPException(403, detail="csrf_failed") from exc
+        check_csrf(session, request.headers.get(CSRF_HEADER))
     return _signed_in(db, by_cookie, request)
 
 

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from pa_server.auth import api as auth_api
 from pa_server.auth import audit
 from pa_server.auth.deps import AuthState
-from pa_server.auth.errors import BadCsrf, Forbidden, NotSignedIn
+from pa_server.auth.errors import AuthError, BadCredentials, BadCsrf, Forbidden, NotSignedIn
 from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.sessions import SessionCodec, cookie_is_secure, load_or_create_secret
 from pa_server.config import Settings
@@ -26,35 +26,30 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+def _api_error(status: int, exc: AuthError) -> JSONResponse:
+    # The API's one error shape: {"detail": {"code", "message"}}.
+    body = {"detail": {"code": exc.code, "message": str(exc)}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status, headers=headers)
+
+
 async def _not_signed_in(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthError)
     if _wants_json(request):
-        return JSONResponse(
-            {"detail": "not_authenticated"}, 401, headers={"WWW-Authenticate": "Bearer"}
-        )
+        return _api_error(401, exc)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"{signin.SIGN_IN}?next={quote(target)}", status_code=303)
 
 
-async def _bad_csrf(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BadCsrf)
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadCsrf | Forbidden)
     if _wants_json(request):
-        return JSONResponse({"detail": exc.code}, 403)
+        return _api_error(403, exc)
+    title = "Không gửi được biểu mẫu" if isinstance(exc, BadCsrf) else "Không được phép"
     return render(
         request,
         "message.html",
-        {"title": "Không gửi được biểu mẫu", "message": exc.message_vi, "back_url": "/"},
-        status=403,
-    )
-
-
-async def _forbidden(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Forbidden)
-    if _wants_json(request):
-        return JSONResponse({"detail": exc.code, "message": exc.message_vi}, 403)
-    return render(
-        request,
-        "message.html",
-        {"title": "Không được phép", "message": exc.message_vi, "back_url": "/"},
+        {"title": title, "message": exc.message_vi, "back_url": "/"},
         status=403,
     )
 
@@ -73,5 +68,6 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(pages.router)
     app.include_router(public.router)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
-    app.add_exception_handler(BadCsrf, _bad_csrf)
-    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(BadCredentials, _not_signed_in)
+    app.add_exception_handler(BadCsrf, _refused)
+    app.add_exception_handler(Forbidden, _refused)

@@ -147,7 +147,8 @@ def test_api_token_flow(client: TestClient) -> None:
     csrf = sign_in(client, "vanhanh")
     assert client.get("/api/v1/me").json()["zones"] == ["huyen/xa-a"]
     # A cookie-authenticated write needs the CSRF header.
-    assert client.post("/api/v1/tokens", json={"name": "cron"}).status_code == 403
+    r = client.post("/api/v1/tokens", json={"name": "cron"})
+    assert r.status_code == 403 and r.json()["detail"]["code"] == "csrf_failed"
     r = client.post("/api/v1/tokens", json={"name": "cron"}, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201
     token = r.json()["token"]
@@ -158,4 +159,4 @@ def test_api_token_flow(client: TestClient) -> None:
     r = client.delete(f"/api/v1/tokens/{r.json()['id']}", headers=bearer)
     assert r.status_code == 204
     r = client.get("/api/v1/me", headers=bearer)
-    assert r.status_code == 401 and r.json()["detail"] == "invalid_token"
+    assert r.status_code == 401 and r.json()["detail"]["code"] == "bad_credentials"
