@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from pa_server.auth.rights import ROLE_LABELS_VI, Role
 from pa_server.auth.sessions import CSRF_FIELD
+from pa_server.web.recurrence import WEEKDAY_LABELS_VI
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -42,7 +43,16 @@ def _local(
     return value.astimezone(ZoneInfo(tz)).strftime(fmt)
 
 
+def _local_long(value: datetime | None, tz: str = "Asia/Ho_Chi_Minh") -> str:
+    """ "06:00, Thứ hai 10/08/2026" in local time."""
+    if value is None:
+        return ""
+    local = value.astimezone(ZoneInfo(tz))
+    return f"{local:%H:%M}, {WEEKDAY_LABELS_VI[local.weekday()]} {local:%d/%m/%Y}"
+
+
 templates.env.filters["local"] = _local
+templates.env.filters["local_long"] = _local_long
 templates.env.globals.update(
     NAV=NAV,
     CSRF_FIELD=CSRF_FIELD,
