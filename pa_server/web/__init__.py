@@ -16,7 +16,7 @@ from pa_server.auth.errors import AuthError, BadCredentials, BadCsrf, Forbidden,
 from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.sessions import SessionCodec, cookie_is_secure, load_or_create_secret
 from pa_server.config import Settings
-from pa_server.web import pages, public, signin
+from pa_server.web import pages, public, signin, users
 from pa_server.web.templating import render
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -66,6 +66,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(auth_api.router)
     app.include_router(signin.router)
     app.include_router(pages.router)
+    app.include_router(users.router)
     app.include_router(public.router)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(BadCredentials, _not_signed_in)

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from pa_server.auth import audit
-from pa_server.auth.rights import require_admin
 from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.templating import render
 
@@ -27,19 +26,6 @@ def audit_log(request: Request, actor: PageActor, db: DbDep, entity: str = "") -
         request,
         "audit.html",
         {"title": "Nhật ký", "active": "/nhat-ky", "rows": rows, "entity": entity},
-    )
-
-
-@router.get("/nguoi-dung")
-def users_page(request: Request, actor: PageActor, db: DbDep) -> Response:
-    """Người dùng: the accounts (admins only)."""
-    require_admin(actor)
-    from pa_server.auth.accounts import list_users
-
-    return render(
-        request,
-        "users.html",
-        {"title": "Người dùng", "active": "/nguoi-dung", "users": list_users(db)},
     )
 
 

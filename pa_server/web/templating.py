@@ -60,6 +60,7 @@ templates.env.globals.update(
     STATUSES=STATUS_LABELS_VI,
     ROLES={r.value: label for r, label in ROLE_LABELS_VI.items()},
     ROLE_ORDER=[r.value for r in Role],
+    ROLE_OPTIONS=[(r.value, ROLE_LABELS_VI[r]) for r in Role],
 )
 
 

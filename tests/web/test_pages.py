@@ -160,3 +160,27 @@ def test_api_token_flow(client: TestClient) -> None:
     assert r.status_code == 204
     r = client.get("/api/v1/me", headers=bearer)
     assert r.status_code == 401 and r.json()["detail"]["code"] == "bad_credentials"
+
+
+def test_admin_adds_user_errors_beside_fields(client: TestClient) -> None:
+    csrf = sign_in(client, "quantri")
+    r = client.post(
+        "/nguoi-dung",
+        data={"csrf_token": csrf, "username": "Bình Sai", "role": "operator", "password": "x"},
+    )
+    assert r.status_code == 422
+    assert 'id="e-username"' in r.text and 'value="Bình Sai"' in r.text
+    r = client.post(
+        "/nguoi-dung",
+        data={
+            "csrf_token": csrf,
+            "username": "binh",
+            "full_name": "Nguyễn Bình",
+            "role": "operator",
+            "zones": "huyen/xa-b",
+            "password": PASSWORD,
+        },
+    )
+    assert r.status_code == 303
+    page = client.get("/nguoi-dung").text
+    assert "Nguyễn Bình" in page and "huyen/xa-b" in page
