@@ -21,3 +21,7 @@ def pg_url() -> str | None:
 def mqtt_url() -> str | None:
     """External broker URL from PA_TEST_MQTT_URL (Mosquitto on this machine)."""
     return os.environ.get("PA_TEST_MQTT_URL") or None
+
+
+# MQTT broker fixtures (`mqtt_broker`, `plain_client`) for every test package.
+pytest_plugins = ["tests.mqtt_fixtures"]
