@@ -1,30 +1,78 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory and its lifespan."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from sqlalchemy import create_engine
-from sqlalchemy.orm import sessionmaker
+import logging
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 
+from fastapi import FastAPI
+
+from audio.render import Renderer
+from devices.protocol import utc_now
+from pa_server.api import errors
+from pa_server.api.media import router as media_router
+from pa_server.api.router import api_router
+from pa_server.auth.demo import seed_accounts
 from pa_server.config import Settings
+from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.web import install_web
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app for `settings` (tests pass their own)."""
-    app = FastAPI(title="Commune PA server", version="0.1.0")
+
+def build_renderer(settings: Settings) -> Renderer:
+    """The audio renderer on the data directory's media store and caches."""
+    return Renderer(settings.media_dir, settings.cache_dir, gtts_timeout_s=settings.gtts_timeout_s)
+
+
+def create_app(settings: Settings, *, background: bool = True, demo: bool = False) -> FastAPI:
+    """Build the app for `settings` (tests pass their own).
+
+    `background=False` runs no broker, bus or planner loop (tests inject a dispatcher);
+    `demo=True` seeds a demo district into an empty database at start-up.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        upgrade(engine)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        app.state.on_plan_change = lambda: None
+        app.state.renderer = build_renderer(settings)
+        settings.media_dir.mkdir(parents=True, exist_ok=True)
+        if demo:
+            from pa_server.demo import seed
+
+            seed(app.state.sessions, settings, renderer=app.state.renderer)
+            seed_accounts(app.state.sessions, now=utc_now())
+        with ExitStack() as stack:
+            if background:
+                from pa_server.runtime import Runtime
+
+                runtime = stack.enter_context(Runtime(settings, app.state.sessions))
+                app.state.keys = runtime.keys
+                app.state.dispatcher = runtime.dispatcher
+                app.state.on_plan_change = runtime.request_replan
+            yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Commune PA server",
+        version="0.1.0",
+        description="Vietnamese commune public-address system: announcements, schedules, "
+        "broadcasts over MQTT to loudspeaker agents, and proof of broadcast.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    errors.install(app)
+    app.include_router(api_router())
+    app.include_router(media_router)
+    install_web(app, settings)
 
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    # Interim until the server's store lands: the accounts tables on their own engine.
-    from pa_server.auth.models import Base
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.resolved_database_url)
-    Base.metadata.create_all(engine)
-    app.state.sessions = sessionmaker(engine, expire_on_commit=False)
-    install_web(app, settings)
     return app

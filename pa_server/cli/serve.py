@@ -21,10 +21,14 @@ def run(args: argparse.Namespace) -> int:
     from pa_server.config import get_settings
 
     settings = get_settings()
+    # The listen address also shapes the default public URL agents fetch media from.
+    settings = settings.model_copy(
+        update={"host": args.host or settings.host, "port": args.port or settings.port}
+    )
     uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        create_app(settings, demo=args.demo),
+        host=settings.host,
+        port=settings.port,
         log_level="info",
     )
     return 0

@@ -1,0 +1,74 @@
+"""/api/v1/broadcasts: occurrences with delivery; immediate broadcasts and stop."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from pa_server.api.deps import DispatcherDep, NowDep, SessionDep, SettingsDep
+from pa_server.schemas.broadcasts import BroadcastCreate, BroadcastDetail, BroadcastPublic
+from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
+from pa_server.services import broadcasts
+from pa_server.services.errors import Unavailable
+from pa_server.services.validation import check_timezone, in_zone
+
+router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
+
+
+@router.get("", response_model=Page[BroadcastPublic])
+def list_broadcasts(
+    session: SessionDep,
+    settings: SettingsDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[BroadcastPublic]:
+    """Occurrences playing in `[from, to)` (naive = server time zone) with delivery counts."""
+    tz = check_timezone(settings.timezone)
+    items, total = broadcasts.list_broadcasts(
+        session,
+        start=in_zone(start, tz) if start else None,
+        end=in_zone(end, tz) if end else None,
+        limit=limit,
+        offset=offset,
+    )
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{occurrence_id}", response_model=BroadcastDetail)
+def get_broadcast(occurrence_id: str, session: SessionDep) -> BroadcastDetail:
+    """One occurrence with every device's delivery: fetched, started, finished, failed, missed."""
+    return broadcasts.broadcast_detail(session, occurrence_id)
+
+
+@router.post("", response_model=BroadcastDetail, status_code=status.HTTP_201_CREATED)
+def create_broadcast(
+    data: BroadcastCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    now: NowDep,
+) -> BroadcastDetail:
+    """Play an approved announcement now on zones and/or devices."""
+    occ = broadcasts.create_broadcast(session, data, dispatcher=dispatcher, now=now)
+    # Stored first, sent second: a broadcast on air always has its record.
+    session.commit()
+    assert dispatcher is not None
+    broadcasts.send_play(dispatcher, occ, base_url=settings.resolved_public_url, now=now)
+    return broadcasts.broadcast_detail(session, occ.id)
+
+
+@router.post("/{occurrence_id}/stop", response_model=BroadcastDetail)
+def stop_broadcast(
+    occurrence_id: str, session: SessionDep, dispatcher: DispatcherDep, now: NowDep
+) -> BroadcastDetail:
+    """Stop a broadcast wherever it plays, and take it off the timelines."""
+    if dispatcher is None:
+        raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
+    occ = broadcasts.stop_broadcast(session, occurrence_id, now=now)
+    session.commit()
+    broadcasts.send_stop(dispatcher, occ, now=now)
+    return broadcasts.broadcast_detail(session, occ.id)

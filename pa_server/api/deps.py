@@ -1,0 +1,87 @@
+"""The API's dependencies, as `Annotated` aliases; tests swap them via `dependency_overrides`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from devices.protocol import utc_now
+from pa_server.config import Settings
+from pa_server.services.dirty import take_plan_dirty
+from pa_server.services.planning import DispatcherLike
+from pa_server.services.renditions import RendererLike
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts. Accounts and rights replace `current_user` with a real sign-in dependency."""
+
+    name: str
+    role: str
+
+
+#: Until accounts land every request acts as this built-in actor.
+SYSTEM_ACTOR = Actor(name="system", role="admin")
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request, committed when the route returns, rolled back if it raised."""
+    with request.app.state.sessions() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    if take_plan_dirty(session):
+        on_change: Callable[[], None] = request.app.state.on_plan_change
+        on_change()
+
+
+def current_user() -> Actor:
+    """The acting person (interim: the system actor)."""
+    return SYSTEM_ACTOR
+
+
+def get_renderer(request: Request) -> RendererLike | None:
+    """The audio renderer, or None when audio rendering is not available."""
+    renderer: RendererLike | None = getattr(request.app.state, "renderer", None)
+    return renderer
+
+
+def get_dispatcher(request: Request) -> DispatcherLike | None:
+    """The dispatcher (signs and publishes), or None while the bus is not running."""
+    dispatcher: DispatcherLike | None = getattr(request.app.state, "dispatcher", None)
+    return dispatcher
+
+
+def get_keys(request: Request) -> Any:
+    """The server's signing keys (`ServerKeys`), or None before they are loaded."""
+    return getattr(request.app.state, "keys", None)
+
+
+def get_now() -> datetime:
+    """The current instant (tests pin it)."""
+    return utc_now()
+
+
+# "function" scope: the commit happens before the response is sent, so a failed commit is an
+# error response, never a success the database does not hold.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CurrentUser = Annotated[Actor, Depends(current_user)]
+RendererDep = Annotated[RendererLike | None, Depends(get_renderer)]
+DispatcherDep = Annotated[DispatcherLike | None, Depends(get_dispatcher)]
+KeysDep = Annotated[Any, Depends(get_keys)]
+NowDep = Annotated[datetime, Depends(get_now)]

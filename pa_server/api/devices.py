@@ -1,0 +1,112 @@
+"""/api/v1/devices: the loudspeaker agents, their state, and commands to them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from devices.protocol import PingBody, VolumeBody, device_target
+from pa_server.api.deps import DispatcherDep, NowDep, SessionDep
+from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
+from pa_server.schemas.devices import (
+    CommandSent,
+    DeviceCreate,
+    DeviceCreated,
+    DevicePublic,
+    DeviceStatePublic,
+    DeviceUpdate,
+    VolumeRequest,
+)
+from pa_server.services import devices
+from pa_server.services.errors import NotFound, Unavailable
+from pa_server.services.planning import DispatcherLike
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get("", response_model=Page[DevicePublic])
+def list_devices(
+    session: SessionDep,
+    zone: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> Page[DevicePublic]:
+    """One page of devices (by id), optionally within a zone and below."""
+    rows, total = devices.list_devices(session, zone=zone, limit=limit, offset=offset)
+    items = [devices.device_public(d) for d in rows]
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED)
+def create_device(data: DeviceCreate, session: SessionDep, now: NowDep) -> DeviceCreated:
+    """Register a device; the response holds its broker password, shown only this once."""
+    device, password = devices.create_device(session, data, now=now)
+    public = devices.device_public(device)
+    return DeviceCreated(
+        **public.model_dump(by_alias=False),
+        mqtt_username=device.id,
+        mqtt_password=password,
+    )
+
+
+@router.get("/{device_id}", response_model=DevicePublic)
+def get_device(device_id: str, session: SessionDep) -> DevicePublic:
+    """One device."""
+    return devices.device_public(devices.get_device(session, device_id))
+
+
+@router.patch("/{device_id}", response_model=DevicePublic)
+def update_device(
+    device_id: str, data: DeviceUpdate, session: SessionDep, now: NowDep
+) -> DevicePublic:
+    """Move, rename or relocate a device."""
+    return devices.device_public(devices.update_device(session, device_id, data, now=now))
+
+
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_device(device_id: str, session: SessionDep) -> None:
+    """Remove a device no schedule names."""
+    devices.delete_device(session, device_id)
+
+
+@router.get("/{device_id}/state", response_model=DeviceStatePublic)
+def device_state(device_id: str, session: SessionDep) -> DeviceStatePublic:
+    """The last state the agent reported."""
+    device = devices.get_device(session, device_id)
+    if device.state is None:
+        raise NotFound("no_state", f"device {device_id!r} has not reported yet")
+    return DeviceStatePublic.model_validate(device.state)
+
+
+def _need(dispatcher: DispatcherLike | None) -> DispatcherLike:
+    if dispatcher is None:
+        raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
+    return dispatcher
+
+
+@router.post("/{device_id}/ping", response_model=CommandSent, status_code=202)
+def ping_device(
+    device_id: str, session: SessionDep, dispatcher: DispatcherDep, now: NowDep
+) -> CommandSent:
+    """Ask the agent to republish its state."""
+    target = device_target(devices.get_device(session, device_id).id)
+    _need(dispatcher).command(target, "ping", PingBody(), now=now)
+    return CommandSent(target=target, kind="ping")
+
+
+@router.post("/{device_id}/volume", response_model=CommandSent, status_code=202)
+def set_volume(
+    device_id: str,
+    data: VolumeRequest,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    now: NowDep,
+) -> CommandSent:
+    """Set the agent's volume (0–100)."""
+    target = device_target(devices.get_device(session, device_id).id)
+    _need(dispatcher).command(target, "volume", VolumeBody(volume=data.volume), now=now)
+    return CommandSent(target=target, kind="volume")

@@ -1,0 +1,22 @@
+"""The /api/v1 router: every resource router, behind the current-user dependency."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from pa_server.api import announcements, broadcasts, devices, keys, reports, schedules, scripts
+from pa_server.api import zones as zones_api
+from pa_server.api.deps import current_user
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    """All of /api/v1. Accounts swap `current_user`; the key endpoint stays open."""
+    router = APIRouter(prefix=API_PREFIX)
+    protected = APIRouter(dependencies=[Depends(current_user)])
+    for module in (zones_api, devices, announcements, scripts, schedules, broadcasts, reports):
+        protected.include_router(module.router)
+    router.include_router(protected)
+    router.include_router(keys.router)
+    return router

@@ -1,0 +1,172 @@
+"""The server's moving parts: embedded broker, MQTT bus, dispatcher and the planner loop.
+
+`Runtime` is a context manager started and stopped by the app's lifespan. The planner loop runs
+on `schedule` in a background thread every `planner_interval_s`, and at once when
+`request_replan()` is called (after any change to schedules, announcements, zones or devices).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import TracebackType
+
+import schedule
+from sqlalchemy.orm import Session, sessionmaker
+
+from devices.protocol import Receipt, State, Topics, utc_now
+from pa_server.broker import EmbeddedBroker
+from pa_server.bus import PahoBus
+from pa_server.config import Settings
+from pa_server.db.published import DbPublishedStore
+from pa_server.dispatch import Dispatcher
+from pa_server.services.ingest import ingest_receipt, ingest_state
+from pa_server.services.planning import DispatcherLike, PlanResult, replan, sync_timelines
+from pa_server.services.provisioning import broker_url
+from pa_server.signing import ServerKeys
+
+log = logging.getLogger(__name__)
+
+
+def plan_and_publish(
+    sessions: sessionmaker[Session],
+    dispatcher: DispatcherLike,
+    settings: Settings,
+    *,
+    now: datetime,
+) -> tuple[PlanResult, list[str]]:
+    """One planner cycle: replan and commit, then publish the timelines that changed."""
+    horizon = timedelta(hours=settings.planner_horizon_h)
+    with sessions() as session:
+        result = replan(session, now=now, horizon=horizon)
+        session.commit()
+        published = sync_timelines(
+            session,
+            dispatcher,
+            now=now,
+            horizon=horizon,
+            base_url=settings.resolved_public_url,
+        )
+    return result, published
+
+
+class Runtime:
+    """Broker (if embedded), bus, dispatcher and the planner thread, as one lifecycle."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.clock = clock
+        self.keys = ServerKeys.load_or_create(settings.data_dir)
+        self.topics = Topics(settings.topic_prefix)
+        self.broker: EmbeddedBroker | None = None
+        self.bus: PahoBus | None = None
+        self.dispatcher: Dispatcher | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Runtime:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the broker (when no `PA_MQTT_URL`), connect the bus, start the planner loop."""
+        s = self.settings
+        if s.mqtt_url is None:
+            self.broker = EmbeddedBroker(s.broker_host, s.broker_port)
+            self.broker.start()
+            log.info("embedded MQTT broker on %s", self.broker.url)
+        url = self.broker.url if self.broker is not None else broker_url(s)
+        self.bus = PahoBus(
+            url,
+            username=s.mqtt_username,
+            password=s.mqtt_password,
+            ca_file=s.mqtt_ca_file,
+            topics=self.topics,
+        )
+        self.bus.set_handlers(self._on_state, self._on_receipt)
+        self.bus.start()
+        self.dispatcher = Dispatcher(
+            self.bus, self.keys, self.topics, DbPublishedStore(self.sessions)
+        )
+        self._thread = threading.Thread(target=self._loop, name="pa-planner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the planner loop, then the bus, then the broker."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        if self.bus is not None:
+            self.bus.close()
+            self.bus = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def request_replan(self) -> None:
+        """Plan and publish as soon as possible (called after a change is committed)."""
+        self._wake.set()
+
+    def cycle(self) -> None:
+        """One planner cycle; failures are logged, the loop goes on."""
+        if self.dispatcher is None:
+            return
+        try:
+            plan_and_publish(self.sessions, self.dispatcher, self.settings, now=self.clock())
+        except Exception:
+            log.exception("planner cycle failed; retrying at the next tick")
+
+    def _loop(self) -> None:
+        scheduler = schedule.Scheduler()
+        # `schedule` counts whole units: sub-second intervals round up to one second.
+        scheduler.every(max(1, round(self.settings.planner_interval_s))).seconds.do(self.cycle)
+        self.cycle()
+        while not self._stop.is_set():
+            idle = scheduler.idle_seconds
+            woke = self._wake.wait(timeout=max(0.0, idle if idle is not None else 1.0))
+            if self._stop.is_set():
+                break
+            if woke:
+                self._wake.clear()
+                self.cycle()
+            scheduler.run_pending()
+
+    def _on_state(self, state: State) -> None:
+        try:
+            with self.sessions() as session:
+                ingest_state(session, state, now=self.clock())
+                session.commit()
+        except Exception:
+            log.exception("storing state of %s failed", state.device_id)
+
+    def _on_receipt(self, receipt: Receipt) -> None:
+        try:
+            with self.sessions() as session:
+                ingest_receipt(session, receipt, now=self.clock())
+                session.commit()
+        except Exception:
+            log.exception("storing receipt of %s failed", receipt.device_id)

@@ -1,0 +1,83 @@
+"""Announcement and rendition shapes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pa_server.schemas.common import UTC, Input, Output
+
+Level = Literal["normal", "priority", "emergency"]
+Status = Literal["draft", "approved", "archived"]
+
+
+class AnnouncementCreate(Input):
+    """Text given directly, or a script name with its placeholder values (text is then filled)."""
+
+    title: str = Field(min_length=1, max_length=300)
+    kind: Literal["text", "recording"] = "text"
+    text: str | None = None
+    script_name: str | None = None
+    placeholders: dict[str, str] = Field(default_factory=dict)
+    level: Level = "normal"
+
+
+class AnnouncementUpdate(Input):
+    """Drafts may change anything; an approved announcement may only be archived."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    text: str | None = None
+    script_name: str | None = None
+    placeholders: dict[str, str] | None = None
+    level: Level | None = None
+    status: Literal["draft", "archived"] | None = None
+
+
+class RenditionPublic(Output):
+    id: int
+    sha256: str
+    ext: str
+    mime: str
+    bytes: int
+    duration_ms: int
+    loudness_lufs: float | None
+    true_peak_dbtp: float | None
+    engines: list[str]
+    fell_back: bool
+    spoken_text: str
+    created_at: UTC
+    url: str = ""
+
+
+class AnnouncementPublic(Output):
+    id: str
+    title: str
+    kind: Literal["text", "recording"]
+    text: str | None
+    script_name: str | None
+    placeholders: dict[str, str]
+    recording_name: str | None
+    level: Level
+    status: Status
+    author: str
+    approver: str | None
+    approved_at: UTC | None
+    created_at: UTC
+    updated_at: UTC
+    rendition: RenditionPublic | None = None
+
+
+class RenderOptions(Input):
+    """How to render; every field has a sensible default."""
+
+    engine: Literal["auto", "gtts", "espeak"] | None = None
+    voice: str | None = None
+    speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    repeat: int = Field(default=2, ge=1, le=5)
+    gap_s: float = Field(default=2.0, ge=0, le=10)
+    chime: bool = True
+    intro_commune: str | None = Field(default=None, max_length=100)
+    outro: bool = True
+    format: Literal["mp3", "opus"] = "mp3"
+    band_limit: bool = False

@@ -1,0 +1,56 @@
+"""Device shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from pa_server.schemas.common import UTC, Input, Output
+
+
+class DeviceCreate(Input):
+    id: str = Field(description="[a-z0-9-]{1,64}")
+    zone: str = Field(description="zone path")
+    name: str = Field(default="", max_length=200)
+    location: str = Field(default="", max_length=300)
+
+
+class DeviceUpdate(Input):
+    zone: str | None = None
+    name: str | None = Field(default=None, max_length=200)
+    location: str | None = Field(default=None, max_length=300)
+
+
+class DeviceStatePublic(Output):
+    online: bool
+    at: UTC | None
+    received_at: UTC
+    payload: dict[str, Any]
+
+
+class DevicePublic(Output):
+    id: str
+    zone: str = Field(validation_alias="zone_path")
+    name: str
+    location: str
+    created_at: UTC
+    updated_at: UTC
+    online: bool | None = None
+    last_seen_at: UTC | None = None
+
+
+class DeviceCreated(DevicePublic):
+    """Returned once, at registration: the broker password is never shown again."""
+
+    mqtt_username: str
+    mqtt_password: str
+
+
+class VolumeRequest(Input):
+    volume: int = Field(ge=0, le=100)
+
+
+class CommandSent(Output):
+    target: str
+    kind: str

@@ -1,0 +1,79 @@
+"""Schedule and occurrence shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from pa_server.schemas.announcements import Level
+from pa_server.schemas.common import UTC, Input, Output
+
+
+class ScheduleCreate(Input):
+    """Naive instants (`start`, `end`, `exdates`) are wall time in `timezone`."""
+
+    announcement_id: str
+    title: str | None = Field(default=None, max_length=300)
+    zones: list[str] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list)
+    rrule: str | None = Field(default=None, max_length=1000, description="RFC 5545 RRULE")
+    start: datetime
+    end: datetime | None = None
+    exdates: list[datetime] = Field(default_factory=list)
+    timezone: str | None = None
+    level: Level | None = Field(default=None, description="default: the announcement's")
+    volume: int | None = None
+    max_late_s: int = Field(default=120, ge=0, le=24 * 3600)
+    enabled: bool = True
+
+
+class ScheduleUpdate(Input):
+    announcement_id: str | None = None
+    title: str | None = Field(default=None, max_length=300)
+    zones: list[str] | None = None
+    devices: list[str] | None = None
+    rrule: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    exdates: list[datetime] | None = None
+    timezone: str | None = None
+    level: Level | None = None
+    volume: int | None = None
+    max_late_s: int | None = Field(default=None, ge=0, le=24 * 3600)
+    enabled: bool | None = None
+
+
+class SchedulePublic(Output):
+    id: str
+    announcement_id: str
+    title: str
+    zones: list[str]
+    devices: list[str]
+    rrule: str | None
+    start: UTC
+    end: UTC | None
+    exdates: list[UTC]
+    timezone: str
+    level: Level
+    volume: int | None
+    max_late_s: int
+    enabled: bool
+    created_at: UTC
+    updated_at: UTC
+
+
+class OccurrencePublic(Output):
+    id: str
+    schedule_id: str | None
+    announcement_id: str
+    title: str
+    planned_at: UTC
+    play_at: UTC
+    targets: list[str]
+    priority: int
+    volume: int | None
+    max_late_s: int
+    duration_ms: int
+    immediate: bool
+    status: str

@@ -1,0 +1,28 @@
+"""Script library shapes."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from pa_server.schemas.common import Input, Output
+
+
+class ScriptPublic(Output):
+    name: str
+    title: str
+    text: str
+    placeholders: list[str]
+    repeats: int
+    priority: int
+    level: str
+    description: str = ""
+
+
+class ScriptFill(Input):
+    values: dict[str, str] = Field(default_factory=dict)
+
+
+class ScriptFilled(Output):
+    name: str
+    text: str
+    spoken: str

@@ -1,0 +1,47 @@
+"""Zone shapes."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from pydantic import Field
+
+from pa_server.schemas.common import UTC, Input, Output
+
+
+class ZoneCreate(Input):
+    """Quiet hours: both or neither; neither inherits the parent's (the top: 21:30–05:00)."""
+
+    path: str = Field(description="slug path, e.g. vinh-tuong/tan-tien; its parent must exist")
+    name: str = Field(min_length=1, max_length=200, description="Vietnamese name")
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    timezone: str | None = Field(default=None, description="default: the server's")
+    default_volume: int | None = None
+
+
+class ZoneUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    timezone: str | None = None
+    default_volume: int | None = None
+
+
+class ZonePublic(Output):
+    path: str
+    parent_path: str | None
+    name: str
+    quiet_start: time | None
+    quiet_end: time | None
+    timezone: str
+    default_volume: int | None
+    created_at: UTC
+    updated_at: UTC
+
+
+class ZoneNode(ZonePublic):
+    """A zone with its children, for the tree."""
+
+    device_count: int = 0
+    children: list[ZoneNode] = Field(default_factory=list)

@@ -1,0 +1,209 @@
+"""Broadcasts: occurrences seen with their per-device delivery; immediate play and stop."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from devices.protocol import StopBody, parse_target
+from pa_server.db.models import Device, Occurrence, Receipt
+from pa_server.planner import LEVEL_PRIORITY
+from pa_server.schemas.broadcasts import (
+    BroadcastCreate,
+    BroadcastDetail,
+    BroadcastPublic,
+    DeliveryCounts,
+    DeviceDelivery,
+)
+from pa_server.schemas.schedules import OccurrencePublic
+from pa_server.services.announcements import require_approved
+from pa_server.services.devices import require_device
+from pa_server.services.dirty import mark_plan_dirty
+from pa_server.services.errors import Conflict, Invalid, NotFound, Unavailable
+from pa_server.services.planning import DispatcherLike, occurrence_item
+from pa_server.services.validation import check_volume
+from pa_server.services.zones import require_zone
+
+DELIVERY_TYPES = ("fetched", "started", "finished", "failed", "skipped", "missed")
+
+
+def device_zones(session: Session) -> list[tuple[str, str]]:
+    """Every (device id, zone path)."""
+    return [(d_id, zone) for d_id, zone in session.execute(select(Device.id, Device.zone_path))]
+
+
+def expected_devices(targets: Iterable[str], devices: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The devices (id → zone) an occurrence with `targets` should reach."""
+    zones: list[str] = []
+    ids: set[str] = set()
+    for target in targets:
+        kind, name = parse_target(target)
+        (zones.append(name) if kind == "zone" else ids.add(name))
+    return {
+        d_id: zone
+        for d_id, zone in devices
+        if d_id in ids or any(zone == z or zone.startswith(z + "/") for z in zones)
+    }
+
+
+def get_occurrence(session: Session, occurrence_id: str) -> Occurrence:
+    """The occurrence, or `NotFound`."""
+    occ = session.get(Occurrence, occurrence_id)
+    if occ is None:
+        raise NotFound("broadcast_not_found", f"no broadcast {occurrence_id!r}")
+    return occ
+
+
+def _receipts(session: Session, ids: list[str]) -> dict[str, dict[str, dict[str, Receipt]]]:
+    """occurrence id → device id → type → receipt."""
+    out: dict[str, dict[str, dict[str, Receipt]]] = defaultdict(lambda: defaultdict(dict))
+    if ids:
+        for r in session.scalars(select(Receipt).where(Receipt.occurrence_id.in_(ids))):
+            out[r.occurrence_id][r.device_id][r.type] = r
+    return out
+
+
+def list_broadcasts(
+    session: Session,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[BroadcastPublic], int]:
+    """One page of occurrences (newest play time first) with delivery counts; and the total."""
+    query = select(Occurrence).where(Occurrence.status != "cancelled")
+    if start is not None:
+        query = query.where(Occurrence.play_at >= start)
+    if end is not None:
+        query = query.where(Occurrence.play_at < end)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(
+        session.scalars(
+            query.order_by(Occurrence.play_at.desc(), Occurrence.id).limit(limit).offset(offset)
+        )
+    )
+    devices = device_zones(session)
+    receipts = _receipts(session, [o.id for o in rows])
+    out = []
+    for occ in rows:
+        expected = expected_devices(occ.targets, devices)
+        out.append(_public(occ, _counts(expected, receipts.get(occ.id, {}))))
+    return out, total
+
+
+def _counts(expected: dict[str, str], got: dict[str, dict[str, Receipt]]) -> DeliveryCounts:
+    return DeliveryCounts(
+        expected=len(expected),
+        **{t: sum(1 for by_type in got.values() if t in by_type) for t in DELIVERY_TYPES},
+    )
+
+
+def _public(occ: Occurrence, counts: DeliveryCounts) -> BroadcastPublic:
+    return BroadcastPublic(**OccurrencePublic.model_validate(occ).model_dump(), delivery=counts)
+
+
+def broadcast_detail(session: Session, occurrence_id: str) -> BroadcastDetail:
+    """One occurrence with each expected (or reporting) device's receipts."""
+    occ = get_occurrence(session, occurrence_id)
+    devices = device_zones(session)
+    expected = expected_devices(occ.targets, devices)
+    got = _receipts(session, [occ.id]).get(occ.id, {})
+    zone_of = dict(devices)
+    rows = []
+    for device_id in sorted(set(expected) | set(got)):
+        by_type = got.get(device_id, {})
+        late = next((r.late_ms for r in by_type.values() if r.late_ms is not None), None)
+        detail = next((r.detail for r in by_type.values() if r.detail), None)
+        rows.append(
+            DeviceDelivery(
+                device_id=device_id,
+                zone=expected.get(device_id) or zone_of.get(device_id, ""),
+                late_ms=late,
+                detail=detail,
+                **{t: r.at for t, r in by_type.items()},
+            )
+        )
+    return BroadcastDetail(**_public(occ, _counts(expected, got)).model_dump(), devices=rows)
+
+
+def create_broadcast(
+    session: Session,
+    data: BroadcastCreate,
+    *,
+    dispatcher: DispatcherLike | None,
+    now: datetime,
+) -> Occurrence:
+    """Store an immediate broadcast of an approved announcement (send it with `send_play`)."""
+    if dispatcher is None:
+        raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
+    ann = require_approved(session, data.announcement_id)
+    if ann.rendition is None:
+        raise Invalid("not_rendered", "the announcement has no audio")
+    if not data.zones and not data.devices:
+        raise Invalid("no_targets", "name at least one zone or device")
+    targets = [f"zone:{require_zone(session, z).path}" for z in dict.fromkeys(data.zones)]
+    targets += [f"device:{require_device(session, d).id}" for d in dict.fromkeys(data.devices)]
+    if data.play_at is not None and data.play_at.tzinfo is None:
+        raise Invalid("naive_instant", "play_at needs a time zone offset (e.g. +07:00 or Z)")
+    level = data.level or ann.level
+    rend = ann.rendition
+    occ = Occurrence(
+        id=str(uuid.uuid4()),
+        schedule_id=None,
+        announcement_id=ann.id,
+        title=ann.title,
+        planned_at=now,
+        play_at=data.play_at or now,
+        targets=targets,
+        priority=LEVEL_PRIORITY[level],
+        volume=check_volume(data.volume),
+        max_late_s=data.max_late_s,
+        duration_ms=rend.duration_ms,
+        media_sha256=rend.sha256,
+        media_ext=rend.ext,
+        media_bytes=rend.bytes,
+        media_mime=rend.mime,
+        immediate=True,
+        status="sent",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(occ)
+    session.flush()
+    return occ
+
+
+def send_play(
+    dispatcher: DispatcherLike, occ: Occurrence, *, base_url: str, now: datetime
+) -> list[str]:
+    """Publish `play` for a stored immediate broadcast to each of its targets (after commit)."""
+    item = occurrence_item(occ, base_url=base_url, with_time=occ.play_at > now)
+    if item is None:
+        raise Invalid("not_rendered", "the broadcast has no audio")
+    for target in occ.targets:
+        dispatcher.command(target, "play", item, now=now)
+    return list(occ.targets)
+
+
+def stop_broadcast(session: Session, occurrence_id: str, *, now: datetime) -> Occurrence:
+    """Mark a broadcast stopped (and out of future timelines); send with `send_stop`."""
+    occ = get_occurrence(session, occurrence_id)
+    if occ.status == "cancelled":
+        raise Conflict("broadcast_cancelled", "the broadcast was cancelled: nothing plays")
+    occ.status, occ.updated_at = "stopped", now
+    session.flush()
+    mark_plan_dirty(session)
+    return occ
+
+
+def send_stop(dispatcher: DispatcherLike, occ: Occurrence, *, now: datetime) -> list[str]:
+    """Publish `stop` for this occurrence to each of its targets."""
+    for target in occ.targets:
+        dispatcher.command(target, "stop", StopBody(occurrence_id=occ.id), now=now)
+    return list(occ.targets)

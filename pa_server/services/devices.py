@@ -1,0 +1,112 @@
+"""Devices: the loudspeaker agents, where they hang and their broker credentials."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pa_server.db.models import Device, ScheduleTarget
+from pa_server.mqtt_auth import new_device_password
+from pa_server.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
+from pa_server.services.dirty import mark_plan_dirty
+from pa_server.services.errors import Conflict, Invalid, NotFound
+from pa_server.services.validation import check_device_id
+from pa_server.services.zones import require_zone, subtree_paths
+
+
+def get_device(session: Session, device_id: str) -> Device:
+    """The device `device_id`, or `NotFound`."""
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFound("device_not_found", f"no device {device_id!r}")
+    return device
+
+
+def require_device(session: Session, device_id: str) -> Device:
+    """A device a request refers to, or `Invalid('unknown_device')`."""
+    check_device_id(device_id)
+    device = session.get(Device, device_id)
+    if device is None:
+        raise Invalid("unknown_device", f"unknown device {device_id!r}")
+    return device
+
+
+def create_device(session: Session, data: DeviceCreate, *, now: datetime) -> tuple[Device, str]:
+    """Register a device in an existing zone; returns it and its new broker password."""
+    device_id = check_device_id(data.id)
+    zone = require_zone(session, data.zone)
+    if session.get(Device, device_id) is not None:
+        raise Invalid("duplicate_id", f"device {device_id!r} already exists")
+    password, hashed = new_device_password()
+    device = Device(
+        id=device_id,
+        zone_path=zone.path,
+        name=data.name.strip(),
+        location=data.location.strip(),
+        credential_hash=hashed,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(device)
+    session.flush()
+    mark_plan_dirty(session)
+    return device, password
+
+
+def list_devices(
+    session: Session, *, zone: str | None = None, limit: int, offset: int
+) -> tuple[list[Device], int]:
+    """One page of devices (ordered by id), optionally in a zone and below it; and the total."""
+    query = select(Device)
+    if zone is not None:
+        require_zone(session, zone)
+        query = query.where(Device.zone_path.in_(subtree_paths(session, zone)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Device.id).limit(limit).offset(offset)).unique()
+    return list(rows), total
+
+
+def update_device(session: Session, device_id: str, data: DeviceUpdate, *, now: datetime) -> Device:
+    """Move or rename a device."""
+    device = get_device(session, device_id)
+    if data.zone is not None:
+        device.zone_path = require_zone(session, data.zone).path
+    if data.name is not None:
+        device.name = data.name.strip()
+    if data.location is not None:
+        device.location = data.location.strip()
+    device.updated_at = now
+    session.flush()
+    mark_plan_dirty(session)
+    return device
+
+
+def reset_password(session: Session, device_id: str, *, now: datetime) -> str:
+    """Give a device a new broker password (the old one stops working once the ACL is redone)."""
+    device = get_device(session, device_id)
+    password, device.credential_hash = new_device_password()
+    device.updated_at = now
+    session.flush()
+    return password
+
+
+def delete_device(session: Session, device_id: str) -> None:
+    """Remove a device that no schedule names (its receipts go with it)."""
+    device = get_device(session, device_id)
+    targets = session.scalar(select(func.count()).where(ScheduleTarget.device_id == device_id))
+    if targets:
+        raise Conflict("device_in_use", f"device {device_id!r} is a target of {targets} schedules")
+    session.delete(device)
+    session.flush()
+    mark_plan_dirty(session)
+
+
+def device_public(device: Device) -> DevicePublic:
+    """The API view of a device, with its online flag and last-seen instant."""
+    public = DevicePublic.model_validate(device)
+    if device.state is not None:
+        public.online = device.state.online
+        public.last_seen_at = device.state.received_at
+    return public

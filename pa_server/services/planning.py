@@ -1,0 +1,275 @@
+"""From the database to the wire: plan schedules, keep occurrences, build per-target timelines.
+
+`replan` runs the pure planner over what the database holds and upserts its occurrences (their
+ids are derived from schedule and instant, so a second run, or a restart, changes nothing that
+did not change). `desired_timelines` turns the stored occurrences into the protocol's items per
+target, which the dispatcher publishes when their content changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from devices.protocol import Item, Media, parse_instant
+from pa_server import planner
+from pa_server.db.models import Announcement, Device, Occurrence, PublishedTimeline, Schedule, Zone
+
+log = logging.getLogger(__name__)
+
+#: How far back a stored occurrence may still be played late (bounds the timeline query).
+MAX_LATE_WINDOW = timedelta(days=1)
+
+
+class DispatcherLike(Protocol):
+    """What `pa_server.dispatch.Dispatcher` offers the services."""
+
+    def sync(
+        self,
+        desired: Mapping[str, tuple[Item, ...]],
+        *,
+        now: datetime,
+        horizon_until: datetime,
+    ) -> list[str]: ...
+
+    def command(self, target: str, kind: Any, body: Any, *, now: datetime) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """What a replan changed in the occurrences table."""
+
+    created: int
+    updated: int
+    cancelled: int
+    planned: int
+
+
+def media_url(base_url: str, sha256: str, ext: str) -> str:
+    """Where agents fetch a media file: `<public url>/media/<sha256>.<ext>`."""
+    return f"{base_url.rstrip('/')}/media/{sha256}.{ext}"
+
+
+def load_specs(
+    session: Session,
+) -> tuple[list[planner.ScheduleSpec], list[planner.ZoneSpec], list[planner.DeviceSpec]]:
+    """The planner's inputs: enabled schedules of approved, rendered announcements; the zones."""
+    zones = [
+        planner.ZoneSpec(
+            path=z.path, quiet_start=z.quiet_start, quiet_end=z.quiet_end, timezone=z.timezone
+        )
+        for z in session.scalars(select(Zone))
+    ]
+    devices = [
+        planner.DeviceSpec(id=d_id, zone_path=zone)
+        for d_id, zone in session.execute(select(Device.id, Device.zone_path))
+    ]
+    rows = session.scalars(
+        select(Schedule)
+        .join(Announcement, Announcement.id == Schedule.announcement_id)
+        .where(Schedule.enabled.is_(True), Announcement.status == "approved")
+    )
+    schedules = []
+    for s in rows:
+        ann = session.get(Announcement, s.announcement_id)
+        if ann is None or ann.rendition is None:
+            continue
+        try:
+            schedules.append(
+                planner.ScheduleSpec(
+                    id=s.id,
+                    announcement_id=s.announcement_id,
+                    title=s.title,
+                    rrule=s.rrule,
+                    start=s.start_at,
+                    end=s.end_at,
+                    exdates=tuple(parse_instant(d) for d in s.exdates),
+                    timezone=s.timezone,
+                    level=s.level,  # type: ignore[arg-type]
+                    targets=tuple(t.target for t in s.targets),
+                    duration_ms=ann.rendition.duration_ms,
+                    volume=s.volume,
+                    max_late_s=s.max_late_s,
+                    created_at=s.created_at,
+                    enabled=s.enabled,
+                )
+            )
+        except planner.PlanError as exc:
+            # One bad stored schedule must not silence every other one.
+            log.error("schedule %s left out of the plan: %s", s.id, exc)
+    return schedules, zones, devices
+
+
+def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult:
+    """Plan `[now, now + horizon]` and upsert occurrences; cancel future ones no longer planned."""
+    schedules, zones, devices = load_specs(session)
+    planned = planner.plan(schedules, zones, devices, now=now, horizon=horizon)
+    media = _media_by_announcement(session, {o.announcement_id for o in planned})
+    existing = {
+        o.id: o
+        for o in session.scalars(
+            select(Occurrence).where(
+                Occurrence.immediate.is_(False),
+                Occurrence.play_at >= now - MAX_LATE_WINDOW,
+            )
+        )
+    }
+    created = updated = cancelled = 0
+    seen: set[str] = set()
+    for occ in planned:
+        seen.add(occ.id)
+        values: dict[str, Any] = {
+            "schedule_id": occ.schedule_id,
+            "announcement_id": occ.announcement_id,
+            "title": occ.title,
+            "planned_at": occ.planned_at,
+            "play_at": occ.play_at,
+            "targets": list(occ.targets),
+            "priority": occ.priority,
+            "volume": occ.volume,
+            "max_late_s": occ.max_late_s,
+            "duration_ms": occ.duration_ms,
+            **media[occ.announcement_id],
+        }
+        row = existing.get(occ.id) or session.get(Occurrence, occ.id)
+        if row is None:
+            session.add(
+                Occurrence(
+                    id=occ.id,
+                    immediate=False,
+                    status="planned",
+                    created_at=now,
+                    updated_at=now,
+                    **values,
+                )
+            )
+            created += 1
+            continue
+        if row.status in ("stopped", "sent"):
+            continue  # an operator stopped it, or it already went out: the plan does not undo
+        changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if changed or row.status != "planned":
+            for key, value in changed.items():
+                setattr(row, key, value)
+            row.status, row.updated_at = "planned", now
+            updated += 1
+    until = now + horizon
+    for row in existing.values():
+        if row.id not in seen and row.status == "planned" and now <= row.play_at <= until:
+            row.status, row.updated_at = "cancelled", now
+            cancelled += 1
+    session.flush()
+    if created or updated or cancelled:
+        log.info(
+            "replan: %d new, %d changed, %d cancelled occurrences", created, updated, cancelled
+        )
+    return PlanResult(created, updated, cancelled, len(planned))
+
+
+def _media_by_announcement(session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for ann_id in ids:
+        ann = session.get(Announcement, ann_id)
+        rend = ann.rendition if ann is not None else None
+        out[ann_id] = {
+            "media_sha256": rend.sha256 if rend else None,
+            "media_ext": rend.ext if rend else None,
+            "media_bytes": rend.bytes if rend else None,
+            "media_mime": rend.mime if rend else None,
+        }
+    return out
+
+
+def occurrence_item(occ: Occurrence, *, base_url: str, with_time: bool = True) -> Item | None:
+    """The protocol item of an occurrence (None if it has no media to play)."""
+    if not (occ.media_sha256 and occ.media_ext and occ.media_bytes):
+        return None
+    return Item(
+        occurrence_id=occ.id,
+        title=occ.title[:300],
+        play_at=occ.play_at if with_time else None,
+        max_late_s=occ.max_late_s,
+        priority=occ.priority,
+        volume=occ.volume,
+        media=Media(
+            url=media_url(base_url, occ.media_sha256, occ.media_ext),
+            sha256=occ.media_sha256,
+            bytes=occ.media_bytes,
+            duration_ms=occ.duration_ms,
+            mime=occ.media_mime or "audio/mpeg",
+        ),
+    )
+
+
+def desired_timelines(
+    session: Session, *, now: datetime, horizon_until: datetime, base_url: str
+) -> dict[str, tuple[Item, ...]]:
+    """Every target's complete upcoming plan; targets published before and now empty get `()`."""
+    rows = session.scalars(
+        select(Occurrence)
+        .where(
+            Occurrence.status == "planned",
+            Occurrence.immediate.is_(False),
+            Occurrence.play_at >= now - MAX_LATE_WINDOW,
+            Occurrence.play_at <= horizon_until,
+        )
+        .order_by(Occurrence.play_at, Occurrence.id)
+    )
+    items: dict[str, list[Item]] = defaultdict(list)
+    for occ in rows:
+        if occ.play_at + timedelta(seconds=occ.max_late_s) < now:
+            continue  # too late to play: agents would only report it missed
+        item = occurrence_item(occ, base_url=base_url)
+        if item is None:
+            continue
+        for target in occ.targets:
+            items[target].append(item)
+    desired: dict[str, tuple[Item, ...]] = dict.fromkeys(
+        session.scalars(select(PublishedTimeline.target)), ()
+    )
+    desired.update({target: tuple(found) for target, found in items.items()})
+    return desired
+
+
+def sync_timelines(
+    session: Session,
+    dispatcher: DispatcherLike,
+    *,
+    now: datetime,
+    horizon: timedelta,
+    base_url: str,
+) -> list[str]:
+    """Hand the desired timelines to the dispatcher; returns the targets it published."""
+    until = now + horizon
+    desired = desired_timelines(session, now=now, horizon_until=until, base_url=base_url)
+    return dispatcher.sync(desired, now=now, horizon_until=until)
+
+
+def preview(
+    session: Session, schedule_id: str, *, start: datetime, end: datetime
+) -> list[planner.Occurrence]:
+    """What the planner makes of one schedule between `start` and `end` (nothing stored)."""
+    schedules, zones, devices = load_specs(session)
+    chosen = [s for s in schedules if s.id == schedule_id]
+    return planner.plan(chosen, zones, devices, now=start, horizon=end - start)
+
+
+def stored_statuses(
+    session: Session, schedule_id: str, start: datetime, end: datetime
+) -> dict[str, str]:
+    """The status of this schedule's stored occurrences in `[start, end)`, by id."""
+    rows = session.execute(
+        select(Occurrence.id, Occurrence.status).where(
+            Occurrence.schedule_id == schedule_id,
+            Occurrence.play_at >= start - MAX_LATE_WINDOW,
+            Occurrence.play_at < end,
+        )
+    )
+    return {row.id: row.status for row in rows}

@@ -1,0 +1,171 @@
+"""Schedules: when and where an approved announcement is heard."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from dateutil.rrule import rrulestr
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from devices.protocol import format_instant, parse_instant
+from pa_server.db.models import Schedule, ScheduleTarget
+from pa_server.schemas.schedules import ScheduleCreate, SchedulePublic, ScheduleUpdate
+from pa_server.services.announcements import require_approved
+from pa_server.services.devices import require_device
+from pa_server.services.dirty import mark_plan_dirty
+from pa_server.services.errors import Invalid, NotFound
+from pa_server.services.validation import check_timezone, check_volume, in_zone
+from pa_server.services.zones import require_zone
+
+
+def get_schedule(session: Session, schedule_id: str) -> Schedule:
+    """The schedule, or `NotFound`."""
+    schedule = session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise NotFound("schedule_not_found", f"no schedule {schedule_id!r}")
+    return schedule
+
+
+def check_rrule(rule: str, start: datetime) -> str:
+    """An RFC 5545 RRULE that dateutil can expand from `start`, or `Invalid('invalid_rrule')`."""
+    text = rule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[len("RRULE:") :]
+    if not text or "\n" in text or "DTSTART" in text.upper():
+        raise Invalid("invalid_rrule", f"invalid rule {rule!r}: give one RRULE, start separately")
+    try:
+        rrulestr(text, dtstart=start)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise Invalid("invalid_rrule", f"invalid rule {rule!r}: {exc}") from exc
+    return text
+
+
+def _targets(session: Session, zones: list[str], devices: list[str]) -> list[ScheduleTarget]:
+    if not zones and not devices:
+        raise Invalid("no_targets", "name at least one zone or device")
+    targets = [
+        ScheduleTarget(zone_path=require_zone(session, z).path) for z in dict.fromkeys(zones)
+    ]
+    targets += [
+        ScheduleTarget(device_id=require_device(session, d).id) for d in dict.fromkeys(devices)
+    ]
+    return targets
+
+
+def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None:
+    """Validate the full set of a schedule's fields together and write them onto `schedule`."""
+    ann = require_approved(session, fields["announcement_id"])
+    tz_name = fields["timezone"]
+    tz = check_timezone(tz_name)
+    start = in_zone(fields["start"], tz)
+    end = in_zone(fields["end"], tz) if fields["end"] is not None else None
+    if end is not None and end < start:
+        raise Invalid("end_before_start", "the end lies before the start")
+    rule = check_rrule(fields["rrule"], start.astimezone(tz)) if fields["rrule"] else None
+    exdates = sorted(format_instant(in_zone(d, tz)) for d in fields["exdates"])
+    schedule.announcement_id = ann.id
+    schedule.title = (fields["title"] or ann.title).strip()
+    schedule.rrule = rule
+    schedule.start_at = start
+    schedule.end_at = end
+    schedule.exdates = exdates
+    schedule.timezone = tz_name
+    schedule.level = fields["level"] or ann.level
+    schedule.volume = check_volume(fields["volume"])
+    schedule.max_late_s = fields["max_late_s"]
+    schedule.enabled = fields["enabled"]
+    schedule.targets = _targets(session, fields["zones"], fields["devices"])
+
+
+def create_schedule(
+    session: Session, data: ScheduleCreate, *, default_timezone: str, now: datetime
+) -> Schedule:
+    """A new schedule of an approved announcement."""
+    fields = data.model_dump()
+    fields["timezone"] = fields["timezone"] or default_timezone
+    schedule = Schedule(id=str(uuid.uuid4()), created_at=now, updated_at=now)
+    _apply(session, schedule, fields)
+    session.add(schedule)
+    session.flush()
+    mark_plan_dirty(session)
+    return schedule
+
+
+def update_schedule(
+    session: Session, schedule_id: str, data: ScheduleUpdate, *, now: datetime
+) -> Schedule:
+    """Change any field; the whole schedule is validated again as one."""
+    schedule = get_schedule(session, schedule_id)
+    current: dict[str, Any] = {
+        "announcement_id": schedule.announcement_id,
+        "title": schedule.title,
+        "zones": [t.zone_path for t in schedule.targets if t.zone_path],
+        "devices": [t.device_id for t in schedule.targets if t.device_id],
+        "rrule": schedule.rrule,
+        "start": schedule.start_at,
+        "end": schedule.end_at,
+        "exdates": [parse_instant(d) for d in schedule.exdates],
+        "timezone": schedule.timezone,
+        "level": schedule.level,
+        "volume": schedule.volume,
+        "max_late_s": schedule.max_late_s,
+        "enabled": schedule.enabled,
+    }
+    changes = data.model_dump(exclude_unset=True)
+    fields = {**current, **changes}
+    for required in ("announcement_id", "start", "timezone", "max_late_s", "enabled"):
+        if fields[required] is None:
+            fields[required] = current[required]
+    for listed in ("zones", "devices", "exdates"):
+        fields[listed] = fields[listed] or []
+    _apply(session, schedule, fields)
+    schedule.updated_at = now
+    session.flush()
+    mark_plan_dirty(session)
+    return schedule
+
+
+def list_schedules(
+    session: Session, *, announcement_id: str | None, limit: int, offset: int
+) -> tuple[list[Schedule], int]:
+    """One page of schedules, newest first; and the total."""
+    query = select(Schedule)
+    if announcement_id is not None:
+        query = query.where(Schedule.announcement_id == announcement_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Schedule.created_at.desc(), Schedule.id).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+def delete_schedule(session: Session, schedule_id: str) -> None:
+    """Remove a schedule; its future occurrences leave the timelines at the next plan."""
+    session.delete(get_schedule(session, schedule_id))
+    session.flush()
+    mark_plan_dirty(session)
+
+
+def schedule_public(schedule: Schedule) -> SchedulePublic:
+    """The API view of a schedule."""
+    return SchedulePublic(
+        id=schedule.id,
+        announcement_id=schedule.announcement_id,
+        title=schedule.title,
+        zones=[t.zone_path for t in schedule.targets if t.zone_path],
+        devices=[t.device_id for t in schedule.targets if t.device_id],
+        rrule=schedule.rrule,
+        start=schedule.start_at,
+        end=schedule.end_at,
+        exdates=[parse_instant(d) for d in schedule.exdates],
+        timezone=schedule.timezone,
+        level=schedule.level,
+        volume=schedule.volume,
+        max_late_s=schedule.max_late_s,
+        enabled=schedule.enabled,
+        created_at=schedule.created_at,
+        updated_at=schedule.updated_at,
+    )

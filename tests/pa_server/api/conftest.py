@@ -1,0 +1,11 @@
+from tests.pa_server.server_fixtures import (
+    api,
+    db_url,
+    engine,
+    pg_database,
+    session,
+    sessions,
+    sqlite_template,
+)
+
+__all__ = ["api", "db_url", "engine", "pg_database", "session", "sessions", "sqlite_template"]

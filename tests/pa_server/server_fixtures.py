@@ -1,0 +1,240 @@
+"""Fixtures of the server's storage, services and API tests: databases, fakes, a test client.
+
+Every test that takes `engine` runs twice: on SQLite (a fresh file) and on PostgreSQL (one
+database per test session, `pa_test_<random>`, emptied between tests; skipped without
+PA_TEST_DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from devices.protocol import Item
+from pa_server.api import deps
+from pa_server.app import create_app
+from pa_server.config import Settings
+from pa_server.db.engine import make_engine, session_factory, upgrade
+from pa_server.db.models import Base
+
+NOW = datetime(2026, 8, 9, 22, 0, tzinfo=UTC)  # 05:00 on 10 August in Hà Nội
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_url: str | None) -> Iterator[str | None]:
+    """A PostgreSQL database of our own for this test session, migrated; dropped after."""
+    if not pg_url:
+        yield None
+        return
+    name = f"pa_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating each time costs ~0.5 s)."""
+    path = tmp_path_factory.mktemp("template") / "pa.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pg_database: str | None,
+    sqlite_template: Path,
+) -> str:
+    """The database URL of this test: a fresh SQLite file, or the emptied PostgreSQL one."""
+    if request.param == "sqlite":
+        shutil.copyfile(sqlite_template, tmp_path / "pa.db")
+        return f"sqlite:///{tmp_path / 'pa.db'}"
+    if pg_database is None:
+        pytest.skip("PA_TEST_DATABASE_URL not set: PostgreSQL tests skipped")
+    engine = make_engine(pg_database)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    engine.dispose()
+    return pg_database
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated engine on this test's database."""
+    eng = make_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as s:
+        yield s
+
+
+# --------------------------------------------------------------------------- fakes
+
+
+@dataclass(frozen=True)
+class FakeRendition:
+    """Same fields as `audio.render.Rendition`."""
+
+    sha256: str
+    ext: str
+    mime: str
+    path: Path
+    bytes: int
+    duration_ms: int
+    loudness_lufs: float | None
+    true_peak_dbtp: float | None
+    engines: tuple[str, ...]
+    fell_back: bool
+    cache_hit: bool
+    spoken_text: str
+
+
+class FakeRenderer:
+    """Writes the request's text (or recording) as the 'audio' into the media directory."""
+
+    def __init__(self, media_dir: Path) -> None:
+        self.media_dir = media_dir
+        self.requests: list[Any] = []
+
+    def render(self, req: Any) -> FakeRendition:
+        self.requests.append(req)
+        data = req.recording if req.recording is not None else (req.text or "").encode()
+        sha = hashlib.sha256(data).hexdigest()
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        path = self.media_dir / f"{sha}.mp3"
+        path.write_bytes(data)
+        return FakeRendition(
+            sha,
+            "mp3",
+            "audio/mpeg",
+            path,
+            len(data),
+            30_000,
+            -16.0,
+            -1.5,
+            ("fake",),
+            False,
+            False,
+            req.text or "",
+        )
+
+
+@dataclass
+class FakeDispatcher:
+    """Records what would be published; `sync` reports targets whose items changed."""
+
+    syncs: list[dict[str, tuple[Item, ...]]] = field(default_factory=list)
+    commands: list[tuple[str, str, Any]] = field(default_factory=list)
+    published: dict[str, tuple[Item, ...]] = field(default_factory=dict)
+
+    def sync(
+        self, desired: Mapping[str, tuple[Item, ...]], *, now: datetime, horizon_until: datetime
+    ) -> list[str]:
+        self.syncs.append(dict(desired))
+        changed = [t for t, items in desired.items() if self.published.get(t) != items]
+        for target in changed:
+            self.published[target] = desired[target]
+        return changed
+
+    def command(self, target: str, kind: str, body: Any, *, now: datetime) -> None:
+        self.commands.append((target, kind, body))
+
+
+class FakeKeys:
+    def public_keys(self) -> list[dict[str, str]]:
+        return [{"kid": "k1", "alg": "Ed25519", "public_key": "AAAA"}]
+
+
+@dataclass
+class Clock:
+    now: datetime = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@dataclass
+class Api:
+    """A test client with its fakes."""
+
+    client: TestClient
+    settings: Settings
+    clock: Clock
+    dispatcher: FakeDispatcher
+    renderer: FakeRenderer
+    replans: list[int]
+
+    def ok(self, method: str, url: str, status: int = 200, **kw: Any) -> Any:
+        response = self.client.request(method, url, **kw)
+        assert response.status_code == status, response.text
+        return response.json() if response.content else None
+
+    def refused(self, method: str, url: str, code: str, status: int = 422, **kw: Any) -> Any:
+        response = self.client.request(method, url, **kw)
+        assert response.status_code == status, response.text
+        detail = response.json()["detail"]
+        assert detail["code"] == code, detail
+        assert detail["message"]
+        return detail
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    """The app on this test's database, no background parts, fakes for rendering and MQTT."""
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=db_url, public_url="http://pa.test:8000"
+    )
+    app = create_app(settings, background=False)
+    clock = Clock()
+    dispatcher = FakeDispatcher()
+    renderer = FakeRenderer(settings.media_dir)
+    replans: list[int] = []
+    app.dependency_overrides[deps.get_now] = clock
+    app.dependency_overrides[deps.get_dispatcher] = lambda: dispatcher
+    app.dependency_overrides[deps.get_renderer] = lambda: renderer
+    app.dependency_overrides[deps.get_keys] = FakeKeys
+    with TestClient(app) as client:
+        app.state.on_plan_change = lambda: replans.append(1)
+        yield Api(client, settings, clock, dispatcher, renderer, replans)

@@ -1,0 +1,71 @@
+"""`pa-server device add` and the demo district."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pa_server import cli
+from pa_server.cli import device as device_cli
+from pa_server.config import Settings, get_settings
+from pa_server.db.models import Device, Schedule
+from pa_server.demo import seed
+from pa_server.mqtt_auth import verify_password
+from tests.pa_server.server_fixtures import NOW, FakeRenderer
+
+KEYS = [{"kid": "k1", "alg": "Ed25519", "public_key": "QUJD"}]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[Settings]:
+    monkeypatch.setenv("PA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PA_DATABASE_URL", db_url)
+    monkeypatch.setenv("PA_PUBLIC_URL", "http://pa.example:8000")
+    monkeypatch.setattr(device_cli, "server_public_keys", lambda _settings: KEYS)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def test_device_add_registers_and_prints_agent_toml(
+    env: Settings, sessions: sessionmaker[Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(sessions, env, renderer=None, now=NOW)
+    code = cli.main(["device", "add", "loa-moi", "--zone", "vinh-tuong/tan-tien/thon-1"])
+    assert code == 0
+    config = tomllib.loads(capsys.readouterr().out)
+    assert config["device"] == {"id": "loa-moi", "zone": "vinh-tuong/tan-tien/thon-1"}
+    assert config["mqtt"]["username"] == "loa-moi"
+    assert config["server"] == {"url": "http://pa.example:8000", "public_keys": {"k1": "QUJD"}}
+    assert config["topic_prefix"] == "pa/v1"
+    with sessions() as s:
+        stored = s.get(Device, "loa-moi")
+        assert stored is not None
+        assert verify_password(config["mqtt"]["password"], stored.credential_hash)
+
+
+def test_device_add_refuses_unknown_zone(
+    env: Settings, sessions: sessionmaker[Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["device", "add", "loa-x", "--zone", "nowhere"]) == 2
+    assert "unknown_zone" in capsys.readouterr().err
+    with sessions() as s:
+        assert s.get(Device, "loa-x") is None
+
+
+def test_demo_seeds_a_living_district_once(
+    sessions: sessionmaker[Session], tmp_path: Path, db_url: str
+) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=db_url)
+    renderer = FakeRenderer(tmp_path / "media")
+    assert seed(sessions, settings, renderer=renderer, now=NOW)
+    assert not seed(sessions, settings, renderer=renderer, now=NOW)
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Device)) == 9
+        assert s.scalar(select(func.count()).select_from(Schedule)) == 4
+    assert any("Tân Tiến" in (r.text or "") for r in renderer.requests)
