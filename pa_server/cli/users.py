@@ -44,16 +44,12 @@ def register(sub: Any) -> None:
 
 def _sessions() -> sessionmaker[DbSession]:
     """Sessions on the configured database, migrated to the newest schema."""
-    from sqlalchemy import create_engine
-
-    from pa_server.auth.models import Base
     from pa_server.config import get_settings
+    from pa_server.db.engine import make_engine, session_factory, upgrade
 
-    settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.resolved_database_url)
-    Base.metadata.create_all(engine)
-    return sessionmaker(engine, expire_on_commit=False)
+    engine = make_engine(get_settings().resolved_database_url)
+    upgrade(engine)
+    return session_factory(engine)
 
 
 def _read_password(from_stdin: bool) -> str:

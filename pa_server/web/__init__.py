@@ -9,14 +9,21 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from pa_server.auth import api as auth_api
 from pa_server.auth import audit
 from pa_server.auth.deps import AuthState
 from pa_server.auth.errors import AuthError, BadCredentials, BadCsrf, Forbidden, NotSignedIn
 from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.sessions import SessionCodec, cookie_is_secure, load_or_create_secret
 from pa_server.config import Settings
-from pa_server.web import pages, public, signin, users
+from pa_server.web import (
+    announcements,
+    operations,
+    pages,
+    public,
+    schedules,
+    signin,
+    users,
+)
 from pa_server.web.templating import render
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -63,8 +70,10 @@ def install_web(app: FastAPI, settings: Settings) -> None:
         secure_cookie=cookie_is_secure(settings.resolved_public_url),
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(auth_api.router)
     app.include_router(signin.router)
+    app.include_router(operations.router)
+    app.include_router(announcements.router)
+    app.include_router(schedules.router)
     app.include_router(pages.router)
     app.include_router(users.router)
     app.include_router(public.router)

@@ -23,6 +23,8 @@ import uvicorn
 from pa_server.app import create_app
 from pa_server.auth import accounts
 from pa_server.config import Settings
+from pa_server.schemas.zones import ZoneCreate
+from pa_server.services import zones
 
 CHROMIUM = Path(os.environ.get("PA_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -56,9 +58,14 @@ class LiveServer:
     users: dict[str, str] = field(default_factory=dict)
 
 
-def _seed_users(app: Any) -> None:
+def _seed(app: Any) -> None:
+    """Three accounts and a small district: huyen → xa-a, xa-b."""
     now = datetime.now(UTC)
     with app.state.sessions() as db:
+        for path, name in (("huyen", "Huyện Thử"), ("huyen/xa-a", "Xã A"), ("huyen/xa-b", "Xã B")):
+            zones.create_zone(
+                db, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=now
+            )
         accounts.create_user(db, "quantri", role="admin", password=PASSWORD, now=now)
         accounts.create_user(db, "duyet", role="approver", password=PASSWORD, now=now)
         accounts.create_user(
@@ -93,7 +100,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         thread.join(0.05)
     if not server.started:
         pytest.fail("the live server did not start (see the log above)")
-    _seed_users(app)
+    _seed(app)
     yield LiveServer(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
     server.should_exit = True
     thread.join(10)
@@ -174,9 +181,35 @@ def visitor(
 ) -> Iterator[Visitor]:
     """A fresh browser context (no cookies) with a phone-sized viewport."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
+    context.set_default_timeout(10_000)
     page = context.new_page()
-    yield Visitor(page, live_server.url, request.node.name)
+    visitor = Visitor(page, live_server.url, request.node.name)
+    yield visitor
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        visitor.shot("FAILED")
     context.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so the visitor can screenshot a failure."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
 ShotFn = Callable[[str], Path]
+
+
+# The server's database fixtures: every test taking `session` runs on SQLite and PostgreSQL.
+from tests.pa_server.server_fixtures import (  # noqa: E402
+    db_url,
+    engine,
+    pg_database,
+    session,
+    sessions,
+    sqlite_template,
+)
+
+__all__ = ["db_url", "engine", "pg_database", "session", "sessions", "sqlite_template"]

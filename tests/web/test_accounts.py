@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import sessionmaker
 
 from pa_server.auth import accounts, audit
 from pa_server.auth.errors import AccountError, BadCredentials, RateLimited
-from pa_server.auth.models import AuditEntry, Base, User
+from pa_server.auth.models import AuditEntry, User
 from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.rights import Actor, Role
 from pa_server.auth.sessions import Session
@@ -23,21 +21,10 @@ PASSWORD = "mat-khau-dai-1"
 
 
 @pytest.fixture
-def engine(tmp_path: object) -> Iterator[Engine]:
-    eng = create_engine(f"sqlite:///{tmp_path}/t.db")
-    Base.metadata.create_all(eng)
-    with eng.begin() as conn:
-        for stmt in audit.APPEND_ONLY_SQL["sqlite"]:
-            conn.execute(text(stmt))
+def db(session: DbSession) -> DbSession:
+    """A session on a migrated SQLite file, and on PostgreSQL when there is one."""
     audit.install_change_audit()
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def db(engine: Engine) -> Iterator[DbSession]:
-    with sessionmaker(engine)() as session:
-        yield session
+    return session
 
 
 def test_create_and_authenticate(db: DbSession) -> None:

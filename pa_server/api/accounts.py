@@ -9,13 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
+from pa_server.api.deps import CurrentUser
+from pa_server.api.deps import SessionDep as DbDep
 from pa_server.auth import accounts
 from pa_server.auth.errors import AccountError
 from pa_server.auth.models import ApiToken, User
 from pa_server.auth.rights import Actor
-from pa_server.web.deps import CurrentUser, DbDep
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+router = APIRouter(tags=["accounts"])
 
 
 class MePublic(BaseModel):

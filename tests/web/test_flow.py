@@ -1,0 +1,148 @@
+"""The whole job in a real browser: compose from the Bluezone script, approve, schedule, see it.
+
+And the refusals: an operator outside their zone, an approver approving their own, a form
+without its CSRF token.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.web.conftest import PASSWORD, LiveServer, Visitor
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+BLUEZONE = "bluezone-cai-dat"
+
+
+def _compose_bluezone(visitor: Visitor, title: str) -> str:
+    page = visitor.page
+    visitor.go(f"/thong-bao/moi?script={BLUEZONE}", "compose-bluezone")
+    page.fill("#f-title", title)
+    page.fill("#f-ph_commune", "Tân Tiến")
+    page.fill("#f-ph_district", "Vĩnh Tường")
+    page.fill("#f-ph_hotline", "0211 3855 123")
+    page.click("button[value=spoken]")
+    page.wait_for_load_state()
+    visitor.shot("spoken-form")
+    spoken = page.locator("[data-testid=spoken]").inner_text()
+    # The hotline's digits are read out as words.
+    assert "Tân Tiến" in spoken and "3855" not in spoken
+    assert page.input_value("#f-ph_commune") == "Tân Tiến"  # what was typed is kept
+    page.click("button[value=save]")
+    page.wait_for_url(re.compile(r"/thong-bao/[0-9a-f-]{36}"))
+    visitor.shot("draft-with-preview")
+    assert page.locator("[data-testid=preview]").count() == 1
+    return page.url.split("/thong-bao/")[1].split("?")[0]
+
+
+def test_operator_composes_approver_approves_and_schedules(
+    visitor: Visitor, live_server: LiveServer
+) -> None:
+    page = visitor.page
+    visitor.sign_in("vanhanh")
+    ann_id = _compose_bluezone(visitor, "Cài đặt Bluezone — Tân Tiến")
+    audio = page.locator("[data-testid=preview]").get_attribute("src")
+    assert audio is not None and audio.startswith("/media/")
+    assert page.request.get(live_server.url + audio).status == 200
+    assert "Đang chờ một người duyệt khác" in page.content()
+    visitor.sign_out()
+
+    visitor.sign_in("duyet")
+    visitor.go(f"/thong-bao/{ann_id}", "approver-sees-draft")
+    page.get_by_role("button", name="Duyệt thông báo").click()
+    page.wait_for_url(re.compile(r"\?tb=approved"))
+    visitor.shot("approved")
+    assert page.locator("[data-testid=status]").inner_text() == "Đã duyệt"
+
+    page.get_by_role("link", name="Lập lịch phát").click()
+    page.wait_for_load_state()
+    page.fill("#f-times", "06:00, 17:00")
+    page.check("input[name=zone][value='huyen/xa-a']")
+    page.click("button[value=preview]")
+    page.wait_for_load_state()
+    visitor.shot("schedule-preview")
+    preview = page.locator("[data-testid=preview] li")
+    assert preview.count() >= 2
+    assert page.locator("#f-times").input_value() == "06:00, 17:00"
+    page.click("button[value=save]")
+    page.wait_for_url(re.compile(r"/lich-phat/[0-9a-f-]{36}"))
+    visitor.shot("schedule-saved")
+    occurrences = page.locator("[data-testid=occurrences] li")
+    assert occurrences.count() >= 2
+    assert "zone:huyen/xa-a" in occurrences.first.inner_text()
+
+    # The whole story is in the audit log, by name.
+    visitor.go("/nhat-ky", "audit-after-flow")
+    log = page.content()
+    assert "vanhanh" in log and "duyet" in log and "schedules" in log
+
+
+def test_operator_cannot_schedule_outside_their_zone(visitor: Visitor) -> None:
+    page = visitor.page
+    visitor.sign_in("duyet")
+    ann_id = _compose_bluezone(visitor, "Nhắc Bluezone — của người duyệt")
+    visitor.sign_out()
+    visitor.sign_in("quantri")
+    visitor.go(f"/thong-bao/{ann_id}")
+    page.get_by_role("button", name="Duyệt thông báo").click()
+    page.wait_for_load_state()
+    visitor.sign_out()
+
+    visitor.sign_in("vanhanh")
+    visitor.go(f"/lich-phat/moi?announcement={ann_id}", "operator-schedule-form")
+    # Only their own zone is offered…
+    offered = page.locator("input[name=zone]").evaluate_all("els => els.map(e => e.value)")
+    assert offered == ["huyen/xa-a"]
+    # …and a forged choice of another commune is refused beside the field.
+    forge = "el => { el.value = 'huyen/xa-b'; el.checked = true; }"
+    page.eval_on_selector("input[name=zone]", forge)
+    page.click("button[value=save]")
+    page.wait_for_load_state()
+    visitor.shot("outside-zone-refused")
+    assert "không có quyền với khu vực" in page.locator("#e-zones").inner_text()
+
+
+def test_approver_cannot_approve_own(visitor: Visitor, live_server: LiveServer) -> None:
+    page = visitor.page
+    visitor.sign_in("duyet")
+    ann_id = _compose_bluezone(visitor, "Bluezone — tự soạn")
+    assert page.get_by_role("button", name="Duyệt thông báo").count() == 0
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    response = page.request.post(
+        f"{live_server.url}/thong-bao/{ann_id}/duyet", form={"csrf_token": csrf or ""}
+    )
+    assert response.status == 403
+    assert "không thể tự duyệt" in response.text()
+
+
+def test_compose_form_without_csrf_refused(visitor: Visitor) -> None:
+    page = visitor.page
+    visitor.sign_in("vanhanh")
+    visitor.go("/thong-bao/moi", "compose-blank")
+    page.fill("#f-title", "Không có mã CSRF")
+    page.fill("#f-text", "Thông báo thử.")
+    page.eval_on_selector_all("input[name=csrf_token]", "els => els.forEach(e => e.remove())")
+    with page.expect_response(re.compile(r"/thong-bao/moi$")) as response:
+        page.click("button[value=save]")
+    assert response.value.status == 403
+    visitor.shot("compose-csrf-refused")
+
+
+def test_compose_errors_beside_fields_keep_input(visitor: Visitor) -> None:
+    page = visitor.page
+    visitor.sign_in("vanhanh")
+    visitor.go(f"/thong-bao/moi?script={BLUEZONE}")
+    page.fill("#f-ph_commune", "Tân Tiến")
+    page.click("button[value=save]")
+    page.wait_for_load_state()
+    visitor.shot("compose-errors")
+    assert page.locator("#e-ph_district").inner_text().startswith("Vui lòng điền")
+    assert page.input_value("#f-ph_commune") == "Tân Tiến"
+
+
+def test_wrong_password_for_demo_style_account(visitor: Visitor) -> None:
+    visitor.sign_in("duyet", PASSWORD + "x")
+    assert visitor.page.locator("[role=alert]").count() == 1
