@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from pa_server.api.deps import DispatcherDep, NowDep, SessionDep, SettingsDep
+from pa_server.api.deps import CurrentUser, DispatcherDep, NowDep, SessionDep, SettingsDep
+from pa_server.api.rights import ConfirmEmergency, check_occurrence, check_targets
 from pa_server.schemas.broadcasts import BroadcastCreate, BroadcastDetail, BroadcastPublic
 from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from pa_server.services import broadcasts
@@ -51,8 +52,19 @@ def create_broadcast(
     settings: SettingsDep,
     dispatcher: DispatcherDep,
     now: NowDep,
+    user: CurrentUser,
+    confirm_emergency: ConfirmEmergency = False,
 ) -> BroadcastDetail:
     """Play an approved announcement now on zones and/or devices."""
+    check_targets(
+        session,
+        user,
+        data.zones,
+        data.devices,
+        level=data.level,
+        announcement_id=data.announcement_id,
+        confirmed=confirm_emergency,
+    )
     occ = broadcasts.create_broadcast(session, data, dispatcher=dispatcher, now=now)
     # Stored first, sent second: a broadcast on air always has its record.
     session.commit()
@@ -63,9 +75,14 @@ def create_broadcast(
 
 @router.post("/{occurrence_id}/stop", response_model=BroadcastDetail)
 def stop_broadcast(
-    occurrence_id: str, session: SessionDep, dispatcher: DispatcherDep, now: NowDep
+    occurrence_id: str,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    now: NowDep,
+    user: CurrentUser,
 ) -> BroadcastDetail:
     """Stop a broadcast wherever it plays, and take it off the timelines."""
+    check_occurrence(session, user, occurrence_id)
     if dispatcher is None:
         raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
     occ = broadcasts.stop_broadcast(session, occurrence_id, now=now)

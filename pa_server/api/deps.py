@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from devices.protocol import utc_now
+from pa_server.api.rights import refuse_viewer_writes
 from pa_server.auth.deps import authenticate_api
 from pa_server.auth.rights import Actor
 from pa_server.config import Settings
@@ -43,7 +44,9 @@ def current_user(request: Request, session: SessionDep) -> Actor:
 
     Takes the request's own database session, so the audit log names them on every change.
     """
-    return authenticate_api(request, session)
+    actor = authenticate_api(request, session)
+    refuse_viewer_writes(request, actor)
+    return actor
 
 
 def get_renderer(request: Request) -> RendererLike | None:
