@@ -121,13 +121,19 @@ def _chromium_or_reason() -> str | None:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (Debian's binary; Playwright's own browsers are never downloaded)."""
+    """Headless Chromium (Debian's binary; Playwright's own browsers are never downloaded).
+
+    Also empties the screenshot folder, so it shows this run's pages only.
+    """
     reason = _chromium_or_reason()
     if reason is not None:
         if os.environ.get("PA_REQUIRE_BROWSER") == "1":
             pytest.fail(f"browser tests required (PA_REQUIRE_BROWSER=1) but {reason}")
         pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
     from playwright.sync_api import sync_playwright
+
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(

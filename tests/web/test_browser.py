@@ -50,3 +50,33 @@ def test_form_without_csrf_token_refused(visitor: Visitor) -> None:
 def test_api_without_session_is_401(visitor: Visitor, live_server: LiveServer) -> None:
     response = visitor.page.request.get(live_server.url + "/api/v1/me")
     assert response.status == 401
+
+
+def test_every_staff_page_opens_on_a_phone(visitor: Visitor) -> None:
+    visitor.sign_in("quantri")
+    for path, heading in (
+        ("/", "Tổng quan"),
+        ("/thong-bao", "Thông báo"),
+        ("/thong-bao/moi", "Soạn thông báo"),
+        ("/lich-phat", "Lịch phát"),
+        ("/lich-phat/moi", "Lập lịch phát"),
+        ("/thiet-bi", "Thiết bị"),
+        ("/bao-cao", "Báo cáo phát thanh"),
+        ("/nhat-ky", "Nhật ký thay đổi"),
+        ("/nguoi-dung", "Người dùng"),
+    ):
+        response = visitor.go(path)
+        assert response.status == 200, path
+        assert visitor.page.locator("h1").inner_text() == heading
+        # Fits a phone: nothing wider than the screen but the scrollable tables and menu.
+        overflow = visitor.page.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= 390, (path, overflow)
+
+
+def test_public_page_is_open(visitor: Visitor, live_server: LiveServer) -> None:
+    response = visitor.go("/cong-khai/huyen/xa-a", "public-xa-a")
+    assert response.status == 200
+    assert "Xã A" in visitor.page.locator("h1").inner_text()
+    feed = visitor.page.request.get(live_server.url + "/cong-khai/huyen/xa-a/rss.xml")
+    assert feed.status == 200 and "<rss" in feed.text()
+    assert visitor.go("/cong-khai/khong-co", "public-unknown").status == 404
