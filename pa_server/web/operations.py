@@ -10,8 +10,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from devices.protocol import PingBody, VolumeBody, device_target
+from pa_server.auth import audit
+from pa_server.auth.errors import Forbidden
+from pa_server.auth.rights import Actor, require_zone
 from pa_server.services import broadcasts, devices, reports
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor
@@ -84,9 +88,18 @@ async def progress_events(request: Request, actor: PageActor) -> Response:
     return StreamingResponse(stream(), media_type="text/event-stream")
 
 
+DEVICE_FLASHES = {"ping": "Đã gửi lệnh kiểm tra.", "volume": "Đã gửi lệnh đặt âm lượng."}
+DEVICE_FLASH_ERRORS = {
+    "bus": "Chưa gửi được: kết nối MQTT chưa chạy.",
+    "bad-volume": "Âm lượng phải là số từ 0 đến 100.",
+}
+
+
 @router.get("/thiet-bi")
-def devices_page(request: Request, actor: PageActor, db: DbDep, zone: str = "") -> Response:
-    """Thiết bị: each agent's last reported state."""
+def devices_page(
+    request: Request, actor: PageActor, db: DbDep, zone: str = "", tb: str = ""
+) -> Response:
+    """Thiết bị: each agent's last reported state, with ping and volume."""
     error = None
     try:
         rows, _ = devices.list_devices(db, zone=zone or None, limit=10_000, offset=0)
@@ -104,7 +117,8 @@ def devices_page(request: Request, actor: PageActor, db: DbDep, zone: str = "") 
             "active": "/thiet-bi",
             "rows": table,
             "zone": zone,
-            "error": error,
+            "error": error or DEVICE_FLASH_ERRORS.get(tb),
+            "flash": DEVICE_FLASHES.get(tb),
             "tz": request.app.state.settings.timezone,
         },
     )
@@ -177,3 +191,37 @@ def report_page(
         },
         status=422 if errors else 200,
     )
+
+
+def _device_command(
+    request: Request, actor: Actor, db: DbDep, device_id: str, kind: str, body: Any
+) -> Response:
+    """Send one command to one device inside the actor's zones; back to the device list."""
+    try:
+        device = devices.get_device(db, device_id)
+    except ServiceError as exc:
+        raise Forbidden("not_found", "Không tìm thấy thiết bị.") from exc
+    require_zone(actor, device.zone_path)
+    dispatcher = getattr(request.app.state, "dispatcher", None)
+    if dispatcher is None:
+        flash = "bus"
+    else:
+        dispatcher.command(device_target(device.id), kind, body, now=datetime.now(UTC))
+        audit.record(db, kind, "devices", device.id, after=body.model_dump(), now=datetime.now(UTC))
+        flash = kind
+    return RedirectResponse(f"/thiet-bi?tb={flash}", status_code=303)
+
+
+@router.post("/thiet-bi/{device_id}/ping")
+def ping(request: Request, device_id: str, actor: PageActor, db: DbDep) -> Response:
+    """Ask the agent to report its state again."""
+    return _device_command(request, actor, db, device_id, "ping", PingBody())
+
+
+@router.post("/thiet-bi/{device_id}/am-luong")
+async def volume(request: Request, device_id: str, actor: PageActor, db: DbDep) -> Response:
+    """Set the agent's volume (0–100)."""
+    value = str((await request.form()).get("volume", "")).strip()
+    if not value.isdigit() or not 0 <= int(value) <= 100:
+        return RedirectResponse("/thiet-bi?tb=bad-volume", status_code=303)
+    return _device_command(request, actor, db, device_id, "volume", VolumeBody(volume=int(value)))

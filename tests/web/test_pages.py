@@ -184,3 +184,44 @@ def test_admin_adds_user_errors_beside_fields(client: TestClient) -> None:
     assert r.status_code == 303
     page = client.get("/nguoi-dung").text
     assert "Nguyễn Bình" in page and "huyen/xa-b" in page
+
+
+class RecordingDispatcher:
+    """Records commands instead of publishing them."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, str, object]] = []
+
+    def command(self, target: str, kind: str, body: object, *, now: datetime) -> str:
+        self.commands.append((target, kind, body))
+        return "id"
+
+
+def test_device_commands_inside_zone_only(client: TestClient) -> None:
+    from pa_server.schemas.devices import DeviceCreate
+    from pa_server.schemas.zones import ZoneCreate
+    from pa_server.services import devices, zones
+
+    app = client.app
+    with app.state.sessions() as db:  # type: ignore[attr-defined]
+        for path in ("huyen", "huyen/xa-a", "huyen/xa-b"):
+            zones.create_zone(db, ZoneCreate(path=path, name=path), default_timezone="UTC", now=NOW)
+        devices.create_device(db, DeviceCreate(id="loa-a", zone="huyen/xa-a"), now=NOW)
+        devices.create_device(db, DeviceCreate(id="loa-b", zone="huyen/xa-b"), now=NOW)
+        db.commit()
+    recorder = RecordingDispatcher()
+    app.state.dispatcher = recorder  # type: ignore[attr-defined]
+    csrf = sign_in(client, "vanhanh")
+    r = client.post("/thiet-bi/loa-a/am-luong", data={"csrf_token": csrf, "volume": "70"})
+    assert r.status_code == 303 and r.headers["location"] == "/thiet-bi?tb=volume"
+    assert client.post("/thiet-bi/loa-a/ping", data={"csrf_token": csrf}).status_code == 303
+    assert [(t, k) for t, k, _ in recorder.commands] == [
+        ("device:loa-a", "volume"),
+        ("device:loa-a", "ping"),
+    ]
+    r = client.post("/thiet-bi/loa-b/ping", data={"csrf_token": csrf})
+    assert r.status_code == 403 and len(recorder.commands) == 2
+    r = client.post("/thiet-bi/loa-a/am-luong", data={"csrf_token": csrf, "volume": "900"})
+    assert r.headers["location"] == "/thiet-bi?tb=bad-volume"
+    page = client.get("/thiet-bi").text
+    assert "loa-a" in page and "loa-b" in page
