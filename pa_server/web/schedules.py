@@ -279,6 +279,55 @@ async def create(request: Request, actor: PageActor, db: DbDep) -> Response:
     return RedirectResponse(f"{BASE}/{created[0].id}?tb=saved", status_code=303)
 
 
+def _ics_text(value: str) -> str:
+    """Escape a TEXT value (RFC 5545 §3.3.11)."""
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
+    """The schedule as an iCalendar VEVENT with its recurrence rule, in its own time zone."""
+    tz = ZoneInfo(schedule.timezone)
+    start = schedule.start.astimezone(tz)
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//commune-pa//lich-phat//VI",
+        "BEGIN:VEVENT",
+        f"UID:{schedule.id}@commune-pa",
+        f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+        f"DTSTART;TZID={schedule.timezone}:{start:%Y%m%dT%H%M%S}",
+        f"DURATION:PT{max(1, round(duration_ms / 1000))}S",
+        f"SUMMARY:{_ics_text(schedule.title)}",
+        f"LOCATION:{_ics_text(', '.join(schedule.zones + schedule.devices))}",
+    ]
+    if schedule.rrule:
+        rule = schedule.rrule
+        if schedule.end is not None and "UNTIL=" not in rule and "COUNT=" not in rule:
+            rule += f";UNTIL={schedule.end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        lines.append(f"RRULE:{rule}")
+    for ex in schedule.exdates:
+        lines.append(f"EXDATE;TZID={schedule.timezone}:{ex.astimezone(tz):%Y%m%dT%H%M%S}")
+    lines += ["END:VEVENT", "END:VCALENDAR"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+@router.get(BASE + "/{schedule_id}.ics")
+def ics_export(schedule_id: str, actor: PageActor, db: DbDep) -> Response:
+    """iCalendar export of one schedule, for any calendar program."""
+    try:
+        schedule = schedules.get_schedule(db, schedule_id)
+    except ServiceError as exc:
+        raise Forbidden("not_found", "Không tìm thấy lịch phát.") from exc
+    ann = announcements.get_announcement(db, schedule.announcement_id)
+    duration = ann.rendition.duration_ms if ann.rendition else 60_000
+    body = schedule_ics(schedules.schedule_public(schedule), duration, stamp=datetime.now(UTC))
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="lich-phat-{schedule_id}.ics"'},
+    )
+
+
 @router.get(BASE + "/{schedule_id}")
 def detail_page(
     request: Request, schedule_id: str, actor: PageActor, db: DbDep, tb: str = ""
