@@ -6,6 +6,8 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from audio.pcm import OUTPUT_RATE, Pcm
 
 with warnings.catch_warnings():
@@ -15,6 +17,8 @@ with warnings.catch_warnings():
     from pydub.effects import speedup
     from pydub.silence import detect_leading_silence
 
+#: Parts of a programme that are silence by construction (never stored or processed).
+SILENT_PARTS = frozenset({"lead", "pause", "gap", "tail"})
 #: Below this a TTS piece's edge counts as silence and is trimmed, so our gaps are the gaps.
 SILENCE_DBFS = -50.0
 
@@ -34,10 +38,30 @@ class Layout:
 
 @dataclass(frozen=True)
 class Programme:
-    """The composed broadcast and where its parts sit (seconds), for metadata and tests."""
+    """The composed broadcast as its distinct clips and where they sit, silence elsewhere.
 
-    pcm: Pcm
+    A body repeated N times is one clip placed N times: loudness work runs on each clip once.
+    `parts` names every span (seconds), silences included, for metadata and tests.
+    """
+
+    clips: tuple[Pcm, ...]
+    offsets: tuple[tuple[int, ...], ...]
+    frames: int
     parts: tuple[tuple[str, float, float], ...]
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.frames / OUTPUT_RATE
+
+    def assemble(self, clips: Sequence[Pcm]) -> Pcm:
+        """The whole broadcast with `clips` (processed versions of `self.clips`) in place."""
+        out = np.zeros(self.frames, dtype="<i2")
+        for clip, offsets in zip(clips, self.offsets, strict=True):
+            samples = np.frombuffer(clip.samples, dtype="<i2")
+            for at in offsets:
+                out[at : at + len(samples)] = samples
+        return Pcm(out.tobytes(), OUTPUT_RATE)
 
 
 def _segment(pcm: Pcm) -> AudioSegment:
@@ -105,13 +129,20 @@ def compose(
         ]
     parts.append(("tail", _silence(layout.tail_s)))
     spans: list[tuple[str, float, float]] = []
-    t = 0.0
+    clips: dict[int, tuple[AudioSegment, list[int]]] = {}  # by identity: the body is one object
+    at = 0
     for name, seg in parts:
-        d = len(seg.raw_data) / 2 / OUTPUT_RATE
-        spans.append((name, t, t + d))
-        t += d
-    joined = _join([seg for _, seg in parts])
-    return Programme(Pcm(joined.raw_data, OUTPUT_RATE), tuple(spans))
+        n = len(seg.raw_data) // 2
+        spans.append((name, at / OUTPUT_RATE, (at + n) / OUTPUT_RATE))
+        if name not in SILENT_PARTS:
+            clips.setdefault(id(seg), (seg, []))[1].append(at)
+        at += n
+    return Programme(
+        clips=tuple(Pcm(seg.raw_data, OUTPUT_RATE) for seg, _ in clips.values()),
+        offsets=tuple(tuple(offsets) for _, offsets in clips.values()),
+        frames=at,
+        parts=tuple(spans),
+    )
 
 
 def as_segment(pcm: Pcm) -> AudioSegment:

@@ -23,7 +23,7 @@ from announcements.normalize import normalize, split_sentences
 from audio import loudness
 from audio.bandpass import band_limit
 from audio.chime import chime_fingerprint, make_chime
-from audio.compose import Layout, as_segment, compose, speech_segment
+from audio.compose import Layout, Programme, as_segment, compose, speech_segment
 from audio.decode import decode_audio
 from audio.encode import FORMATS, MP3_BITRATE_KBPS, MP3_QUALITY, check_format, encode
 from audio.errors import BadRecording, BadRequest, BadText, UnknownEngine
@@ -42,7 +42,7 @@ Engine = Literal["auto", "gtts", "espeak"]
 Format = Literal["mp3", "opus"]
 
 #: Bump when a change in this pipeline changes the sound: old render cache entries then miss.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 MAX_TEXT_CHARS = 5_000
 MAX_COMMUNE_CHARS = 80
 SPEED_RANGE = (0.5, 2.0)
@@ -53,8 +53,12 @@ CEILING_DBTP = -1.0
 #: Delivered loudness this close to the target needs no second pass.
 LOUDNESS_TOLERANCE_LU = 0.3
 #: Our MP3 (64 kb/s, 22,050 Hz) decodes this much quieter than its input (measured on speech
-#: at 48–128 kb/s: 0.34–0.36 LU); aiming this much higher usually saves the second pass.
-MP3_LOSS_LU = 0.35
+#: at 48–128 kb/s: 0.34–0.36 LU; on limited espeak-ng speech in bench/render.py: 0.43 LU);
+#: aiming this much higher saves the second pass.
+MP3_LOSS_LU = 0.4
+#: MP3 decoding overshoots the limiter's peaks by up to ~0.1 dB (measured on espeak-ng speech):
+#: limiting this much lower keeps the delivered file under the ceiling in one pass.
+MP3_PEAK_HEADROOM_DB = 0.3
 #: After gTTS fails, `auto` renders skip the network (cached gTTS sentences still count) this long.
 GTTS_RETRY_AFTER_S = 60.0
 #: `auto` tries these in order.
@@ -118,26 +122,42 @@ class _Plan:
         return hashlib.sha256(f"{self.material}\0{outcome}".encode()).hexdigest()
 
 
-def master(x: loudness.Signal, fmt: str) -> tuple[bytes, float, float]:
+def master(programme: Programme, clips: Sequence[loudness.Signal], fmt: str) -> _Mastered:
     """Normalise, encode, measure the delivered file; correct once if the codec moved it.
 
-    MP3 at our rate reads about 0.4 LU quieter after decoding than before encoding, and a
-    codec can add peak: so loudness and true peak are measured on the decoded file (what
-    residents hear), and a second pass compensates when they miss. Opus has no in-process
-    decoder here: its figures are the encoder's input's.
+    `clips` are `programme.clips` as floats (band-limited if asked): loudness work runs on
+    each distinct clip once. MP3 at our rate reads about 0.35 LU quieter after decoding than
+    before encoding, and a codec can add peak: so loudness and true peak are measured on the
+    decoded file (what residents hear), and a second pass compensates when they miss. Opus has
+    no in-process decoder here: its figures are the encoder's input's.
     """
-    target, ceiling = TARGET_LUFS + (MP3_LOSS_LU if fmt == "mp3" else 0.0), CEILING_DBTP
+    mp3 = fmt == "mp3"
+    target = TARGET_LUFS + (MP3_LOSS_LU if mp3 else 0.0)
+    ceiling = CEILING_DBTP - (MP3_PEAK_HEADROOM_DB if mp3 else 0.0)
+    placed = list(zip(clips, programme.offsets, strict=True))
     for attempt in range(2):
-        y = loudness.normalize(x, OUTPUT_RATE, target, ceiling)
-        data = encode(Pcm.from_float(y, OUTPUT_RATE), fmt)
-        heard = decode_audio(data, "our own MP3").to_float() if fmt == "mp3" else y
+        ys = loudness.normalize(placed, programme.frames, OUTPUT_RATE, target, ceiling)
+        pcm = programme.assemble([Pcm.from_float(y, OUTPUT_RATE) for y in ys])
+        data = encode(pcm, fmt)
+        heard = decode_audio(data, "our own MP3").to_float() if fmt == "mp3" else pcm.to_float()
         lufs = loudness.integrated_lufs(heard, OUTPUT_RATE)
         peak = loudness.true_peak_dbtp(heard)
         if attempt or (abs(lufs - TARGET_LUFS) <= LOUDNESS_TOLERANCE_LU and peak <= CEILING_DBTP):
             break
+        log.info("second mastering pass: %.2f LUFS, %.2f dBTP after encoding", lufs, peak)
         target += TARGET_LUFS - lufs
         ceiling -= max(0.0, peak - CEILING_DBTP)
-    return data, round(lufs, 2), round(peak, 2)
+    return _Mastered(data, round(lufs, 2), round(peak, 2), attempt + 1)
+
+
+@dataclass(frozen=True)
+class _Mastered:
+    """The encoded broadcast, its measured loudness and peak, and how many encodes it took."""
+
+    data: bytes
+    lufs: float
+    peak: float
+    passes: int
 
 
 def _utcnow() -> datetime:
@@ -302,15 +322,17 @@ class Renderer:
             outro=pieces[n_intro + n_body :],
             layout=layout,
         )
-        x = programme.pcm.to_float()
+        # each clip filtered alone: clips end in fades, so the filter's ringing past them is nil
+        clips = [c.to_float() for c in programme.clips]
         if req.band_limit:
-            x = band_limit(x, OUTPUT_RATE)
+            clips = [band_limit(x, OUTPUT_RATE) for x in clips]
         try:
-            data, lufs, peak = master(x, req.format)
+            mastered = master(programme, clips, req.format)
         except loudness.Silent as exc:
             if plan.recording is not None:
                 raise BadRecording("the recording is silent") from exc
             raise
+        data, lufs, peak = mastered.data, mastered.lufs, mastered.peak
         ext, mime = FORMATS[req.format]
         engines = tuple(dict.fromkeys(spoken.engines))
         if plan.recording is not None:
@@ -320,7 +342,7 @@ class Renderer:
         meta: dict[str, Any] = {
             "mime": mime,
             "bytes": len(data),
-            "duration_ms": round(programme.pcm.duration_s * 1000),
+            "duration_ms": round(programme.duration_s * 1000),
             "loudness_lufs": lufs,
             "true_peak_dbtp": peak,
             "engines": list(engines),

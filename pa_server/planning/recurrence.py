@@ -1,0 +1,250 @@
+"""RFC 5545 recurrence: validate RRULE text and expand a schedule into UTC instants.
+
+Rules run on naive local wall time in the schedule's zone (python-dateutil), so "every day at
+06:00" stays at 06:00 local across DST changes; each instant is then placed in the zone. A
+local time that a DST change skips (e.g. 02:30 in Berlin on the spring Sunday) sounds at the
+instant the clock shows 03:30; a local time that occurs twice sounds once, at the first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from itertools import islice
+from typing import Final
+
+from dateutil.rrule import DAILY, rrule, rrulestr
+
+from pa_server.planning.model import PlanError, ScheduleSpec, timezone_of
+
+MAX_PER_DAY: Final = 48  # more than one every 30 minutes on a loudspeaker is a mistake
+_PROBE_DAYS: Final = 7
+_NEVER_YEARS: Final = 10
+_DUMMY: Final = datetime(2000, 1, 3, 0, 0)  # a Monday, so weekly probes start a full week
+# Rule instants are computed on local wall time; this much slack on each side of the window
+# covers any UTC offset change (DST moves clocks by at most 2 hours anywhere).
+_TZ_SLACK: Final = timedelta(hours=3)
+
+_FREQS: Final = {"YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY"}
+_UNTIL_RE: Final = re.compile(r"(?:^|;)UNTIL=([^;]*)")
+_UNTIL_VALUE_RE: Final = re.compile(r"^(\d{8})(?:T(\d{6})(Z?))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A parsed, validated RRULE: a dateutil template (dtstart to be replaced) and its UNTIL.
+
+    UNTIL is kept out of the template and applied by `expand`, since its three RFC forms
+    (date, floating local time, UTC instant) need the schedule's zone to compare.
+    """
+
+    text: str
+    template: rrule
+    freq: str
+    interval: int
+    has_count: bool
+    until_date: date | None = None
+    until_local: datetime | None = None
+    until_utc: datetime | None = None
+
+
+_ONE_OFF: Final = Rule("", rrule(DAILY, count=1, dtstart=_DUMMY), "DAILY", 1, True)
+
+
+def _invalid(text: str, why: str) -> PlanError:
+    return PlanError("invalid_rrule", f"invalid recurrence rule {text!r}: {why}")
+
+
+def _split_until(text: str, body: str) -> tuple[str, dict[str, object]]:
+    match = _UNTIL_RE.search(body)
+    if match is None:
+        return body, {}
+    value = _UNTIL_VALUE_RE.match(match.group(1))
+    if value is None:
+        raise _invalid(text, "UNTIL must be YYYYMMDD, YYYYMMDDTHHMMSS or YYYYMMDDTHHMMSSZ")
+    rest = (body[: match.start()] + body[match.end() :]).strip(";")
+    try:
+        day = datetime.strptime(value.group(1), "%Y%m%d").date()
+        if value.group(2) is None:
+            return rest, {"until_date": day}
+        clock = datetime.strptime(value.group(2), "%H%M%S").time()
+    except ValueError as exc:
+        raise _invalid(text, f"UNTIL is not a real date or time ({exc})") from exc
+    moment = datetime.combine(day, clock)
+    if value.group(3):
+        return rest, {"until_utc": moment.replace(tzinfo=UTC)}
+    return rest, {"until_local": moment}
+
+
+@lru_cache(maxsize=65536)
+def parse_rule(text: str) -> Rule:
+    """Parse and validate one RRULE value (optionally prefixed `RRULE:`), or raise `PlanError`."""
+    body = text.strip()
+    if body.upper().startswith("RRULE:"):
+        body = body[6:]
+    upper = body.upper()
+    if not body:
+        raise _invalid(text, "it is empty")
+    if "\n" in body or "\r" in body:
+        raise _invalid(text, "give one RRULE line only; start, end and exceptions are separate")
+    if "DTSTART" in upper:
+        raise _invalid(text, "DTSTART is not allowed in the rule; the start is a separate field")
+    if any(word in upper for word in ("EXDATE", "RDATE", "EXRULE")):
+        raise _invalid(text, "only RRULE is accepted; exception dates are a separate field")
+    upper_parts = dict(p.partition("=")[::2] for p in upper.split(";") if p)
+    freq = upper_parts.get("FREQ")
+    if freq not in _FREQS:
+        raise _invalid(text, f"FREQ must be one of {', '.join(sorted(_FREQS))}")
+    if freq in ("SECONDLY", "MINUTELY"):
+        raise PlanError(
+            "rrule_too_frequent",
+            f"recurrence rule {text!r} repeats every second or minute; use HOURLY or slower",
+        )
+    if "COUNT" in upper_parts and "UNTIL" in upper_parts:
+        raise _invalid(text, "COUNT and UNTIL must not both be given (RFC 5545)")
+    interval = upper_parts.get("INTERVAL", "1")
+    if not interval.isdigit() or int(interval) < 1:
+        raise _invalid(text, "INTERVAL must be a positive whole number")
+    rest, until = _split_until(text, body.upper())
+    try:
+        template = rrulestr(rest, dtstart=_DUMMY)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise _invalid(text, str(exc) or type(exc).__name__) from exc
+    if not isinstance(template, rrule):  # rrulestr returns an rruleset only for several lines
+        raise _invalid(text, "give one RRULE line only")
+    _check_rate(text, template)
+    return Rule(
+        text=text,
+        template=template,
+        freq=freq,
+        interval=int(interval),
+        has_count="COUNT" in upper_parts,
+        **until,  # type: ignore[arg-type]
+    )
+
+
+def _check_rate(text: str, template: rrule) -> None:
+    probe_end = _DUMMY + timedelta(days=_PROBE_DAYS)
+    limit = MAX_PER_DAY * _PROBE_DAYS
+    first = list(islice(template.xafter(_DUMMY, inc=True), limit + 1))
+    count = sum(1 for dt in first if dt < probe_end)
+    if count > limit:
+        raise PlanError(
+            "rrule_too_frequent",
+            f"recurrence rule {text!r} sounds more than {MAX_PER_DAY} times a day",
+        )
+    # A rule that can never match (e.g. 30 February) would make dateutil search until year
+    # 9999 on every plan; refuse rules with no instant within ten years.
+    bounded = template.replace(count=None, until=_DUMMY.replace(year=_DUMMY.year + _NEVER_YEARS))
+    if next(iter(bounded), None) is None and count == 0:
+        raise PlanError(
+            "rrule_never_occurs",
+            f"recurrence rule {text!r} has no occurrence within {_NEVER_YEARS} years",
+        )
+
+
+def validate_rrule(text: str) -> None:
+    """Raise `PlanError` (code `invalid_rrule`, `rrule_too_frequent`, `rrule_never_occurs`)
+    unless `text` is a usable RRULE value for a loudspeaker schedule."""
+    parse_rule(text)
+
+
+def _anchor(rule: Rule, start: datetime, lower: datetime) -> datetime:
+    """Move a rule's local start forward by whole periods to just before `lower`.
+
+    dateutil iterates from DTSTART; a daily campaign started a year ago would otherwise walk
+    365 days on every plan. Shifting by whole periods keeps every default taken from DTSTART
+    (time of day, weekday) and the period grid (INTERVAL, WKST), so the instants from `lower`
+    on are unchanged. COUNT counts from the real start, so such rules are never shifted.
+    """
+    if rule.has_count or start >= lower:
+        return start
+    if rule.freq == "DAILY":
+        period = timedelta(days=rule.interval)
+    elif rule.freq == "WEEKLY":
+        period = timedelta(weeks=rule.interval)
+    elif rule.freq == "HOURLY":
+        period = timedelta(hours=rule.interval)
+    else:  # monthly and yearly walk few periods anyway
+        return start
+    return start + ((lower - start) // period) * period
+
+
+@lru_cache(maxsize=65536)
+def _instants(
+    rule: Rule, anchor: datetime, lower: datetime, upper: datetime, tz_name: str
+) -> tuple[tuple[datetime, datetime], ...]:
+    """(local wall time, UTC instant) pairs of `rule` from `anchor` within [lower, upper]."""
+    tz = timezone_of(tz_name)
+    rule_from_anchor = rule.template.replace(dtstart=anchor)
+    return tuple(
+        (local, local.replace(tzinfo=tz).astimezone(UTC))
+        for local in rule_from_anchor.between(lower, upper, inc=True)
+    )
+
+
+@lru_cache(maxsize=256)
+def _local_window(start: datetime, end: datetime, tz_name: str) -> tuple[datetime, datetime]:
+    """A UTC window as local wall times in `tz_name`, widened by `_TZ_SLACK` on each side."""
+    tz = timezone_of(tz_name)
+    return (
+        (start - _TZ_SLACK).astimezone(tz).replace(tzinfo=None),
+        (end + _TZ_SLACK).astimezone(tz).replace(tzinfo=None),
+    )
+
+
+def expand(
+    spec: ScheduleSpec, window_start: datetime, window_end: datetime
+) -> tuple[datetime, ...]:
+    """UTC instants of `spec` in [window_start, window_end) ∩ [start, end], minus exdates."""
+    tz = timezone_of(spec.timezone)
+    rule = _ONE_OFF if spec.rrule is None else parse_rule(spec.rrule)
+    start_local = spec.start.astimezone(tz).replace(tzinfo=None)
+    window_lower, upper = _local_window(window_start, window_end, spec.timezone)
+    lower = max(start_local, window_lower)
+    if lower > upper:
+        return ()
+    # Lower bound at the hour so that schedules sharing a rule and a time of day share a cache
+    # entry whatever their start; the start itself is applied below.
+    lower = lower.replace(minute=0, second=0, microsecond=0)
+    if rule is _ONE_OFF:
+        pairs: tuple[tuple[datetime, datetime], ...] = ((start_local, spec.start.astimezone(UTC)),)
+    else:
+        anchor = _anchor(rule, start_local, lower)
+        pairs = _instants(rule, anchor, lower, upper, spec.timezone)
+    low_utc = max(window_start, spec.start)
+    high_utc = window_end
+    end_utc = spec.end
+    if rule.until_utc is not None and (end_utc is None or rule.until_utc < end_utc):
+        end_utc = rule.until_utc
+    until_local = rule.until_local
+    if rule.until_date is not None:
+        until_local = datetime.combine(rule.until_date, time(23, 59, 59, 999999))
+    ex_local, ex_days = _exceptions(spec, tz_name=spec.timezone)
+    out = []
+    for local, utc in pairs:
+        if utc < low_utc or utc >= high_utc or (end_utc is not None and utc > end_utc):
+            continue
+        if until_local is not None and local > until_local:
+            continue
+        if local in ex_local or (ex_days and local.date() in ex_days):
+            continue
+        out.append(utc)
+    return tuple(out)
+
+
+def _exceptions(spec: ScheduleSpec, tz_name: str) -> tuple[frozenset[datetime], frozenset[date]]:
+    """Exception dates as local wall times (one occurrence) and local dates (a whole day)."""
+    if not spec.exdates:
+        return frozenset(), frozenset()
+    tz = timezone_of(tz_name)
+    moments = set()
+    days = set()
+    for ex in spec.exdates:
+        if isinstance(ex, datetime):
+            moments.add(ex.astimezone(tz).replace(tzinfo=None))
+        else:
+            days.add(ex)
+    return frozenset(moments), frozenset(days)
