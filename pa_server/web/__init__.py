@@ -17,6 +17,7 @@ from pa_server.auth.sessions import SessionCodec, cookie_is_secure, load_or_crea
 from pa_server.config import Settings
 from pa_server.web import (
     announcements,
+    broadcasts,
     operations,
     pages,
     public,
@@ -74,6 +75,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(operations.router)
     app.include_router(announcements.router)
     app.include_router(schedules.router)
+    app.include_router(broadcasts.router)
     app.include_router(pages.router)
     app.include_router(users.router)
     app.include_router(public.router)

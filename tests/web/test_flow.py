@@ -149,3 +149,44 @@ def test_compose_errors_beside_fields_keep_input(visitor: Visitor) -> None:
 def test_wrong_password_for_demo_style_account(visitor: Visitor) -> None:
     visitor.sign_in("duyet", PASSWORD + "x")
     assert visitor.page.locator("[role=alert]").count() == 1
+
+
+def test_emergency_needs_admin_confirmation_and_cancels_in_one_click(visitor: Visitor) -> None:
+    page = visitor.page
+    page.on("dialog", lambda dialog: dialog.accept())
+    visitor.sign_in("quantri")
+    visitor.go("/thong-bao/moi", "emergency-compose")
+    page.fill("#f-title", "Khẩn cấp: lũ quét")
+    page.fill("#f-text", "Lũ quét đang về thôn. Bà con di chuyển lên chỗ cao ngay.")
+    page.select_option("#f-level", "emergency")
+    page.click("button[value=save]")
+    page.wait_for_url(re.compile(r"/thong-bao/[0-9a-f-]{36}"))
+    ann_url = page.url.split("?")[0]
+    visitor.sign_out()
+    visitor.sign_in("duyet")
+    page.goto(ann_url)
+    page.get_by_role("button", name="Duyệt thông báo").click()
+    page.wait_for_url(re.compile(r"\?tb=approved"))
+    # The approver may not send an emergency: the level is not even offered.
+    page.goto(ann_url + "/phat-ngay")
+    assert page.locator("#f-level option[value=emergency]").count() == 0
+    visitor.sign_out()
+
+    visitor.sign_in("quantri")
+    page.goto(ann_url + "/phat-ngay")
+    page.select_option("#f-level", "emergency")
+    page.check("input[name=zone][value='huyen/xa-a']")
+    page.click("button:has-text('Phát ngay')")
+    page.wait_for_load_state()
+    visitor.shot("emergency-unconfirmed")
+    assert "xác nhận" in page.locator("#e-level").inner_text()
+    assert page.is_checked("input[name=zone][value='huyen/xa-a']")  # the choice is kept
+    page.check("input[name=confirm]")
+    page.click("button:has-text('Phát ngay')")
+    page.wait_for_url(re.compile(r"/phat/[0-9a-f-]{36}$"))
+    visitor.shot("emergency-on-air")
+    assert page.locator(".badge.bad").first.inner_text() == "Khẩn cấp"
+    page.get_by_role("button", name="Gửi thông báo hủy").click()
+    page.wait_for_url(re.compile(r"\?tb=cancelled"))
+    visitor.shot("emergency-cancelled")
+    assert page.locator("h1").inner_text().startswith("Thông báo hủy")
