@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from announcements.errors import MAX_TEXT_CHARS
 from pa_server.auth import audit
@@ -164,6 +164,61 @@ async def compose(request: Request, actor: PageActor, db: DbDep) -> Response:
     flash = _render_preview(request, db, ann)
     db.commit()
     return _to_detail(ann.id, flash)
+
+
+@router.post(BASE + "/moi/ghi-am")
+async def compose_recording(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """A draft from a recorded voice (uploaded, or recorded in the browser as WAV)."""
+    require_writer(actor)
+    form = await request.form()
+    values = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    upload = form.get("recording")
+    errors: dict[str, str] = {}
+    title = values.get("rec_title", "")
+    if not title:
+        errors["rec_title"] = "Vui lòng nhập tiêu đề."
+    data = b""
+    if isinstance(upload, UploadFile):
+        data = await upload.read(renditions.MAX_RECORDING_BYTES + 1)
+    if not data:
+        errors["recording"] = "Vui lòng chọn hoặc ghi một bản ghi âm."
+    level = values.get("rec_level", "normal")
+    try:
+        require_level(actor, level, confirmed=True)
+    except Forbidden as exc:
+        errors["rec_level"] = exc.message_vi
+    if not errors:
+        try:
+            renditions.probe_audio(data)
+        except ServiceError as exc:
+            errors["recording"] = RECORDING_ERRORS.get(exc.code, service_message(exc))
+    if errors:
+        ctx = _form_context({"script": "", **values}, errors)
+        return render(request, "announcement_form.html", ctx, status=422)
+    ann = announcements.create_announcement(
+        db,
+        AnnouncementCreate(title=title, kind="recording", level=level),
+        author=actor.name,
+        now=_now(),
+    )
+    filename = upload.filename if isinstance(upload, UploadFile) else None
+    renditions.store_recording(
+        db,
+        ann,
+        data,
+        filename,
+        recordings_dir=request.app.state.settings.data_dir / "recordings",
+        now=_now(),
+    )
+    flash = _render_preview(request, db, ann)
+    db.commit()
+    return _to_detail(ann.id, flash)
+
+
+RECORDING_ERRORS = {
+    "not_audio": "Tệp không phải âm thanh MP3, WAV, FLAC hoặc Ogg.",
+    "upload_too_big": "Tệp ghi âm quá lớn.",
+}
 
 
 def _now() -> datetime:

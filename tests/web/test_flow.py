@@ -190,3 +190,44 @@ def test_emergency_needs_admin_confirmation_and_cancels_in_one_click(visitor: Vi
     page.wait_for_url(re.compile(r"\?tb=cancelled"))
     visitor.shot("emergency-cancelled")
     assert page.locator("h1").inner_text().startswith("Thông báo hủy")
+
+
+def _wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
+    """A short 440 Hz tone as 16-bit mono WAV, standing in for a recorded voice."""
+    import io
+    import math
+    import struct
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        frames = (
+            struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+            for i in range(int(seconds * rate))
+        )
+        w.writeframes(b"".join(frames))
+    return buf.getvalue()
+
+
+def test_upload_a_recorded_voice(visitor: Visitor) -> None:
+    page = visitor.page
+    visitor.sign_in("vanhanh")
+    visitor.go("/thong-bao/moi", "compose-recording")
+    page.fill("#f-rec_title", "Giọng đọc của cán bộ xã")
+    page.set_input_files(
+        "#f-recording", {"name": "ghi-am.txt", "mimeType": "audio/wav", "buffer": b"not audio"}
+    )
+    page.click("button:has-text('Lưu bản ghi âm')")
+    page.wait_for_load_state()
+    assert "không phải âm thanh" in page.locator("#e-recording").inner_text()
+    assert page.input_value("#f-rec_title") == "Giọng đọc của cán bộ xã"
+    page.set_input_files(
+        "#f-recording", {"name": "ghi-am.wav", "mimeType": "audio/wav", "buffer": _wav()}
+    )
+    page.click("button:has-text('Lưu bản ghi âm')")
+    page.wait_for_url(re.compile(r"/thong-bao/[0-9a-f-]{36}"))
+    visitor.shot("recording-draft")
+    assert page.locator("[data-testid=preview]").count() == 1
