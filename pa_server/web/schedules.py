@@ -206,12 +206,63 @@ def _context(
     }
 
 
+@dataclass(frozen=True)
+class Mark:
+    """One occurrence on a zone's 7-day picture: day row, minute of day, level."""
+
+    day: int
+    minute: int
+    minutes_long: int
+    priority: int
+    title: str
+
+
+def week_timeline(db: DbDep, tz: str, *, days: int = 7) -> list[tuple[str, list[Mark]]]:
+    """Per targeted zone, the next `days` days of occurrences as the planner makes them."""
+    zone = ZoneInfo(tz)
+    today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    specs, zone_specs, device_specs = planning.load_specs(db)
+    occurrences = planner.plan(
+        specs, zone_specs, device_specs, now=today.astimezone(UTC), horizon=timedelta(days=days)
+    )
+    by_zone: dict[str, list[Mark]] = {}
+    for occ in occurrences:
+        local = occ.play_at.astimezone(zone)
+        day = (local.date() - today.date()).days
+        if not 0 <= day < days:
+            continue
+        mark = Mark(
+            day=day,
+            minute=local.hour * 60 + local.minute,
+            minutes_long=max(1, occ.duration_ms // 60_000),
+            priority=occ.priority,
+            title=f"{local:%H:%M} {occ.title}",
+        )
+        for target in occ.targets:
+            by_zone.setdefault(target.partition(":")[2], []).append(mark)
+    return sorted(by_zone.items())
+
+
 @router.get(BASE)
 def list_page(request: Request, actor: PageActor, db: DbDep) -> Response:
-    """Every schedule, newest first."""
+    """Every schedule, newest first, and each zone's next 7 days as a picture."""
+    tz = request.app.state.settings.timezone
     rows, _ = schedules.list_schedules(db, announcement_id=None, limit=100, offset=0)
     items = [schedules.schedule_public(s) for s in rows]
-    return render(request, "schedules.html", {"title": "Lịch phát", "active": BASE, "rows": items})
+    today = datetime.now(ZoneInfo(tz)).date()
+    days = [today + timedelta(days=i) for i in range(7)]
+    day_labels = [f"{WEEKDAY_LABELS_VI[d.weekday()]} {d:%d/%m}" for d in days]
+    return render(
+        request,
+        "schedules.html",
+        {
+            "title": "Lịch phát",
+            "active": BASE,
+            "rows": items,
+            "timeline": week_timeline(db, tz),
+            "day_labels": day_labels,
+        },
+    )
 
 
 @router.get(BASE + "/moi")

@@ -73,6 +73,10 @@ def test_operator_composes_approver_approves_and_schedules(
     occurrences = page.locator("[data-testid=occurrences] li")
     assert occurrences.count() >= 2
     assert "zone:huyen/xa-a" in occurrences.first.inner_text()
+    # The zone's 7-day picture on the schedule list shows the plan.
+    visitor.go("/lich-phat", "schedules-timeline")
+    assert page.locator("[data-testid=timeline] rect").count() >= 2
+    page.go_back()
     ics = page.request.get(page.url.split("?")[0] + ".ics").text()
     assert "BEGIN:VEVENT" in ics and "RRULE:FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0" in ics
     assert "DTSTART;TZID=Asia/Ho_Chi_Minh:" in ics
