@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from pa_server.auth.sessions import COOKIE_NAME, Session
 from pa_server.web.deps import BrowserSession, DbDep
 from pa_server.web.templating import render
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 SIGN_IN = "/dang-nhap"
@@ -86,6 +88,7 @@ async def sign_in(
         except RateLimited as exc:
             status, message, retry_after = 429, exc.message_vi, exc.retry_after_s
         except BadCredentials as exc:
+            log.warning("failed sign-in for %r from %s", username[:64], client_address(request))
             status, message = 401, exc.message_vi
         else:
             db.info[audit.INFO_ACTOR] = accounts.actor_of(user)

@@ -73,6 +73,14 @@ def test_every_staff_page_opens_on_a_phone(visitor: Visitor) -> None:
         assert overflow <= 390, (path, overflow)
 
 
+def test_overview_subscribes_to_live_progress(visitor: Visitor) -> None:
+    visitor.sign_in("quantri")
+    with visitor.page.expect_response("**/su-kien/tien-do") as events:
+        visitor.go("/", "overview-live")
+    assert events.value.status == 200
+    assert events.value.headers["content-type"].startswith("text/event-stream")
+
+
 def test_public_page_is_open(visitor: Visitor, live_server: LiveServer) -> None:
     response = visitor.go("/cong-khai/huyen/xa-a", "public-xa-a")
     assert response.status == 200
