@@ -225,3 +225,34 @@ def test_device_commands_inside_zone_only(client: TestClient) -> None:
     assert r.headers["location"] == "/thiet-bi?tb=bad-volume"
     page = client.get("/thiet-bi").text
     assert "loa-a" in page and "loa-b" in page
+
+
+def test_device_state_shown(client: TestClient) -> None:
+    from pa_server.db.models import DeviceState
+    from pa_server.schemas.devices import DeviceCreate
+    from pa_server.schemas.zones import ZoneCreate
+    from pa_server.services import devices, zones
+
+    app = client.app
+    with app.state.sessions() as db:  # type: ignore[attr-defined]
+        zones.create_zone(
+            db, ZoneCreate(path="huyen", name="Huyện"), default_timezone="UTC", now=NOW
+        )
+        devices.create_device(db, DeviceCreate(id="loa-1", zone="huyen"), now=NOW)
+        payload = {
+            "device_id": "loa-1",
+            "online": True,
+            "volume": 65,
+            "clock_offset_ms": 12,
+            "clock_synced": False,
+            "temp_c": 48.5,
+            "cache": {"items": 3, "bytes": 3 * 1048576, "free_bytes": 10},
+        }
+        db.add(
+            DeviceState(device_id="loa-1", online=True, at=NOW, received_at=NOW, payload=payload)
+        )
+        db.commit()
+    sign_in(client, "quantri")
+    page = client.get("/thiet-bi").text
+    for shown in ("Trực tuyến", "lệch 12 ms", "Chưa đồng bộ giờ", "3 tệp, 3.0 MB", "48.5 °C"):
+        assert shown in page, shown
