@@ -37,6 +37,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

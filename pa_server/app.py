@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from audio.render import Renderer
 from devices.protocol import utc_now
@@ -16,6 +16,8 @@ from pa_server.api.router import api_router
 from pa_server.auth.demo import seed_accounts
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
+from pa_server.metrics import BusCounters, FleetCounts, PaMetrics, render_metrics
+from pa_server.services.reports import fleet_counts
 from pa_server.web import install_web
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,10 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
             if background:
                 from pa_server.runtime import Runtime
 
-                runtime = stack.enter_context(Runtime(settings, app.state.sessions))
+                runtime = stack.enter_context(
+                    Runtime(settings, app.state.sessions, metrics=app.state.metrics)
+                )
+                app.state.runtime = runtime
                 app.state.keys = runtime.keys
                 app.state.dispatcher = runtime.dispatcher
                 app.state.on_plan_change = runtime.request_replan
@@ -70,6 +75,25 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
     app.include_router(api_router())
     app.include_router(media_router)
     install_web(app, settings)
+
+    def fleet() -> FleetCounts:
+        with app.state.sessions() as session:
+            return fleet_counts(session)
+
+    def bus() -> BusCounters | None:
+        runtime = getattr(app.state, "runtime", None)
+        return runtime.bus if runtime is not None else None
+
+    def is_leader() -> bool:
+        runtime = getattr(app.state, "runtime", None)
+        return bool(runtime is not None and runtime.leader.is_leader)
+
+    app.state.metrics = PaMetrics(fleet=fleet, bus=bus, is_leader=is_leader)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        body, content_type = render_metrics(app.state.metrics)
+        return Response(content=body, media_type=content_type)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

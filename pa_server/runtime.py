@@ -3,6 +3,8 @@
 `Runtime` is a context manager started and stopped by the app's lifespan. The planner loop runs
 on `schedule` in a background thread every `planner_interval_s`, and at once when
 `request_replan()` is called (after any change to schedules, announcements, zones or devices).
+Only the replica holding the dispatch lease (`pa_server.leader`) plans and publishes; every
+replica stores the state and receipts its bus receives (idempotently).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pa_server.bus import PahoBus
 from pa_server.config import Settings
 from pa_server.db.published import DbPublishedStore
 from pa_server.dispatch import Dispatcher
+from pa_server.leader import DispatchLease, LeaderLoop
+from pa_server.metrics import PaMetrics
 from pa_server.services.ingest import ingest_receipt, ingest_state
 from pa_server.services.planning import DispatcherLike, PlanResult, replan, sync_timelines
 from pa_server.services.provisioning import broker_url
@@ -61,15 +65,21 @@ class Runtime:
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], datetime] = utc_now,
+        metrics: PaMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.clock = clock
+        self.metrics = metrics
         self.keys = ServerKeys.load_or_create(settings.data_dir)
         self.topics = Topics(settings.topic_prefix)
         self.broker: EmbeddedBroker | None = None
         self.bus: PahoBus | None = None
         self.dispatcher: Dispatcher | None = None
+        self.lease = DispatchLease(settings.resolved_database_url)
+        self.leader = LeaderLoop(self.lease, on_elected=self.request_replan, on_lost=lambda: None)
+        #: Planner cycles completed by this process (tests wait on it; never a speed check).
+        self.cycles = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,6 +120,10 @@ class Runtime:
         self.dispatcher = Dispatcher(
             self.bus, self.keys, self.topics, DbPublishedStore(self.sessions)
         )
+        if self.broker is not None:
+            # amqtt keeps retained messages in memory only: after our start it holds none.
+            self.dispatcher.forget_published()
+        self.leader.start()
         self._thread = threading.Thread(target=self._loop, name="pa-planner", daemon=True)
         self._thread.start()
 
@@ -120,6 +134,7 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self.leader.stop()
         if self.bus is not None:
             self.bus.close()
             self.bus = None
@@ -133,12 +148,13 @@ class Runtime:
 
     def cycle(self) -> None:
         """One planner cycle; failures are logged, the loop goes on."""
-        if self.dispatcher is None:
-            return
+        if self.dispatcher is None or not self.leader.is_leader:
+            return  # another replica dispatches (or we are starting or stopping)
         try:
             plan_and_publish(self.sessions, self.dispatcher, self.settings, now=self.clock())
         except Exception:
             log.exception("planner cycle failed; retrying at the next tick")
+        self.cycles += 1
 
     def _loop(self) -> None:
         scheduler = schedule.Scheduler()
@@ -165,8 +181,11 @@ class Runtime:
 
     def _on_receipt(self, receipt: Receipt) -> None:
         try:
+            now = self.clock()
             with self.sessions() as session:
-                ingest_receipt(session, receipt, now=self.clock())
+                new = ingest_receipt(session, receipt, now=now)
                 session.commit()
+            if new and self.metrics is not None:
+                self.metrics.record_receipt(receipt.at, now)
         except Exception:
             log.exception("storing receipt of %s failed", receipt.device_id)

@@ -65,7 +65,9 @@ def create_broadcast(
         announcement_id=data.announcement_id,
         confirmed=confirm_emergency,
     )
-    occ = broadcasts.create_broadcast(session, data, dispatcher=dispatcher, now=now)
+    occ = broadcasts.create_broadcast(
+        session, data, dispatcher=dispatcher, timezone=settings.timezone, now=now
+    )
     # Stored first, sent second: a broadcast on air always has its record.
     session.commit()
     assert dispatcher is not None

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from typing import Any
+
+from pa_server.cli import CommandError
+from pa_server.config import Settings
 
 
 def register(sub: Any) -> None:
@@ -25,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings.model_copy(
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
+    _preflight(settings)
     uvicorn.run(
         create_app(settings, demo=args.demo),
         host=settings.host,
@@ -32,3 +37,30 @@ def run(args: argparse.Namespace) -> int:
         log_level="info",
     )
     return 0
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _preflight(settings: Settings) -> None:
+    """Refuse to start, in one line, when a port we must listen on is taken.
+
+    Failing later inside the ASGI lifespan would print a traceback at the user.
+    """
+    if _port_taken(settings.host, settings.port):
+        raise CommandError(
+            f"port {settings.port} on {settings.host} is in use: set PA_PORT or --port"
+        )
+    if settings.mqtt_url is None and _port_taken(settings.broker_host, settings.broker_port):
+        raise CommandError(
+            f"the embedded MQTT broker cannot listen on {settings.broker_host}:"
+            f"{settings.broker_port} (in use): set PA_BROKER_PORT to a free port, or "
+            f"PA_MQTT_URL (e.g. mqtt://127.0.0.1:{settings.broker_port}) to use that broker"
+        )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from announcements.errors import MAX_TEXT_CHARS
-from pa_server.db.models import Announcement, Occurrence, Schedule
+from pa_server.db.models import Announcement, Occurrence, Rendition, Schedule
 from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
@@ -160,3 +160,5 @@ def delete_announcement(session: Session, announcement_id: str) -> None:
         )
     session.delete(ann)
     session.flush()
+    # Renditions point back without a foreign key: remove this announcement's history too.
+    session.execute(delete(Rendition).where(Rendition.announcement_id == announcement_id))

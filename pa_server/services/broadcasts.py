@@ -26,7 +26,7 @@ from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound, Unavailable
 from pa_server.services.planning import DispatcherLike, occurrence_item
-from pa_server.services.validation import check_volume
+from pa_server.services.validation import check_timezone, check_volume, in_zone
 from pa_server.services.zones import require_zone
 
 DELIVERY_TYPES = ("fetched", "started", "finished", "failed", "skipped", "missed")
@@ -137,9 +137,13 @@ def create_broadcast(
     data: BroadcastCreate,
     *,
     dispatcher: DispatcherLike | None,
+    timezone: str,
     now: datetime,
 ) -> Occurrence:
-    """Store an immediate broadcast of an approved announcement (send it with `send_play`)."""
+    """Store an immediate broadcast of an approved announcement (send it with `send_play`).
+
+    A naive `play_at` is wall time in `timezone`.
+    """
     if dispatcher is None:
         raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
     ann = require_approved(session, data.announcement_id)
@@ -149,8 +153,7 @@ def create_broadcast(
         raise Invalid("no_targets", "name at least one zone or device")
     targets = [f"zone:{require_zone(session, z).path}" for z in dict.fromkeys(data.zones)]
     targets += [f"device:{require_device(session, d).id}" for d in dict.fromkeys(data.devices)]
-    if data.play_at is not None and data.play_at.tzinfo is None:
-        raise Invalid("naive_instant", "play_at needs a time zone offset (e.g. +07:00 or Z)")
+    play_at = in_zone(data.play_at, check_timezone(timezone)) if data.play_at else now
     level = data.level or ann.level
     rend = ann.rendition
     occ = Occurrence(
@@ -159,7 +162,7 @@ def create_broadcast(
         announcement_id=ann.id,
         title=ann.title,
         planned_at=now,
-        play_at=data.play_at or now,
+        play_at=play_at,
         targets=targets,
         priority=LEVEL_PRIORITY[level],
         volume=check_volume(data.volume),

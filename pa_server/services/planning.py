@@ -57,6 +57,27 @@ def media_url(base_url: str, sha256: str, ext: str) -> str:
     return f"{base_url.rstrip('/')}/media/{sha256}.{ext}"
 
 
+def schedule_spec(s: Schedule, *, duration_ms: int) -> planner.ScheduleSpec:
+    """The planner's view of a stored schedule (its checks raise `planner.PlanError`)."""
+    return planner.ScheduleSpec(
+        id=s.id,
+        announcement_id=s.announcement_id,
+        title=s.title,
+        rrule=s.rrule,
+        start=s.start_at,
+        end=s.end_at,
+        exdates=tuple(parse_instant(d) for d in s.exdates),
+        timezone=s.timezone,
+        level=s.level,  # type: ignore[arg-type]
+        targets=tuple(t.target for t in s.targets),
+        duration_ms=duration_ms,
+        volume=s.volume,
+        max_late_s=s.max_late_s,
+        created_at=s.created_at,
+        enabled=s.enabled,
+    )
+
+
 def load_specs(
     session: Session,
 ) -> tuple[list[planner.ScheduleSpec], list[planner.ZoneSpec], list[planner.DeviceSpec]]:
@@ -82,25 +103,7 @@ def load_specs(
         if ann is None or ann.rendition is None:
             continue
         try:
-            schedules.append(
-                planner.ScheduleSpec(
-                    id=s.id,
-                    announcement_id=s.announcement_id,
-                    title=s.title,
-                    rrule=s.rrule,
-                    start=s.start_at,
-                    end=s.end_at,
-                    exdates=tuple(parse_instant(d) for d in s.exdates),
-                    timezone=s.timezone,
-                    level=s.level,  # type: ignore[arg-type]
-                    targets=tuple(t.target for t in s.targets),
-                    duration_ms=ann.rendition.duration_ms,
-                    volume=s.volume,
-                    max_late_s=s.max_late_s,
-                    created_at=s.created_at,
-                    enabled=s.enabled,
-                )
-            )
+            schedules.append(schedule_spec(s, duration_ms=ann.rendition.duration_ms))
         except planner.PlanError as exc:
             # One bad stored schedule must not silence every other one.
             log.error("schedule %s left out of the plan: %s", s.id, exc)

@@ -7,10 +7,11 @@ import io
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pa_server.db.models import Occurrence, Receipt
+from pa_server.db.models import Device, DeviceState, Occurrence, Receipt
+from pa_server.metrics import FleetCounts
 from pa_server.schemas.broadcasts import PlaybackReport, PlaybackRow
 from pa_server.services.broadcasts import device_zones, expected_devices
 from pa_server.services.errors import Invalid
@@ -88,3 +89,15 @@ def report_csv(report: PlaybackReport) -> str:
     for row in report.rows:
         writer.writerow([getattr(row, c) for c in CSV_COLUMNS])
     return out.getvalue()
+
+
+def fleet_counts(session: Session) -> FleetCounts:
+    """Agents known and online, occurrences by status: the database gauges of `/metrics`."""
+    known = session.scalar(select(func.count()).select_from(Device)) or 0
+    online = session.scalar(select(func.count()).where(DeviceState.online.is_(True))) or 0
+    by_status = session.execute(select(Occurrence.status, func.count()).group_by(Occurrence.status))
+    return FleetCounts(
+        agents_online=online,
+        agents_known=known,
+        broadcasts={status: int(n) for status, n in by_status},
+    )

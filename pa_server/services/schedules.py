@@ -6,17 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from dateutil.rrule import rrulestr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import format_instant, parse_instant
+from pa_server import planner
 from pa_server.db.models import Schedule, ScheduleTarget
 from pa_server.schemas.schedules import ScheduleCreate, SchedulePublic, ScheduleUpdate
 from pa_server.services.announcements import require_approved
 from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Invalid, NotFound
+from pa_server.services.planning import schedule_spec
 from pa_server.services.validation import check_timezone, check_volume, in_zone
 from pa_server.services.zones import require_zone
 
@@ -29,17 +30,15 @@ def get_schedule(session: Session, schedule_id: str) -> Schedule:
     return schedule
 
 
-def check_rrule(rule: str, start: datetime) -> str:
-    """An RFC 5545 RRULE that dateutil can expand from `start`, or `Invalid('invalid_rrule')`."""
+def check_rrule(rule: str) -> str:
+    """An RRULE value the planner accepts (an `RRULE:` prefix is dropped), or `Invalid`."""
     text = rule.strip()
     if text.upper().startswith("RRULE:"):
         text = text[len("RRULE:") :]
-    if not text or "\n" in text or "DTSTART" in text.upper():
-        raise Invalid("invalid_rrule", f"invalid rule {rule!r}: give one RRULE, start separately")
     try:
-        rrulestr(text, dtstart=start)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise Invalid("invalid_rrule", f"invalid rule {rule!r}: {exc}") from exc
+        planner.validate_rrule(text)
+    except planner.PlanError as exc:
+        raise Invalid(exc.code, f"invalid rule {rule!r}: {exc.message}") from exc
     return text
 
 
@@ -64,7 +63,7 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None
     end = in_zone(fields["end"], tz) if fields["end"] is not None else None
     if end is not None and end < start:
         raise Invalid("end_before_start", "the end lies before the start")
-    rule = check_rrule(fields["rrule"], start.astimezone(tz)) if fields["rrule"] else None
+    rule = check_rrule(fields["rrule"]) if fields["rrule"] else None
     exdates = sorted(format_instant(in_zone(d, tz)) for d in fields["exdates"])
     schedule.announcement_id = ann.id
     schedule.title = (fields["title"] or ann.title).strip()
@@ -78,6 +77,11 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None
     schedule.max_late_s = fields["max_late_s"]
     schedule.enabled = fields["enabled"]
     schedule.targets = _targets(session, fields["zones"], fields["devices"])
+    try:
+        # The planner's own checks, so nothing it would refuse is stored and silently skipped.
+        schedule_spec(schedule, duration_ms=ann.rendition.duration_ms if ann.rendition else 1)
+    except planner.PlanError as exc:
+        raise Invalid(exc.code, exc.message) from exc
 
 
 def create_schedule(

@@ -14,6 +14,9 @@ from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
 from pa_server.services.validation import check_timezone, check_volume, check_zone_path
 
+#: Top-level slugs that would shadow `/api/v1/zones/<route>`.
+RESERVED_TOP_LEVEL = frozenset({"tree"})
+
 
 def get_zone(session: Session, path: str) -> Zone:
     """The zone at `path`, or `NotFound`."""
@@ -42,6 +45,8 @@ def create_zone(
 ) -> Zone:
     """Add a zone under its existing parent (a top-level path needs no parent)."""
     path = check_zone_path(data.path)
+    if path in RESERVED_TOP_LEVEL:
+        raise Invalid("invalid_slug", f"{path!r} is reserved (it names an API route)")
     if session.get(Zone, path) is not None:
         raise Invalid("duplicate_id", f"zone {path!r} already exists")
     parent = path.rpartition("/")[0] or None

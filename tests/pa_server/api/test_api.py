@@ -75,6 +75,7 @@ def test_zone_crud_and_tree(api: Api) -> None:
         ({"path": "vinh-tuong/x", "name": "x"}, "unknown_zone"),
         ({"path": "x", "name": "x", "timezone": "Mars/Olympus"}, "unknown_timezone"),
         ({"path": "x", "name": "x", "surprise": 1}, "invalid_input"),
+        ({"path": "tree", "name": "x"}, "invalid_slug"),
     ],
 )
 def test_bad_zone_is_refused(api: Api, body: dict[str, Any], code: str) -> None:
@@ -195,6 +196,8 @@ def test_announcement_bad_input(api: Api) -> None:
     )
     assert api.ok("GET", f"{V1}/announcements/{ann['id']}")["text"] == "Xin chào"
     assert api.ok("GET", f"{V1}/announcements")["total"] == 1
+    api.ok("DELETE", f"{V1}/announcements/{ann['id']}", 204)
+    assert api.ok("GET", f"{V1}/announcements")["total"] == 0
 
 
 def wav_bytes(seconds: float = 0.5) -> bytes:
@@ -254,6 +257,7 @@ def test_schedule_crud_and_occurrences(api: Api) -> None:
     [
         ({"rrule": "FREQ=SOMETIMES"}, "invalid_rrule"),
         ({"rrule": "not a rule"}, "invalid_rrule"),
+        ({"rrule": "FREQ=MINUTELY"}, "rrule_too_frequent"),
         ({"timezone": "Asia/Nowhere"}, "unknown_timezone"),
         ({"end": "2026-08-01T00:00:00"}, "end_before_start"),
         ({"zones": ["vinh-tuong/nowhere"]}, "unknown_zone"),
@@ -451,3 +455,9 @@ def test_real_renderer_offline_voice(api: Api) -> None:
     media = api.client.get(rend["url"].removeprefix("http://pa.test:8000"))
     assert media.status_code == 200 and len(media.content) == rend["bytes"]
     assert media.headers["content-type"] == "audio/mpeg"
+
+
+def test_metrics_read_the_database(api: Api) -> None:
+    seed_zones(api)
+    text = api.client.get("/metrics").text
+    assert "pa_agents_known 2.0" in text or "pa_agents_known 2" in text

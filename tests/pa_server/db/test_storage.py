@@ -34,6 +34,21 @@ def device(device_id: str = "loa-01", zone_path: str = "vinh-tuong") -> Device:
     )
 
 
+def announcement(status: str) -> Announcement:
+    return Announcement(
+        id="a1",
+        title="t",
+        kind="text",
+        text="x",
+        placeholders={},
+        level="normal",
+        status=status,
+        author="me",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
 def test_migration_creates_every_table_and_is_idempotent(engine: Engine) -> None:
     upgrade(engine)  # a second start-up changes nothing
     tables = set(inspect(engine).get_table_names())
@@ -89,20 +104,7 @@ def test_receipt_is_unique_per_device_occurrence_and_type(session: Session) -> N
     session.add(zone())
     session.flush()
     session.add(device())
-    session.add(
-        Announcement(
-            id="a1",
-            title="t",
-            kind="text",
-            text="x",
-            placeholders={},
-            level="normal",
-            status="approved",
-            author="me",
-            created_at=NOW,
-            updated_at=NOW,
-        )
-    )
+    session.add(announcement("approved"))
     session.flush()
     session.add(
         Occurrence(
@@ -133,20 +135,7 @@ def test_receipt_is_unique_per_device_occurrence_and_type(session: Session) -> N
 
 
 def test_bad_status_is_refused_by_the_database(session: Session) -> None:
-    session.add(
-        Announcement(
-            id="a1",
-            title="t",
-            kind="text",
-            text="x",
-            placeholders={},
-            level="normal",
-            status="published",
-            author="me",
-            created_at=NOW,
-            updated_at=NOW,
-        )
-    )
+    session.add(announcement("published"))
     with pytest.raises(IntegrityError):
         session.commit()
 

@@ -69,3 +69,26 @@ def test_demo_seeds_a_living_district_once(
         assert s.scalar(select(func.count()).select_from(Device)) == 9
         assert s.scalar(select(func.count()).select_from(Schedule)) == 4
     assert any("Tân Tiến" in (r.text or "") for r in renderer.requests)
+
+
+def test_run_refuses_a_taken_port_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("PA_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("PA_BROKER_PORT", str(port))
+        get_settings.cache_clear()
+        try:
+            assert cli.main(["run", "--port", str(free)]) == 2
+        finally:
+            get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert "PA_BROKER_PORT" in err and "Traceback" not in err

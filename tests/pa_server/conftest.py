@@ -1,3 +1,5 @@
+"""The server tests' database, fake and client fixtures (see `server_fixtures`)."""
+
 from tests.pa_server.server_fixtures import (
     api,
     db_url,
