@@ -52,7 +52,8 @@ def _zone_choices(db: DbDep, actor: Actor) -> list[tuple[str, str, int]]:
 def _send(request: Request, db: DbDep, data: BroadcastCreate) -> Occurrence:
     """Store the broadcast, commit, then publish `play` (a broadcast on air always has its row)."""
     dispatcher = getattr(request.app.state, "dispatcher", None)
-    occ = broadcasts.create_broadcast(db, data, dispatcher=dispatcher, now=_now())
+    tz = request.app.state.settings.timezone
+    occ = broadcasts.create_broadcast(db, data, dispatcher=dispatcher, timezone=tz, now=_now())
     db.commit()
     assert dispatcher is not None  # create_broadcast refuses without one
     base = request.app.state.settings.resolved_public_url
