@@ -30,6 +30,10 @@ INFO_ADDRESS = "address"
 #: Never copied into the log in clear.
 SECRET_COLUMNS = frozenset({"password_hash", "digest", "credential_hash", "password"})
 
+#: Bookkeeping that changes on every use (a token's last use): an update of these alone is
+#: not a change anyone made.
+VOLATILE_COLUMNS = frozenset({"last_used_at"})
+
 #: Written by machines, often: not logged. Extended by the server as it adds such tables.
 UNAUDITED_TABLES: set[str] = {
     "audit_log",
@@ -91,7 +95,7 @@ def _row(obj: Any) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
 
 
 def _changed_only(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-    keys = [k for k in after if before.get(k) != after.get(k)]
+    keys = [k for k in after if before.get(k) != after.get(k) and k not in VOLATILE_COLUMNS]
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
 
 

@@ -97,7 +97,12 @@ def test_api_token(db: DbSession) -> None:
         db, "script", role="operator", password=PASSWORD, zones=["huyen"], now=NOW
     )
     token, row = accounts.create_token(db, user, "cron", now=NOW)
+    db.commit()
+    logged = len(audit.entries(db))
     assert accounts.user_for_token(db, token, now=NOW) is user
+    db.commit()
+    assert len(audit.entries(db)) == logged  # using a token is not a change
+    assert row.last_used_at == NOW
     with pytest.raises(BadCredentials):
         accounts.user_for_token(db, token + "x", now=NOW)
     accounts.revoke_token(db, row.id, now=NOW)
