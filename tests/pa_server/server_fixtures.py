@@ -203,7 +203,8 @@ TEST_AUTHOR = Actor(id=0, username="system", role=Role.ADMIN)
 TEST_APPROVER = Actor(id=1, username="duyet", role=Role.APPROVER)
 
 
-def _test_actor(request: Request) -> Actor:
+def acting_person(request: Request) -> Actor:
+    """Stands in for `deps.current_user`: the author, or a second person when approving."""
     return TEST_APPROVER if request.url.path.endswith("/approve") else TEST_AUTHOR
 
 
@@ -247,7 +248,7 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     app.dependency_overrides[deps.get_dispatcher] = lambda: dispatcher
     app.dependency_overrides[deps.get_renderer] = lambda: renderer
     app.dependency_overrides[deps.get_keys] = FakeKeys
-    app.dependency_overrides[deps.current_user] = _test_actor
+    app.dependency_overrides[deps.current_user] = acting_person
     with TestClient(app) as client:
         app.state.on_plan_change = lambda: replans.append(1)
         yield Api(client, settings, clock, dispatcher, renderer, replans)
