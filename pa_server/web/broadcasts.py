@@ -130,6 +130,9 @@ def broadcast_page(
     except ServiceError as exc:
         raise Forbidden("not_found", "Không tìm thấy buổi phát.") from exc
     flash = {"stopped": "Đã dừng phát.", "cancelled": "Đã dừng và phát thông báo hủy."}.get(tb)
+    ann = announcements.get_announcement(db, detail.announcement_id)
+    # A cancel message is itself emergency-level (heard over everything) but has no cancel.
+    is_cancel = ann.approver == CANCEL_APPROVER
     return render(
         request,
         "broadcast.html",
@@ -138,6 +141,7 @@ def broadcast_page(
             "active": "/",
             "b": detail,
             "emergency": detail.priority >= EMERGENCY_PRIORITY,
+            "cancellable": detail.priority >= EMERGENCY_PRIORITY and not is_cancel,
             "flash": flash,
             "tz": request.app.state.settings.timezone,
         },

@@ -30,6 +30,12 @@ NAV: tuple[tuple[str, str], ...] = (
 
 LEVEL_LABELS_VI = {"normal": "Thông thường", "priority": "Ưu tiên", "emergency": "Khẩn cấp"}
 STATUS_LABELS_VI = {"draft": "Chờ duyệt", "approved": "Đã duyệt", "archived": "Lưu trữ"}
+OCCURRENCE_STATUS_LABELS_VI = {
+    "planned": "Đã lên lịch",
+    "sent": "Đã gửi",
+    "stopped": "Đã dừng",
+    "cancelled": "Đã hủy",
+}
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
@@ -58,6 +64,7 @@ templates.env.globals.update(
     CSRF_FIELD=CSRF_FIELD,
     LEVELS=LEVEL_LABELS_VI,
     STATUSES=STATUS_LABELS_VI,
+    OCCURRENCE_STATUSES=OCCURRENCE_STATUS_LABELS_VI,
     ROLES={r.value: label for r, label in ROLE_LABELS_VI.items()},
     ROLE_ORDER=[r.value for r in Role],
     ROLE_OPTIONS=[(r.value, ROLE_LABELS_VI[r]) for r in Role],

@@ -187,7 +187,7 @@ def visitor(
 ) -> Iterator[Visitor]:
     """A fresh browser context (no cookies) with a phone-sized viewport."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(30_000)  # the test machine is shared and often loaded
     page = context.new_page()
     visitor = Visitor(page, live_server.url, request.node.name)
     yield visitor

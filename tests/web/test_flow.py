@@ -194,6 +194,7 @@ def test_emergency_needs_admin_confirmation_and_cancels_in_one_click(visitor: Vi
     page.wait_for_url(re.compile(r"\?tb=cancelled"))
     visitor.shot("emergency-cancelled")
     assert page.locator("h1").inner_text().startswith("Thông báo hủy")
+    assert page.get_by_role("button", name="Gửi thông báo hủy").count() == 0
 
 
 def _wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
