@@ -13,10 +13,17 @@ from devices.protocol import utc_now
 from pa_server.api import errors
 from pa_server.api.media import router as media_router
 from pa_server.api.router import api_router
+from pa_server.api.server_time import ServerTimeHeader
 from pa_server.auth.demo import seed_accounts
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
-from pa_server.metrics import BusCounters, FleetCounts, PaMetrics, render_metrics
+from pa_server.metrics import (
+    BusCounters,
+    CountingRenderer,
+    FleetCounts,
+    PaMetrics,
+    render_metrics,
+)
 from pa_server.services.reports import fleet_counts
 from pa_server.web import install_web
 
@@ -42,7 +49,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.on_plan_change = lambda: None
-        app.state.renderer = build_renderer(settings)
+        app.state.renderer = CountingRenderer(build_renderer(settings), app.state.metrics)
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         if demo:
             from pa_server.demo import seed
@@ -71,14 +78,16 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = utc_now  # what /metrics calls "now" (tests pin it)
     errors.install(app)
     app.include_router(api_router())
     app.include_router(media_router)
+    app.add_middleware(ServerTimeHeader)
     install_web(app, settings)
 
     def fleet() -> FleetCounts:
         with app.state.sessions() as session:
-            return fleet_counts(session)
+            return fleet_counts(session, now=app.state.clock())
 
     def bus() -> BusCounters | None:
         runtime = getattr(app.state, "runtime", None)
@@ -96,7 +105,8 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         return Response(content=body, media_type=content_type)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, str | bool]:
+        """Liveness, and whether this replica is the one dispatching (holds the lease)."""
+        return {"status": "ok", "dispatcher": is_leader()}
 
     return app

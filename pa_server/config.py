@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -32,15 +34,37 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_ca_file: Path | None = None
+    mqtt_client_id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Default: pa-server-<hostname>-<HTTP port>, one per replica, stable.",
+    )
     topic_prefix: str = DEFAULT_PREFIX
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(default=DEFAULT_EMBEDDED_BROKER_PORT, ge=1, le=65535)
 
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`json`: one JSON object per log line (ts, level, logger, msg)."
+    )
     timezone: str = "Asia/Ho_Chi_Minh"
     tts_engine: str = Field(default="auto", pattern="^(auto|gtts|espeak)$")
     gtts_timeout_s: float = Field(default=4.0, gt=0, le=60)
     planner_horizon_h: int = Field(default=48, ge=1, le=24 * 31)
     planner_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    broadcast_lead_s: float = Field(
+        default=8.0, ge=0, le=300, description="Immediate broadcast: start this long after 'now'."
+    )
+    emergency_lead_s: float = Field(
+        default=3.0, ge=0, le=300, description="Immediate emergency broadcast: shorter lead."
+    )
+    test_kill_after_plan: bool = Field(
+        default=False,
+        description="FAULT TESTS ONLY: SIGKILL this process right after a replan that created "
+        "occurrences is committed, before any timeline is published (tests/faults).",
+    )
+    clock_drift_threshold_s: float = Field(
+        default=1.0, gt=0, description="An agent whose clock is further off is flagged."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -58,6 +82,19 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def resolved_mqtt_client_id(self) -> str:
+        """The server's MQTT client id: `PA_MQTT_CLIENT_ID`, else per host and HTTP port.
+
+        Two replicas must never share an id (the broker would disconnect one for the other,
+        over and over), and one replica must keep its id across restarts (its persistent
+        session holds the receipts queued while it was down). Two servers on one host cannot
+        listen on one port, so host + port is both unique and stable.
+        """
+        if self.mqtt_client_id:
+            return self.mqtt_client_id
+        return f"pa-server-{socket.gethostname()[:40]}-{self.port}"
 
     @property
     def media_dir(self) -> Path:

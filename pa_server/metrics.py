@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
@@ -44,8 +44,16 @@ RECEIPT_LAG_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 
 #: Prometheus 2.x servers do not announce support for.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-#: Broadcast statuses always exported (0 when absent) so dashboards see every series.
-BROADCAST_STATUSES = ("planned", "played", "missed")
+#: Broadcast outcomes always exported (0 when absent) so dashboards see every series. Each
+#: occurrence has exactly one (`pa_server.services.reports.broadcast_outcomes` decides):
+#: `played` — at least one agent reported `started` or `finished`;
+#: `missed` — not played, and an agent reported `missed` or its window (`play_at + max_late_s`)
+#: has closed; `planned` — not played and still inside or before its window; `stopped` — stopped
+#: by an operator before any agent started it; `cancelled` — withdrawn by a replan.
+BROADCAST_STATUSES = ("planned", "played", "missed", "stopped", "cancelled")
+
+#: Receipt types always exported.
+RECEIPT_TYPES = ("fetched", "started", "finished", "failed", "skipped", "missed")
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,39 @@ class FleetCounts:
 
     agents_online: int
     agents_known: int
-    #: Occurrences by status ("planned", "played", "missed", and any other the server keeps).
+    #: Occurrences by outcome (`BROADCAST_STATUSES`).
     broadcasts: Mapping[str, int] = field(default_factory=dict)
+    #: Stored receipts by type (each counted once per device and occurrence).
+    receipts: Mapping[str, int] = field(default_factory=dict)
+    #: Online agents whose clock is off by more than the drift limit or says it is not synced.
+    agents_clock_drift: int = 0
+
+
+class CacheAware(Protocol):
+    """A render result that says whether the render cache had it (`audio.render.Rendition`)."""
+
+    @property
+    def cache_hit(self) -> bool: ...
+
+
+class RendererWithResult(Protocol):
+    """Anything with `render(request)` returning a cache-aware result."""
+
+    def render(self, req: Any) -> Any: ...
+
+
+class CountingRenderer:
+    """Wraps a renderer: every render it performs counts a render-cache hit or miss."""
+
+    def __init__(self, inner: RendererWithResult, metrics: PaMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    def render(self, req: Any) -> Any:
+        """Render through the wrapped renderer, then count the result."""
+        result = self.inner.render(req)
+        self.metrics.record_render(cache_hit=bool(getattr(result, "cache_hit", False)))
+        return result
 
 
 class BusCounters(Protocol):
@@ -180,12 +219,26 @@ class _SourceCollector(Collector):
         known = GaugeMetricFamily("pa_agents_known", "Agents registered on the server.")
         known.add_metric([], counts.agents_known)
         broadcasts = GaugeMetricFamily(
-            "pa_broadcasts", "Broadcast occurrences in the database by status.", labels=["status"]
+            "pa_broadcasts",
+            "Broadcast occurrences in the database by outcome (planned, played, missed, ...).",
+            labels=["status"],
         )
         by_status = dict.fromkeys(BROADCAST_STATUSES, 0) | dict(counts.broadcasts)
         for status, n in sorted(by_status.items()):
             broadcasts.add_metric([status], n)
-        return [online, known, broadcasts]
+        receipts = GaugeMetricFamily(
+            "pa_receipts",
+            "Receipts stored, by type (once per device and occurrence).",
+            labels=["type"],
+        )
+        for kind, n in sorted((dict.fromkeys(RECEIPT_TYPES, 0) | dict(counts.receipts)).items()):
+            receipts.add_metric([kind], n)
+        drift = GaugeMetricFamily(
+            "pa_agents_clock_drift",
+            "Online agents whose clock is off beyond the limit or reports itself unsynchronised.",
+        )
+        drift.add_metric([], counts.agents_clock_drift)
+        return [online, known, broadcasts, receipts, drift]
 
     def _bus_families(self) -> list[Metric]:
         assert self._bus is not None

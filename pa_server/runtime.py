@@ -10,6 +10,8 @@ replica stores the state and receipts its bus receives (idempotently).
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -46,6 +48,11 @@ def plan_and_publish(
     with sessions() as session:
         result = replan(session, now=now, horizon=horizon)
         session.commit()
+        if settings.test_kill_after_plan and result.created:
+            # Fault injection (PA_TEST_KILL_AFTER_PLAN, off by default): a power cut between
+            # planning and dispatch, which a restart must survive without a double broadcast.
+            log.critical("PA_TEST_KILL_AFTER_PLAN: killing this process before dispatch")
+            os.kill(os.getpid(), signal.SIGKILL)
         published = sync_timelines(
             session,
             dispatcher,
@@ -113,6 +120,7 @@ class Runtime:
             username=s.mqtt_username,
             password=s.mqtt_password,
             ca_file=s.mqtt_ca_file,
+            client_id=s.resolved_mqtt_client_id,
             topics=self.topics,
         )
         self.bus.set_handlers(self._on_state, self._on_receipt)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from pa_server.api.deps import CurrentUser, DispatcherDep, NowDep, SessionDep, SettingsDep
 from pa_server.api.rights import ConfirmEmergency, check_occurrence, check_targets
+from pa_server.bus import BusError
 from pa_server.schemas.broadcasts import BroadcastCreate, BroadcastDetail, BroadcastPublic
 from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
 from pa_server.services import broadcasts
 from pa_server.services.errors import Unavailable
 from pa_server.services.validation import check_timezone, in_zone
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
 
@@ -55,7 +59,7 @@ def create_broadcast(
     user: CurrentUser,
     confirm_emergency: ConfirmEmergency = False,
 ) -> BroadcastDetail:
-    """Play an approved announcement now on zones and/or devices."""
+    """Play an approved announcement on zones and/or devices, all together, in a few seconds."""
     check_targets(
         session,
         user,
@@ -66,12 +70,25 @@ def create_broadcast(
         confirmed=confirm_emergency,
     )
     occ = broadcasts.create_broadcast(
-        session, data, dispatcher=dispatcher, timezone=settings.timezone, now=now
+        session,
+        data,
+        dispatcher=dispatcher,
+        timezone=settings.timezone,
+        now=now,
+        lead=timedelta(seconds=settings.broadcast_lead_s),
+        emergency_lead=timedelta(seconds=settings.emergency_lead_s),
     )
     # Stored first, sent second: a broadcast on air always has its record.
     session.commit()
     assert dispatcher is not None
-    broadcasts.send_play(dispatcher, occ, base_url=settings.resolved_public_url, now=now)
+    try:
+        broadcasts.send_play(dispatcher, occ, base_url=settings.resolved_public_url, now=now)
+    except BusError as exc:
+        # Stored and committed: the retained timelines carry it at the next planner cycle, so
+        # the broadcast still happens; only the fast path failed.
+        log.warning(
+            "broadcast %s: play command not sent (%s); timelines will carry it", occ.id, exc
+        )
     return broadcasts.broadcast_detail(session, occ.id)
 
 
@@ -89,5 +106,7 @@ def stop_broadcast(
         raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
     occ = broadcasts.stop_broadcast(session, occurrence_id, now=now)
     session.commit()
+    # A stop that the broker does not take becomes a 503 (`broker_unavailable`): what plays now
+    # keeps playing, so the operator must know and retry (stopping twice is harmless).
     broadcasts.send_stop(dispatcher, occ, now=now)
     return broadcasts.broadcast_detail(session, occ.id)

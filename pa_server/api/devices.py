@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from devices.protocol import PingBody, VolumeBody, device_target
-from pa_server.api.deps import CurrentUser, DispatcherDep, NowDep, SessionDep
+from pa_server.api.deps import CurrentUser, DispatcherDep, NowDep, SessionDep, SettingsDep
 from pa_server.api.rights import check_device
 from pa_server.auth.rights import require_zone
 from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -33,13 +33,15 @@ Offset = Annotated[int, Query(ge=0)]
 @router.get("", response_model=Page[DevicePublic])
 def list_devices(
     session: SessionDep,
+    settings: SettingsDep,
     zone: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> Page[DevicePublic]:
     """One page of devices (by id), optionally within a zone and below."""
     rows, total = devices.list_devices(session, zone=zone, limit=limit, offset=offset)
-    items = [devices.device_public(d) for d in rows]
+    threshold = settings.clock_drift_threshold_s
+    items = [devices.device_public(d, drift_threshold_s=threshold) for d in rows]
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -59,9 +61,12 @@ def create_device(
 
 
 @router.get("/{device_id}", response_model=DevicePublic)
-def get_device(device_id: str, session: SessionDep) -> DevicePublic:
-    """One device."""
-    return devices.device_public(devices.get_device(session, device_id))
+def get_device(device_id: str, session: SessionDep, settings: SettingsDep) -> DevicePublic:
+    """One device, with its clock flags."""
+    return devices.device_public(
+        devices.get_device(session, device_id),
+        drift_threshold_s=settings.clock_drift_threshold_s,
+    )
 
 
 @router.patch("/{device_id}", response_model=DevicePublic)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,7 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from pa_server.bus import BusError
 from pa_server.services.errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 
 def error_response(
@@ -46,8 +50,16 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _bus_error(_request: Request, exc: Exception) -> JSONResponse:
+    # A command that the broker did not take (down, or no PUBACK in time): nothing was stored
+    # for it, so the caller may simply retry.
+    log.warning("MQTT command not sent: %s", exc)
+    return error_response(503, "broker_unavailable", f"the MQTT broker did not take it: {exc}")
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
+    app.add_exception_handler(BusError, _bus_error)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -39,5 +39,5 @@ def get_script(name: str) -> ScriptPublic:
 @router.post("/{name}/render", response_model=ScriptFilled)
 def fill_script(name: str, data: ScriptFill) -> ScriptFilled:
     """The script's text with the given placeholder values, and its spoken form."""
-    text = scripts.fill_script(name, data.values)
+    text = scripts.fill_script(scripts.get_script(name), data.values)
     return ScriptFilled(name=name, text=text, spoken=scripts.spoken_form(text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import socket
 from typing import Any
 
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pa_server.app import create_app
     from pa_server.config import get_settings
+    from pa_server.logformat import configure_logging
 
     settings = get_settings()
     # The listen address also shapes the default public URL agents fetch media from.
@@ -30,11 +32,13 @@ def run(args: argparse.Namespace) -> int:
         update={"host": args.host or settings.host, "port": args.port or settings.port}
     )
     _preflight(settings)
+    configure_logging(settings.log_format, level=logging.getLogger().level or logging.INFO)
     uvicorn.run(
         create_app(settings, demo=args.demo),
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=None,  # uvicorn's records go through our handler, in PA_LOG_FORMAT
     )
     return 0
 

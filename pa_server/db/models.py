@@ -248,6 +248,9 @@ class Occurrence(Base):
     media_bytes: Mapped[int | None] = mapped_column(BigInteger)
     media_mime: Mapped[str | None] = mapped_column(String(64))
     immediate: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Device id → zone path of every device it was meant for, as planned or sent (a device
+    #: moved later does not rewrite this history). None on rows older than migration 0003.
+    expected_devices: Mapped[dict[str, str] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="planned", index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -38,6 +38,11 @@ class DevicePublic(Output):
     updated_at: UTC
     online: bool | None = None
     last_seen_at: UTC | None = None
+    clock_offset_ms: int | None = Field(default=None, description="server clock minus agent's")
+    clock_synced: bool | None = Field(default=None, description="the agent trusts its clock")
+    flags: list[str] = Field(
+        default_factory=list, description="problems staff should look at: clock_drift, …"
+    )
 
 
 class DeviceCreated(DevicePublic):

@@ -13,7 +13,7 @@ from pa_server.db.models import Announcement, Occurrence, Rendition, Schedule
 from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
-from pa_server.services.scripts import fill_script
+from pa_server.services.scripts import fill_script, require_script
 
 
 def get_announcement(session: Session, announcement_id: str) -> Announcement:
@@ -39,7 +39,7 @@ def require_approved(session: Session, announcement_id: str) -> Announcement:
 
 def _text_of(text: str | None, script_name: str | None, placeholders: dict[str, str]) -> str:
     if script_name:
-        text = fill_script(script_name, placeholders)
+        text = fill_script(require_script(script_name), placeholders)
     elif placeholders:
         raise Invalid("missing_script", "placeholder values given without a script name")
     if text is None or not text.strip():

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from devices.protocol import StopBody, parse_target
-from pa_server.db.models import Device, Occurrence, Receipt
+from devices.protocol import StopBody
+from pa_server.db.models import Occurrence, Receipt
 from pa_server.planner import LEVEL_PRIORITY
 from pa_server.schemas.broadcasts import (
     BroadcastCreate,
@@ -22,6 +21,7 @@ from pa_server.schemas.broadcasts import (
 )
 from pa_server.schemas.schedules import OccurrencePublic
 from pa_server.services.announcements import require_approved
+from pa_server.services.audience import Audience, device_zones
 from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound, Unavailable
@@ -30,25 +30,6 @@ from pa_server.services.validation import check_timezone, check_volume, in_zone
 from pa_server.services.zones import require_zone
 
 DELIVERY_TYPES = ("fetched", "started", "finished", "failed", "skipped", "missed")
-
-
-def device_zones(session: Session) -> list[tuple[str, str]]:
-    """Every (device id, zone path)."""
-    return [(d_id, zone) for d_id, zone in session.execute(select(Device.id, Device.zone_path))]
-
-
-def expected_devices(targets: Iterable[str], devices: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """The devices (id → zone) an occurrence with `targets` should reach."""
-    zones: list[str] = []
-    ids: set[str] = set()
-    for target in targets:
-        kind, name = parse_target(target)
-        (zones.append(name) if kind == "zone" else ids.add(name))
-    return {
-        d_id: zone
-        for d_id, zone in devices
-        if d_id in ids or any(zone == z or zone.startswith(z + "/") for z in zones)
-    }
 
 
 def get_occurrence(session: Session, occurrence_id: str) -> Occurrence:
@@ -88,11 +69,11 @@ def list_broadcasts(
             query.order_by(Occurrence.play_at.desc(), Occurrence.id).limit(limit).offset(offset)
         )
     )
-    devices = device_zones(session)
+    audience = Audience(device_zones(session))
     receipts = _receipts(session, [o.id for o in rows])
     out = []
     for occ in rows:
-        expected = expected_devices(occ.targets, devices)
+        expected = audience.of(occ)
         out.append(_public(occ, _counts(expected, receipts.get(occ.id, {}))))
     return out, total
 
@@ -111,10 +92,10 @@ def _public(occ: Occurrence, counts: DeliveryCounts) -> BroadcastPublic:
 def broadcast_detail(session: Session, occurrence_id: str) -> BroadcastDetail:
     """One occurrence with each expected (or reporting) device's receipts."""
     occ = get_occurrence(session, occurrence_id)
-    devices = device_zones(session)
-    expected = expected_devices(occ.targets, devices)
+    audience = Audience(device_zones(session))
+    expected = audience.of(occ)
     got = _receipts(session, [occ.id]).get(occ.id, {})
-    zone_of = dict(devices)
+    zone_of = audience.zone_of
     rows = []
     for device_id in sorted(set(expected) | set(got)):
         by_type = got.get(device_id, {})
@@ -139,10 +120,15 @@ def create_broadcast(
     dispatcher: DispatcherLike | None,
     timezone: str,
     now: datetime,
+    lead: timedelta,
+    emergency_lead: timedelta,
 ) -> Occurrence:
-    """Store an immediate broadcast of an approved announcement (send it with `send_play`).
+    """Store a one-off broadcast of an approved announcement (send it with `send_play`).
 
-    A naive `play_at` is wall time in `timezone`.
+    Without `play_at` it starts at `now + lead` (`emergency_lead` for emergencies): one common
+    instant for every loudspeaker, with time to fetch the media. It goes on the targets'
+    retained timelines (the replan this marks publishes them), so an agent that connects
+    late still gets it within `max_late_s`. A naive `play_at` is wall time in `timezone`.
     """
     if dispatcher is None:
         raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
@@ -153,8 +139,11 @@ def create_broadcast(
         raise Invalid("no_targets", "name at least one zone or device")
     targets = [f"zone:{require_zone(session, z).path}" for z in dict.fromkeys(data.zones)]
     targets += [f"device:{require_device(session, d).id}" for d in dict.fromkeys(data.devices)]
-    play_at = in_zone(data.play_at, check_timezone(timezone)) if data.play_at else now
     level = data.level or ann.level
+    if data.play_at is not None:
+        play_at = in_zone(data.play_at, check_timezone(timezone))
+    else:
+        play_at = now + (emergency_lead if level == "emergency" else lead)
     rend = ann.rendition
     occ = Occurrence(
         id=str(uuid.uuid4()),
@@ -173,19 +162,27 @@ def create_broadcast(
         media_bytes=rend.bytes,
         media_mime=rend.mime,
         immediate=True,
+        expected_devices=Audience(device_zones(session)).expected(targets),
         status="sent",
         created_at=now,
         updated_at=now,
     )
     session.add(occ)
     session.flush()
+    mark_plan_dirty(session)  # onto the retained timelines at the next cycle
     return occ
 
 
 def send_play(
     dispatcher: DispatcherLike, occ: Occurrence, *, base_url: str, now: datetime
 ) -> list[str]:
-    """Publish `play` for a stored immediate broadcast to each of its targets (after commit)."""
+    """Publish `play` for a stored one-off broadcast to each of its targets (after commit).
+
+    The same occurrence is on the retained timelines; this command only gets it to the
+    agents online now faster than the next planner cycle would. Agents key both on the
+    occurrence id (`devices.agent` merges timeline and commanded items by id, and plays an id
+    once), so a broadcast received both ways plays once.
+    """
     item = occurrence_item(occ, base_url=base_url, with_time=occ.play_at > now)
     if item is None:
         raise Invalid("not_rendered", "the broadcast has no audio")

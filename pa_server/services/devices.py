@@ -103,10 +103,30 @@ def delete_device(session: Session, device_id: str) -> None:
     mark_plan_dirty(session)
 
 
-def device_public(device: Device) -> DevicePublic:
-    """The API view of a device, with its online flag and last-seen instant."""
+def clock_flags(offset_ms: int | None, synced: bool | None, *, threshold_s: float) -> list[str]:
+    """`clock_drift` if the reported offset exceeds the threshold; `clock_unsynced` if the
+    agent says it does not trust its clock (it then holds scheduled items)."""
+    flags = []
+    if offset_ms is not None and abs(offset_ms) > threshold_s * 1000:
+        flags.append("clock_drift")
+    if synced is False:
+        flags.append("clock_unsynced")
+    return flags
+
+
+def device_public(device: Device, *, drift_threshold_s: float = 1.0) -> DevicePublic:
+    """The API view of a device: online flag, last-seen instant, clock and its flags."""
     public = DevicePublic.model_validate(device)
     if device.state is not None:
         public.online = device.state.online
         public.last_seen_at = device.state.received_at
+        offset, synced = (
+            device.state.payload.get("clock_offset_ms"),
+            device.state.payload.get("clock_synced"),
+        )
+        public.clock_offset_ms = offset if isinstance(offset, int) else None
+        public.clock_synced = synced if isinstance(synced, bool) else None
+        public.flags = clock_flags(
+            public.clock_offset_ms, public.clock_synced, threshold_s=drift_threshold_s
+        )
     return public

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import Item, Media, parse_instant
 from pa_server import planner
 from pa_server.db.models import Announcement, Device, Occurrence, PublishedTimeline, Schedule, Zone
+from pa_server.services.audience import Audience
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,9 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult
     schedules, zones, devices = load_specs(session)
     planned = planner.plan(schedules, zones, devices, now=now, horizon=horizon)
     media = _media_by_announcement(session, {o.announcement_id for o in planned})
+    # Recorded per occurrence while it lies ahead; once past, a device moving elsewhere no
+    # longer changes whom it was meant for (reports read this, not today's zones).
+    audience = Audience((d.id, d.zone_path) for d in devices)
     existing = {
         o.id: o
         for o in session.scalars(
@@ -139,6 +143,7 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult
             "volume": occ.volume,
             "max_late_s": occ.max_late_s,
             "duration_ms": occ.duration_ms,
+            "expected_devices": audience.expected(occ.targets),
             **media[occ.announcement_id],
         }
         row = existing.get(occ.id) or session.get(Occurrence, occ.id)
@@ -218,8 +223,11 @@ def desired_timelines(
     rows = session.scalars(
         select(Occurrence)
         .where(
-            Occurrence.status == "planned",
-            Occurrence.immediate.is_(False),
+            or_(
+                and_(Occurrence.status == "planned", Occurrence.immediate.is_(False)),
+                # One-off broadcasts: on the timelines too, so late agents still get them.
+                and_(Occurrence.status == "sent", Occurrence.immediate.is_(True)),
+            ),
             Occurrence.play_at >= now - MAX_LATE_WINDOW,
             Occurrence.play_at <= horizon_until,
         )

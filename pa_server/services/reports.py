@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
-from datetime import datetime
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from pa_server.db.models import Device, DeviceState, Occurrence, Receipt
 from pa_server.metrics import FleetCounts
 from pa_server.schemas.broadcasts import PlaybackReport, PlaybackRow
-from pa_server.services.broadcasts import device_zones, expected_devices
+from pa_server.services.audience import Audience, device_zones
 from pa_server.services.errors import Invalid
+from pa_server.services.planning import MAX_LATE_WINDOW
 from pa_server.services.zones import require_zone
 
 CSV_COLUMNS = (
@@ -37,11 +38,11 @@ def playback_report(
         raise Invalid("end_before_start", "the report's end lies before its start")
     if zone is not None:
         require_zone(session, zone)
-    devices = [
-        (d, z)
-        for d, z in device_zones(session)
-        if zone is None or z == zone or z.startswith(zone + "/")
-    ]
+
+    def within(z: str) -> bool:
+        return zone is None or z == zone or z.startswith(zone + "/")
+
+    audience = Audience(device_zones(session))
     occs = list(
         session.scalars(
             select(Occurrence).where(
@@ -51,10 +52,15 @@ def playback_report(
             )
         )
     )
-    planned: dict[str, set[str]] = defaultdict(set)
+    # Keyed by (zone then, device): a device moved since is accounted where it was meant to play.
+    planned: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for device_id, device_zone in audience.zone_of.items():
+        if within(device_zone):
+            planned[(device_zone, device_id)] = set()
     for occ in occs:
-        for device_id in expected_devices(occ.targets, devices):
-            planned[device_id].add(occ.id)
+        for device_id, device_zone in audience.of(occ).items():
+            if within(device_zone):
+                planned[(device_zone, device_id)].add(occ.id)
     seen: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     if occs:
         for r in session.scalars(
@@ -62,8 +68,7 @@ def playback_report(
         ):
             seen[r.device_id][r.type].add(r.occurrence_id)
     rows = []
-    for device_id, device_zone in sorted(devices, key=lambda dz: (dz[1], dz[0])):
-        mine = planned.get(device_id, set())
+    for (device_zone, device_id), mine in sorted(planned.items()):
         got = seen.get(device_id, {})
         reported = set().union(*got.values()) if got else set()
         rows.append(
@@ -91,13 +96,58 @@ def report_csv(report: PlaybackReport) -> str:
     return out.getvalue()
 
 
-def fleet_counts(session: Session) -> FleetCounts:
-    """Agents known and online, occurrences by status: the database gauges of `/metrics`."""
+#: An online agent whose clock is further off than this is counted as drifting.
+CLOCK_DRIFT_LIMIT_MS = 1000
+#: Receipts that prove an occurrence was heard somewhere.
+PLAYED_TYPES = ("started", "finished")
+
+
+def broadcast_outcomes(session: Session, *, now: datetime) -> dict[str, int]:
+    """Occurrences by outcome: planned, played, missed, stopped, cancelled (`pa_server.metrics`).
+
+    Counted in the database; only occurrences of the last day whose window may still be open
+    are read to compare `play_at + max_late_s` with `now` (max_late_s is at most a day).
+    """
+    played = select(Receipt.occurrence_id).where(Receipt.type.in_(PLAYED_TYPES))
+    reported_missed = select(Receipt.occurrence_id).where(Receipt.type == "missed")
+    outcome = case(
+        (Occurrence.status == "cancelled", "cancelled"),
+        (Occurrence.id.in_(played), "played"),
+        (Occurrence.status == "stopped", "stopped"),
+        (Occurrence.id.in_(reported_missed), "missed"),
+        (Occurrence.play_at < now - MAX_LATE_WINDOW, "missed"),
+        (Occurrence.play_at <= now, "due"),
+        else_="planned",
+    )
+    counts: Counter[str] = Counter()
+    for label, n in session.execute(select(outcome, func.count()).group_by(outcome)):
+        if label != "due":
+            counts[label] += int(n)
+    for play_at, max_late_s in session.execute(
+        select(Occurrence.play_at, Occurrence.max_late_s).where(outcome == "due")
+    ):
+        closed = play_at + timedelta(seconds=max_late_s) < now
+        counts["missed" if closed else "planned"] += 1
+    return dict(counts)
+
+
+def fleet_counts(session: Session, *, now: datetime) -> FleetCounts:
+    """Agents known, online and drifting; broadcasts by outcome; receipts by type."""
     known = session.scalar(select(func.count()).select_from(Device)) or 0
     online = session.scalar(select(func.count()).where(DeviceState.online.is_(True))) or 0
-    by_status = session.execute(select(Occurrence.status, func.count()).group_by(Occurrence.status))
+    receipts = session.execute(select(Receipt.type, func.count()).group_by(Receipt.type))
+    drifting = 0
+    for (payload,) in session.execute(
+        select(DeviceState.payload).where(DeviceState.online.is_(True))
+    ):
+        offset = payload.get("clock_offset_ms")
+        unsynced = payload.get("clock_synced") is False
+        if unsynced or (isinstance(offset, int) and abs(offset) > CLOCK_DRIFT_LIMIT_MS):
+            drifting += 1
     return FleetCounts(
         agents_online=online,
         agents_known=known,
-        broadcasts={status: int(n) for status, n in by_status},
+        broadcasts=broadcast_outcomes(session, now=now),
+        receipts={kind: int(n) for kind, n in receipts},
+        agents_clock_drift=drifting,
     )

@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,8 +31,24 @@ from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.db.models import Base
+from pa_server.metrics import CountingRenderer
 
 NOW = datetime(2026, 8, 9, 22, 0, tzinfo=UTC)  # 05:00 on 10 August in Hà Nội
+
+
+@contextmanager
+def scratch_database(pg_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (`pa_test_<random>`) on `pg_url`'s server, dropped after."""
+    name = f"pa_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +160,7 @@ class FakeRenderer:
         sha = hashlib.sha256(data).hexdigest()
         self.media_dir.mkdir(parents=True, exist_ok=True)
         path = self.media_dir / f"{sha}.mp3"
+        hit = path.exists()  # like the real render cache: the same input was rendered before
         path.write_bytes(data)
         return FakeRendition(
             sha,
@@ -155,7 +173,7 @@ class FakeRenderer:
             -1.5,
             ("fake",),
             False,
-            False,
+            hit,
             req.text or "",
         )
 
@@ -167,6 +185,8 @@ class FakeDispatcher:
     syncs: list[dict[str, tuple[Item, ...]]] = field(default_factory=list)
     commands: list[tuple[str, str, Any]] = field(default_factory=list)
     published: dict[str, tuple[Item, ...]] = field(default_factory=dict)
+    #: When set, `command` raises it (a broker that is down or does not acknowledge).
+    command_error: Exception | None = None
 
     def sync(
         self, desired: Mapping[str, tuple[Item, ...]], *, now: datetime, horizon_until: datetime
@@ -178,6 +198,8 @@ class FakeDispatcher:
         return changed
 
     def command(self, target: str, kind: str, body: Any, *, now: datetime) -> None:
+        if self.command_error is not None:
+            raise self.command_error
         self.commands.append((target, kind, body))
 
 
@@ -246,9 +268,11 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     replans: list[int] = []
     app.dependency_overrides[deps.get_now] = clock
     app.dependency_overrides[deps.get_dispatcher] = lambda: dispatcher
-    app.dependency_overrides[deps.get_renderer] = lambda: renderer
+    counted = CountingRenderer(renderer, app.state.metrics)
+    app.dependency_overrides[deps.get_renderer] = lambda: counted
     app.dependency_overrides[deps.get_keys] = FakeKeys
     app.dependency_overrides[deps.current_user] = acting_person
     with TestClient(app) as client:
         app.state.on_plan_change = lambda: replans.append(1)
+        app.state.clock = clock
         yield Api(client, settings, clock, dispatcher, renderer, replans)

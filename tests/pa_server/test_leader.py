@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -13,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from pa_server.leader import DispatchLease, LeaderLoop, LeaseUnsupported, lock_key
+from tests.pa_server.server_fixtures import scratch_database
 
 # Generous bound for "the other replica takes over" (issue 6 asks for 15 s end to end).
 TAKEOVER_BOUND_S = 15.0
@@ -37,16 +36,8 @@ def pg_db(pg_url: str | None) -> Iterator[str]:
     """A fresh PostgreSQL database for this module, dropped afterwards."""
     if pg_url is None:
         pytest.skip("PA_TEST_DATABASE_URL not set: no PostgreSQL for advisory-lock tests")
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    name = f"pa_test_{secrets.token_hex(6)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(pg_url) as url:
+        yield url
 
 
 def lock_holder_pids(db_url: str) -> list[int]:

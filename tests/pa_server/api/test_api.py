@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from devices.protocol import Receipt, State
+from pa_server.bus import PublishTimeout
 from pa_server.services.ingest import ingest_receipt, ingest_state
 from pa_server.services.renditions import MAX_RECORDING_BYTES
 from tests.pa_server.server_fixtures import Api
@@ -300,6 +301,27 @@ def test_bad_update_leaves_schedule_unchanged(api: Api) -> None:
 # --------------------------------------------------------------------------- broadcasts
 
 
+def test_broker_not_taking_commands_is_a_503_but_a_stored_broadcast_stands(api: Api) -> None:
+    seed_zones(api)
+    ann = approved(api)
+    api.dispatcher.command_error = PublishTimeout("no PUBACK within 10 s")
+    for url, body in [("devices/loa-01/ping", None), ("devices/loa-01/volume", {"volume": 40})]:
+        api.refused("POST", f"{V1}/{url}", "broker_unavailable", 503, json=body)
+    # Stored and committed first: the retained timelines carry it even though `play` failed.
+    b = api.ok(
+        "POST",
+        f"{V1}/broadcasts",
+        201,
+        json={"announcement_id": ann["id"], "zones": ["vinh-tuong/tan-tien"]},
+    )
+    assert api.ok("GET", f"{V1}/broadcasts/{b['id']}")["id"] == b["id"] and api.replans
+    # A stop that cannot be sent must say so: what plays now keeps playing.
+    api.refused("POST", f"{V1}/broadcasts/{b['id']}/stop", "broker_unavailable", 503)
+    api.dispatcher.command_error = None
+    assert api.ok("POST", f"{V1}/broadcasts/{b['id']}/stop")["id"] == b["id"]
+    assert [k for _, k, _ in api.dispatcher.commands] == ["stop"]
+
+
 def test_immediate_broadcast_delivery_stop_and_report(api: Api) -> None:
     seed_zones(api)
     ann = approved(api)
@@ -319,6 +341,9 @@ def test_immediate_broadcast_delivery_stop_and_report(api: Api) -> None:
     target, kind, item = api.dispatcher.commands[-1]
     assert (target, kind, item.occurrence_id) == ("zone:vinh-tuong/tan-tien", "play", b["id"])
     assert item.media.url == ann["rendition"]["url"]
+    # A common start instant a few seconds ahead, and a replan to put it on the timelines.
+    lead = timedelta(seconds=api.settings.emergency_lead_s)
+    assert item.play_at == api.clock.now + lead and api.replans
     sessions = api.client.app.state.sessions  # type: ignore[attr-defined]
     with sessions() as s:
         for kind_ in ("fetched", "started", "finished", "finished"):
@@ -386,6 +411,7 @@ def test_immediate_broadcast_delivery_stop_and_report(api: Api) -> None:
 
 
 def test_keys_and_openapi(api: Api) -> None:
+    assert api.ok("GET", "/healthz") == {"status": "ok", "dispatcher": False}  # no runtime
     assert api.ok("GET", f"{V1}/keys")["keys"][0]["alg"] == "Ed25519"
     paths = api.ok("GET", "/openapi.json")["paths"]
     for path in (
@@ -421,7 +447,15 @@ def test_scripts_list_fill_and_compose(api: Api) -> None:
         "unknown_placeholder",
         json={"values": {**values, "extra": "x"}},
     )
-    api.refused("POST", f"{V1}/scripts/nope/render", "unknown_script", json={"values": {}})
+    # A script named in the URL that does not exist is a 404; one named in a body, a 422.
+    api.refused("POST", f"{V1}/scripts/nope/render", "unknown_script", 404, json={"values": {}})
+    api.refused("GET", f"{V1}/scripts/nope", "unknown_script", 404)
+    api.refused(
+        "POST",
+        f"{V1}/announcements",
+        "unknown_script",
+        json={"title": "x", "script_name": "nope", "placeholders": {}},
+    )
     ann = api.ok(
         "POST",
         f"{V1}/announcements",
@@ -461,3 +495,36 @@ def test_metrics_read_the_database(api: Api) -> None:
     seed_zones(api)
     text = api.client.get("/metrics").text
     assert "pa_agents_known 2.0" in text or "pa_agents_known 2" in text
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "code", "body"),
+    [
+        ("GET", "/zones/vinh-tuong/nowhere", "zone_not_found", None),
+        ("PATCH", "/zones/nowhere", "zone_not_found", {"name": "x"}),
+        ("DELETE", "/zones/nowhere", "zone_not_found", None),
+        ("GET", "/devices/ghost", "device_not_found", None),
+        ("PATCH", "/devices/ghost", "device_not_found", {"name": "x"}),
+        ("DELETE", "/devices/ghost", "device_not_found", None),
+        ("GET", "/devices/ghost/state", "device_not_found", None),
+        ("POST", "/devices/ghost/ping", "device_not_found", None),
+        ("POST", "/devices/ghost/volume", "device_not_found", {"volume": 50}),
+        ("GET", "/announcements/ghost", "announcement_not_found", None),
+        ("PATCH", "/announcements/ghost", "announcement_not_found", {"title": "x"}),
+        ("DELETE", "/announcements/ghost", "announcement_not_found", None),
+        ("POST", "/announcements/ghost/render", "announcement_not_found", None),
+        ("POST", "/announcements/ghost/approve", "announcement_not_found", None),
+        ("GET", "/schedules/ghost", "schedule_not_found", None),
+        ("PATCH", "/schedules/ghost", "schedule_not_found", {"title": "x"}),
+        ("DELETE", "/schedules/ghost", "schedule_not_found", None),
+        ("GET", "/schedules/ghost/occurrences", "schedule_not_found", None),
+        ("GET", "/broadcasts/ghost", "broadcast_not_found", None),
+        ("POST", "/broadcasts/ghost/stop", "broadcast_not_found", None),
+        ("GET", "/scripts/ghost", "unknown_script", None),
+    ],
+)
+def test_unknown_resource_in_the_path_is_404(
+    api: Api, method: str, url: str, code: str, body: dict[str, Any] | None
+) -> None:
+    seed_zones(api)
+    api.refused(method, f"{V1}{url}", code, 404, json=body)

@@ -54,8 +54,8 @@ def test_migration_creates_every_table_and_is_idempotent(engine: Engine) -> None
     tables = set(inspect(engine).get_table_names())
     assert {t.name for t in Base.metadata.sorted_tables} <= tables
     with engine.connect() as conn:
-        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys(engine: Engine) -> None:

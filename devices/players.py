@@ -1,0 +1,275 @@
+"""Sound output behind one interface: `alsa` (a real card via miniaudio), `file`, `null`.
+
+A player first `prepare`s a verified file (decoding ahead, so the start costs only opening
+the stream), then `start`s it on the instant and returns a `Playback` to watch or stop.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import logging
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from devices import protocol
+from devices.config import PlayerSection
+from devices.errors import PlayerError
+from devices.protocol import Item
+
+log = logging.getLogger(__name__)
+
+
+class Playback(Protocol):
+    """One sound being played."""
+
+    started_at: datetime
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until it ends or `timeout` passes; True if it has ended."""
+        ...
+
+    def stop(self) -> None: ...
+
+    def set_volume(self, volume: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A file ready to start: its path and, for a real card, the decoded samples."""
+
+    item: Item
+    path: Path
+    decoded: Any = None
+
+
+class Player(Protocol):
+    """What the scheduler drives."""
+
+    def prepare(self, item: Item, path: Path) -> Prepared: ...
+
+    def start(self, prepared: Prepared, volume: int) -> Playback: ...
+
+    def close(self) -> None: ...
+
+
+class TimedPlayback:
+    """A playback that lasts the item's announced duration (null and file players)."""
+
+    def __init__(self, duration_s: float, started_at: datetime) -> None:
+        self.started_at = started_at
+        self._end = time.monotonic() + duration_s
+        self._stopped = threading.Event()
+        self.volume = 0
+
+    def wait(self, timeout: float | None) -> bool:
+        left = self._end - time.monotonic()
+        if left <= 0 or self._stopped.is_set():
+            return True
+        return self._stopped.wait(left if timeout is None else min(left, timeout)) or (
+            self._end <= time.monotonic()
+        )
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def set_volume(self, volume: int) -> None:
+        self.volume = volume
+
+
+class NullPlayer:
+    """Plays nothing, for as long as the item lasts."""
+
+    def prepare(self, item: Item, path: Path) -> Prepared:
+        return Prepared(item, path)
+
+    def start(self, prepared: Prepared, volume: int) -> Playback:
+        return TimedPlayback(prepared.item.media.duration_ms / 1000, datetime.now(UTC))
+
+    def close(self) -> None:
+        pass
+
+
+class FilePlayer:
+    """Copies each played file into a folder and logs its actual start (for tests, simulation).
+
+    `plays.jsonl` gets one line per start: device, occurrence, `play_at`, the start instant
+    (UTC, ms, and epoch µs for benches), `late_ms`, and the copy's file name. The start only
+    reads the clock; placing the copy and writing the line happen in a writer thread, so a
+    simulated fleet starting on one instant in one process does not queue on file I/O.
+    """
+
+    _queue: queue.SimpleQueue[tuple[FilePlayer, Prepared, int, int] | None] | None = None
+    _queue_lock = threading.Lock()
+
+    def __init__(self, output_dir: Path, device_id: str) -> None:
+        self.output_dir = output_dir
+        self.device_id = device_id
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with FilePlayer._queue_lock:
+            if FilePlayer._queue is None:
+                FilePlayer._queue = queue.SimpleQueue()
+                threading.Thread(target=_file_writer, name="pa-file-player", daemon=True).start()
+
+    def prepare(self, item: Item, path: Path) -> Prepared:
+        # Copied ahead under a hidden name: the writer only renames it.
+        staged = self.output_dir / f".{item.occurrence_id}.staged"
+        shutil.copyfile(path, staged)
+        return Prepared(item, staged)
+
+    def start(self, prepared: Prepared, volume: int) -> Playback:
+        started_ns = time.time_ns()
+        assert FilePlayer._queue is not None
+        FilePlayer._queue.put((self, prepared, started_ns, volume))
+        started = datetime.fromtimestamp(started_ns / 1e9, UTC)
+        return TimedPlayback(prepared.item.media.duration_ms / 1000, started)
+
+    def record(self, prepared: Prepared, started_ns: int, volume: int) -> None:
+        """Place the copy and append the JSON line of one start."""
+        started = datetime.fromtimestamp(started_ns / 1e9, UTC)
+        item = prepared.item
+        name = f"{item.occurrence_id}-{started_ns}.{_ext(item.media.mime)}"
+        prepared.path.replace(self.output_dir / name)
+        late_ms = None
+        if item.play_at is not None:
+            late_ms = round((started - item.play_at).total_seconds() * 1000, 3)
+        line = {
+            "device_id": self.device_id,
+            "occurrence_id": item.occurrence_id,
+            "play_at": protocol.format_instant(item.play_at) if item.play_at else None,
+            "started_at": protocol.format_instant(started),
+            "started_at_us": started_ns // 1000,
+            "late_ms": late_ms,
+            "volume": volume,
+            "file": name,
+        }
+        with (self.output_dir / "plays.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        pass
+
+
+def _file_writer() -> None:
+    assert FilePlayer._queue is not None
+    while True:
+        job = FilePlayer._queue.get()
+        if job is None:
+            return
+        player, prepared, started_ns, volume = job
+        try:
+            player.record(prepared, started_ns, volume)
+        except OSError:
+            log.exception("file player could not record a start")
+
+
+def _ext(mime: str) -> str:
+    return {"audio/mpeg": "mp3", "audio/ogg": "ogg", "audio/opus": "opus", "audio/wav": "wav"}.get(
+        mime, "bin"
+    )
+
+
+class AlsaPlayer:
+    """A real sound card through miniaudio (ALSA on the Pi); decodes to PCM ahead of time."""
+
+    SAMPLE_RATE = 48_000
+    CHANNELS = 2
+
+    def __init__(self, device_name: str | None = None) -> None:
+        try:
+            import miniaudio
+        except ImportError as exc:  # pragma: no cover - miniaudio is a core dependency
+            raise PlayerError("miniaudio is not installed") from exc
+        self._ma = miniaudio
+        self._device_id = None
+        if device_name:
+            for dev in miniaudio.Devices().get_playbacks():
+                if device_name in dev["name"]:
+                    self._device_id = dev["id"]
+                    break
+            else:
+                raise PlayerError(f"no playback device named like {device_name!r}")
+
+    def prepare(self, item: Item, path: Path) -> Prepared:
+        try:
+            decoded = self._ma.decode_file(
+                str(path),
+                output_format=self._ma.SampleFormat.SIGNED16,
+                nchannels=self.CHANNELS,
+                sample_rate=self.SAMPLE_RATE,
+            )
+        except self._ma.DecodeError as exc:
+            raise PlayerError(f"cannot decode {path.name}: {exc}") from exc
+        return Prepared(item, path, decoded.samples)
+
+    def start(self, prepared: Prepared, volume: int) -> Playback:
+        try:
+            return _AlsaPlayback(self._ma, prepared.decoded, volume, self._device_id)
+        except self._ma.MiniaudioError as exc:
+            raise PlayerError(f"cannot open the sound device: {exc}") from exc
+
+    def close(self) -> None:
+        pass
+
+
+class _AlsaPlayback:
+    def __init__(self, ma: Any, samples: array.array[int], volume: int, device_id: Any) -> None:
+        self._volume = volume
+        self._done = threading.Event()
+        self._device = ma.PlaybackDevice(
+            output_format=ma.SampleFormat.SIGNED16,
+            nchannels=AlsaPlayer.CHANNELS,
+            sample_rate=AlsaPlayer.SAMPLE_RATE,
+            device_id=device_id,
+        )
+        stream = _pcm_stream(samples, AlsaPlayer.CHANNELS, lambda: self._volume, self._done.set)
+        next(stream)
+        self.started_at = datetime.now(UTC)
+        self._device.start(stream)
+
+    def wait(self, timeout: float | None) -> bool:
+        if self._done.wait(timeout):
+            self._device.close()
+            return True
+        return False
+
+    def stop(self) -> None:
+        self._done.set()
+        self._device.close()
+
+    def set_volume(self, volume: int) -> None:
+        self._volume = volume
+
+
+def _pcm_stream(
+    samples: array.array[int], channels: int, volume: Callable[[], int], on_end: Callable[[], None]
+) -> Generator[array.array[int], int, None]:
+    """miniaudio's generator protocol: receives a frame count, yields that many frames."""
+    pos = 0
+    frames = yield array.array("h")
+    while pos < len(samples):
+        chunk = samples[pos : pos + frames * channels]
+        pos += len(chunk)
+        vol = volume()
+        if vol < 100:  # linear gain; the chunk is small enough for plain Python
+            chunk = array.array("h", (s * vol // 100 for s in chunk))
+        frames = yield chunk
+    on_end()
+
+
+def make_player(settings: PlayerSection, device_id: str) -> Player:
+    """The player the config names."""
+    if settings.kind == "null":
+        return NullPlayer()
+    if settings.kind == "file":
+        if settings.output_dir is None:
+            raise PlayerError("player.output_dir is required for the file player")
+        return FilePlayer(settings.output_dir, device_id)
+    return AlsaPlayer(settings.device)

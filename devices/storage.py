@@ -1,0 +1,215 @@
+"""What the agent keeps on disk: timelines, replay window, settings, and the receipt journal.
+
+Every file is replaced atomically (write a temp file, fsync, rename), so a power cut leaves
+either the old or the new content, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from devices import protocol
+from devices.protocol import Receipt, ReplayWindow, TimelineBody
+
+log = logging.getLogger(__name__)
+
+#: Occurrences handled longer ago than this are forgotten (their timelines are long gone).
+DONE_RETENTION = timedelta(days=3)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves the old or the new file whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some filesystems refuse to open folders; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """`atomic_write_bytes` of a JSON document."""
+    atomic_write_bytes(path, json.dumps(obj, ensure_ascii=False, indent=1).encode())
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in `path`, or None when absent; a corrupt file is set aside, not fatal."""
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable %s (%s); moved aside", path, exc)
+        path.replace(path.with_name(path.name + ".corrupt"))
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class KnownTimeline:
+    """A verified timeline as held by the agent."""
+
+    version: int
+    envelope_id: str
+    body: TimelineBody
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "envelope_id": self.envelope_id,
+            "body": self.body.to_wire(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KnownTimeline:
+        return cls(
+            version=int(data["version"]),
+            envelope_id=str(data["envelope_id"]),
+            body=TimelineBody.model_validate(data["body"]),
+        )
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Everything `AgentStore` persists besides receipts."""
+
+    timelines: dict[str, KnownTimeline] = field(default_factory=dict)
+    replay: ReplayWindow = field(default_factory=ReplayWindow)
+    volume: int = 80
+    #: occurrence id → its play_at: occurrences started, missed or given up (never re-played).
+    done: dict[str, datetime] = field(default_factory=dict)
+
+
+class AgentStore:
+    """The agent's state folder (`[paths] state_dir`)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.media_dir = self.dir / "media"
+        self.media_dir.mkdir(exist_ok=True)
+        self.journal_path = self.dir / "receipts.journal"
+
+    def load(self) -> Snapshot:
+        """Read what was saved; anything unreadable is logged and starts empty."""
+        snap = Snapshot()
+        for target, raw in (read_json(self.dir / "timelines.json") or {}).items():
+            try:
+                snap.timelines[target] = KnownTimeline.from_json(raw)
+            except (KeyError, TypeError, ValueError, ValidationError) as exc:
+                log.warning("dropping stored timeline %s: %s", target, exc)
+        try:
+            snap.replay = ReplayWindow.from_json(read_json(self.dir / "replay.json") or {})
+        except (protocol.ProtocolError, AttributeError) as exc:
+            log.warning("dropping stored replay window: %s", exc)
+        settings = read_json(self.dir / "agent.json") or {}
+        if isinstance(settings.get("volume"), int) and 0 <= settings["volume"] <= 100:
+            snap.volume = settings["volume"]
+        for occ, at in (settings.get("done") or {}).items():
+            try:
+                snap.done[occ] = protocol.parse_instant(at)
+            except protocol.ProtocolError:
+                log.warning("dropping stored done entry %s", occ)
+        return snap
+
+    def save_timelines(self, timelines: Mapping[str, KnownTimeline]) -> None:
+        atomic_write_json(
+            self.dir / "timelines.json", {t: k.to_json() for t, k in timelines.items()}
+        )
+
+    def save_replay(self, replay: ReplayWindow) -> None:
+        atomic_write_json(self.dir / "replay.json", replay.to_json())
+
+    def save_settings(self, *, volume: int, done: Mapping[str, datetime], now: datetime) -> None:
+        kept = {o: protocol.format_instant(t) for o, t in done.items() if now - t < DONE_RETENTION}
+        atomic_write_json(self.dir / "agent.json", {"volume": volume, "done": kept})
+
+
+class ReceiptJournal:
+    """Receipts not yet acknowledged by the broker, in an append-only fsync'd file.
+
+    Lines are `{"add": seq, "r": receipt}` and `{"ack": seq}`; a receipt is pending from its
+    `add` until its `ack`. A torn last line (power cut mid-write) is skipped on reading.
+    """
+
+    COMPACT_BYTES = 256 * 1024
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._pending: dict[int, Receipt] = {}
+        self._seq = 0
+        self._load()
+        self._fh = self.path.open("ab")
+
+    def _load(self) -> None:
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            try:
+                rec = json.loads(line)
+                if "add" in rec:
+                    self._pending[int(rec["add"])] = Receipt.model_validate(rec["r"])
+                    self._seq = max(self._seq, int(rec["add"]))
+                elif "ack" in rec:
+                    self._pending.pop(int(rec["ack"]), None)
+            except (ValueError, TypeError, KeyError, ValidationError):
+                log.warning("skipping a damaged line in %s", self.path)
+
+    def _write(self, obj: Mapping[str, Any]) -> None:
+        self._fh.write(protocol.canonical_json(obj) + b"\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def append(self, receipt: Receipt) -> int:
+        """Store a receipt durably; returns its sequence number for `ack`."""
+        with self._lock:
+            self._seq += 1
+            self._write({"add": self._seq, "r": receipt.to_wire()})
+            self._pending[self._seq] = receipt
+            return self._seq
+
+    def ack(self, seq: int) -> None:
+        """The broker has the receipt: it will not be sent again."""
+        with self._lock:
+            if self._pending.pop(seq, None) is None:
+                return
+            self._write({"ack": seq})
+            if not self._pending and self._fh.tell() > self.COMPACT_BYTES:
+                self._fh.close()
+                atomic_write_bytes(self.path, b"")
+                self._fh = self.path.open("ab")
+
+    def pending(self) -> list[tuple[int, Receipt]]:
+        """Receipts not acknowledged yet, oldest first."""
+        with self._lock:
+            return sorted(self._pending.items())
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()

@@ -1,0 +1,430 @@
+"""Test-side stand-ins for what the agent talks to: a broker, a media server, a signing server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices import protocol
+from devices.config import AgentConfig, config_from_mapping
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedAmqtt:
+    """amqtt in its own thread and event loop, on 127.0.0.1:`port`."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._broker: Any = None
+
+    def start(self) -> None:
+        from amqtt.broker import Broker
+
+        if not self._thread.is_alive():
+            self._thread.start()
+
+        async def boot() -> Any:
+            broker = Broker(
+                {
+                    "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+                    "sys_interval": 0,
+                    "auth": {"allow-anonymous": True},
+                }
+            )
+            await broker.start()
+            return broker
+
+        self._broker = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(20)
+
+    def stop(self) -> None:
+        if self._broker is not None:
+            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(20)
+            self._broker = None
+
+    def close(self) -> None:
+        self.stop()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+class MediaServer:
+    """A tiny HTTP server for media files (`put` bytes, get a `Media`), with a Date header."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.requests: list[str] = []
+        self.delay_s = 0.0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_HEAD(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                data = server.files.get(self.path)
+                if server.delay_s:
+                    time.sleep(server.delay_s)
+                if data is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def put(
+        self, data: bytes, *, announce: bytes | None = None, duration_ms: int = 300
+    ) -> protocol.Media:
+        """Serve `data`; the Media announces `announce`'s hash/size (to test mismatches)."""
+        ref = announce if announce is not None else data
+        sha = hashlib.sha256(ref).hexdigest()
+        path = f"/media/{sha}.mp3"
+        self.files[path] = data
+        return protocol.Media(
+            url=self.url + path, sha256=sha, bytes=len(ref), duration_ms=duration_ms
+        )
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Signer:
+    """The test's stand-in for the server's signing key."""
+
+    def __init__(self, kid: str = "k1") -> None:
+        self.key = Ed25519PrivateKey.generate()
+        self.kid = kid
+
+    @property
+    def public_b64(self) -> str:
+        return protocol.public_key_b64(self.key)
+
+    def sign(
+        self,
+        kind: protocol.Kind,
+        body: Any,
+        *,
+        now: datetime | None = None,
+        ttl: timedelta = timedelta(hours=2),
+        envelope_id: str | None = None,
+    ) -> bytes:
+        now = now or protocol.utc_now()
+        return protocol.sign_envelope(
+            kind,
+            body,
+            key=self.key,
+            kid=self.kid,
+            now=now,
+            expires_at=now + ttl,
+            envelope_id=envelope_id,
+        )
+
+    def timeline(
+        self,
+        target: str,
+        items: list[protocol.Item],
+        *,
+        version: int | None = None,
+        now: datetime | None = None,
+        envelope_id: str | None = None,
+    ) -> bytes:
+        now = now or protocol.utc_now()
+        body = protocol.TimelineBody(
+            target=target,
+            version=version if version is not None else protocol.timeline_version(now),
+            horizon_until=now + timedelta(hours=1),
+            items=tuple(items),
+        )
+        return self.sign("timeline", body, now=now, envelope_id=envelope_id)
+
+
+def item(
+    media: protocol.Media,
+    play_at: datetime | None,
+    *,
+    occurrence_id: str | None = None,
+    priority: int = 50,
+    max_late_s: int = 60,
+    volume: int | None = None,
+) -> protocol.Item:
+    return protocol.Item(
+        occurrence_id=occurrence_id or uuid.uuid4().hex[:12],
+        title="Thông báo",
+        play_at=play_at,
+        max_late_s=max_late_s,
+        priority=priority,
+        volume=volume,
+        media=media,
+    )
+
+
+class MqttPeer:
+    """A plain paho client for the test: publishes like the server, watches like it too."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("mqtt://").split(":")
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}"
+        )
+        self.client.on_message = self._on_message
+        self.client.connect(host, int(port))
+        self.client.loop_start()
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+
+    def subscribe(self, topic: str) -> None:
+        info = [None]
+        done = threading.Event()
+
+        def on_sub(*_a: Any) -> None:
+            done.set()
+
+        self.client.on_subscribe = on_sub
+        self.client.subscribe(topic, qos=1)
+        assert done.wait(10), f"no SUBACK for {topic}"
+        del info
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
+
+    def on(self, topic_suffix: str) -> list[bytes]:
+        with self._lock:
+            return [p for t, p in self.messages if t.endswith(topic_suffix)]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def agent_config(
+    tmp: Path,
+    *,
+    broker_url: str,
+    server_url: str,
+    keys: Mapping[str, str],
+    prefix: str,
+    device_id: str = "loa-01",
+    zone: str = "huyen/xa/thon-1",
+    **sections: Mapping[str, Any],
+) -> AgentConfig:
+    data: dict[str, Any] = {
+        "device": {"id": device_id, "zone": zone},
+        "mqtt": {"url": broker_url, "keepalive": 5},
+        "server": {"url": server_url, "public_keys": dict(keys)},
+        "topic_prefix": prefix,
+        "paths": {"state_dir": str(tmp / device_id / "state")},
+        "player": {"kind": "file", "output_dir": str(tmp / device_id / "out")},
+        "relay": {"pre_roll_s": 0.5, "post_roll_s": 0.5},
+        "fetch": {
+            "spread_s": 0,
+            "margin_s": 0,
+            "backoff_initial_s": 0.2,
+            "fail_after": 1,
+            "seed": 1,
+        },
+        "clock": {"check_interval_s": 60},
+    }
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return config_from_mapping(data, env={})
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll `cond` until it is truthy (returns it) or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def started(agent: Any) -> Iterator[Any]:
+    with agent:
+        yield agent
+
+
+class RecordingPlayer:
+    """A player that remembers what it started (and when); plays for the item's duration."""
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[str, datetime, int]] = []
+        self.start_mono: list[float] = []
+        self.on_start: Callable[[], None] | None = None
+
+    def prepare(self, item_: protocol.Item, path: Path) -> Any:
+        from devices.players import Prepared
+
+        return Prepared(item_, path)
+
+    def start(self, prepared: Any, volume: int) -> Any:
+        from devices.players import TimedPlayback
+
+        now = protocol.utc_now()
+        self.start_mono.append(time.monotonic())
+        if self.on_start is not None:
+            self.on_start()
+        self.starts.append((prepared.item.occurrence_id, now, volume))
+        return TimedPlayback(prepared.item.media.duration_ms / 1000, now)
+
+    def close(self) -> None:
+        pass
+
+    def played(self) -> list[str]:
+        return [occ for occ, _, _ in self.starts]
+
+
+class FakeServer:
+    """An httpx MockTransport answering clock checks (HEAD, with Date) and media GETs."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.clock_ok = True
+        self.url = "http://server.test"
+
+    def put(self, data: bytes, duration_ms: int = 300) -> protocol.Media:
+        sha = hashlib.sha256(data).hexdigest()
+        self.files[f"/media/{sha}.mp3"] = data
+        return protocol.Media(
+            url=f"{self.url}/media/{sha}.mp3", sha256=sha, bytes=len(data), duration_ms=duration_ms
+        )
+
+    def client(self) -> Any:
+        import email.utils
+
+        import httpx
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            if request.method == "HEAD":
+                if not self.clock_ok:
+                    raise httpx.ConnectError("server unreachable", request=request)
+                date = email.utils.format_datetime(protocol.utc_now(), usegmt=True)
+                return httpx.Response(200, headers={"Date": date})
+            data = self.files.get(request.url.path)
+            return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
+
+        return httpx.Client(transport=httpx.MockTransport(handle))
+
+
+class TcpProxy:
+    """A TCP relay to the broker that a test can cut (network gone) and restore."""
+
+    def __init__(self, target_url: str) -> None:
+        host, port = target_url.removeprefix("mqtt://").split(":")
+        self.target = (host, int(port))
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._server: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            if self._server is not server:  # cut meanwhile
+                client.close()
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        if self._server is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not.
+            with suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)
+            self._server.close()
+            self._server = None
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self.cut()
+
+
+def clear_retained(url: str, prefix: str, settle_s: float = 0.5) -> int:
+    """Delete every retained message under `prefix` (Mosquitto keeps them across runs)."""
+    peer = MqttPeer(url)
+    try:
+        peer.subscribe(f"{prefix}/#")
+        time.sleep(settle_s)
+        topics = {t for t, p in peer.messages if p}
+        for topic in topics:
+            peer.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+        return len(topics)
+    finally:
+        peer.close()

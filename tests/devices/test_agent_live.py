@@ -1,0 +1,172 @@
+"""The agent against a real broker, a real HTTP media server and a test-side signing server."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from devices import protocol
+from devices.agent import Agent
+from tests.devices.support import (
+    MediaServer,
+    MqttPeer,
+    Signer,
+    TcpProxy,
+    agent_config,
+    item,
+    wait_for,
+)
+
+pytestmark = pytest.mark.network
+
+
+def plays(out: Path) -> list[dict[str, object]]:
+    log = out / "plays.jsonl"
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def wait_online(peer: MqttPeer, device_id: str = "loa-01") -> None:
+    """The agent's retained online state is published after it subscribed: safe to send."""
+    wait_for(
+        lambda: any(json.loads(p).get("online") for p in peer.on(f"/state/{device_id}")),
+        10,
+        "the agent online",
+    )
+
+
+def receipts(peer: MqttPeer) -> list[protocol.Receipt]:
+    return [protocol.parse_receipt(p) for p in peer.on("/event/loa-01")]
+
+
+def test_timeline_item_plays_on_time_and_reports(
+    tmp_path: Path, broker_url: str, prefix: str, media_server: MediaServer, signer: Signer
+) -> None:
+    cfg = agent_config(
+        tmp_path,
+        broker_url=broker_url,
+        server_url=media_server.url,
+        keys={signer.kid: signer.public_b64},
+        prefix=prefix,
+    )
+    topics = protocol.Topics(prefix)
+    peer = MqttPeer(broker_url)
+    peer.subscribe(f"{prefix}/#")
+    media = media_server.put(b"ID3 fake mp3 bytes " * 100)
+    play_at = protocol.utc_now() + timedelta(seconds=2)
+    it = item(media, play_at)
+    peer.publish(
+        topics.timeline_zone("huyen/xa"), signer.timeline("zone:huyen/xa", [it]), retain=True
+    )
+    with Agent(cfg) as agent:
+        wait_for(lambda: plays(tmp_path / "loa-01" / "out"), 6, "the play")
+        kinds = wait_for(
+            lambda: (
+                {r.type for r in receipts(peer)} >= {"fetched", "started", "finished"}
+                and [r.type for r in receipts(peer)]
+            ),
+            5,
+            "receipts",
+        )
+        state = agent.state()
+    line = plays(tmp_path / "loa-01" / "out")[0]
+    assert line["occurrence_id"] == it.occurrence_id
+    assert abs(float(line["late_ms"])) <= 200  # loose here; bench/sync.py measures precisely
+    started = next(r for r in receipts(peer) if r.type == "started")
+    assert started.late_ms is not None and abs(started.late_ms) <= 200
+    assert kinds.count("started") == 1
+    copied = tmp_path / "loa-01" / "out" / str(line["file"])
+    assert copied.read_bytes() == media_server.files[f"/media/{media.sha256}.mp3"]
+    assert state.timelines == {"zone:huyen/xa": state.timelines["zone:huyen/xa"]}
+    assert state.clock_synced is True
+    states = wait_for(
+        lambda: (
+            (s := [json.loads(p) for p in peer.on("/state/loa-01")])
+            and s[-1] == {"device_id": "loa-01", "online": False}
+            and s
+        ),
+        5,
+        "the goodbye state",
+    )
+    assert states[0]["online"] is True
+    peer.close()
+
+
+def test_broker_gone_after_the_timeline_still_plays_and_receipts_arrive_once(
+    tmp_path: Path, broker_url: str, prefix: str, media_server: MediaServer, signer: Signer
+) -> None:
+    proxy = TcpProxy(broker_url)
+    cfg = agent_config(
+        tmp_path,
+        broker_url=proxy.url,
+        server_url=media_server.url,
+        keys={signer.kid: signer.public_b64},
+        prefix=prefix,
+    )
+    topics = protocol.Topics(prefix)
+    peer = MqttPeer(broker_url)
+    peer.subscribe(f"{prefix}/#")
+    media = media_server.put(b"ID3 offline " * 100, duration_ms=200)
+    it = item(media, protocol.utc_now() + timedelta(seconds=2.5))
+    with Agent(cfg) as agent:
+        wait_online(peer)
+        peer.publish(topics.timeline_device("loa-01"), signer.timeline("device:loa-01", [it]))
+        wait_for(lambda: {r.type for r in receipts(peer)} == {"fetched"}, 5, "fetched")
+        proxy.cut()  # the broker is gone from here on
+        wait_for(lambda: plays(tmp_path / "loa-01" / "out"), 5, "the play while offline")
+        wait_for(lambda: agent._journal.pending(), 3, "journaled receipts")
+        assert {r.type for r in receipts(peer)} == {"fetched"}
+        offline = {r.type for _, r in agent._journal.pending()}
+        assert {"started"} <= offline
+        proxy.restore()
+        wait_for(lambda: not agent._journal.pending(), 15, "the journal to drain")
+        wait_for(lambda: {"started", "finished"} <= {r.type for r in receipts(peer)}, 5)
+    late = plays(tmp_path / "loa-01" / "out")[0]["late_ms"]
+    assert abs(float(late)) <= 200  # type: ignore[arg-type]
+    got = [(r.occurrence_id, r.type) for r in receipts(peer)]
+    assert sorted(got) == sorted(
+        {(it.occurrence_id, t) for t in ("fetched", "started", "finished")}
+    )
+    peer.close()
+    proxy.close()
+
+
+def test_restarted_with_no_network_plays_from_disk(
+    tmp_path: Path, broker_url: str, prefix: str, media_server: MediaServer, signer: Signer
+) -> None:
+    keys = {signer.kid: signer.public_b64}
+    cfg = agent_config(
+        tmp_path,
+        broker_url=broker_url,
+        server_url=media_server.url,
+        keys=keys,
+        prefix=prefix,
+    )
+    topics = protocol.Topics(prefix)
+    peer = MqttPeer(broker_url)
+    peer.subscribe(f"{prefix}/#")
+    media = media_server.put(b"ID3 from disk " * 100, duration_ms=100)
+    it = item(media, protocol.utc_now() + timedelta(seconds=3))
+    with Agent(cfg) as agent:
+        wait_online(peer)
+        peer.publish(topics.timeline_zone("huyen"), signer.timeline("zone:huyen", [it]))
+        wait_for(lambda: agent.cache.has(media), 5, "the media in the cache")
+    peer.close()
+    media_server.close()  # neither the server nor the broker is reachable any more
+    dead = agent_config(
+        tmp_path,
+        broker_url="mqtt://127.0.0.1:9",
+        server_url="http://127.0.0.1:9",
+        keys=keys,
+        prefix=prefix,
+    )
+    # The kernel's NTP flag stands in for the clock check the unreachable server cannot answer.
+    with Agent(dead, kernel_check=lambda: True) as agent:
+        line = wait_for(lambda: plays(tmp_path / "loa-01" / "out"), 6, "the play from disk")[0]
+        assert line["occurrence_id"] == it.occurrence_id
+        assert abs(float(line["late_ms"])) <= 200
+        assert agent.state().clock_synced is True

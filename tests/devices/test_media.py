@@ -1,0 +1,112 @@
+"""The media cache and fetcher: verified, size-limited, never evicting what is scheduled."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devices import protocol
+from devices.config import FetchSection
+from devices.errors import MediaMismatch, MediaUnavailable
+from devices.media import Fetcher, MediaCache, download
+
+NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
+
+
+def media_for(data: bytes, url: str = "http://media.test/f.mp3") -> protocol.Media:
+    return protocol.Media(
+        url=url, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), duration_ms=1
+    )
+
+
+def client_serving(data: bytes, status: int = 200) -> httpx.Client:
+    return httpx.Client(
+        transport=httpx.MockTransport(lambda _r: httpx.Response(status, content=data))
+    )
+
+
+def test_download_verifies_and_keeps_only_good_files(tmp_path: Path) -> None:
+    cache = MediaCache(tmp_path, 10_000_000)
+    good = os.urandom(5000)
+    path = download(client_serving(good), media_for(good), cache)
+    assert path.read_bytes() == good
+    assert cache.verified_path(media_for(good)) == path
+
+    wrong = media_for(b"x" * 5000)
+    with pytest.raises(MediaMismatch, match="sha256"):
+        download(client_serving(b"y" * 5000), wrong, cache)
+    with pytest.raises(MediaMismatch, match="announced"):
+        download(client_serving(good + b"more"), media_for(good + b"m"), cache)
+    with pytest.raises(MediaUnavailable, match="HTTP 404"):
+        download(client_serving(b"", 404), media_for(b"z"), cache)
+    # Nothing partial or unverified is left under a playable name.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [media_for(good).sha256]
+
+
+def test_a_corrupted_cached_file_is_not_played(tmp_path: Path) -> None:
+    cache = MediaCache(tmp_path, 10_000_000)
+    data = os.urandom(100)
+    download(client_serving(data), media_for(data), cache)
+    (tmp_path / media_for(data).sha256).write_bytes(os.urandom(100))
+    assert cache.verified_path(media_for(data)) is None
+
+
+def test_eviction_takes_the_least_recently_used_and_never_a_pinned_file(tmp_path: Path) -> None:
+    cache = MediaCache(tmp_path, 3 * 1024 * 1024)
+    files = [os.urandom(1024 * 1024) for _ in range(3)]
+    for n, data in enumerate(files):
+        download(client_serving(data), media_for(data), cache)
+        os.utime(tmp_path / media_for(data).sha256, (1000 + n, 1000 + n))
+    oldest, middle, newest = (media_for(d).sha256 for d in files)
+    cache.make_room(1024 * 1024, pinned={oldest})
+    assert {p.name for p in tmp_path.iterdir()} == {oldest, newest}
+    with pytest.raises(MediaUnavailable, match="scheduled"):
+        cache.make_room(2 * 1024 * 1024, pinned={oldest, newest})
+    with pytest.raises(MediaUnavailable, match="exceeds"):
+        cache.make_room(4 * 1024 * 1024, pinned=set())
+    del middle
+
+
+def test_leftover_partial_downloads_are_removed_at_start(tmp_path: Path) -> None:
+    (tmp_path / ("ab" * 32 + ".123.part")).write_bytes(b"half")
+    MediaCache(tmp_path, 10_000_000)
+    assert list(tmp_path.iterdir()) == []
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+    def monotonic(self) -> float:
+        return 0.0
+
+
+def test_spread_delay_is_random_within_the_lead_and_reproducible_with_a_seed(
+    tmp_path: Path,
+) -> None:
+    def fetcher(seed: int) -> Fetcher:
+        return Fetcher(
+            cache=MediaCache(tmp_path, 10_000_000),
+            client=client_serving(b""),
+            settings=FetchSection(spread_s=600, margin_s=120, seed=seed),
+            clock=FixedClock(),
+            jobs=None,  # type: ignore[arg-type]
+            pinned=set,
+            on_fetched=lambda _i: None,
+            on_failed=lambda _i, _d: None,
+        )
+
+    far = NOW + timedelta(hours=2)
+    a = [fetcher(1).spread_delay(far, NOW) for _ in range(3)]
+    first = fetcher(1)
+    b = [first.spread_delay(far, NOW) for _ in range(20)]
+    assert a[0] == b[0]
+    assert all(0 <= d <= 600 for d in b) and len(set(b)) > 1
+    # Close to play_at the spread shrinks so the margin is kept, and vanishes inside it.
+    assert all(first.spread_delay(NOW + timedelta(seconds=180), NOW) <= 60 for _ in range(20))
+    assert first.spread_delay(NOW + timedelta(seconds=60), NOW) == 0.0

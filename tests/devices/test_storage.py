@@ -1,0 +1,71 @@
+"""What the agent keeps on disk survives restarts, torn writes and corrupt files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from devices import protocol
+from devices.storage import AgentStore, KnownTimeline, ReceiptJournal, atomic_write_bytes
+
+NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
+
+
+def receipt(occ: str, kind: protocol.ReceiptType = "started") -> protocol.Receipt:
+    return protocol.Receipt(device_id="loa-01", occurrence_id=occ, type=kind, at=NOW)
+
+
+def test_journal_keeps_unacked_receipts_across_reopen_and_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "receipts.journal"
+    j = ReceiptJournal(path)
+    a, b, c = j.append(receipt("a")), j.append(receipt("b")), j.append(receipt("c"))
+    j.ack(b)
+    j.ack(b)  # a second PUBACK for the same receipt changes nothing
+    j.close()
+    with path.open("ab") as fh:
+        fh.write(b'{"add": 9, "r": {"device_')  # power cut mid-line
+    j2 = ReceiptJournal(path)
+    assert [(s, r.occurrence_id) for s, r in j2.pending()] == [(a, "a"), (c, "c")]
+    new = j2.append(receipt("d"))
+    assert new > c
+    j2.ack(a)
+    j2.ack(c)
+    j2.ack(new)
+    assert j2.pending() == []
+    j2.close()
+    assert ReceiptJournal(path).pending() == []
+
+
+def test_store_round_trips_timelines_replay_window_volume_and_done(tmp_path: Path) -> None:
+    store = AgentStore(tmp_path)
+    body = protocol.TimelineBody(target="zone:a", version=7, horizon_until=NOW + timedelta(hours=1))
+    store.save_timelines({"zone:a": KnownTimeline(7, "env-000001", body)})
+    window = protocol.ReplayWindow({"env-000001": NOW + timedelta(hours=1)})
+    store.save_replay(window)
+    store.save_settings(
+        volume=35,
+        done={"recent": NOW, "ancient": NOW - timedelta(days=30)},
+        now=NOW,
+    )
+    snap = AgentStore(tmp_path).load()
+    assert snap.timelines["zone:a"].version == 7
+    assert snap.timelines["zone:a"].body == body
+    assert "env-000001" in snap.replay
+    assert snap.volume == 35
+    assert set(snap.done) == {"recent"}
+
+
+def test_a_corrupt_file_is_set_aside_and_the_agent_starts_empty(tmp_path: Path) -> None:
+    store = AgentStore(tmp_path)
+    (tmp_path / "timelines.json").write_text("{not json")
+    snap = store.load()
+    assert snap.timelines == {}
+    assert (tmp_path / "timelines.json.corrupt").exists()
+
+
+def test_atomic_write_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "x.json"
+    atomic_write_bytes(target, b"one")
+    atomic_write_bytes(target, b"two")
+    assert target.read_bytes() == b"two"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]

@@ -1,0 +1,64 @@
+"""End-to-end fixtures: a whole installation of real processes per test (see `harness`).
+
+A failed test prints the tail of every process's log (broker, server, each agent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import BIN, MOSQUITTO, StateWatch, System, system
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    setattr(item, f"e2e_{report.when}", report)
+    return report
+
+
+def _failed(node: pytest.Item) -> bool:
+    return any(
+        getattr(getattr(node, f"e2e_{when}", None), "failed", False) for when in ("setup", "call")
+    )
+
+
+@pytest.fixture
+def e2e(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str | None) -> Iterator[System]:
+    """Mosquitto (private) + `pa-server run`; the test provisions and starts its agents."""
+    if not MOSQUITTO.exists():
+        pytest.skip(f"{MOSQUITTO} not installed (apt-get install mosquitto)")
+    if not (BIN / "pa-server").exists():
+        pytest.skip("pa-server not installed in this venv (make venv)")
+    with system(tmp_path, pg_url=pg_url) as sys_:
+        try:
+            yield sys_
+        finally:
+            if _failed(request.node):
+                print(f"\n---- logs of the failed test ({tmp_path}) ----\n{sys_.logs()}")
+
+
+@pytest.fixture
+def watch(e2e: System) -> Iterator[StateWatch]:
+    """A plain MQTT client watching every agent's retained state and receipts."""
+    w = StateWatch(e2e.broker.url, e2e.topics)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def fleet(e2e: System, watch: StateWatch) -> Callable[..., System]:
+    """`fleet(n, zone=…)`: provision `n` agents in one zone and start them (online)."""
+
+    def make(n: int = 3, *, zone: str = "e2e/xa/thon-1") -> System:
+        e2e.add_zone(zone)
+        e2e.provision(zone, *(f"loa-{i:02d}" for i in range(1, n + 1)))
+        e2e.start_agents(watch)
+        return e2e
+
+    return make

@@ -1,0 +1,71 @@
+"""Staff see an agent whose clock drifts: `clock_drift` / `clock_unsynced` in the device API."""
+
+from __future__ import annotations
+
+import time
+
+from devices.clock import SERVER_TIME_HEADER
+from devices.protocol import State
+from pa_server.services.devices import clock_flags
+from pa_server.services.ingest import ingest_state
+from tests.pa_server.api.test_api import V1, seed_zones
+from tests.pa_server.server_fixtures import Api
+
+
+def report(api: Api, device_id: str, **fields: object) -> None:
+    sessions = api.client.app.state.sessions  # type: ignore[attr-defined]
+    with sessions() as s:
+        state = State(device_id=device_id, online=True, at=api.clock.now, **fields)
+        assert ingest_state(s, state, now=api.clock.now)
+        s.commit()
+
+
+def test_clock_flags_threshold_both_signs() -> None:
+    assert clock_flags(None, None, threshold_s=1.0) == []
+    assert clock_flags(1000, True, threshold_s=1.0) == []
+    assert clock_flags(1001, True, threshold_s=1.0) == ["clock_drift"]
+    assert clock_flags(-120_000, True, threshold_s=1.0) == ["clock_drift"]
+    assert clock_flags(5, False, threshold_s=1.0) == ["clock_unsynced"]
+
+
+def test_device_api_flags_a_drifting_agent(api: Api) -> None:
+    seed_zones(api)
+    report(api, "loa-01", clock_offset_ms=-120_000, clock_synced=True)
+    report(api, "loa-02", clock_offset_ms=40, clock_synced=True)
+    one = api.ok("GET", f"{V1}/devices/loa-01")
+    assert one["flags"] == ["clock_drift"]
+    assert one["clock_offset_ms"] == -120_000 and one["clock_synced"] is True
+    listed = {d["id"]: d for d in api.ok("GET", f"{V1}/devices")["items"]}
+    assert listed["loa-01"]["flags"] == ["clock_drift"]
+    assert listed["loa-02"]["flags"] == [] and listed["loa-02"]["clock_offset_ms"] == 40
+
+
+def test_the_lwt_keeps_the_last_clock_and_an_unreported_device_has_no_flags(api: Api) -> None:
+    seed_zones(api)
+    assert api.ok("GET", f"{V1}/devices/loa-01")["flags"] == []
+    report(api, "loa-01", clock_offset_ms=3_000, clock_synced=False)
+    sessions = api.client.app.state.sessions  # type: ignore[attr-defined]
+    with sessions() as s:
+        ingest_state(s, State(device_id="loa-01", online=False), now=api.clock.now)
+        s.commit()
+    got = api.ok("GET", f"{V1}/devices/loa-01")
+    assert got["online"] is False and got["flags"] == ["clock_drift", "clock_unsynced"]
+
+
+def test_threshold_is_a_setting(api: Api) -> None:
+    seed_zones(api)
+    report(api, "loa-01", clock_offset_ms=1_500, clock_synced=True)
+    assert api.ok("GET", f"{V1}/devices/loa-01")["flags"] == ["clock_drift"]
+    api.client.app.state.settings = api.settings.model_copy(  # type: ignore[attr-defined]
+        update={"clock_drift_threshold_s": 2.0}
+    )
+    assert api.ok("GET", f"{V1}/devices/loa-01")["flags"] == []
+
+
+def test_every_response_carries_the_server_time_to_the_millisecond(api: Api) -> None:
+    before = time.time()
+    for method, url in (("HEAD", "/"), ("GET", "/healthz"), ("GET", f"{V1}/devices")):
+        response = api.client.request(method, url)
+        stamp = float(response.headers[SERVER_TIME_HEADER])
+        assert before <= stamp <= time.time()
+        assert "." in response.headers[SERVER_TIME_HEADER]
