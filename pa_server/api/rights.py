@@ -20,7 +20,7 @@ from pa_server.auth.rights import (
     require_zone,
 )
 from pa_server.db.models import Announcement, Device, Occurrence, Schedule
-from pa_server.services.broadcasts import device_zones
+from pa_server.services.audience import device_zones
 
 #: Explicit confirmation of an emergency broadcast (the pages use a checkbox).
 ConfirmEmergency = Annotated[bool, Query(description="confirm an emergency (khẩn cấp) level")]

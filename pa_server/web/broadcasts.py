@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,6 +17,7 @@ from pa_server.auth.rights import (
     require_level,
     require_targets,
 )
+from pa_server.bus import BusError
 from pa_server.db.models import Occurrence
 from pa_server.schemas.announcements import AnnouncementCreate, RenderOptions
 from pa_server.schemas.broadcasts import BroadcastCreate
@@ -25,6 +27,7 @@ from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.messages import service_message
 from pa_server.web.templating import render
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 BASE = "/phat"
@@ -52,12 +55,25 @@ def _zone_choices(db: DbDep, actor: Actor) -> list[tuple[str, str, int]]:
 def _send(request: Request, db: DbDep, data: BroadcastCreate) -> Occurrence:
     """Store the broadcast, commit, then publish `play` (a broadcast on air always has its row)."""
     dispatcher = getattr(request.app.state, "dispatcher", None)
-    tz = request.app.state.settings.timezone
-    occ = broadcasts.create_broadcast(db, data, dispatcher=dispatcher, timezone=tz, now=_now())
+    settings = request.app.state.settings
+    occ = broadcasts.create_broadcast(
+        db,
+        data,
+        dispatcher=dispatcher,
+        timezone=settings.timezone,
+        now=_now(),
+        lead=timedelta(seconds=settings.broadcast_lead_s),
+        emergency_lead=timedelta(seconds=settings.emergency_lead_s),
+    )
     db.commit()
     assert dispatcher is not None  # create_broadcast refuses without one
-    base = request.app.state.settings.resolved_public_url
-    broadcasts.send_play(dispatcher, occ, base_url=base, now=_now())
+    try:
+        broadcasts.send_play(dispatcher, occ, base_url=settings.resolved_public_url, now=_now())
+    except BusError as exc:
+        # Stored and committed: the retained timelines carry it at the next planner cycle.
+        log.warning("broadcast %s: play not sent (%s); timelines will carry it", occ.id, exc)
+            "broadcast %s: play command not sent (%s); timelines will carry it", occ.id, exc
+        )
     return occ
 
 
