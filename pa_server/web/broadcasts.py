@@ -72,8 +72,6 @@ def _send(request: Request, db: DbDep, data: BroadcastCreate) -> Occurrence:
     except BusError as exc:
         # Stored and committed: the retained timelines carry it at the next planner cycle.
         log.warning("broadcast %s: play not sent (%s); timelines will carry it", occ.id, exc)
-            "broadcast %s: play command not sent (%s); timelines will carry it", occ.id, exc
-        )
     return occ
 
 
