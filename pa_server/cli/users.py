@@ -8,11 +8,13 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from pa_server.auth import accounts
 from pa_server.auth.errors import AccountError
+from pa_server.auth.models import User
 from pa_server.auth.rights import Role
 from pa_server.cli import CommandError
 
@@ -35,6 +37,11 @@ def register(sub: Any) -> None:
 
     lst = user_sub.add_parser("list", help="list accounts")
     lst.set_defaults(func=list_users)
+
+    pw = user_sub.add_parser("passwd", help="set a new password (ends the user's open sessions)")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true", help="read it from standard input")
+    pw.set_defaults(func=set_password)
 
     tok = user_sub.add_parser("token", help="make an API token for a script (printed once)")
     tok.add_argument("name", help="user the token acts as")
@@ -90,11 +97,29 @@ def list_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def set_password(args: argparse.Namespace) -> int:
+    password = _read_password(args.password_stdin)
+    with _sessions()() as db:
+        user = _find(db, args.name)
+        try:
+            accounts.update_user(db, user, password=password)
+        except AccountError as exc:
+            raise CommandError(f"{exc.code}: {exc.message_vi}") from exc
+        db.commit()
+    print(f"new password set for {args.name}; their open sessions are closed")
+    return 0
+
+
+def _find(db: DbSession, name: str) -> User:
+    user = db.scalar(select(User).where(User.username == name.strip().lower()))
+    if user is None:
+        raise CommandError(f"no user named {name!r}")
+    return user
+
+
 def make_token(args: argparse.Namespace) -> int:
     with _sessions()() as db:
-        user = next((u for u in accounts.list_users(db) if u.username == args.name), None)
-        if user is None:
-            raise CommandError(f"no user named {args.name!r}")
+        user = _find(db, args.name)
         try:
             token, _row = accounts.create_token(db, user, args.label, now=datetime.now(UTC))
         except AccountError as exc:

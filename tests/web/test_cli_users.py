@@ -35,6 +35,9 @@ def test_add_list_token(
     assert "vanhanh\toperator\thuyen/xa-a" in capsys.readouterr().out
     assert main(["user", "token", "vanhanh", "--label", "cron"]) == 0
     assert capsys.readouterr().out.startswith("pa_")
+    _stdin(monkeypatch, "mat-khau-moi-22\n")
+    assert main(["user", "passwd", "VanHanh", "--password-stdin"]) == 0
+    assert "open sessions are closed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
