@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from announcements.errors import MAX_TEXT_CHARS
+from announcements.library import Script
 from pa_server.auth import audit
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.models import AuditEntry
@@ -37,14 +38,14 @@ PLACEHOLDER_LABELS_VI = {
 }
 
 
-def _scripts() -> list[Any]:
+def _scripts() -> list[Script]:
     try:
         return scripts.list_scripts()
     except ServiceError:
         return []
 
 
-def _script(name: str) -> Any | None:
+def _script(name: str) -> Script | None:
     return next((s for s in _scripts() if s.name == name), None)
 
 
@@ -96,7 +97,7 @@ def _check(values: dict[str, str], actor: Actor) -> tuple[dict[str, str], str | 
                 errors[f"ph_{name}"] = f"Vui lòng điền “{label}”."
             filled[name] = value
         if not any(k.startswith("ph_") for k in errors):
-            text = scripts.fill_script(script.name, filled)
+            text = scripts.fill_script(script, filled)
     else:
         text = values.get("text", "")
         if not text:
