@@ -38,6 +38,11 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/planner.py
+	$(BIN)/python bench/fanout.py --count 1000
+	$(BIN)/python bench/storm.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/agent_memory.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -2,9 +2,10 @@
 
 Modes:
   bare    paho subscribers, nothing else: the baseline (what the broker and paho cost).
-  agents  N simulated agents (`pa-device simulate`) until each has the timeline and the media:
-          not yet implemented; `run_agents()` is where it goes, returning a `FanoutResult`
-          so `report()` prints both the same way.
+  agents  N simulated agents (`pa-device simulate`, null player, several processes) until each
+          has the timeline (its state lists the version) and the media (its `fetched`
+          receipt), media served by the server's app under uvicorn; the bare mode runs first
+          in the same invocation as the baseline, and the ratio is printed.
 
 Subscribers are spread over several processes because paho's network loop uses select(),
 which cannot watch descriptors above 1024 (about 330 clients per process, NOTES.md). Times are
@@ -13,31 +14,46 @@ the subscriber's on_message and compared with the instant just before the publis
 
     .venv/bin/python bench/fanout.py --count 1000                 # Mosquitto on 127.0.0.1:1883
     .venv/bin/python bench/fanout.py --broker mqtt://host:1883 --count 2000 --rounds 5
+    .venv/bin/python bench/fanout.py --mode agents --count 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import queue
 import secrets
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from multiprocessing.queues import Queue
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from devices import protocol
+from tests.devices.support import clear_retained
+
 PAYLOAD_BYTES = 2048
 DEFAULT_PER_PROCESS = 250  # ≈ 750 descriptors: safely under select()'s 1024
 READY_TIMEOUT_S = 120.0
+AGENT_ZONE = "bench/xa"
+#: A full agent holds five descriptors, not three (devices/simulate.py PER_PROCESS).
+AGENTS_PER_PROCESS = 180
 
 
 @dataclass(frozen=True)
@@ -142,13 +158,19 @@ def _publisher(broker: Broker) -> mqtt.Client:
     return client
 
 
-def _payload(round_no: int) -> bytes:
+def _payload(round_no: int, size: int) -> bytes:
     head = f"{round_no:08d}".encode()
-    return head + b"x" * (PAYLOAD_BYTES - len(head))
+    return head + b"x" * (size - len(head))
 
 
 def run_bare(
-    broker: Broker, count: int, *, per_process: int, rounds: int, round_timeout_s: float
+    broker: Broker,
+    count: int,
+    *,
+    per_process: int,
+    rounds: int,
+    round_timeout_s: float,
+    payload_bytes: int = PAYLOAD_BYTES,
 ) -> FanoutResult:
     """Bare paho fan-out of one retained payload to `count` subscribers, `rounds` times."""
     topic = f"bench-fanout-{secrets.token_hex(4)}/timeline/zone/bench"
@@ -162,7 +184,7 @@ def run_bare(
         ctx.Process(target=_subscriber_process, args=(i, broker, topic, n, rounds, out, finish))
         for i, n in enumerate(sizes)
     ]
-    result = FanoutResult("bare", str(broker), count, len(procs), PAYLOAD_BYTES, 0.0)
+    result = FanoutResult("bare", str(broker), count, len(procs), payload_bytes, 0.0)
     started = time.monotonic()
     for p in procs:
         p.start()
@@ -173,7 +195,9 @@ def run_bare(
         published_at: list[float] = []
         for r in range(rounds):
             published_at.append(time.monotonic())
-            publisher.publish(topic, _payload(r), qos=1, retain=True).wait_for_publish(10)
+            publisher.publish(
+                topic, _payload(r, payload_bytes), qos=1, retain=True
+            ).wait_for_publish(10)
             _wait_for(out, "round", len(procs), round_timeout_s, what=f"round {r + 1}")
         finish.set()
         per_proc = [m[2] for m in _collect(out, "times", len(procs), 60)]
@@ -220,9 +244,176 @@ def _wait_for(out: Queue[Any], kind: str, n: int, timeout_s: float, *, what: str
 # ------------------------------------------------------------------------------ agents mode
 
 
-def run_agents(broker: Broker, count: int) -> FanoutResult:
-    """N simulated agents until each has the timeline and the media (to be written)."""
-    raise NotImplementedError("agents mode is not yet implemented")
+class _Watcher:
+    """One paho client on `P/state/+` and `P/event/+`, time-stamping what each agent reports."""
+
+    def __init__(self, broker: Broker, prefix: str) -> None:
+        self.prefix = prefix
+        self.lock = threading.Lock()
+        self.online: set[str] = set()
+        self.timeline_at: dict[str, float] = {}  # device → first state holding the version
+        self.fetched_at: dict[str, float] = {}  # device → its `fetched` receipt
+        self.target = ""
+        self.version = -1
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"fanout-w-{os.getpid()}")
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_a: subscribed.set()
+        self.client.connect(broker.host, broker.port, keepalive=60)
+        self.client.loop_start()
+        self.client.subscribe([(f"{prefix}/state/+", 1), (f"{prefix}/event/+", 1)])
+        if not subscribed.wait(10):
+            raise SystemExit(f"fanout: no SUBACK from {broker}")
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        t = time.monotonic()
+        if not msg.payload:
+            return
+        data = json.loads(msg.payload)
+        device = str(data.get("device_id", ""))
+        with self.lock:
+            if "/state/" in msg.topic:
+                if data.get("online") and data.get("clock_synced"):
+                    self.online.add(device)
+                held = (data.get("timelines") or {}).get(self.target)
+                if held == self.version and device not in self.timeline_at:
+                    self.timeline_at[device] = t
+            elif data.get("type") == "fetched" and device not in self.fetched_at:
+                self.fetched_at[device] = t
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _simulate_command(
+    count: int, broker: Broker, server: str, prefix: str, key: str, state_dir: Path, per: int
+) -> list[str]:
+    return [
+        *(sys.executable, "-m", "devices.cli", "simulate", "--count", str(count)),
+        *("--zone", AGENT_ZONE, "--server", server, "--broker", str(broker)),
+        *("--player", "null", "--prefix", prefix, "--public-key", key),
+        *("--state-dir", str(state_dir), "--per-process", str(per)),
+    ]
+
+
+def _wait_until(check: Callable[[], bool], timeout_s: float, step_s: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step_s)
+    return True
+
+
+def run_agents(
+    broker: Broker,
+    count: int,
+    *,
+    per_process: int,
+    media_bytes: int,
+    lead_s: float,
+    timeout_s: float,
+) -> tuple[FanoutResult, FanoutResult]:
+    """`count` agents (`pa-device simulate`, null player) until each holds timeline and media.
+
+    Returns (timeline received, media fetched) as two results, each one round: the delay from
+    the publish of one signed retained zone timeline to the agent's state listing its version,
+    and to its `fetched` receipt, both as this process receives them back from the broker.
+    The item plays `lead_s` after the publish: inside the fetch margin, so no spreading delay.
+    """
+    from bench.harness import MediaServerProcess
+    from pa_server.signing import ServerKeys
+
+    prefix = f"bench-fanout-{secrets.token_hex(4)}/v1"
+    topics = protocol.Topics(prefix)
+    with tempfile.TemporaryDirectory(prefix="pa-fanout-") as tmp_name:
+        tmp = Path(tmp_name)
+        keys = ServerKeys.load_or_create(tmp / "keys")
+        key = keys.public_keys()[0]
+        watcher = _Watcher(broker, prefix)
+        publisher = _publisher(broker)
+        started = time.monotonic()
+        with MediaServerProcess(tmp / "server") as server:
+            media = server.put(os.urandom(media_bytes))
+            cmd = _simulate_command(
+                count,
+                broker,
+                server.url,
+                prefix,
+                f"{key['kid']}={key['public_key']}",
+                tmp / "state",
+                per_process,
+            )
+            log = (tmp / "simulate.log").open("w")
+            sim = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                if not _wait_until(lambda: len(watcher.online) >= count, READY_TIMEOUT_S):
+                    print(
+                        f"fanout: only {len(watcher.online)}/{count} agents online and "
+                        "clock-synced",
+                        file=sys.stderr,
+                    )
+                setup_s = time.monotonic() - started
+                now = protocol.utc_now()
+                target = f"zone:{AGENT_ZONE}"
+                body = protocol.TimelineBody(
+                    target=target,
+                    version=protocol.timeline_version(now),
+                    horizon_until=now + timedelta(hours=1),
+                    items=(
+                        protocol.Item(
+                            occurrence_id=secrets.token_hex(8),
+                            title="Cài đặt Bluezone",
+                            play_at=now + timedelta(seconds=lead_s),
+                            max_late_s=60,
+                            media=media,
+                        ),
+                    ),
+                )
+                payload = keys.sign("timeline", body, now=now, expires_at=now + timedelta(hours=1))
+                with watcher.lock:
+                    watcher.target, watcher.version = target, body.version
+                cpu0 = server.cpu_seconds()
+                t0 = time.monotonic()
+                publisher.publish(topics.timeline_zone(AGENT_ZONE), payload, qos=1, retain=True)
+                _wait_until(lambda: len(watcher.fetched_at) >= count, timeout_s)
+                server_cpu = server.cpu_seconds() - cpu0
+            finally:
+                sim.send_signal(signal.SIGTERM)
+                try:
+                    sim.wait(60)
+                except subprocess.TimeoutExpired:
+                    sim.kill()
+                log.close()
+                publisher.publish(topics.timeline_zone(AGENT_ZONE), b"", qos=1, retain=True)
+            problems = [
+                x
+                for x in (tmp / "simulate.log").read_text().splitlines()
+                if "WARNING" in x or "ERROR" in x
+            ]
+        watcher.close()
+        publisher.disconnect()
+        publisher.loop_stop()
+    clear_retained(str(broker), prefix)
+    procs = -(-count // per_process)
+    results = []
+    for mode, got in (
+        ("agents: timeline", watcher.timeline_at),
+        ("agents: media", watcher.fetched_at),
+    ):
+        r = FanoutResult(mode, str(broker), count, procs, len(payload), setup_s)
+        r.rounds.append(sorted(t - t0 for t in got.values()))
+        r.missing.append(count - len(got))
+        results.append(r)
+    print(
+        f"media {media_bytes} bytes from the server's /media/ (uvicorn, 1 worker): "
+        f"server CPU {server_cpu:.2f} s for {len(watcher.fetched_at)} downloads"
+    )
+    if problems:
+        print(f"{len(problems)} warnings/errors in the simulator log, last ones:", file=sys.stderr)
+        print("\n".join(problems[-10:]), file=sys.stderr)
+    return results[0], results[1]
 
 
 # ------------------------------------------------------------------------------ report
@@ -269,26 +460,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-process", type=int, default=DEFAULT_PER_PROCESS)
     parser.add_argument("--rounds", type=int, default=3, help="publishes, one after another")
     parser.add_argument("--round-timeout", type=float, default=30.0, help="seconds per round")
+    parser.add_argument("--media-bytes", type=int, default=241_233, help="agents: media size")
+    parser.add_argument("--lead", type=float, default=90.0, help="agents: publish → play_at, s")
     args = parser.parse_args(argv)
     if args.count < 1 or args.rounds < 1 or not 1 <= args.per_process <= 330:
         parser.error("--count and --rounds must be ≥ 1, --per-process 1..330")
     broker = Broker.parse(args.broker)
+    from bench.harness import load_average
+
+    print(load_average())
+    agents: tuple[FanoutResult, ...] = ()
+    payload_bytes = PAYLOAD_BYTES
     if args.mode == "agents":
-        try:
-            result = run_agents(broker, args.count)
-        except NotImplementedError as exc:
-            print(f"fanout: {exc}", file=sys.stderr)
-            return 2
-    else:
-        result = run_bare(
+        agents = run_agents(
             broker,
             args.count,
-            per_process=args.per_process,
-            rounds=args.rounds,
-            round_timeout_s=args.round_timeout,
+            per_process=min(args.per_process, AGENTS_PER_PROCESS),
+            media_bytes=args.media_bytes,
+            lead_s=args.lead,
+            timeout_s=args.lead,
         )
-    print(report(result))
-    return 1 if any(result.missing) else 0
+        payload_bytes = agents[0].payload_bytes  # the baseline carries as many bytes
+    bare = run_bare(
+        broker,
+        args.count,
+        per_process=args.per_process,
+        rounds=args.rounds,
+        round_timeout_s=args.round_timeout,
+        payload_bytes=payload_bytes,
+    )
+    print(report(bare))
+    baseline = statistics.median(r[-1] for r in bare.rounds if r)
+    for result in agents:
+        print(report(result))
+        if result.rounds[0]:
+            print(f"ratio to the bare fan-out of this run: {result.rounds[0][-1] / baseline:.1f}x")
+    print(load_average())
+    return 1 if any(r.missing[0] for r in agents) or any(bare.missing) else 0
 
 
 if __name__ == "__main__":

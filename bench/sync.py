@@ -45,7 +45,7 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=50)
     ap.add_argument("--lead", type=float, default=10.0, help="seconds from publish to play_at")
     ap.add_argument("--broker", default=os.environ.get("PA_TEST_MQTT_URL") or "")
-    ap.add_argument("--per-process", type=int, default=250)
+    ap.add_argument("--per-process", type=int, default=180)  # simulate.PER_PROCESS
     args = ap.parse_args()
 
     embedded = None

@@ -317,7 +317,9 @@ class Agent:
     def _accept_timeline(self, env: Envelope, body: TimelineBody, now: datetime) -> None:
         with self._lock:
             known = self._timelines.get(body.target)
-            if known is not None and known.envelope_id == env.id:
+            # Same id and version: the retained copy again. A different version under a known
+            # id is no retained copy: it falls through and is refused as a replay, counted.
+            if known is not None and (known.envelope_id, known.version) == (env.id, body.version):
                 log.debug("timeline %s v%d already known", body.target, body.version)
                 return
             if known is not None and body.version <= known.version:

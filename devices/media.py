@@ -9,7 +9,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -143,7 +143,8 @@ class _Want:
     items: dict[str, Item] = field(default_factory=dict)
     attempts: int = 0
     failed_reported: set[str] = field(default_factory=set)
-    scheduled: bool = False
+    #: When the next attempt is due (None: none scheduled yet).
+    due: datetime | None = None
 
 
 class Fetcher:
@@ -185,15 +186,19 @@ class Fetcher:
             if self.cache.has(item.media):
                 self.on_fetched(item)
                 continue
+            delay = self.spread_delay(item.play_at, now) if item.play_at else 0.0
+            due = now + timedelta(seconds=delay)
             with self._lock:
                 want = self._wants.setdefault(item.media.sha256, _Want(item.media))
                 if item.occurrence_id in want.items:
                     continue
                 want.items[item.occurrence_id] = item
-                if want.scheduled:
+                # One file often serves several items (a campaign's daily plays, then an
+                # immediate broadcast of the same announcement): the item needed soonest sets
+                # the time. An attempt already scheduled later finds the want gone and returns.
+                if want.due is not None and want.due <= due:
                     continue
-                want.scheduled = True
-            delay = self.spread_delay(item.play_at, now) if item.play_at else 0.0
+                want.due = due
             self.jobs.after(delay, partial(self._attempt, item.media.sha256))
 
     def _attempt(self, sha256: str) -> None:
@@ -238,6 +243,7 @@ class Fetcher:
                 self.settings.backoff_initial_s * 2 ** (want.attempts - 1),
                 self.settings.backoff_max_s,
             )
+            want.due = self.clock.now() + timedelta(seconds=backoff)
         for item in report:
             self.on_failed(item, detail)
         self.jobs.after(backoff, lambda: self._attempt(sha256))

@@ -225,10 +225,9 @@ def format_instant(dt: datetime) -> str:
     """RFC 3339 UTC with a `Z`, milliseconds only when present: `2026-11-28T05:00:00Z`."""
     if dt.tzinfo is None:
         raise ValueError("naive datetime: every instant on the wire is UTC")
-    dt = dt.astimezone(UTC)
-    if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: "%Y" writes year 999 as "999", which nothing parses back.
+    naive = dt.astimezone(UTC).replace(tzinfo=None)
+    return naive.isoformat(timespec="milliseconds" if dt.microsecond else "seconds") + "Z"
 
 
 def parse_instant(value: str) -> datetime:

@@ -1,8 +1,10 @@
 """`pa-device simulate`: many agents in one process (and, past a few hundred, several processes).
 
 Each simulated agent is a full `Agent` with its own MQTT session, state folder and file or
-null player. paho's network loop uses `select()`, which cannot watch descriptors above 1024:
-about 300 clients per process is the ceiling, so larger fleets are split over child processes.
+null player. paho's network loop uses `select()`, which cannot watch descriptors above 1024: an
+agent holds five (its MQTT socket, paho's two wake-up sockets, the HTTP keep-alive connection
+and its receipt journal), so about 200 agents per process is the ceiling and larger fleets are
+split over child processes.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from devices.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Agents per process: each paho client holds about three descriptors (select() stops at 1024).
-PER_PROCESS = 250
+#: Agents per process: each holds five descriptors (select() stops at 1024); 250 left the
+#: 205th and later agents of a process silently unconnected (measured by bench/fanout.py).
+PER_PROCESS = 180
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from pa_server.metrics import (
     PaMetrics,
     render_metrics,
 )
+from pa_server.schemas.common import ErrorBody
 from pa_server.services.reports import fleet_counts
 from pa_server.web import install_web
 
@@ -76,6 +77,8 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         description="Vietnamese commune public-address system: announcements, schedules, "
         "broadcasts over MQTT to loudspeaker agents, and proof of broadcast.",
         lifespan=lifespan,
+        # Every 4xx has one body (see `api.errors`); say so, in place of FastAPI's default 422.
+        responses={"4XX": {"model": ErrorBody, "description": "Refused: code and message"}},
     )
     app.state.settings = settings
     app.state.clock = utc_now  # what /metrics calls "now" (tests pin it)
@@ -87,7 +90,11 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
 
     def fleet() -> FleetCounts:
         with app.state.sessions() as session:
-            return fleet_counts(session, now=app.state.clock())
+            return fleet_counts(
+                session,
+                now=app.state.clock(),
+                drift_threshold_s=settings.clock_drift_threshold_s,
+            )
 
     def bus() -> BusCounters | None:
         runtime = getattr(app.state, "runtime", None)

@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, UploadFile, status
 
-from pa_server.api.deps import CurrentUser, NowDep, RendererDep, SessionDep, SettingsDep
+from pa_server.api.deps import (
+    CurrentUser,
+    Limit,
+    NowDep,
+    Offset,
+    RendererDep,
+    SessionDep,
+    SettingsDep,
+)
 from pa_server.auth.rights import require_approve, require_level
 from pa_server.config import Settings
 from pa_server.db.models import Announcement
@@ -17,7 +25,7 @@ from pa_server.schemas.announcements import (
     RenderOptions,
     RenditionPublic,
 )
-from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
+from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.services import announcements, renditions
 from pa_server.services.errors import Invalid
 from pa_server.services.planning import media_url
@@ -41,8 +49,8 @@ def list_announcements(
     status_: Annotated[
         Literal["draft", "approved", "archived"] | None, Query(alias="status")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> Page[AnnouncementPublic]:
     """One page of announcements, newest first."""
     rows, total = announcements.list_announcements(

@@ -8,11 +8,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from pa_server.api.deps import CurrentUser, DispatcherDep, NowDep, SessionDep, SettingsDep
+from pa_server.api.deps import (
+    CurrentUser,
+    DispatcherDep,
+    Limit,
+    NowDep,
+    Offset,
+    SessionDep,
+    SettingsDep,
+)
 from pa_server.api.rights import ConfirmEmergency, check_occurrence, check_targets
 from pa_server.bus import BusError
 from pa_server.schemas.broadcasts import BroadcastCreate, BroadcastDetail, BroadcastPublic
-from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
+from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.services import broadcasts
 from pa_server.services.errors import Unavailable
 from pa_server.services.validation import check_timezone, in_zone
@@ -28,8 +36,8 @@ def list_broadcasts(
     settings: SettingsDep,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> Page[BroadcastPublic]:
     """Occurrences playing in `[from, to)` (naive = server time zone) with delivery counts."""
     tz = check_timezone(settings.timezone)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from devices.protocol import utc_now
@@ -14,6 +14,7 @@ from pa_server.api.rights import refuse_viewer_writes
 from pa_server.auth.deps import authenticate_api
 from pa_server.auth.rights import Actor
 from pa_server.config import Settings
+from pa_server.schemas.common import MAX_LIMIT, MAX_OFFSET
 from pa_server.services.dirty import take_plan_dirty
 from pa_server.services.planning import DispatcherLike
 from pa_server.services.renditions import RendererLike
@@ -80,3 +81,6 @@ RendererDep = Annotated[RendererLike | None, Depends(get_renderer)]
 DispatcherDep = Annotated[DispatcherLike | None, Depends(get_dispatcher)]
 KeysDep = Annotated[Any, Depends(get_keys)]
 NowDep = Annotated[datetime, Depends(get_now)]
+# Paging query parameters, bounded so that no number reaches the database unchecked.
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from devices.protocol import PingBody, VolumeBody, device_target
-from pa_server.api.deps import CurrentUser, DispatcherDep, NowDep, SessionDep, SettingsDep
+from pa_server.api.deps import (
+    CurrentUser,
+    DispatcherDep,
+    Limit,
+    NowDep,
+    Offset,
+    SessionDep,
+    SettingsDep,
+)
 from pa_server.api.rights import check_device
 from pa_server.auth.rights import require_zone
-from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
+from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.schemas.devices import (
     CommandSent,
     DeviceCreate,
@@ -25,9 +31,6 @@ from pa_server.services.errors import NotFound, Unavailable
 from pa_server.services.planning import DispatcherLike
 
 router = APIRouter(prefix="/devices", tags=["devices"])
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.get("", response_model=Page[DevicePublic])

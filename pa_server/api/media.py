@@ -17,6 +17,7 @@ router = APIRouter(tags=["media"])
 
 _NAME_RE = re.compile(r"^(?P<sha>[0-9a-f]{64})\.(?P<ext>[a-z0-9]{2,5})$")
 _MIME = {"mp3": "audio/mpeg", "opus": "audio/ogg", "ogg": "audio/ogg", "wav": "audio/wav"}
+_OTHER = "application/octet-stream"
 #: The bytes behind a URL never change (the name is their hash).
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -26,7 +27,12 @@ def media_file(settings: Settings, sha256: str, ext: str) -> Path:
     return MediaStore(settings.media_dir).path(sha256, ext)
 
 
-@router.api_route("/media/{name}", methods=["GET", "HEAD"])
+@router.api_route(
+    "/media/{name}",
+    methods=["GET", "HEAD"],
+    response_class=Response,
+    responses={200: {"content": {m: {} for m in sorted({*_MIME.values(), _OTHER})}}},
+)
 def get_media(name: str, request: Request, settings: SettingsDep) -> Response:
     """The file, with a strong ETag (its hash), Range support and immutable caching."""
     match = _NAME_RE.match(name)
@@ -37,6 +43,4 @@ def get_media(name: str, request: Request, settings: SettingsDep) -> Response:
     headers = {"Cache-Control": IMMUTABLE, "ETag": etag}
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
-    return FileResponse(
-        path, media_type=_MIME.get(match["ext"], "application/octet-stream"), headers=headers
-    )
+    return FileResponse(path, media_type=_MIME.get(match["ext"], _OTHER), headers=headers)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pa_server.api.deps import NowDep, SessionDep, SettingsDep
 from pa_server.schemas.broadcasts import PlaybackReport
 from pa_server.services import reports
-from pa_server.services.validation import check_timezone, in_zone
+from pa_server.services.validation import check_timezone, in_zone, shifted
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -37,7 +37,7 @@ def playback(
     """
     tz = check_timezone(settings.timezone)
     last = in_zone(end, tz) if end else now
-    first = in_zone(start, tz) if start else last - timedelta(days=7)
+    first = in_zone(start, tz) if start else shifted(last, -timedelta(days=7))
     report = reports.playback_report(session, zone=zone, start=first, end=last)
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")

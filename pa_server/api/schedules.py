@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from pa_server.api.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from pa_server.api.deps import CurrentUser, Limit, NowDep, Offset, SessionDep, SettingsDep
 from pa_server.api.rights import ConfirmEmergency, check_schedule, check_targets
-from pa_server.schemas.common import DEFAULT_LIMIT, MAX_LIMIT, Page
+from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.schemas.schedules import (
     OccurrencePublic,
     ScheduleCreate,
@@ -18,7 +18,7 @@ from pa_server.schemas.schedules import (
 )
 from pa_server.services import planning, schedules
 from pa_server.services.errors import Invalid
-from pa_server.services.validation import check_timezone, in_zone
+from pa_server.services.validation import check_timezone, in_zone, shifted
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -30,8 +30,8 @@ MAX_PREVIEW = timedelta(days=92)
 def list_schedules(
     session: SessionDep,
     announcement_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ) -> Page[SchedulePublic]:
     """One page of schedules, newest first."""
     rows, total = schedules.list_schedules(
@@ -113,7 +113,7 @@ def schedule_occurrences(
     schedule = schedules.get_schedule(session, schedule_id)
     tz = check_timezone(schedule.timezone)
     first = in_zone(start, tz) if start is not None else now
-    last = in_zone(end, tz) if end is not None else first + timedelta(days=7)
+    last = in_zone(end, tz) if end is not None else shifted(first, timedelta(days=7))
     if last <= first:
         raise Invalid("end_before_start", "`to` must lie after `from`")
     if last - first > MAX_PREVIEW:

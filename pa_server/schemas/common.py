@@ -16,6 +16,8 @@ UTC = Annotated[datetime, PlainSerializer(format_instant, return_type=str)]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+#: Past this an offset overflows the database's integers (SQLite and PostgreSQL: 64 bits).
+MAX_OFFSET = 2**62
 
 
 class Input(BaseModel):

@@ -14,6 +14,7 @@ from pa_server.db.models import Device, DeviceState, Occurrence, Receipt
 from pa_server.metrics import FleetCounts
 from pa_server.schemas.broadcasts import PlaybackReport, PlaybackRow
 from pa_server.services.audience import Audience, device_zones
+from pa_server.services.devices import clock_flags
 from pa_server.services.errors import Invalid
 from pa_server.services.planning import MAX_LATE_WINDOW
 from pa_server.services.zones import require_zone
@@ -96,8 +97,6 @@ def report_csv(report: PlaybackReport) -> str:
     return out.getvalue()
 
 
-#: An online agent whose clock is further off than this is counted as drifting.
-CLOCK_DRIFT_LIMIT_MS = 1000
 #: Receipts that prove an occurrence was heard somewhere.
 PLAYED_TYPES = ("started", "finished")
 
@@ -131,8 +130,12 @@ def broadcast_outcomes(session: Session, *, now: datetime) -> dict[str, int]:
     return dict(counts)
 
 
-def fleet_counts(session: Session, *, now: datetime) -> FleetCounts:
-    """Agents known, online and drifting; broadcasts by outcome; receipts by type."""
+def fleet_counts(session: Session, *, now: datetime, drift_threshold_s: float) -> FleetCounts:
+    """Agents known, online and drifting; broadcasts by outcome; receipts by type.
+
+    "Drifting" is the device page's rule (`clock_flags`): off by more than the threshold, or
+    not trusting its own clock.
+    """
     known = session.scalar(select(func.count()).select_from(Device)) or 0
     online = session.scalar(select(func.count()).where(DeviceState.online.is_(True))) or 0
     receipts = session.execute(select(Receipt.type, func.count()).group_by(Receipt.type))
@@ -141,9 +144,12 @@ def fleet_counts(session: Session, *, now: datetime) -> FleetCounts:
         select(DeviceState.payload).where(DeviceState.online.is_(True))
     ):
         offset = payload.get("clock_offset_ms")
-        unsynced = payload.get("clock_synced") is False
-        if unsynced or (isinstance(offset, int) and abs(offset) > CLOCK_DRIFT_LIMIT_MS):
-            drifting += 1
+        flags = clock_flags(
+            offset if isinstance(offset, int) else None,
+            payload.get("clock_synced"),
+            threshold_s=drift_threshold_s,
+        )
+        drifting += bool(flags)
     return FleetCounts(
         agents_online=online,
         agents_known=known,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from devices.protocol import MalformedMessage, validate_device_id, validate_zone_path
@@ -37,7 +37,20 @@ def in_zone(value: datetime, zone: ZoneInfo) -> datetime:
     """An aware UTC instant; a naive `value` is read as wall time in `zone`."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00 at +07:00 lies before year 1 in UTC
+        raise Invalid("instant_out_of_range", f"{value.isoformat()} is out of range") from exc
+
+
+def shifted(value: datetime, delta: timedelta) -> datetime:
+    """`value + delta`, or `Invalid('instant_out_of_range')` past year 1 or 9999."""
+    try:
+        return value + delta
+    except OverflowError as exc:
+        raise Invalid(
+            "instant_out_of_range", f"{value.isoformat()} {delta} is out of range"
+        ) from exc
 
 
 def check_volume(volume: int | None) -> int | None:

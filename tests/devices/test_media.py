@@ -110,3 +110,45 @@ def test_spread_delay_is_random_within_the_lead_and_reproducible_with_a_seed(
     # Close to play_at the spread shrinks so the margin is kept, and vanishes inside it.
     assert all(first.spread_delay(NOW + timedelta(seconds=180), NOW) <= 60 for _ in range(20))
     assert first.spread_delay(NOW + timedelta(seconds=60), NOW) == 0.0
+
+
+class RecordingJobs:
+    """Collects `after(delay, fn)` calls instead of running them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, object]] = []
+
+    def after(self, delay: float, fn: object) -> None:
+        self.calls.append((delay, fn))
+
+
+def test_the_item_needed_soonest_sets_when_shared_media_is_fetched(tmp_path: Path) -> None:
+    """A campaign's far-off plays and an immediate broadcast share one file: the broadcast in
+    eight seconds must not wait for the random spread chosen for tomorrow's play."""
+    data = b"chung mot file"
+    media = media_for(data)
+    jobs = RecordingJobs()
+    fetched: list[str] = []
+    fetcher = Fetcher(
+        cache=MediaCache(tmp_path, 10_000_000),
+        client=client_serving(data),
+        settings=FetchSection(spread_s=600, margin_s=120, seed=3),
+        clock=FixedClock(),
+        jobs=jobs,  # type: ignore[arg-type]
+        pinned=lambda: {media.sha256},
+        on_fetched=lambda i: fetched.append(i.occurrence_id),
+        on_failed=lambda _i, _d: None,
+    )
+
+    def item(occ: str, play_at: datetime) -> protocol.Item:
+        return protocol.Item(occurrence_id=occ, play_at=play_at, media=media)
+
+    fetcher.want([item("tomorrow", NOW + timedelta(hours=12))])
+    fetcher.want([item("tomorrow-2", NOW + timedelta(hours=36))])  # later: no new attempt
+    assert len(jobs.calls) == 1 and jobs.calls[0][0] > 0
+    fetcher.want([item("now", NOW + timedelta(seconds=8))])
+    assert len(jobs.calls) == 2 and jobs.calls[1][0] == 0.0
+    jobs.calls[1][1]()  # type: ignore[operator]
+    assert sorted(fetched) == ["now", "tomorrow", "tomorrow-2"]
+    jobs.calls[0][1]()  # type: ignore[operator]  # the late attempt finds nothing left to do
+    assert len(fetched) == 3

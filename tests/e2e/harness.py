@@ -331,9 +331,12 @@ class System:
                 body["quiet_end"] = (far + timedelta(minutes=1)).strftime("%H:%M")
             self.api.ok("POST", "/zones", 201, json=body)
 
-    def provision(self, zone: str, *device_ids: str) -> list[AgentProc]:
+    def provision(
+        self, zone: str, *device_ids: str, broker_url: str | None = None
+    ) -> list[AgentProc]:
         """`pa-server device add … -o cfg.toml` for each (run side by side), then the test's
-        adjustments to each config: file player, state folder of its own, quick retries."""
+        adjustments to each config: file player, state folder of its own, quick retries, and
+        `broker_url` (e.g. a cuttable proxy) instead of the broker's own address."""
         runs = []
         for device_id in device_ids:
             home = self.root / device_id
@@ -359,7 +362,7 @@ class System:
                 ),
             )
             agent.edit(
-                mqtt={"keepalive": 5},
+                mqtt={"keepalive": 5, **({"url": broker_url} if broker_url else {})},
                 paths={"state_dir": str(agent.state_dir)},
                 player={"kind": "file", "output_dir": str(agent.out_dir)},
                 fetch={"spread_s": 0, "margin_s": 0, "backoff_initial_s": 0.2, "backoff_max_s": 1},

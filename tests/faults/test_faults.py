@@ -99,7 +99,7 @@ def test_power_cut_during_media_download(e2e: System, watch: StateWatch) -> None
         # Agents fetch media from the public URL: put the slow link in front of the server.
         restart_server(e2e, PA_PUBLIC_URL=slow.http_url)
         e2e.add_zone(ZONE)
-        agent = e2e.provision("loa-01", ZONE)
+        (agent,) = e2e.provision(ZONE, "loa-01")
         e2e.start_agents(watch)
         ann = e2e.announcement(SPEECH * 6)
         size = ann["rendition"]["bytes"]
@@ -133,7 +133,7 @@ def test_network_cut_longer_than_a_broadcast(e2e: System, watch: StateWatch) -> 
     cut = FaultProxy("127.0.0.1", e2e.broker.port)
     try:
         e2e.add_zone(ZONE)
-        agent = e2e.provision("loa-01", ZONE, broker_url=cut.mqtt_url)
+        (agent,) = e2e.provision(ZONE, "loa-01", broker_url=cut.mqtt_url)
         e2e.start_agents(watch)
         ann = e2e.announcement()
         play_at = now_plus(8)
@@ -187,8 +187,7 @@ def test_every_message_delivered_twice(fleet: Callable[..., System], watch: Stat
 
 def test_one_agents_clock_two_minutes_off(e2e: System, watch: StateWatch) -> None:
     e2e.add_zone(ZONE)
-    e2e.provision("loa-01", ZONE)
-    skewed = e2e.provision("loa-02", ZONE)
+    _, skewed = e2e.provision(ZONE, "loa-01", "loa-02")
     skewed.edit(clock={"simulate_skew_s": 120.0})
     e2e.start_agents(watch)
     wait_for(lambda: watch.state("loa-02").get("clock_offset_ms") is not None, "measured")

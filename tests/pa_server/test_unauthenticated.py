@@ -1,0 +1,38 @@
+"""Without credentials every /api/v1 route answers 401, except the public key endpoint.
+
+The routes come from the app's own spec, so a route added later is covered by itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.pa_server.server_fixtures import Api
+
+PUBLIC = {"/api/v1/keys"}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_every_api_route_refuses_an_anonymous_request(api: Api) -> None:
+    probe = api.client.get("/api/v1/zones")
+    if probe.status_code != 401:
+        pytest.skip("accounts not merged yet: the API still acts as the system actor")
+    # The spec the app generates from its route table (FastAPI includes routers lazily, so
+    # `app.routes` no longer lists them one by one).
+    paths = api.client.get("/openapi.json").json()["paths"]
+    routes = [
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith("/api/v1/") and path not in PUBLIC
+        for method in operations
+    ]
+    assert len(routes) > 30
+    open_routes = []
+    for method, path in routes:
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        response = api.client.request(method, url, json={})
+        if response.status_code != 401:
+            open_routes.append(f"{method} {path}: {response.status_code}")
+    assert not open_routes
