@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
@@ -12,9 +13,10 @@ from sqlalchemy.orm import Session as DbSession
 from pa_server.api.deps import CurrentUser
 from pa_server.api.deps import SessionDep as DbDep
 from pa_server.auth import accounts
-from pa_server.auth.errors import AccountError
+from pa_server.auth.errors import AccountError, NotSignedIn
 from pa_server.auth.models import ApiToken, User
 from pa_server.auth.rights import Actor
+from pa_server.services.errors import Invalid, NotFound
 
 router = APIRouter(tags=["accounts"])
 
@@ -64,7 +66,7 @@ def _public(row: ApiToken) -> TokenPublic:
 def _user(db: DbSession, actor: Actor) -> User:
     user = db.get(User, actor.id)
     if user is None:
-        raise HTTPException(401, detail="not_authenticated")
+        raise NotSignedIn("the account is gone")
     return user
 
 
@@ -90,16 +92,18 @@ def create_token(body: TokenCreate, actor: CurrentUser, db: DbDep) -> TokenCreat
     try:
         token, row = accounts.create_token(db, _user(db, actor), body.name, now=datetime.now(UTC))
     except AccountError as exc:
-        raise HTTPException(422, detail=exc.code) from exc
+        raise Invalid(exc.code, "a token needs a name") from exc
     db.commit()
     return TokenCreated(token=token, **_public(row).model_dump())
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, actor: CurrentUser, db: DbDep) -> None:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: CurrentUser, db: DbDep
+) -> None:
     """Revoke one of the caller's tokens."""
     row = db.get(ApiToken, token_id)
     if row is None or row.user_id != actor.id:
-        raise HTTPException(404, detail="unknown_token")
+        raise NotFound("unknown_token", f"no token {token_id} of yours")
     accounts.revoke_token(db, token_id, now=datetime.now(UTC))
     db.commit()
