@@ -1,17 +1,19 @@
 """State + receipt ingest: messages per second the server stores through the real bus, per database.
 
 The server side is the server's own: `PahoBus` (one paho client, clean session) subscribed to
-`P/state/+` and `P/event/+`, its handlers `Runtime._on_state` / `Runtime._on_receipt` (one
-session and commit per message, idempotent receipts), on a freshly migrated database holding
-the devices and occurrences the messages name. A bare paho publisher (QoS 1, 100 in flight)
-sends the agents' messages, at most 600 ahead of what is stored (Mosquitto drops QoS-1
-messages past 1,000 queued for one subscriber): `--devices` states each `--states` times,
-and a fetched/started/finished receipt per device and occurrence. Figure: the
-time from the first publish until the last message is stored (then the rows are counted).
-Baseline, same run: the same messages to a bare paho subscriber that stores nothing.
+`P/state/+` and `P/event/+`, its handlers `Runtime._on_state` / `Runtime._on_receipt` (which
+queue to the runtime's `IngestWriter`: batches of up to 500 messages or 50 ms, one commit
+each, idempotent receipts), on a freshly migrated database holding the devices and
+occurrences the messages name. A bare paho publisher (QoS 1, 100 in flight) sends the agents'
+messages, at most `--window` (600) ahead of what is stored (Mosquitto drops QoS-1 messages
+past 1,000 queued for one subscriber; `--window 0` sends them all at once): `--devices`
+states each `--states` times, and a fetched/started/finished receipt per device and
+occurrence. Figure: the time from the first publish until the last message is stored (then
+the rows are counted). Baseline, same run: the same messages to a bare paho subscriber that
+stores nothing.
 
     .venv/bin/python bench/ingest.py [--devices 100] [--states 10] [--occurrences 5]
-        [--broker mqtt://127.0.0.1:1883] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--window 600] [--broker mqtt://127.0.0.1:1883] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -154,20 +156,25 @@ def publish_all(
     *,
     retain_states: bool,
     done: Callable[[], int],
+    window: int = WINDOW,
 ) -> None:
-    """QoS-1 publishes, pipelined, never more than `WINDOW` ahead of what `done()` counts.
+    """QoS-1 publishes, pipelined, never more than `window` ahead of what `done()` counts.
+
+    `window=0`: no limit (a broadcast's receipts all arriving at once).
 
     Mosquitto queues at most 1,000 QoS-1 messages for a subscriber (`max_queued_messages`)
     and drops the rest: an unthrottled 5,000-message burst left the server with 766 stored.
     """
-    for i in range(0, len(msgs), WINDOW // 2):
-        chunk = msgs[i : i + WINDOW // 2]
+    step = window // 2 if window else WINDOW // 2
+    for i in range(0, len(msgs), step):
+        chunk = msgs[i : i + step]
         infos = [
             client.publish(t, p, qos=1, retain=retain_states and "/state/" in t) for t, p in chunk
         ]
         for info in infos:
             info.wait_for_publish(120)
-        wait_count(done, i + len(chunk) - WINDOW // 2, 120)
+        if window:
+            wait_count(done, i + len(chunk) - step, 120)
 
 
 def wait_count(count: Callable[[], int], n: int, timeout_s: float) -> float:
@@ -178,7 +185,7 @@ def wait_count(count: Callable[[], int], n: int, timeout_s: float) -> float:
     return time.monotonic()
 
 
-def baseline(broker: str, prefix: str, msgs: list[tuple[str, bytes]]) -> float:
+def baseline(broker: str, prefix: str, msgs: list[tuple[str, bytes]], window: int) -> float:
     """Seconds for the same messages to reach a bare paho subscriber (stores nothing)."""
     got = 0
     lock = threading.Lock()
@@ -196,7 +203,7 @@ def baseline(broker: str, prefix: str, msgs: list[tuple[str, bytes]]) -> float:
     subscribed.wait(10)
     pub = _client(broker, "ingest-pub")
     t0 = time.monotonic()
-    publish_all(pub, msgs, retain_states=False, done=lambda: got)
+    publish_all(pub, msgs, retain_states=False, done=lambda: got, window=window)
     t1 = wait_count(lambda: got, len(msgs), 120)
     for c in (sub, pub):
         c.disconnect()
@@ -211,42 +218,39 @@ def through_server(
     msgs: list[tuple[str, bytes]],
     devices: int,
     receipts: int,
+    window: int,
 ) -> tuple[float, int, int]:
     """Seconds until the server's handlers stored every message; (seconds, states, receipts)."""
     with tempfile.TemporaryDirectory(prefix="pa-ingest-") as tmp:
         settings = Settings(data_dir=Path(tmp), database_url=db_url, topic_prefix=prefix)
         engine = make_engine(db_url)
         runtime = Runtime(settings, session_factory(engine))
-        handled = 0
-        lock = threading.Lock()
-
-        def counted(handler: Callable[[Any], None]) -> Callable[[Any], None]:
-            def run(message: Any) -> None:
-                nonlocal handled
-                handler(message)
-                with lock:
-                    handled += 1
-
-            return run
-
+        # Counted once stored: the writer takes messages off the bus's thread and commits them
+        # in batches (`pa_server.ingest_writer`); `processed` counts what it has written.
+        runtime.writer.start()
         bus = PahoBus(
             broker,
             topics=protocol.Topics(prefix),
             client_id=f"ingest-srv-{secrets.token_hex(4)}",
             clean_session=True,
         )
-        bus.set_handlers(counted(runtime._on_state), counted(runtime._on_receipt))
+        bus.set_handlers(runtime._on_state, runtime._on_receipt)
+
+        def handled() -> int:
+            return runtime.writer.processed
+
         with bus:
             pub = _client(broker, "ingest-pub")
             t0 = time.monotonic()
-            publish_all(pub, msgs, retain_states=True, done=lambda: handled)
-            t1 = wait_count(lambda: handled, len(msgs), 120)
+            publish_all(pub, msgs, retain_states=True, done=handled, window=window)
+            t1 = wait_count(handled, len(msgs), 120)
             # Mosquitto keeps retained states across runs: clear them.
             for d in range(devices):
                 pub.publish(protocol.Topics(prefix).state(f"loa-{d:05d}"), b"", qos=1, retain=True)
             pub.publish(f"{prefix}/end", b"", qos=1).wait_for_publish(30)
             pub.disconnect()
             pub.loop_stop()
+        runtime.writer.stop()
         with engine.connect() as conn:
             states = conn.scalar(select(func.count()).select_from(DeviceState)) or 0
             stored = conn.scalar(select(func.count()).select_from(Receipt)) or 0
@@ -275,6 +279,12 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--states", type=int, default=10, help="state messages per device")
     ap.add_argument("--occurrences", type=int, default=5, help="3 receipts each, per device")
+    ap.add_argument(
+        "--window",
+        type=int,
+        default=WINDOW,
+        help="messages in flight ahead of what is stored (0: no limit, a broadcast's burst)",
+    )
     ap.add_argument("--broker", default=os.environ.get("PA_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"))
     ap.add_argument(
         "--pg",
@@ -291,7 +301,7 @@ def main() -> int:
         f"{n} messages: {args.devices * args.states} states of {args.devices} devices, "
         f"{receipts} receipts; broker {args.broker}"
     )
-    base = baseline(args.broker, prefix, msgs)  # not retained: leaves nothing behind
+    base = baseline(args.broker, prefix, msgs, args.window)  # not retained: leaves nothing behind
     print(f"  {'bare paho subscriber (baseline)':34s} {base:6.2f} s  {n / base:7.0f} msg/s")
 
     def line(name: str, measured: tuple[float, int, int]) -> None:
@@ -305,13 +315,20 @@ def main() -> int:
         sqlite_url = f"sqlite:///{Path(tmp) / 'pa.db'}"
         seed(sqlite_url, args.devices, args.occurrences)
         name = f"SQLite ({journal_mode(sqlite_url)})"
-        line(name, through_server(args.broker, prefix, sqlite_url, msgs, args.devices, receipts))
+        line(
+            name,
+            through_server(
+                args.broker, prefix, sqlite_url, msgs, args.devices, receipts, args.window
+            ),
+        )
     if args.pg:
         with postgres_database(args.pg) as pg_url:
             seed(pg_url, args.devices, args.occurrences)
             line(
                 "PostgreSQL",
-                through_server(args.broker, prefix, pg_url, msgs, args.devices, receipts),
+                through_server(
+                    args.broker, prefix, pg_url, msgs, args.devices, receipts, args.window
+                ),
             )
     print(load_average())
     return 0

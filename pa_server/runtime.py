@@ -4,7 +4,8 @@
 on `schedule` in a background thread every `planner_interval_s`, and at once when
 `request_replan()` is called (after any change to schedules, announcements, zones or devices).
 Only the replica holding the dispatch lease (`pa_server.leader`) plans and publishes; every
-replica stores the state and receipts its bus receives (idempotently).
+replica stores the state and receipts its bus receives (idempotently), in batches, through
+`pa_server.ingest_writer` (started before the bus, drained after it stops).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 
@@ -26,9 +27,9 @@ from pa_server.bus import PahoBus
 from pa_server.config import Settings
 from pa_server.db.published import DbPublishedStore
 from pa_server.dispatch import Dispatcher
+from pa_server.ingest_writer import IngestWriter
 from pa_server.leader import DispatchLease, LeaderLoop
 from pa_server.metrics import PaMetrics
-from pa_server.services.ingest import ingest_receipt, ingest_state
 from pa_server.services.planning import DispatcherLike, PlanResult, replan, sync_timelines
 from pa_server.services.provisioning import broker_url
 from pa_server.signing import ServerKeys
@@ -83,6 +84,8 @@ class Runtime:
         self.broker: EmbeddedBroker | None = None
         self.bus: PahoBus | None = None
         self.dispatcher: Dispatcher | None = None
+        #: Stores the bus's state and receipts in batches, off paho's thread.
+        self.writer = IngestWriter(sessions, clock=clock, on_stored=self._record_receipts)
         self.lease = DispatchLease(settings.resolved_database_url)
         self.leader = LeaderLoop(self.lease, on_elected=self.request_replan, on_lost=lambda: None)
         #: Planner cycles completed by this process (tests wait on it; never a speed check).
@@ -123,6 +126,7 @@ class Runtime:
             client_id=s.resolved_mqtt_client_id,
             topics=self.topics,
         )
+        self.writer.start()
         self.bus.set_handlers(self._on_state, self._on_receipt)
         self.bus.start()
         self.dispatcher = Dispatcher(
@@ -136,7 +140,7 @@ class Runtime:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the planner loop, then the bus, then the broker."""
+        """Stop the planner loop, then the bus, then store what it received, then the broker."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -146,6 +150,7 @@ class Runtime:
         if self.bus is not None:
             self.bus.close()
             self.bus = None
+        self.writer.stop()
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
@@ -180,20 +185,12 @@ class Runtime:
             scheduler.run_pending()
 
     def _on_state(self, state: State) -> None:
-        try:
-            with self.sessions() as session:
-                ingest_state(session, state, now=self.clock())
-                session.commit()
-        except Exception:
-            log.exception("storing state of %s failed", state.device_id)
+        self.writer.submit(state)
 
     def _on_receipt(self, receipt: Receipt) -> None:
-        try:
-            now = self.clock()
-            with self.sessions() as session:
-                new = ingest_receipt(session, receipt, now=now)
-                session.commit()
-            if new and self.metrics is not None:
+        self.writer.submit(receipt)
+
+    def _record_receipts(self, receipts: Sequence[Receipt], now: datetime) -> None:
+        if self.metrics is not None:
+            for receipt in receipts:
                 self.metrics.record_receipt(receipt.at, now)
-        except Exception:
-            log.exception("storing receipt of %s failed", receipt.device_id)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from devices.protocol import StopBody
 from pa_server.db.models import Occurrence, Receipt
 from pa_server.planner import LEVEL_PRIORITY
+from pa_server.planning.zones import Resolved, ZoneIndex
 from pa_server.schemas.broadcasts import (
     BroadcastCreate,
     BroadcastDetail,
@@ -25,7 +26,7 @@ from pa_server.services.audience import Audience, device_zones
 from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound, Unavailable
-from pa_server.services.planning import DispatcherLike, occurrence_item
+from pa_server.services.planning import DispatcherLike, occurrence_item, tree_specs
 from pa_server.services.validation import check_timezone, check_volume, in_zone
 from pa_server.services.zones import require_zone
 
@@ -145,6 +146,8 @@ def create_broadcast(
     else:
         play_at = now + (emergency_lead if level == "emergency" else lead)
     rend = ann.rendition
+    if level != "emergency":
+        _refuse_quiet_hours(session, targets, play_at, rend.duration_ms)
     occ = Occurrence(
         id=str(uuid.uuid4()),
         schedule_id=None,
@@ -171,6 +174,26 @@ def create_broadcast(
     session.flush()
     mark_plan_dirty(session)  # onto the retained timelines at the next cycle
     return occ
+
+
+def _refuse_quiet_hours(
+    session: Session, targets: list[str], play_at: datetime, duration_ms: int
+) -> None:
+    """Only an emergency may sound in a zone's quiet hours (the planner's rule, applied here)."""
+    index = ZoneIndex(*tree_specs(session))
+    for target in targets:
+        resolved = index.resolve(target)
+        if not isinstance(resolved, Resolved) or resolved.quiet is None:
+            continue
+        q = resolved.quiet
+        if q.overlaps(play_at, duration_ms):
+            raise Invalid(
+                "quiet_hours",
+                f"{target} is in its quiet hours ({q.start_s // 3600:02d}:"
+                f"{q.start_s % 3600 // 60:02d}–{q.end_s // 3600:02d}:"
+                f"{q.end_s % 3600 // 60:02d} local) at that time: only an emergency "
+                "broadcast may sound then",
+            )
 
 
 def send_play(

@@ -79,10 +79,8 @@ def schedule_spec(s: Schedule, *, duration_ms: int) -> planner.ScheduleSpec:
     )
 
 
-def load_specs(
-    session: Session,
-) -> tuple[list[planner.ScheduleSpec], list[planner.ZoneSpec], list[planner.DeviceSpec]]:
-    """The planner's inputs: enabled schedules of approved, rendered announcements; the zones."""
+def tree_specs(session: Session) -> tuple[list[planner.ZoneSpec], list[planner.DeviceSpec]]:
+    """The zone tree (with quiet hours) and where each device sits, as planner values."""
     zones = [
         planner.ZoneSpec(
             path=z.path, quiet_start=z.quiet_start, quiet_end=z.quiet_end, timezone=z.timezone
@@ -93,6 +91,14 @@ def load_specs(
         planner.DeviceSpec(id=d_id, zone_path=zone)
         for d_id, zone in session.execute(select(Device.id, Device.zone_path))
     ]
+    return zones, devices
+
+
+def load_specs(
+    session: Session,
+) -> tuple[list[planner.ScheduleSpec], list[planner.ZoneSpec], list[planner.DeviceSpec]]:
+    """The planner's inputs: enabled schedules of approved, rendered announcements; the zones."""
+    zones, devices = tree_specs(session)
     rows = session.scalars(
         select(Schedule)
         .join(Announcement, Announcement.id == Schedule.announcement_id)

@@ -322,6 +322,27 @@ def test_broker_not_taking_commands_is_a_503_but_a_stored_broadcast_stands(api: 
     assert [k for _, k, _ in api.dispatcher.commands] == ["stop"]
 
 
+def test_only_an_emergency_broadcast_sounds_in_quiet_hours(api: Api) -> None:
+    seed_zones(api)
+    ann = approved(api)
+    api.clock.advance(hours=-1)  # 04:00 in Hà Nội: inside the default 21:30–05:00
+    body = {"announcement_id": ann["id"], "zones": ["vinh-tuong/tan-tien"]}
+    detail = api.refused("POST", f"{V1}/broadcasts", "quiet_hours", json=body)
+    assert "21:30" in detail["message"] and not api.dispatcher.commands
+    api.refused(
+        "POST", f"{V1}/broadcasts", "quiet_hours", json={**body, "devices": ["loa-01"], "zones": []}
+    )
+    b = api.ok("POST", f"{V1}/broadcasts", 201, json={**body, "level": "emergency"})
+    assert b["priority"] == 100
+    # A commune that sets no quiet hours (start == end) may broadcast at any hour.
+    api.ok(
+        "PATCH",
+        f"{V1}/zones/vinh-tuong/tan-tien",
+        json={"quiet_start": "00:00", "quiet_end": "00:00"},
+    )
+    api.ok("POST", f"{V1}/broadcasts", 201, json=body)
+
+
 def test_immediate_broadcast_delivery_stop_and_report(api: Api) -> None:
     seed_zones(api)
     ann = approved(api)
