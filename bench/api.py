@@ -17,6 +17,7 @@ from sqlalchemy import insert
 
 from devices.protocol import utc_now
 from pa_server.app import create_app
+from pa_server.auth import accounts
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, upgrade
 from pa_server.db.models import Device, Zone
@@ -76,6 +77,14 @@ def main() -> None:
         seed(url, args.devices)
         app = create_app(Settings(data_dir=Path(tmp), database_url=url), background=False)
         with TestClient(app) as client:
+            # Requests carry a real API token, so the figures include authentication.
+            with app.state.sessions() as db:
+                user = accounts.create_user(
+                    db, "bench", role="viewer", password="bench-password", now=utc_now()
+                )
+                token, _ = accounts.create_token(db, user, "bench", now=utc_now())
+                db.commit()
+            client.headers["Authorization"] = f"Bearer {token}"
             base = timed(client, "/healthz", args.requests)
             cases = {
                 "first page (limit 100)": "/api/v1/devices",

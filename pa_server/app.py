@@ -14,6 +14,7 @@ from pa_server.api import errors
 from pa_server.api.media import router as media_router
 from pa_server.api.router import api_router
 from pa_server.api.server_time import ServerTimeHeader
+from pa_server.auth.demo import seed_accounts
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.metrics import (
@@ -25,6 +26,7 @@ from pa_server.metrics import (
 )
 from pa_server.schemas.common import ErrorBody
 from pa_server.services.reports import fleet_counts
+from pa_server.web import install_web
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
             from pa_server.demo import seed
 
             seed(app.state.sessions, settings, renderer=app.state.renderer)
+            seed_accounts(app.state.sessions, now=utc_now())
         with ExitStack() as stack:
             if background:
                 from pa_server.runtime import Runtime
@@ -83,6 +86,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
     app.include_router(api_router())
     app.include_router(media_router)
     app.add_middleware(ServerTimeHeader)
+    install_web(app, settings)
 
     def fleet() -> FleetCounts:
         with app.state.sessions() as session:

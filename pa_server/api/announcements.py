@@ -15,6 +15,7 @@ from pa_server.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from pa_server.auth.rights import require_approve, require_level
 from pa_server.config import Settings
 from pa_server.db.models import Announcement
 from pa_server.schemas.announcements import (
@@ -68,6 +69,8 @@ def create_announcement(
     now: NowDep,
 ) -> AnnouncementPublic:
     """A new draft from text or from a script with its placeholder values."""
+    if data.level == "emergency":
+        require_level(user, "emergency", confirmed=True)
     ann = announcements.create_announcement(session, data, author=user.name, now=now)
     return _public(ann, settings)
 
@@ -132,7 +135,8 @@ def approve_announcement(
     user: CurrentUser,
     now: NowDep,
 ) -> AnnouncementPublic:
-    """Approve a rendered draft so it can be scheduled and broadcast."""
+    """Approve a rendered draft so it can be scheduled and broadcast (not one's own)."""
+    require_approve(user, announcements.get_announcement(session, announcement_id).author)
     ann = announcements.approve_announcement(session, announcement_id, approver=user.name, now=now)
     return _public(ann, settings)
 

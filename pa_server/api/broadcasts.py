@@ -8,7 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from pa_server.api.deps import DispatcherDep, Limit, NowDep, Offset, SessionDep, SettingsDep
+from pa_server.api.deps import (
+    CurrentUser,
+    DispatcherDep,
+    Limit,
+    NowDep,
+    Offset,
+    SessionDep,
+    SettingsDep,
+)
+from pa_server.api.rights import ConfirmEmergency, check_occurrence, check_targets
 from pa_server.bus import BusError
 from pa_server.schemas.broadcasts import BroadcastCreate, BroadcastDetail, BroadcastPublic
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
@@ -55,8 +64,19 @@ def create_broadcast(
     settings: SettingsDep,
     dispatcher: DispatcherDep,
     now: NowDep,
+    user: CurrentUser,
+    confirm_emergency: ConfirmEmergency = False,
 ) -> BroadcastDetail:
     """Play an approved announcement on zones and/or devices, all together, in a few seconds."""
+    check_targets(
+        session,
+        user,
+        data.zones,
+        data.devices,
+        level=data.level,
+        announcement_id=data.announcement_id,
+        confirmed=confirm_emergency,
+    )
     occ = broadcasts.create_broadcast(
         session,
         data,
@@ -82,9 +102,14 @@ def create_broadcast(
 
 @router.post("/{occurrence_id}/stop", response_model=BroadcastDetail)
 def stop_broadcast(
-    occurrence_id: str, session: SessionDep, dispatcher: DispatcherDep, now: NowDep
+    occurrence_id: str,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    now: NowDep,
+    user: CurrentUser,
 ) -> BroadcastDetail:
     """Stop a broadcast wherever it plays, and take it off the timelines."""
+    check_occurrence(session, user, occurrence_id)
     if dispatcher is None:
         raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
     occ = broadcasts.stop_broadcast(session, occurrence_id, now=now)

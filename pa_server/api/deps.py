@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,23 +10,14 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from devices.protocol import utc_now
+from pa_server.api.rights import refuse_viewer_writes
+from pa_server.auth.deps import authenticate_api
+from pa_server.auth.rights import Actor
 from pa_server.config import Settings
 from pa_server.schemas.common import MAX_LIMIT, MAX_OFFSET
 from pa_server.services.dirty import take_plan_dirty
 from pa_server.services.planning import DispatcherLike
 from pa_server.services.renditions import RendererLike
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts. Accounts and rights replace `current_user` with a real sign-in dependency."""
-
-    name: str
-    role: str
-
-
-#: Until accounts land every request acts as this built-in actor.
-SYSTEM_ACTOR = Actor(name="system", role="admin")
 
 
 def get_settings(request: Request) -> Settings:
@@ -50,9 +40,14 @@ def get_session(request: Request) -> Iterator[Session]:
         on_change()
 
 
-def current_user() -> Actor:
-    """The acting person (interim: the system actor)."""
-    return SYSTEM_ACTOR
+def current_user(request: Request, session: SessionDep) -> Actor:
+    """The signed-in person: a bearer token or the page session cookie (401 without either).
+
+    Takes the request's own database session, so the audit log names them on every change.
+    """
+    actor = authenticate_api(request, session)
+    refuse_viewer_writes(request, actor)
+    return actor
 
 
 def get_renderer(request: Request) -> RendererLike | None:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from devices.protocol import PingBody, VolumeBody, device_target
-from pa_server.api.deps import DispatcherDep, Limit, NowDep, Offset, SessionDep, SettingsDep
+from pa_server.api.deps import (
+    CurrentUser,
+    DispatcherDep,
+    Limit,
+    NowDep,
+    Offset,
+    SessionDep,
+    SettingsDep,
+)
+from pa_server.api.rights import check_device
+from pa_server.auth.rights import require_zone
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.schemas.devices import (
     CommandSent,
@@ -39,8 +49,11 @@ def list_devices(
 
 
 @router.post("", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED)
-def create_device(data: DeviceCreate, session: SessionDep, now: NowDep) -> DeviceCreated:
+def create_device(
+    data: DeviceCreate, session: SessionDep, now: NowDep, user: CurrentUser
+) -> DeviceCreated:
     """Register a device; the response holds its broker password, shown only this once."""
+    require_zone(user, data.zone)
     device, password = devices.create_device(session, data, now=now)
     public = devices.device_public(device)
     return DeviceCreated(
@@ -61,15 +74,19 @@ def get_device(device_id: str, session: SessionDep, settings: SettingsDep) -> De
 
 @router.patch("/{device_id}", response_model=DevicePublic)
 def update_device(
-    device_id: str, data: DeviceUpdate, session: SessionDep, now: NowDep
+    device_id: str, data: DeviceUpdate, session: SessionDep, now: NowDep, user: CurrentUser
 ) -> DevicePublic:
     """Move, rename or relocate a device."""
+    check_device(session, user, device_id)
+    if data.zone is not None:
+        require_zone(user, data.zone)
     return devices.device_public(devices.update_device(session, device_id, data, now=now))
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_device(device_id: str, session: SessionDep) -> None:
+def delete_device(device_id: str, session: SessionDep, user: CurrentUser) -> None:
     """Remove a device no schedule names."""
+    check_device(session, user, device_id)
     devices.delete_device(session, device_id)
 
 
@@ -90,9 +107,10 @@ def _need(dispatcher: DispatcherLike | None) -> DispatcherLike:
 
 @router.post("/{device_id}/ping", response_model=CommandSent, status_code=202)
 def ping_device(
-    device_id: str, session: SessionDep, dispatcher: DispatcherDep, now: NowDep
+    device_id: str, session: SessionDep, dispatcher: DispatcherDep, now: NowDep, user: CurrentUser
 ) -> CommandSent:
     """Ask the agent to republish its state."""
+    check_device(session, user, device_id)
     target = device_target(devices.get_device(session, device_id).id)
     _need(dispatcher).command(target, "ping", PingBody(), now=now)
     return CommandSent(target=target, kind="ping")
@@ -105,8 +123,10 @@ def set_volume(
     session: SessionDep,
     dispatcher: DispatcherDep,
     now: NowDep,
+    user: CurrentUser,
 ) -> CommandSent:
     """Set the agent's volume (0–100)."""
+    check_device(session, user, device_id)
     target = device_target(devices.get_device(session, device_id).id)
     _need(dispatcher).command(target, "volume", VolumeBody(volume=data.volume), now=now)
     return CommandSent(target=target, kind="volume")

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from pa_server.api import announcements, broadcasts, devices, keys, reports, schedules, scripts
+from pa_server.api import (
+    accounts,
+    announcements,
+    broadcasts,
+    devices,
+    keys,
+    reports,
+    schedules,
+    scripts,
+)
 from pa_server.api import zones as zones_api
 from pa_server.api.deps import current_user
 
@@ -15,7 +24,16 @@ def api_router() -> APIRouter:
     """All of /api/v1. Accounts swap `current_user`; the key endpoint stays open."""
     router = APIRouter(prefix=API_PREFIX)
     protected = APIRouter(dependencies=[Depends(current_user)])
-    for module in (zones_api, devices, announcements, scripts, schedules, broadcasts, reports):
+    for module in (
+        zones_api,
+        devices,
+        announcements,
+        scripts,
+        schedules,
+        broadcasts,
+        reports,
+        accounts,
+    ):
         protected.include_router(module.router)
     router.include_router(protected)
     router.include_router(keys.router)

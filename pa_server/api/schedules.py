@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from pa_server.api.deps import Limit, NowDep, Offset, SessionDep, SettingsDep
+from pa_server.api.deps import CurrentUser, Limit, NowDep, Offset, SessionDep, SettingsDep
+from pa_server.api.rights import ConfirmEmergency, check_schedule, check_targets
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.schemas.schedules import (
     OccurrencePublic,
@@ -42,9 +43,23 @@ def list_schedules(
 
 @router.post("", response_model=SchedulePublic, status_code=status.HTTP_201_CREATED)
 def create_schedule(
-    data: ScheduleCreate, session: SessionDep, settings: SettingsDep, now: NowDep
+    data: ScheduleCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    user: CurrentUser,
+    confirm_emergency: ConfirmEmergency = False,
 ) -> SchedulePublic:
     """Schedule an approved announcement on zones and/or devices."""
+    check_targets(
+        session,
+        user,
+        data.zones,
+        data.devices,
+        level=data.level,
+        announcement_id=data.announcement_id,
+        confirmed=confirm_emergency,
+    )
     schedule = schedules.create_schedule(session, data, default_timezone=settings.timezone, now=now)
     return schedules.schedule_public(schedule)
 
@@ -57,15 +72,31 @@ def get_schedule(schedule_id: str, session: SessionDep) -> SchedulePublic:
 
 @router.patch("/{schedule_id}", response_model=SchedulePublic)
 def update_schedule(
-    schedule_id: str, data: ScheduleUpdate, session: SessionDep, now: NowDep
+    schedule_id: str,
+    data: ScheduleUpdate,
+    session: SessionDep,
+    now: NowDep,
+    user: CurrentUser,
+    confirm_emergency: ConfirmEmergency = False,
 ) -> SchedulePublic:
     """Change a schedule (validated again as a whole)."""
+    check_schedule(session, user, schedule_id)
+    check_targets(
+        session,
+        user,
+        data.zones or [],
+        data.devices or [],
+        level=data.level,
+        announcement_id=data.announcement_id,
+        confirmed=confirm_emergency,
+    )
     return schedules.schedule_public(schedules.update_schedule(session, schedule_id, data, now=now))
 
 
 @router.delete("/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_schedule(schedule_id: str, session: SessionDep) -> None:
+def delete_schedule(schedule_id: str, session: SessionDep, user: CurrentUser) -> None:
     """Remove a schedule."""
+    check_schedule(session, user, schedule_id)
     schedules.delete_schedule(session, schedule_id)
 
 

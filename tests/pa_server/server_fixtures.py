@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from devices.protocol import Item
 from pa_server.api import deps
 from pa_server.app import create_app
+from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.db.models import Base
@@ -217,6 +219,17 @@ class Clock:
         self.now += timedelta(**kw)
 
 
+#: Accounts and rights are tested in tests/web; here a district admin writes and a second
+#: person approves (nobody approves their own announcement).
+TEST_AUTHOR = Actor(id=0, username="system", role=Role.ADMIN)
+TEST_APPROVER = Actor(id=1, username="duyet", role=Role.APPROVER)
+
+
+def acting_person(request: Request) -> Actor:
+    """Stands in for `deps.current_user`: the author, or a second person when approving."""
+    return TEST_APPROVER if request.url.path.endswith("/approve") else TEST_AUTHOR
+
+
 @dataclass
 class Api:
     """A test client with its fakes."""
@@ -258,6 +271,7 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     counted = CountingRenderer(renderer, app.state.metrics)
     app.dependency_overrides[deps.get_renderer] = lambda: counted
     app.dependency_overrides[deps.get_keys] = FakeKeys
+    app.dependency_overrides[deps.current_user] = acting_person
     with TestClient(app) as client:
         app.state.on_plan_change = lambda: replans.append(1)
         app.state.clock = clock

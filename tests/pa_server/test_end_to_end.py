@@ -26,7 +26,7 @@ from devices.protocol import (
 from pa_server.api import deps
 from pa_server.app import create_app
 from pa_server.config import Settings
-from tests.pa_server.server_fixtures import FakeRenderer
+from tests.pa_server.server_fixtures import FakeRenderer, acting_person
 
 pytest.importorskip("pa_server.bus")
 pytest.importorskip("pa_server.planner")
@@ -58,6 +58,7 @@ def ok(client: TestClient, method: str, url: str, status: int = 200, **kw: Any) 
 def start(settings: Settings, renderer: FakeRenderer) -> Iterator[TestClient]:
     app = create_app(settings, background=True)
     app.dependency_overrides[deps.get_renderer] = lambda: renderer
+    app.dependency_overrides[deps.current_user] = acting_person
     with TestClient(app) as client:
         runtime = app.state.runtime
         wait_for(lambda: runtime.leader.is_leader and runtime.cycles > 0, "first planner cycle")

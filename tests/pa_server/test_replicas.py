@@ -28,8 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from devices.protocol import TimelineBody, load_public_key_b64, open_envelope, utc_now
+from pa_server.auth import accounts
 from pa_server.bus import BrokerAddress
-from pa_server.db.engine import make_engine
+from pa_server.db.engine import make_engine, session_factory
 from pa_server.signing import ServerKeys
 from tests.mqtt_fixtures import clear_retained
 from tests.pa_server.server_fixtures import scratch_database
@@ -193,6 +194,27 @@ def occurrence_rows(db_url: str) -> list[tuple[str, str | None, str, str]]:
         engine.dispose()
 
 
+def api_tokens(database: str) -> tuple[str, str]:
+    """API tokens of two admins, made in the shared database the replicas migrated."""
+    engine = make_engine(database)
+    try:
+        with session_factory(engine)() as db:
+            tokens = []
+            for name in ("replica-author", "replica-approver"):
+                user = accounts.create_user(
+                    db, name, role="admin", password="replica-password", now=utc_now()
+                )
+                tokens.append(accounts.create_token(db, user, "test", now=utc_now())[0])
+            db.commit()
+    finally:
+        engine.dispose()
+    return tokens[0], tokens[1]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_one_dispatcher_and_a_takeover_after_sigkill(
     tmp_path: Path, database: str, mqtt_url: str | None
 ) -> None:
@@ -227,8 +249,14 @@ def test_one_dispatcher_and_a_takeover_after_sigkill(
         assert leader.metrics()["pa_dispatch_leader"] == 1
         assert standby.metrics()["pa_dispatch_leader"] == 0
 
-        # Everything through the standby: any replica serves the API.
-        api = standby.call
+        # Everything through the standby: any replica serves the API (with an API token; a
+        # second admin approves, since nobody approves their own announcement).
+        author, approver = api_tokens(database)
+
+        def api(method: str, path: str, status: int = 200, **kw: Any) -> Any:
+            token = approver if path.endswith("/approve") else author
+            return standby.call(method, path, status, headers=bearer(token), **kw)
+
         # No quiet hours (start == end): the test broadcasts at whatever hour it runs.
         api(
             "POST",

@@ -1,7 +1,7 @@
 """occurrences.expected_devices: the devices an occurrence was meant for, recorded when planned
 
 Revision ID: 0003
-Revises: 0001 (the lead re-chains it after the accounts migration 0002)
+Revises: 0002 (re-chained after the accounts migration)
 Create Date: 2026-11-28 16:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

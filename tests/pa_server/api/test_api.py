@@ -158,7 +158,7 @@ def test_device_state_from_the_bus(api: Api) -> None:
 
 def test_announcement_render_approve_and_media(api: Api) -> None:
     ann = approved(api)
-    assert ann["status"] == "approved" and ann["approver"] == "system"
+    assert ann["status"] == "approved" and ann["approver"] == "duyet"
     rend = ann["rendition"]
     assert rend["url"] == f"http://pa.test:8000/media/{rend['sha256']}.mp3"
     path = f"/media/{rend['sha256']}.mp3"
@@ -354,7 +354,7 @@ def test_immediate_broadcast_delivery_stop_and_report(api: Api) -> None:
     )
     b = api.ok(
         "POST",
-        f"{V1}/broadcasts",
+        f"{V1}/broadcasts?confirm_emergency=true",  # emergencies need explicit confirmation
         201,
         json={"announcement_id": ann["id"], "zones": ["vinh-tuong/tan-tien"], "level": "emergency"},
     )

@@ -1,0 +1,366 @@
+"""Thông báo: compose (from scratch or a script), see the spoken form, preview, approve, reject."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from announcements.errors import MAX_TEXT_CHARS
+from announcements.library import Script
+from pa_server.auth import audit
+from pa_server.auth.errors import Forbidden
+from pa_server.auth.models import AuditEntry
+from pa_server.auth.rights import Actor, Role, require_approve, require_level, require_writer
+from pa_server.db.models import Announcement
+from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate, RenderOptions
+from pa_server.services import announcements, renditions, scripts
+from pa_server.services.errors import ServiceError
+from pa_server.services.planning import media_url
+from pa_server.web.deps import DbDep, PageActor
+from pa_server.web.messages import service_message
+from pa_server.web.templating import render
+
+router = APIRouter()
+
+BASE = "/thong-bao"
+MAX_TEXT = MAX_TEXT_CHARS
+
+#: Labels of the script library's placeholders; an unknown one shows its own name.
+PLACEHOLDER_LABELS_VI = {
+    "commune": "Tên xã",
+    "district": "Tên huyện",
+    "hotline": "Số điện thoại đường dây nóng",
+    "date": "Ngày",
+}
+
+
+def _scripts() -> list[Script]:
+    try:
+        return scripts.list_scripts()
+    except ServiceError:
+        return []
+
+
+def _script(name: str) -> Script | None:
+    return next((s for s in _scripts() if s.name == name), None)
+
+
+def _form_context(values: dict[str, str], errors: dict[str, str], **extra: Any) -> dict[str, Any]:
+    script = _script(values.get("script", ""))
+    placeholders = [
+        (f"ph_{p}", PLACEHOLDER_LABELS_VI.get(p, p))
+        for p in (script.placeholders if script else ())
+    ]
+    return {
+        "title": "Soạn thông báo",
+        "active": BASE,
+        "values": values,
+        "errors": errors,
+        "scripts": _scripts(),
+        "script": script,
+        "placeholders": placeholders,
+        "max_text": MAX_TEXT,
+        **extra,
+    }
+
+
+def _values(form: FormData) -> dict[str, str]:
+    return {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
+def _check(values: dict[str, str], actor: Actor) -> tuple[dict[str, str], str | None]:
+    """Errors by field, and the text to say (filled script or typed text)."""
+    errors: dict[str, str] = {}
+    if not values.get("title"):
+        errors["title"] = "Vui lòng nhập tiêu đề."
+    elif len(values["title"]) > 300:
+        errors["title"] = "Tiêu đề dài tối đa 300 ký tự."
+    level = values.get("level", "normal")
+    try:
+        require_level(actor, level, confirmed=True)
+    except Forbidden as exc:
+        errors["level"] = exc.message_vi
+    text: str | None = None
+    script = _script(values.get("script", ""))
+    if values.get("script") and script is None:
+        errors["script"] = "Mẫu thông báo không tồn tại."
+    elif script is not None:
+        filled: dict[str, str] = {}
+        for name in script.placeholders:
+            value = values.get(f"ph_{name}", "")
+            if not value:
+                label = PLACEHOLDER_LABELS_VI.get(name, name)
+                errors[f"ph_{name}"] = f"Vui lòng điền “{label}”."
+            filled[name] = value
+        if not any(k.startswith("ph_") for k in errors):
+            text = scripts.fill_script(script, filled)
+    else:
+        text = values.get("text", "")
+        if not text:
+            errors["text"] = "Vui lòng nhập nội dung thông báo hoặc chọn một mẫu."
+        elif len(text) > MAX_TEXT:
+            errors["text"] = f"Nội dung dài {len(text)} ký tự, tối đa {MAX_TEXT} ký tự."
+    return errors, text
+
+
+@router.get(BASE)
+def list_page(request: Request, actor: PageActor, db: DbDep, status: str = "") -> Response:
+    """The announcements, newest first, with what each one waits for."""
+    rows, _total = announcements.list_announcements(db, status=status or None, limit=100, offset=0)
+    return render(
+        request,
+        "announcements.html",
+        {"title": "Thông báo", "active": BASE, "rows": rows, "status": status},
+    )
+
+
+@router.get(BASE + "/moi")
+def compose_page(request: Request, actor: PageActor, script: str = "") -> Response:
+    """The compose form, filled from a script when one is chosen."""
+    require_writer(actor)
+    values: dict[str, str] = {"script": script, "level": "normal"}
+    chosen = _script(script)
+    if chosen is not None:
+        values["title"] = chosen.title
+        values["level"] = chosen.level if chosen.level in ("normal", "priority") else "normal"
+    return render(request, "announcement_form.html", _form_context(values, {}))
+
+
+@router.post(BASE + "/moi")
+async def compose(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """Show the spoken form (action=spoken) or save the draft and render its preview."""
+    require_writer(actor)
+    values = _values(await request.form())
+    errors, text = _check(values, actor)
+    if errors or text is None:
+        return render(request, "announcement_form.html", _form_context(values, errors), status=422)
+    if values.get("action") == "spoken":
+        spoken = scripts.spoken_form(text)
+        return render(
+            request,
+            "announcement_form.html",
+            _form_context(values, {}, filled_text=text, spoken=spoken),
+        )
+    script = _script(values.get("script", ""))
+    data = AnnouncementCreate(
+        title=values["title"],
+        text=None if script else text,
+        script_name=script.name if script else None,
+        placeholders={p: values[f"ph_{p}"] for p in script.placeholders} if script else {},
+        level=values.get("level", "normal"),
+    )
+    try:
+        ann = announcements.create_announcement(db, data, author=actor.name, now=_now())
+    except ServiceError as exc:
+        return render(
+            request,
+            "announcement_form.html",
+            _form_context(values, {}, error=service_message(exc)),
+            status=422,
+        )
+    flash = _render_preview(request, db, ann)
+    db.commit()
+    return _to_detail(ann.id, flash)
+
+
+@router.post(BASE + "/moi/ghi-am")
+async def compose_recording(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """A draft from a recorded voice (uploaded, or recorded in the browser as WAV)."""
+    require_writer(actor)
+    form = await request.form()
+    values = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    upload = form.get("recording")
+    errors: dict[str, str] = {}
+    title = values.get("rec_title", "")
+    if not title:
+        errors["rec_title"] = "Vui lòng nhập tiêu đề."
+    data = b""
+    if isinstance(upload, UploadFile):
+        data = await upload.read(renditions.MAX_RECORDING_BYTES + 1)
+    if not data:
+        errors["recording"] = "Vui lòng chọn hoặc ghi một bản ghi âm."
+    level = values.get("rec_level", "normal")
+    try:
+        require_level(actor, level, confirmed=True)
+    except Forbidden as exc:
+        errors["rec_level"] = exc.message_vi
+    if not errors:
+        try:
+            renditions.probe_audio(data)
+        except ServiceError as exc:
+            errors["recording"] = RECORDING_ERRORS.get(exc.code, service_message(exc))
+    if errors:
+        ctx = _form_context({"script": "", **values}, errors)
+        return render(request, "announcement_form.html", ctx, status=422)
+    ann = announcements.create_announcement(
+        db,
+        AnnouncementCreate(title=title, kind="recording", level=level),
+        author=actor.name,
+        now=_now(),
+    )
+    filename = upload.filename if isinstance(upload, UploadFile) else None
+    renditions.store_recording(
+        db,
+        ann,
+        data,
+        filename,
+        recordings_dir=request.app.state.settings.data_dir / "recordings",
+        now=_now(),
+    )
+    flash = _render_preview(request, db, ann)
+    db.commit()
+    return _to_detail(ann.id, flash)
+
+
+RECORDING_ERRORS = {
+    "not_audio": "Tệp không phải âm thanh MP3, WAV, FLAC hoặc Ogg.",
+    "upload_too_big": "Tệp ghi âm quá lớn.",
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _render_preview(request: Request, db: DbDep, ann: Announcement) -> str:
+    """Render the audio preview; a failure is told, never fatal (the draft is kept)."""
+    settings = request.app.state.settings
+    try:
+        renditions.render_announcement(
+            db,
+            ann,
+            RenderOptions(),
+            renderer=getattr(request.app.state, "renderer", None),
+            default_engine=settings.tts_engine,
+            recordings_dir=settings.data_dir / "recordings",
+            now=_now(),
+        )
+    except ServiceError as exc:
+        return "Đã lưu bản nháp, nhưng chưa tạo được bản nghe thử: " + service_message(exc)
+    return "saved"
+
+
+def _to_detail(announcement_id: str, flash: str = "") -> Response:
+    suffix = f"?tb={flash}" if flash in ("saved", "approved", "rejected", "rendered") else ""
+    return RedirectResponse(f"{BASE}/{announcement_id}{suffix}", status_code=303)
+
+
+FLASHES = {
+    "saved": "Đã lưu bản nháp và tạo bản nghe thử. Chờ người duyệt.",
+    "approved": "Đã duyệt. Có thể lập lịch phát.",
+    "rejected": "Đã từ chối thông báo.",
+    "rendered": "Đã tạo lại bản nghe thử.",
+}
+
+
+def _rejection(db: DbDep, announcement_id: str) -> AuditEntry | None:
+    rows = [
+        e
+        for e in audit.entries(db, entity="announcements", limit=50)
+        if e.entity_id == announcement_id and e.action == "reject"
+    ]
+    return rows[0] if rows else None
+
+
+def _detail(
+    request: Request, actor: Actor, db: DbDep, ann: Announcement, **extra: Any
+) -> dict[str, Any]:
+    rendition = ann.rendition
+    audio_url = media_url("", rendition.sha256, rendition.ext) if rendition else None
+    spoken = rendition.spoken_text if rendition and rendition.spoken_text else None
+    if spoken is None and ann.text:
+        spoken = scripts.spoken_form(ann.text)
+    try:
+        require_approve(actor, ann.author)
+        may_approve = ann.status == "draft"
+    except Forbidden:
+        may_approve = False
+    return {
+        "title": ann.title,
+        "active": BASE,
+        "ann": ann,
+        "audio_url": audio_url,
+        "spoken": spoken,
+        "may_approve": may_approve,
+        "is_author": ann.author == actor.name,
+        "may_write": actor.role is not Role.VIEWER,
+        "rejection": _rejection(db, ann.id),
+        "errors": {},
+        "values": {},
+        **extra,
+    }
+
+
+@router.get(BASE + "/{announcement_id}")
+def detail_page(
+    request: Request, announcement_id: str, actor: PageActor, db: DbDep, tb: str = ""
+) -> Response:
+    """One announcement: text, spoken form, audio preview, and what can be done next."""
+    ann = _get(db, announcement_id)
+    return render(
+        request, "announcement.html", _detail(request, actor, db, ann, flash=FLASHES.get(tb))
+    )
+
+
+def _get(db: DbDep, announcement_id: str) -> Announcement:
+    try:
+        return announcements.get_announcement(db, announcement_id)
+    except ServiceError as exc:
+        raise Forbidden("not_found", "Không tìm thấy thông báo.") from exc
+
+
+@router.post(BASE + "/{announcement_id}/nghe-thu")
+def rerender(request: Request, announcement_id: str, actor: PageActor, db: DbDep) -> Response:
+    """Render the preview again."""
+    require_writer(actor)
+    ann = _get(db, announcement_id)
+    flash = _render_preview(request, db, ann)
+    if flash != "saved":
+        return render(request, "announcement.html", _detail(request, actor, db, ann, error=flash))
+    return _to_detail(ann.id, "rendered")
+
+
+@router.post(BASE + "/{announcement_id}/duyet")
+def approve(request: Request, announcement_id: str, actor: PageActor, db: DbDep) -> Response:
+    """Approve: only an approver who is not the author."""
+    ann = _get(db, announcement_id)
+    require_approve(actor, ann.author)
+    try:
+        announcements.approve_announcement(db, ann.id, approver=actor.name, now=_now())
+    except ServiceError as exc:
+        return render(
+            request,
+            "announcement.html",
+            _detail(request, actor, db, ann, error=service_message(exc)),
+            status=409,
+        )
+    return _to_detail(ann.id, "approved")
+
+
+@router.post(BASE + "/{announcement_id}/tu-choi")
+async def reject(request: Request, announcement_id: str, actor: PageActor, db: DbDep) -> Response:
+    """Reject with a reason: the draft is archived and the reason kept in the audit log."""
+    ann = _get(db, announcement_id)
+    require_approve(actor, ann.author)
+    values = _values(await request.form())
+    reason = values.get("reason", "")
+    if not reason:
+        ctx = _detail(
+            request,
+            actor,
+            db,
+            ann,
+            errors={"reason": "Vui lòng ghi lý do từ chối."},
+            values=values,
+        )
+        return render(request, "announcement.html", ctx, status=422)
+    if ann.status != "draft":
+        ctx = _detail(request, actor, db, ann, error="Chỉ từ chối được thông báo đang chờ duyệt.")
+        return render(request, "announcement.html", ctx, status=409)
+    announcements.update_announcement(db, ann.id, AnnouncementUpdate(status="archived"), now=_now())
+    audit.record(db, "reject", "announcements", ann.id, after={"reason": reason}, now=_now())
+    return _to_detail(ann.id, "rejected")

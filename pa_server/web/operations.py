@@ -1,0 +1,227 @@
+"""Tổng quan, Thiết bị and Báo cáo: what the loudspeakers are doing and did."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from devices.protocol import PingBody, VolumeBody, device_target
+from pa_server.auth import audit
+from pa_server.auth.errors import Forbidden
+from pa_server.auth.rights import Actor, require_zone
+from pa_server.services import broadcasts, devices, reports
+from pa_server.services.errors import ServiceError
+from pa_server.web.deps import DbDep, PageActor
+from pa_server.web.messages import service_message
+from pa_server.web.templating import render
+
+router = APIRouter()
+
+#: Seconds between two progress pushes on the overview page.
+EVENT_INTERVAL_S = 5.0
+
+
+def _today(tz: str) -> tuple[datetime, datetime]:
+    day = datetime.now(ZoneInfo(tz)).date()
+    start = datetime.combine(day, time(0, 0), ZoneInfo(tz)).astimezone(UTC)
+    return start, start + timedelta(days=1)
+
+
+def _progress(b: Any) -> str:
+    d = b.delivery
+    text = f"{d.finished}/{d.expected} đã phát xong"
+    if d.failed or d.missed:
+        text += f", {d.failed + d.missed} lỗi"
+    return text
+
+
+@router.get("/")
+def overview(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """Tổng quan: agents online and offline, today's broadcasts, recent failures."""
+    tz = request.app.state.settings.timezone
+    rows, _ = devices.list_devices(db, limit=10_000, offset=0)
+    public = [devices.device_public(d) for d in rows]
+    online = sum(1 for d in public if d.online)
+    start, end = _today(tz)
+    today, _ = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
+    recent, _ = broadcasts.list_broadcasts(
+        db, start=start - timedelta(days=7), end=end, limit=200, offset=0
+    )
+    failures = [b for b in recent if b.delivery.failed or b.delivery.missed][:10]
+    return render(
+        request,
+        "overview.html",
+        {
+            "title": "Tổng quan",
+            "active": "/",
+            "online": online,
+            "offline": len(public) - online,
+            "today": sorted(today, key=lambda b: b.play_at),
+            "failures": failures,
+            "progress": {b.id: _progress(b) for b in today},
+            "tz": tz,
+        },
+    )
+
+
+@router.get("/su-kien/tien-do")
+async def progress_events(request: Request, actor: PageActor) -> Response:
+    """Server-sent events: today's delivery progress, every few seconds."""
+    tz = request.app.state.settings.timezone
+    sessions = request.app.state.sessions
+
+    async def stream() -> AsyncIterator[str]:
+        while not await request.is_disconnected():
+            start, end = _today(tz)
+            with sessions() as db:
+                today, _ = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
+            yield f"data: {json.dumps({b.id: _progress(b) for b in today})}\n\n"
+            await asyncio.sleep(EVENT_INTERVAL_S)
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+DEVICE_FLASHES = {"ping": "Đã gửi lệnh kiểm tra.", "volume": "Đã gửi lệnh đặt âm lượng."}
+DEVICE_FLASH_ERRORS = {
+    "bus": "Chưa gửi được: kết nối MQTT chưa chạy.",
+    "bad-volume": "Âm lượng phải là số từ 0 đến 100.",
+}
+
+
+@router.get("/thiet-bi")
+def devices_page(
+    request: Request, actor: PageActor, db: DbDep, zone: str = "", tb: str = ""
+) -> Response:
+    """Thiết bị: each agent's last reported state, with ping and volume."""
+    error = None
+    try:
+        rows, _ = devices.list_devices(db, zone=zone or None, limit=10_000, offset=0)
+    except ServiceError as exc:
+        rows, error = [], service_message(exc)
+    table = []
+    for d in rows:
+        state: dict[str, Any] = d.state.payload if d.state is not None else {}
+        table.append({"device": devices.device_public(d), "state": state})
+    return render(
+        request,
+        "devices.html",
+        {
+            "title": "Thiết bị",
+            "active": "/thiet-bi",
+            "rows": table,
+            "zone": zone,
+            "error": error or DEVICE_FLASH_ERRORS.get(tb),
+            "flash": DEVICE_FLASHES.get(tb),
+            "tz": request.app.state.settings.timezone,
+        },
+    )
+
+
+def _report_range(
+    tz: str, values: dict[str, str], errors: dict[str, str]
+) -> tuple[datetime, datetime] | None:
+    today = datetime.now(ZoneInfo(tz)).date()
+    try:
+        first = date.fromisoformat(values.get("from") or (today - timedelta(days=7)).isoformat())
+    except ValueError:
+        errors["from"] = "Ngày bắt đầu không hợp lệ."
+    try:
+        last = date.fromisoformat(values.get("to") or today.isoformat())
+    except ValueError:
+        errors["to"] = "Ngày kết thúc không hợp lệ."
+    if errors:
+        return None
+    if last < first:
+        errors["to"] = "Ngày kết thúc phải sau ngày bắt đầu."
+        return None
+    zone = ZoneInfo(tz)
+    start = datetime.combine(first, time(0, 0), zone).astimezone(UTC)
+    return start, datetime.combine(last + timedelta(days=1), time(0, 0), zone).astimezone(UTC)
+
+
+@router.get("/bao-cao")
+def report_page(
+    request: Request,
+    actor: PageActor,
+    db: DbDep,
+    zone: str = "",
+    to: str = "",
+    format: str = "",
+) -> Response:
+    """Báo cáo: planned against played per device, for a zone and a date range; CSV export."""
+    tz = request.app.state.settings.timezone
+    values = {"zone": zone, "from": request.query_params.get("from", ""), "to": to}
+    errors: dict[str, str] = {}
+    period = _report_range(tz, values, errors)
+    report = None
+    if period is not None:
+        try:
+            report = reports.playback_report(db, zone=zone or None, start=period[0], end=period[1])
+        except ServiceError as exc:
+            errors["zone" if "zone" in exc.code else "to"] = service_message(exc)
+    if report is not None and format == "csv":
+        return Response(
+            reports.report_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="bao-cao-phat.csv"'},
+        )
+    totals = {"planned": 0, "finished": 0}
+    if report is not None:
+        totals = {
+            "planned": sum(r.planned for r in report.rows),
+            "finished": sum(r.finished for r in report.rows),
+        }
+    return render(
+        request,
+        "report.html",
+        {
+            "title": "Báo cáo",
+            "active": "/bao-cao",
+            "values": values,
+            "errors": errors,
+            "report": report,
+            "totals": totals,
+        },
+        status=422 if errors else 200,
+    )
+
+
+def _device_command(
+    request: Request, actor: Actor, db: DbDep, device_id: str, kind: str, body: Any
+) -> Response:
+    """Send one command to one device inside the actor's zones; back to the device list."""
+    try:
+        device = devices.get_device(db, device_id)
+    except ServiceError as exc:
+        raise Forbidden("not_found", "Không tìm thấy thiết bị.") from exc
+    require_zone(actor, device.zone_path)
+    dispatcher = getattr(request.app.state, "dispatcher", None)
+    if dispatcher is None:
+        flash = "bus"
+    else:
+        dispatcher.command(device_target(device.id), kind, body, now=datetime.now(UTC))
+        audit.record(db, kind, "devices", device.id, after=body.model_dump(), now=datetime.now(UTC))
+        flash = kind
+    return RedirectResponse(f"/thiet-bi?tb={flash}", status_code=303)
+
+
+@router.post("/thiet-bi/{device_id}/ping")
+def ping(request: Request, device_id: str, actor: PageActor, db: DbDep) -> Response:
+    """Ask the agent to report its state again."""
+    return _device_command(request, actor, db, device_id, "ping", PingBody())
+
+
+@router.post("/thiet-bi/{device_id}/am-luong")
+async def volume(request: Request, device_id: str, actor: PageActor, db: DbDep) -> Response:
+    """Set the agent's volume (0–100)."""
+    value = str((await request.form()).get("volume", "")).strip()
+    if not value.isdigit() or not 0 <= int(value) <= 100:
+        return RedirectResponse("/thiet-bi?tb=bad-volume", status_code=303)
+    return _device_command(request, actor, db, device_id, "volume", VolumeBody(volume=int(value)))

@@ -1,0 +1,410 @@
+"""Lịch phát: a schedule in plain terms, its next occurrences shown before saving."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from pa_server import planner
+from pa_server.auth.errors import Forbidden
+from pa_server.auth.rights import Actor, may_act_in_zone, require_level, require_targets
+from pa_server.schemas.schedules import ScheduleCreate
+from pa_server.services import announcements, planning, schedules, zones
+from pa_server.services.errors import ServiceError
+from pa_server.web.deps import DbDep, PageActor
+from pa_server.web.messages import service_message
+from pa_server.web.recurrence import (
+    WEEKDAY_LABELS_VI,
+    PlainSchedule,
+    PlainScheduleError,
+    RuleGroup,
+    instants,
+    parse_dates,
+    parse_times,
+    to_rules,
+)
+from pa_server.web.templating import render
+
+router = APIRouter()
+
+BASE = "/lich-phat"
+PREVIEW_COUNT = 10
+PREVIEW_DAYS = 14
+
+
+def _level(values: dict[str, str]) -> Literal["normal", "priority", "emergency"]:
+    level = values.get("level", "normal")
+    if level == "emergency":
+        return "emergency"
+    return "priority" if level == "priority" else "normal"
+
+
+@dataclass(frozen=True)
+class ZoneChoice:
+    """A zone the person may target, indented by depth."""
+
+    path: str
+    name: str
+    depth: int
+
+
+def _zone_choices(db: DbDep, actor: Actor) -> list[ZoneChoice]:
+    return [
+        ZoneChoice(z.path, z.name, z.path.count("/"))
+        for z in zones.list_zones(db)
+        if may_act_in_zone(actor, z.path)
+    ]
+
+
+def _approved(db: DbDep) -> list[Any]:
+    rows, _ = announcements.list_announcements(db, status="approved", limit=200, offset=0)
+    return rows
+
+
+def _form(form: FormData) -> tuple[dict[str, str], list[str], set[int]]:
+    values = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    chosen_zones = [v for v in form.getlist("zone") if isinstance(v, str)]
+    weekdays = {int(v) for v in form.getlist("weekday") if isinstance(v, str) and v.isdigit()}
+    return values, chosen_zones, weekdays
+
+
+def _parse(
+    values: dict[str, str], chosen_zones: list[str], weekdays: set[int], actor: Actor
+) -> tuple[list[RuleGroup], dict[str, str]]:
+    errors: dict[str, str] = {}
+    if not values.get("announcement_id"):
+        errors["announcement_id"] = "Vui lòng chọn thông báo đã duyệt."
+    times: tuple[Any, ...] = ()
+    try:
+        times = parse_times(values.get("times", ""))
+    except ValueError as exc:
+        errors["times"] = str(exc)
+    date_from: date | None = None
+    date_to: date | None = None
+    try:
+        date_from = date.fromisoformat(values.get("date_from", ""))
+    except ValueError:
+        errors["date_from"] = "Vui lòng chọn ngày bắt đầu."
+    if values.get("date_to"):
+        try:
+            date_to = date.fromisoformat(values["date_to"])
+        except ValueError:
+            errors["date_to"] = "Ngày kết thúc không hợp lệ."
+    except_dates: tuple[date, ...] = ()
+    try:
+        except_dates = parse_dates(values.get("except_dates", ""))
+    except ValueError as exc:
+        errors["except_dates"] = str(exc)
+    every = values.get("every_weeks", "1") or "1"
+    if not every.isdigit():
+        errors["every_weeks"] = "Số tuần lặp phải là số."
+    if not chosen_zones:
+        errors["zones"] = "Vui lòng chọn ít nhất một khu vực phát."
+    else:
+        try:
+            require_targets(actor, [f"zone:{z}" for z in chosen_zones])
+        except Forbidden as exc:
+            errors["zones"] = exc.message_vi
+    try:
+        require_level(actor, values.get("level", "normal"), confirmed=values.get("confirm") == "1")
+    except Forbidden as exc:
+        errors["level"] = exc.message_vi
+    groups: list[RuleGroup] = []
+    if date_from is not None and "times" not in errors and "every_weeks" not in errors:
+        try:
+            groups = to_rules(
+                PlainSchedule(
+                    times=times,
+                    date_from=date_from,
+                    date_to=date_to,
+                    weekdays=frozenset(weekdays),
+                    every_weeks=int(every),
+                    except_dates=except_dates,
+                )
+            )
+        except PlainScheduleError as exc:
+            errors.update({k: v for k, v in exc.errors.items() if k not in errors})
+    return groups, errors
+
+
+def _preview(
+    db: DbDep, groups: list[RuleGroup], values: dict[str, str], chosen_zones: list[str], tz: str
+) -> list[dict[str, Any]]:
+    """Next occurrences as the planner will play them (quiet hours and all); nothing stored."""
+    zone = ZoneInfo(tz)
+    ann = announcements.get_announcement(db, values["announcement_id"])
+    duration = ann.rendition.duration_ms if ann.rendition else 60_000
+    now = datetime.now(UTC)
+    specs = [
+        planner.ScheduleSpec(
+            id=f"preview-{i}",
+            announcement_id=ann.id,
+            title=ann.title,
+            rrule=g.rrule,
+            start=g.start.replace(tzinfo=zone).astimezone(UTC),
+            end=g.end.replace(tzinfo=zone).astimezone(UTC) if g.end else None,
+            exdates=tuple(d.replace(tzinfo=zone).astimezone(UTC) for d in g.exdates),
+            timezone=tz,
+            level=_level(values),
+            targets=tuple(f"zone:{z}" for z in chosen_zones),
+            duration_ms=duration,
+            volume=None,
+            max_late_s=120,
+            created_at=now,
+            enabled=True,
+        )
+        for i, g in enumerate(groups)
+    ]
+    _, zone_specs, device_specs = planning.load_specs(db)
+    first = min(g.start for g in groups).replace(tzinfo=zone).astimezone(UTC)
+    start = max(now, first - timedelta(minutes=1))
+    occurrences = planner.plan(
+        specs, zone_specs, device_specs, now=start, horizon=timedelta(days=PREVIEW_DAYS)
+    )
+    seen: dict[datetime, dict[str, Any]] = {}
+    for occ in sorted(occurrences, key=lambda o: o.play_at):
+        row = seen.setdefault(
+            occ.play_at, {"play_at": occ.play_at, "planned_at": occ.planned_at, "targets": []}
+        )
+        row["targets"].extend(occ.targets)
+    rows = list(seen.values())[:PREVIEW_COUNT]
+    if not rows:  # beyond the planner's window: the rule's own instants still tell the story
+        local = sorted(t for g in groups for t in instants(g, limit=PREVIEW_COUNT))
+        rows = [
+            {"play_at": t.replace(tzinfo=zone), "planned_at": None, "targets": []}
+            for t in local[:PREVIEW_COUNT]
+        ]
+    return rows
+
+
+def _context(
+    db: DbDep,
+    actor: Actor,
+    values: dict[str, str],
+    chosen_zones: list[str],
+    weekdays: set[int],
+    errors: dict[str, str],
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "title": "Lập lịch phát",
+        "active": BASE,
+        "values": values,
+        "errors": errors,
+        "chosen_zones": set(chosen_zones),
+        "weekdays": weekdays,
+        "weekday_labels": list(enumerate(WEEKDAY_LABELS_VI)),
+        "zone_choices": _zone_choices(db, actor),
+        "announcement_options": [("", "— Chọn —")] + [(a.id, a.title) for a in _approved(db)],
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One occurrence on a zone's 7-day picture: day row, minute of day, level."""
+
+    day: int
+    minute: int
+    minutes_long: int
+    priority: int
+    title: str
+
+
+def week_timeline(db: DbDep, tz: str, *, days: int = 7) -> list[tuple[str, list[Mark]]]:
+    """Per targeted zone, the next `days` days of occurrences as the planner makes them."""
+    zone = ZoneInfo(tz)
+    today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    specs, zone_specs, device_specs = planning.load_specs(db)
+    occurrences = planner.plan(
+        specs, zone_specs, device_specs, now=today.astimezone(UTC), horizon=timedelta(days=days)
+    )
+    by_zone: dict[str, list[Mark]] = {}
+    for occ in occurrences:
+        local = occ.play_at.astimezone(zone)
+        day = (local.date() - today.date()).days
+        if not 0 <= day < days:
+            continue
+        mark = Mark(
+            day=day,
+            minute=local.hour * 60 + local.minute,
+            minutes_long=max(1, occ.duration_ms // 60_000),
+            priority=occ.priority,
+            title=f"{local:%H:%M} {occ.title}",
+        )
+        for target in occ.targets:
+            by_zone.setdefault(target.partition(":")[2], []).append(mark)
+    return sorted(by_zone.items())
+
+
+@router.get(BASE)
+def list_page(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """Every schedule, newest first, and each zone's next 7 days as a picture."""
+    tz = request.app.state.settings.timezone
+    rows, _ = schedules.list_schedules(db, announcement_id=None, limit=100, offset=0)
+    items = [schedules.schedule_public(s) for s in rows]
+    today = datetime.now(ZoneInfo(tz)).date()
+    days = [today + timedelta(days=i) for i in range(7)]
+    day_labels = [f"{WEEKDAY_LABELS_VI[d.weekday()]} {d:%d/%m}" for d in days]
+    return render(
+        request,
+        "schedules.html",
+        {
+            "title": "Lịch phát",
+            "active": BASE,
+            "rows": items,
+            "timeline": week_timeline(db, tz),
+            "day_labels": day_labels,
+        },
+    )
+
+
+@router.get(BASE + "/moi")
+def new_page(request: Request, actor: PageActor, db: DbDep, announcement: str = "") -> Response:
+    """The plain-terms schedule form."""
+    today = datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
+    values = {
+        "announcement_id": announcement,
+        "times": "06:00, 17:00",
+        "date_from": today.isoformat(),
+        "date_to": (today + timedelta(days=7)).isoformat(),
+        "every_weeks": "1",
+        "level": "normal",
+    }
+    return render(request, "schedule_form.html", _context(db, actor, values, [], set(), {}))
+
+
+@router.post(BASE + "/moi")
+async def create(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """Preview the next occurrences (action=preview) or save the schedule(s)."""
+    tz = request.app.state.settings.timezone
+    values, chosen_zones, weekdays = _form(await request.form())
+    groups, errors = _parse(values, chosen_zones, weekdays, actor)
+    if errors:
+        ctx = _context(db, actor, values, chosen_zones, weekdays, errors)
+        return render(request, "schedule_form.html", ctx, status=422)
+    try:
+        ann = announcements.require_approved(db, values["announcement_id"])
+        if values.get("action") != "save":
+            preview = _preview(db, groups, values, chosen_zones, tz)
+            ctx = _context(db, actor, values, chosen_zones, weekdays, {}, preview=preview, tz=tz)
+            return render(request, "schedule_form.html", ctx)
+        created = [
+            schedules.create_schedule(
+                db,
+                ScheduleCreate(
+                    announcement_id=ann.id,
+                    title=ann.title,
+                    zones=chosen_zones,
+                    rrule=g.rrule,
+                    start=g.start,
+                    end=g.end,
+                    exdates=list(g.exdates),
+                    timezone=tz,
+                    level=_level(values),
+                ),
+                default_timezone=tz,
+                now=datetime.now(UTC),
+            )
+            for g in groups
+        ]
+    except ServiceError as exc:
+        field = "announcement_id" if "announcement" in exc.code else None
+        errs = {field: service_message(exc)} if field else {}
+        ctx = _context(
+            db,
+            actor,
+            values,
+            chosen_zones,
+            weekdays,
+            errs,
+            error=None if field else service_message(exc),
+        )
+        return render(request, "schedule_form.html", ctx, status=422)
+    return RedirectResponse(f"{BASE}/{created[0].id}?tb=saved", status_code=303)
+
+
+def _ics_text(value: str) -> str:
+    """Escape a TEXT value (RFC 5545 §3.3.11)."""
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
+    """The schedule as an iCalendar VEVENT with its recurrence rule, in its own time zone."""
+    tz = ZoneInfo(schedule.timezone)
+    start = schedule.start.astimezone(tz)
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//commune-pa//lich-phat//VI",
+        "BEGIN:VEVENT",
+        f"UID:{schedule.id}@commune-pa",
+        f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+        f"DTSTART;TZID={schedule.timezone}:{start:%Y%m%dT%H%M%S}",
+        f"DURATION:PT{max(1, round(duration_ms / 1000))}S",
+        f"SUMMARY:{_ics_text(schedule.title)}",
+        f"LOCATION:{_ics_text(', '.join(schedule.zones + schedule.devices))}",
+    ]
+    if schedule.rrule:
+        rule = schedule.rrule
+        if schedule.end is not None and "UNTIL=" not in rule and "COUNT=" not in rule:
+            rule += f";UNTIL={schedule.end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        lines.append(f"RRULE:{rule}")
+    for ex in schedule.exdates:
+        lines.append(f"EXDATE;TZID={schedule.timezone}:{ex.astimezone(tz):%Y%m%dT%H%M%S}")
+    lines += ["END:VEVENT", "END:VCALENDAR"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+@router.get(BASE + "/{schedule_id}.ics")
+def ics_export(schedule_id: str, actor: PageActor, db: DbDep) -> Response:
+    """iCalendar export of one schedule, for any calendar program."""
+    try:
+        schedule = schedules.get_schedule(db, schedule_id)
+    except ServiceError as exc:
+        raise Forbidden("not_found", "Không tìm thấy lịch phát.") from exc
+    ann = announcements.get_announcement(db, schedule.announcement_id)
+    duration = ann.rendition.duration_ms if ann.rendition else 60_000
+    body = schedule_ics(schedules.schedule_public(schedule), duration, stamp=datetime.now(UTC))
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="lich-phat-{schedule_id}.ics"'},
+    )
+
+
+@router.get(BASE + "/{schedule_id}")
+def detail_page(
+    request: Request, schedule_id: str, actor: PageActor, db: DbDep, tb: str = ""
+) -> Response:
+    """One schedule and its occurrences over the next 7 days."""
+    try:
+        schedule = schedules.get_schedule(db, schedule_id)
+    except ServiceError as exc:
+        raise Forbidden("not_found", "Không tìm thấy lịch phát.") from exc
+    now = datetime.now(UTC)
+    end = now + timedelta(days=7)
+    stored = planning.stored_statuses(db, schedule_id, now, end)
+    occurrences = [
+        {"play_at": o.play_at, "targets": o.targets, "status": stored.get(o.id, "planned")}
+        for o in planning.preview(db, schedule_id, start=now, end=end)
+        if o.play_at < end
+    ]
+    return render(
+        request,
+        "schedule.html",
+        {
+            "title": schedule.title,
+            "active": BASE,
+            "schedule": schedules.schedule_public(schedule),
+            "occurrences": occurrences,
+            "tz": schedule.timezone,
+            "flash": "Đã lưu lịch phát." if tb == "saved" else None,
+        },
+    )

@@ -1,0 +1,221 @@
+"""Browser-test harness: the real app on a free port, headless Debian Chromium via Playwright.
+
+Screenshots of every page a test visits land in `test-artifacts/screenshots/` (not committed).
+Chromium missing: the browser tests FAIL when `PA_REQUIRE_BROWSER=1` (set by `.ci/run`), and
+skip with a loud reason otherwise (a developer machine without it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from pa_server.app import create_app
+from pa_server.auth import accounts
+from pa_server.config import Settings
+from pa_server.schemas.zones import ZoneCreate
+from pa_server.services import zones
+
+CHROMIUM = Path(os.environ.get("PA_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+PASSWORD = "mat-khau-thu-1"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """The app running in a thread; `url` is its base address."""
+
+    url: str
+    app: Any
+    settings: Settings
+    users: dict[str, str] = field(default_factory=dict)
+
+
+def _seed(app: Any) -> None:
+    """Three accounts and a small district: huyen → xa-a, xa-b."""
+    now = datetime.now(UTC)
+    with app.state.sessions() as db:
+        for path, name in (("huyen", "Huyện Thử"), ("huyen/xa-a", "Xã A"), ("huyen/xa-b", "Xã B")):
+            zones.create_zone(
+                db, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=now
+            )
+        accounts.create_user(db, "quantri", role="admin", password=PASSWORD, now=now)
+        accounts.create_user(db, "duyet", role="approver", password=PASSWORD, now=now)
+        accounts.create_user(
+            db, "vanhanh", role="operator", password=PASSWORD, zones=["huyen/xa-a"], now=now
+        )
+        db.commit()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The real app (SQLite in a temp dir, embedded broker on a free port) on a free port."""
+    port = free_port()
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("live") / "data",
+        host="127.0.0.1",
+        port=port,
+        broker_port=free_port(),
+        tts_engine="espeak",
+    )
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    started = threading.Event()
+    # uvicorn flips `started` once listening; wait on it without a fixed sleep.
+    for _ in range(600):
+        if server.started or not thread.is_alive():
+            started.set()
+            break
+        thread.join(0.05)
+    if not server.started:
+        pytest.fail("the live server did not start (see the log above)")
+    _seed(app)
+    yield LiveServer(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
+    server.should_exit = True
+    thread.join(10)
+
+
+def _chromium_or_reason() -> str | None:
+    if not CHROMIUM.exists():
+        return (
+            f"Chromium not found at {CHROMIUM}: install Debian's package "
+            "(apt-get install -y chromium) or set PA_CHROMIUM"
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing: pip install -e '.[dev]'"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's binary; Playwright's own browsers are never downloaded).
+
+    Also empties the screenshot folder, so it shows this run's pages only.
+    """
+    reason = _chromium_or_reason()
+    if reason is not None:
+        if os.environ.get("PA_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests required (PA_REQUIRE_BROWSER=1) but {reason}")
+        pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+class Visitor:
+    """One browser tab against the live server that screenshots every page it lands on."""
+
+    def __init__(self, page: Any, base_url: str, test_name: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.prefix = re.sub(r"[^a-z0-9_]+", "-", test_name.lower()).strip("-")
+        self.count = 0
+
+    def shot(self, label: str) -> Path:
+        """Save a full-page screenshot as `<test>-<n>-<label>.png`."""
+        self.count += 1
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{self.prefix}-{self.count:02d}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def go(self, path: str, label: str | None = None) -> Any:
+        """Open `path` and screenshot it; returns the response."""
+        response = self.page.goto(self.base_url + path)
+        self.shot(label or (path.strip("/").replace("/", "-") or "home"))
+        return response
+
+    def sign_in(self, username: str, password: str = PASSWORD) -> None:
+        """Sign in through the form, as a person would."""
+        self.go("/dang-nhap", f"sign-in-{username}")
+        self.page.fill("#f-username", username)
+        self.page.fill("#f-password", password)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_load_state()
+        self.shot(f"signed-in-{username}")
+
+    def sign_out(self) -> None:
+        """Sign out with the header button."""
+        self.page.click("form.signout button")
+        self.page.wait_for_load_state()
+
+
+@pytest.fixture
+def visitor(
+    browser: Any, live_server: LiveServer, request: pytest.FixtureRequest
+) -> Iterator[Visitor]:
+    """A fresh browser context (no cookies) with a phone-sized viewport."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
+    context.set_default_timeout(30_000)  # the test machine is shared and often loaded
+    page = context.new_page()
+    visitor = Visitor(page, live_server.url, request.node.name)
+    yield visitor
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        visitor.shot("FAILED")
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so the visitor can screenshot a failure."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+ShotFn = Callable[[str], Path]
+
+
+# The server's database fixtures: every test taking `session` runs on SQLite and PostgreSQL.
+from tests.pa_server.server_fixtures import (  # noqa: E402
+    db_url,
+    engine,
+    pg_database,
+    session,
+    sessions,
+    sqlite_template,
+)
+
+__all__ = ["db_url", "engine", "pg_database", "session", "sessions", "sqlite_template"]
