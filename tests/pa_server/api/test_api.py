@@ -332,7 +332,12 @@ def test_only_an_emergency_broadcast_sounds_in_quiet_hours(api: Api) -> None:
     api.refused(
         "POST", f"{V1}/broadcasts", "quiet_hours", json={**body, "devices": ["loa-01"], "zones": []}
     )
-    b = api.ok("POST", f"{V1}/broadcasts", 201, json={**body, "level": "emergency"})
+    b = api.ok(
+        "POST",
+        f"{V1}/broadcasts?confirm_emergency=true",
+        201,
+        json={**body, "level": "emergency"},
+    )
     assert b["priority"] == 100
     # A commune that sets no quiet hours (start == end) may broadcast at any hour.
     api.ok(
