@@ -132,8 +132,11 @@ def browser() -> Iterator[Any]:
         pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
     from playwright.sync_api import sync_playwright
 
-    for old in SCREENSHOTS.glob("*.png"):
-        old.unlink()
+    # Under pytest-xdist every worker runs this fixture; `make test` empties the folder once
+    # before the run instead, so one worker never deletes another's screenshots.
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        for old in SCREENSHOTS.glob("*.png"):
+            old.unlink()
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(
