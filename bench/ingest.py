@@ -25,16 +25,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,7 +40,7 @@ from bench.harness import load_average
 from devices import protocol
 from pa_server.bus import BrokerAddress, PahoBus
 from pa_server.config import Settings
-from pa_server.db.engine import make_engine, session_factory, upgrade
+from pa_server.db.engine import make_engine, scratch_database, session_factory, upgrade
 from pa_server.db.models import Announcement, Device, DeviceState, Occurrence, Receipt, Zone
 from pa_server.runtime import Runtime
 
@@ -259,21 +257,6 @@ def through_server(
     return t1 - t0, states, stored
 
 
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A fresh database `pa_bench_<random>` on the server of `admin_url`, dropped afterwards."""
-    name = f"pa_bench_{secrets.token_hex(4)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--devices", type=int, default=100)
@@ -322,7 +305,7 @@ def main() -> int:
             ),
         )
     if args.pg:
-        with postgres_database(args.pg) as pg_url:
+        with scratch_database(args.pg, prefix="pa_bench") as pg_url:
             seed(pg_url, args.devices, args.occurrences)
             line(
                 "PostgreSQL",

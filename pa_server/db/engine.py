@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,3 +62,22 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (`alembic upgrade head`), as at start-up."""
     log.info("migrating database %s", engine.url.render_as_string(hide_password=True))
     command.upgrade(alembic_config(engine), "head")
+
+
+@contextmanager
+def scratch_database(server_url: str, *, prefix: str = "pa_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database `<prefix>_<random>` on `server_url`'s server, dropped
+    (even with open connections) on exit. For tests and benchmarks that need a database of
+    their own beside others running at the same time."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()

@@ -476,19 +476,10 @@ def _database(pg_url: str | None, root: Path) -> Iterator[str]:
     if not pg_url:
         yield f"sqlite:///{root / 'pa.db'}"
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from pa_server.db.engine import scratch_database
 
-    name = f"pa_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(pg_url) as url:
+        yield url
 
 
 @contextmanager

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +19,6 @@ import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.protocol import Item
@@ -29,26 +26,11 @@ from pa_server.api import deps
 from pa_server.app import create_app
 from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
-from pa_server.db.engine import make_engine, session_factory, upgrade
+from pa_server.db.engine import make_engine, scratch_database, session_factory, upgrade
 from pa_server.db.models import Base
 from pa_server.metrics import CountingRenderer
 
 NOW = datetime(2026, 8, 9, 22, 0, tzinfo=UTC)  # 05:00 on 10 August in Hà Nội
-
-
-@contextmanager
-def scratch_database(pg_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database (`pa_test_<random>`) on `pg_url`'s server, dropped after."""
-    name = f"pa_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -57,20 +39,11 @@ def pg_database(pg_url: str | None) -> Iterator[str | None]:
     if not pg_url:
         yield None
         return
-    name = f"pa_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with scratch_database(pg_url) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
