@@ -22,7 +22,7 @@ from pa_server.bus import BusError
 from pa_server.schemas.broadcasts import BroadcastCreate, BroadcastDetail, BroadcastPublic
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.services import broadcasts
-from pa_server.services.errors import Unavailable
+from pa_server.services.planning import require_dispatcher
 from pa_server.services.validation import check_timezone, in_zone
 
 log = logging.getLogger(__name__)
@@ -110,11 +110,10 @@ def stop_broadcast(
 ) -> BroadcastDetail:
     """Stop a broadcast wherever it plays, and take it off the timelines."""
     check_occurrence(session, user, occurrence_id)
-    if dispatcher is None:
-        raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
+    sender = require_dispatcher(dispatcher)
     occ = broadcasts.stop_broadcast(session, occurrence_id, now=now)
     session.commit()
     # A stop that the broker does not take becomes a 503 (`broker_unavailable`): what plays now
     # keeps playing, so the operator must know and retry (stopping twice is harmless).
-    broadcasts.send_stop(dispatcher, occ, now=now)
+    broadcasts.send_stop(sender, occ, now=now)
     return broadcasts.broadcast_detail(session, occ.id)

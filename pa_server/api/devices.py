@@ -27,8 +27,8 @@ from pa_server.schemas.devices import (
     VolumeRequest,
 )
 from pa_server.services import devices
-from pa_server.services.errors import NotFound, Unavailable
-from pa_server.services.planning import DispatcherLike
+from pa_server.services.errors import NotFound
+from pa_server.services.planning import require_dispatcher
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -99,12 +99,6 @@ def device_state(device_id: str, session: SessionDep) -> DeviceStatePublic:
     return DeviceStatePublic.model_validate(device.state)
 
 
-def _need(dispatcher: DispatcherLike | None) -> DispatcherLike:
-    if dispatcher is None:
-        raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
-    return dispatcher
-
-
 @router.post("/{device_id}/ping", response_model=CommandSent, status_code=202)
 def ping_device(
     device_id: str, session: SessionDep, dispatcher: DispatcherDep, now: NowDep, user: CurrentUser
@@ -112,7 +106,7 @@ def ping_device(
     """Ask the agent to republish its state."""
     check_device(session, user, device_id)
     target = device_target(devices.get_device(session, device_id).id)
-    _need(dispatcher).command(target, "ping", PingBody(), now=now)
+    require_dispatcher(dispatcher).command(target, "ping", PingBody(), now=now)
     return CommandSent(target=target, kind="ping")
 
 
@@ -128,5 +122,7 @@ def set_volume(
     """Set the agent's volume (0–100)."""
     check_device(session, user, device_id)
     target = device_target(devices.get_device(session, device_id).id)
-    _need(dispatcher).command(target, "volume", VolumeBody(volume=data.volume), now=now)
+    require_dispatcher(dispatcher).command(
+        target, "volume", VolumeBody(volume=data.volume), now=now
+    )
     return CommandSent(target=target, kind="volume")

@@ -25,8 +25,13 @@ from pa_server.services.announcements import require_approved
 from pa_server.services.audience import Audience, device_zones
 from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
-from pa_server.services.errors import Conflict, Invalid, NotFound, Unavailable
-from pa_server.services.planning import DispatcherLike, occurrence_item, tree_specs
+from pa_server.services.errors import Conflict, Invalid, NotFound
+from pa_server.services.planning import (
+    DispatcherLike,
+    occurrence_item,
+    require_dispatcher,
+    tree_specs,
+)
 from pa_server.services.validation import check_timezone, check_volume, in_zone
 from pa_server.services.zones import require_zone
 
@@ -131,8 +136,7 @@ def create_broadcast(
     retained timelines (the replan this marks publishes them), so an agent that connects
     late still gets it within `max_late_s`. A naive `play_at` is wall time in `timezone`.
     """
-    if dispatcher is None:
-        raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
+    require_dispatcher(dispatcher)
     ann = require_approved(session, data.announcement_id)
     if ann.rendition is None:
         raise Invalid("not_rendered", "the announcement has no audio")

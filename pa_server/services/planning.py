@@ -22,6 +22,7 @@ from devices.protocol import Item, Media, parse_instant
 from pa_server import planner
 from pa_server.db.models import Announcement, Device, Occurrence, PublishedTimeline, Schedule, Zone
 from pa_server.services.audience import Audience
+from pa_server.services.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,13 @@ class DispatcherLike(Protocol):
     ) -> list[str]: ...
 
     def command(self, target: str, kind: Any, body: Any, *, now: datetime) -> Any: ...
+
+
+def require_dispatcher(dispatcher: DispatcherLike | None) -> DispatcherLike:
+    """The dispatcher, or `Unavailable('bus_unavailable')` while the bus is not running."""
+    if dispatcher is None:
+        raise Unavailable("bus_unavailable", "the MQTT bus is not running: nothing can be sent")
+    return dispatcher
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from devices.protocol import Receipt, State
+from pa_server.api import deps
 from pa_server.bus import PublishTimeout
 from pa_server.services.ingest import ingest_receipt, ingest_state
 from pa_server.services.renditions import MAX_RECORDING_BYTES
@@ -320,6 +321,27 @@ def test_broker_not_taking_commands_is_a_503_but_a_stored_broadcast_stands(api: 
     api.dispatcher.command_error = None
     assert api.ok("POST", f"{V1}/broadcasts/{b['id']}/stop")["id"] == b["id"]
     assert [k for _, k, _ in api.dispatcher.commands] == ["stop"]
+
+
+def test_with_no_bus_every_command_is_a_503_bus_unavailable(api: Api) -> None:
+    seed_zones(api)
+    ann = approved(api)
+    b = api.ok(
+        "POST",
+        f"{V1}/broadcasts",
+        201,
+        json={"announcement_id": ann["id"], "zones": ["vinh-tuong/tan-tien"]},
+    )
+    api.client.app.dependency_overrides[deps.get_dispatcher] = lambda: None  # type: ignore[attr-defined]
+    body = {"announcement_id": ann["id"], "zones": ["vinh-tuong/tan-tien"]}
+    for url, payload in [
+        ("devices/loa-01/ping", None),
+        ("devices/loa-01/volume", {"volume": 40}),
+        ("broadcasts", body),
+        (f"broadcasts/{b['id']}/stop", None),
+    ]:
+        api.refused("POST", f"{V1}/{url}", "bus_unavailable", 503, json=payload)
+    assert api.ok("GET", f"{V1}/broadcasts/{b['id']}")["status"] == "sent"  # nothing written
 
 
 def test_only_an_emergency_broadcast_sounds_in_quiet_hours(api: Api) -> None:
