@@ -21,7 +21,7 @@ import binascii
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -636,10 +636,3 @@ class ReplayWindow:
 def timeline_version(now: datetime) -> int:
     """A timeline version that only grows, across restarts and restores: ms since the epoch."""
     return int(now.timestamp() * 1000)
-
-
-def iter_items(envs: Iterable[Envelope]) -> Iterable[Item]:
-    """Every item of the timeline envelopes given (helper for merges and tests)."""
-    for env in envs:
-        if isinstance(env.body, TimelineBody):
-            yield from env.body.items
