@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-import httpx
-
+from devices.errors import HttpError
+from devices.http import Http
 from devices.storage import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
@@ -177,13 +177,13 @@ class Measurement:
     error_s: float
 
 
-def _sample(client: httpx.Client, url: str, clock: Clock) -> Measurement:
+def _sample(client: Http, url: str, clock: Clock) -> Measurement:
     t0 = clock.monotonic()
     sent = clock.now()
     resp = client.head(url)
     rtt = clock.monotonic() - t0
     ours = sent + timedelta(seconds=rtt / 2)
-    precise = resp.headers.get(SERVER_TIME_HEADER)
+    precise = resp.headers.get(SERVER_TIME_HEADER.lower())
     if precise:
         server = datetime.fromtimestamp(float(precise), UTC)
         return Measurement((server - ours).total_seconds(), rtt / 2 + 0.001)
@@ -198,9 +198,7 @@ def _sample(client: httpx.Client, url: str, clock: Clock) -> Measurement:
     return Measurement(offset, DATE_HEADER_ERROR_S + rtt / 2)
 
 
-def measure_offset(
-    client: httpx.Client, url: str, clock: Clock, *, samples: int = 4
-) -> Measurement:
+def measure_offset(client: Http, url: str, clock: Clock, *, samples: int = 4) -> Measurement:
     """Server clock minus ours, from a HEAD of `url`: the best of `samples` round trips.
 
     The server's `X-PA-Server-Time` (milliseconds) gives the offset to within half the round
@@ -315,7 +313,7 @@ class ClockWatch:
         self,
         *,
         clock: Clock,
-        client: httpx.Client,
+        client: Http,
         url: str,
         max_offset_s: float,
         max_error_s: float = 0.05,
@@ -349,7 +347,7 @@ class ClockWatch:
         self.status.kernel = self.kernel_check()
         try:
             m = measure_offset(self.client, self.url, self.clock)
-        except (httpx.HTTPError, ValueError, TypeError, OverflowError) as exc:
+        except (HttpError, ValueError, TypeError, OverflowError) as exc:
             log.info("clock offset measurement against %s failed: %s", self.url, exc)
             return self.status
         trusted, correction = verdict(

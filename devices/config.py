@@ -114,7 +114,14 @@ class FetchSection(_Section):
     spread_s: float = Field(default=600.0, ge=0)
     #: The media must be in hand this long before `play_at`; the spread never eats into it.
     margin_s: float = Field(default=120.0, ge=0)
-    timeout_s: float = Field(default=30.0, gt=0)
+    #: Connecting, and each read, may take at most this long.
+    timeout_s: float = Field(default=15.0, gt=0)
+    #: Downloads run side by side on this many threads: one slow file holds up no other.
+    workers: int = Field(default=3, ge=1, le=16)
+    #: A download slower than this (bytes/s) over any `rate_window_s` is abandoned (retried
+    #: later): a total timeout alone let a server sending a byte a second hold it for minutes.
+    min_rate_bps: float = Field(default=2048.0, ge=0)
+    rate_window_s: float = Field(default=10.0, gt=0)
     backoff_initial_s: float = Field(default=2.0, gt=0)
     backoff_max_s: float = Field(default=300.0, gt=0)
     #: After this many failed attempts a `failed` receipt is sent (retries go on until too late).
@@ -149,6 +156,9 @@ class AgentConfig(_Section):
     fetch: FetchSection = FetchSection()
     clock: ClockSection = ClockSection()
     state_interval_s: float = Field(default=60.0, ge=1)
+    #: How often the agent pulls its timelines from the server over HTTP (also at start and
+    #: after every reconnect): the broker's retained copies are only a cache.
+    pull_interval_s: float = Field(default=300.0, ge=1)
 
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         """The server keys envelopes are verified with, by key id."""

@@ -7,6 +7,7 @@
     - `MediaMismatch` — the bytes fetched do not match the announced sha256 or size.
   - `PlayerError` — the sound output failed (no device, undecodable file).
   - `LinkError` — the MQTT link could not be set up (bad URL, TLS file).
+  - `HttpError` — an HTTP request got no usable answer (refused, timed out, too slow).
 
 Wire-protocol errors live in `devices.protocol` (`ProtocolError` and below).
 """
@@ -40,3 +41,7 @@ class PlayerError(DeviceError):
 
 class LinkError(DeviceError):
     """The MQTT link could not be set up."""
+
+
+class HttpError(DeviceError):
+    """An HTTP request got no usable answer: refused, timed out, too slow, or malformed."""

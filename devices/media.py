@@ -1,4 +1,8 @@
-"""Media for the agent: the verified LRU cache on disk and the HTTP fetcher that fills it."""
+"""Media for the agent: the verified LRU cache on disk and the HTTP fetcher that fills it.
+
+Downloads run on a small pool of their own threads, each bounded by a minimum rate, so a
+missing or crawling file never holds up another fetch, the clock checks or the scheduler.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,19 @@ import os
 import random
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-import httpx
-
 from devices.clock import Clock
 from devices.config import FetchSection
-from devices.errors import MediaMismatch, MediaUnavailable
+from devices.errors import HttpError, MediaMismatch, MediaUnavailable
+from devices.http import Http, RateGuard
 from devices.jobs import JobThread
-from devices.protocol import Item, Media
+from devices.protocol import Item, Media, require_media
 from devices.timeline import deadline
 
 log = logging.getLogger(__name__)
@@ -109,21 +114,33 @@ class MediaCache:
         return final
 
 
-def download(client: httpx.Client, media: Media, cache: MediaCache) -> Path:
-    """Stream `media` into a temp file, check size and sha256, then rename it into the cache."""
+def download(
+    http: Http,
+    media: Media,
+    cache: MediaCache,
+    *,
+    guard: Callable[[], RateGuard] | None = None,
+) -> Path:
+    """Stream `media` into a temp file, check size and sha256, then rename it into the cache.
+
+    `guard` makes the rate guard of this download (a minimum rate over a window).
+    """
     temp = cache.temp_path(media.sha256)
     h = hashlib.sha256()
     size = 0
+    rate = guard() if guard is not None else None
     try:
-        with client.stream("GET", media.url) as resp, temp.open("wb") as out:
-            if resp.status_code != 200:
-                raise MediaUnavailable(f"GET {media.url}: HTTP {resp.status_code}")
-            for chunk in resp.iter_bytes(CHUNK):
+        with http.stream(media.url) as (status, chunks), temp.open("wb") as out:
+            if status != 200:
+                raise MediaUnavailable(f"GET {media.url}: HTTP {status}")
+            for chunk in chunks:
                 size += len(chunk)
                 if size > media.bytes:
                     raise MediaMismatch(f"{media.url}: more than the announced {media.bytes} bytes")
                 h.update(chunk)
                 out.write(chunk)
+                if rate is not None:
+                    rate.feed(len(chunk), media.bytes - size)
             out.flush()
             os.fsync(out.fileno())
         if size != media.bytes:
@@ -131,7 +148,7 @@ def download(client: httpx.Client, media: Media, cache: MediaCache) -> Path:
         if h.hexdigest() != media.sha256:
             raise MediaMismatch(f"{media.url}: sha256 {h.hexdigest()} != {media.sha256}")
         return cache.commit(temp, media.sha256)
-    except httpx.HTTPError as exc:
+    except HttpError as exc:
         raise MediaUnavailable(f"GET {media.url}: {exc}") from exc
     finally:
         temp.unlink(missing_ok=True)
@@ -148,13 +165,17 @@ class _Want:
 
 
 class Fetcher:
-    """Fetches the media of items as they appear, spread over the lead time, with retries."""
+    """Fetches the media of items as they appear, spread over the lead time, with retries.
+
+    `jobs` only times the attempts; each download runs on a pool of `settings.workers`
+    threads, so one slow or failing file delays no other.
+    """
 
     def __init__(
         self,
         *,
         cache: MediaCache,
-        client: httpx.Client,
+        client: Http,
         settings: FetchSection,
         clock: Clock,
         jobs: JobThread,
@@ -173,6 +194,19 @@ class Fetcher:
         self.rng = random.Random(settings.seed)
         self._lock = threading.Lock()
         self._wants: dict[str, _Want] = {}
+        self._running: set[str] = set()
+        self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="pa-fetch")
+
+    def close(self) -> None:
+        """Stop taking downloads; those running finish or time out on their own."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _guard(self) -> RateGuard:
+        return RateGuard(self.settings.min_rate_bps, self.settings.rate_window_s)
+
+    def _submit(self, sha256: str) -> None:
+        with suppress(RuntimeError):  # shut down: the agent is closing
+            self._pool.submit(self._attempt, sha256)
 
     def spread_delay(self, play_at: datetime, now: datetime) -> float:
         """A random start delay that still leaves `margin_s` before `play_at`."""
@@ -183,13 +217,14 @@ class Fetcher:
         """Make sure the media of these items will be fetched (already cached: `fetched` now)."""
         now = self.clock.now()
         for item in items:
-            if self.cache.has(item.media):
+            media = require_media(item)
+            if self.cache.has(media):
                 self.on_fetched(item)
                 continue
             delay = self.spread_delay(item.play_at, now) if item.play_at else 0.0
             due = now + timedelta(seconds=delay)
             with self._lock:
-                want = self._wants.setdefault(item.media.sha256, _Want(item.media))
+                want = self._wants.setdefault(media.sha256, _Want(media))
                 if item.occurrence_id in want.items:
                     continue
                 want.items[item.occurrence_id] = item
@@ -199,12 +234,14 @@ class Fetcher:
                 if want.due is not None and want.due <= due:
                     continue
                 want.due = due
-            self.jobs.after(delay, partial(self._attempt, item.media.sha256))
+            self.jobs.after(delay, partial(self._submit, media.sha256))
 
     def _attempt(self, sha256: str) -> None:
         now = self.clock.now()
         wanted = sha256 in self.pinned()  # no longer scheduled (played, stopped, replaced)
         with self._lock:
+            if sha256 in self._running:
+                return  # an attempt is under way; it reschedules itself if it fails
             if not wanted:
                 self._wants.pop(sha256, None)
                 return
@@ -219,12 +256,19 @@ class Fetcher:
                 return
             want.attempts += 1
             media = want.media
+            self._running.add(sha256)
+        error: str | None = None
         try:
             if not self.cache.has(media):
                 self.cache.make_room(media.bytes, self.pinned())
-                download(self.client, media, self.cache)
+                download(self.client, media, self.cache, guard=self._guard)
         except (MediaUnavailable, MediaMismatch, OSError) as exc:
-            self._failed(sha256, str(exc))
+            error = str(exc)
+        finally:
+            with self._lock:
+                self._running.discard(sha256)
+        if error is not None:
+            self._failed(sha256, error)
             return
         with self._lock:
             want = self._wants.pop(sha256)
@@ -246,4 +290,4 @@ class Fetcher:
             want.due = self.clock.now() + timedelta(seconds=backoff)
         for item in report:
             self.on_failed(item, detail)
-        self.jobs.after(backoff, lambda: self._attempt(sha256))
+        self.jobs.after(backoff, partial(self._submit, sha256))

@@ -1,4 +1,4 @@
-"""What the agent keeps on disk: timelines, replay window, settings, and the receipt journal.
+"""What the agent keeps on disk: signed timelines and commands, seen ids, settings, receipts.
 
 Every file is replaced atomically (write a temp file, fsync, rename), so a power cut leaves
 either the old or the new content, never half of one.
@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from devices import protocol
-from devices.protocol import Receipt, ReplayWindow, TimelineBody
+from devices.intake import SeenIds
+from devices.protocol import Receipt
 
 log = logging.getLogger(__name__)
 
@@ -68,39 +69,33 @@ def read_json(path: Path) -> Any:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class KnownTimeline:
-    """A verified timeline as held by the agent."""
-
-    version: int
-    envelope_id: str
-    body: TimelineBody
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "envelope_id": self.envelope_id,
-            "body": self.body.to_wire(),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> KnownTimeline:
-        return cls(
-            version=int(data["version"]),
-            envelope_id=str(data["envelope_id"]),
-            body=TimelineBody.model_validate(data["body"]),
-        )
-
-
 @dataclass(slots=True)
 class Snapshot:
-    """Everything `AgentStore` persists besides receipts."""
+    """Everything `AgentStore` persists besides receipts.
 
-    timelines: dict[str, KnownTimeline] = field(default_factory=dict)
-    replay: ReplayWindow = field(default_factory=ReplayWindow)
+    Envelopes are kept as the signed bytes received, so that every start verifies them again
+    against the keys configured then (a removed key revokes what it signed).
+    """
+
+    #: target → the signed timeline envelope.
+    timelines: dict[str, bytes] = field(default_factory=dict)
+    #: occurrence id → the signed `play` envelope of a commanded timed item not yet handled.
+    commands: dict[str, bytes] = field(default_factory=dict)
+    seen: SeenIds = field(default_factory=SeenIds)
     volume: int = 80
     #: occurrence id → its play_at: occurrences started, missed or given up (never re-played).
     done: dict[str, datetime] = field(default_factory=dict)
+
+
+def _envelopes(data: Any, what: str) -> dict[str, bytes]:
+    """`{name: "<signed envelope JSON>"}` from disk; other shapes (v1 files) are dropped."""
+    out: dict[str, bytes] = {}
+    for name, raw in (data or {}).items() if isinstance(data, dict) else ():
+        if isinstance(raw, str):
+            out[name] = raw.encode()
+        else:
+            log.warning("dropping stored %s %s: not a signed envelope (older format)", what, name)
+    return out
 
 
 class AgentStore:
@@ -114,16 +109,17 @@ class AgentStore:
         self.journal_path = self.dir / "receipts.journal"
 
     def load(self) -> Snapshot:
-        """Read what was saved; anything unreadable is logged and starts empty."""
+        """Read what was saved; anything unreadable is logged and starts empty.
+
+        Nothing here is trusted yet: `Intake.restore` verifies the envelopes.
+        """
         snap = Snapshot()
-        for target, raw in (read_json(self.dir / "timelines.json") or {}).items():
-            try:
-                snap.timelines[target] = KnownTimeline.from_json(raw)
-            except (KeyError, TypeError, ValueError, ValidationError) as exc:
-                log.warning("dropping stored timeline %s: %s", target, exc)
+        snap.timelines = _envelopes(read_json(self.dir / "timelines.json"), "timeline")
+        snap.commands = _envelopes(read_json(self.dir / "commands.json"), "command")
         try:
-            snap.replay = ReplayWindow.from_json(read_json(self.dir / "replay.json") or {})
-        except (protocol.ProtocolError, AttributeError) as exc:
+            raw = read_json(self.dir / "replay.json")
+            snap.seen = SeenIds.from_json(raw if isinstance(raw, dict) else {})
+        except protocol.ProtocolError as exc:
             log.warning("dropping stored replay window: %s", exc)
         settings = read_json(self.dir / "agent.json") or {}
         if isinstance(settings.get("volume"), int) and 0 <= settings["volume"] <= 100:
@@ -135,13 +131,15 @@ class AgentStore:
                 log.warning("dropping stored done entry %s", occ)
         return snap
 
-    def save_timelines(self, timelines: Mapping[str, KnownTimeline]) -> None:
-        atomic_write_json(
-            self.dir / "timelines.json", {t: k.to_json() for t, k in timelines.items()}
-        )
+    def save_timelines(self, timelines: Mapping[str, bytes]) -> None:
+        data = {t: p.decode() for t, p in timelines.items()}
+        atomic_write_json(self.dir / "timelines.json", data)
 
-    def save_replay(self, replay: ReplayWindow) -> None:
-        atomic_write_json(self.dir / "replay.json", replay.to_json())
+    def save_commands(self, commands: Mapping[str, bytes]) -> None:
+        atomic_write_json(self.dir / "commands.json", {o: p.decode() for o, p in commands.items()})
+
+    def save_seen(self, seen: SeenIds) -> None:
+        atomic_write_json(self.dir / "replay.json", seen.to_json())
 
     def save_settings(self, *, volume: int, done: Mapping[str, datetime], now: datetime) -> None:
         kept = {o: protocol.format_instant(t) for o, t in done.items() if now - t < DONE_RETENTION}

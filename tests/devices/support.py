@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import socket
 import threading
@@ -10,7 +11,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices import protocol
+from devices.agent import Agent
 from devices.config import AgentConfig, config_from_mapping
+from devices.errors import HttpError
+from devices.http import FakeHttp, Response
+from devices.link import FakeLink
 
 
 def free_port() -> int:
@@ -70,12 +76,19 @@ class EmbeddedAmqtt:
 
 
 class MediaServer:
-    """A tiny HTTP server for media files (`put` bytes, get a `Media`), with a Date header."""
+    """A tiny HTTP server for media files (`put` bytes, get a `Media`), with a Date header.
+
+    `trickle[path] = n` sends that file n bytes a second (a crawling server); a path not `put`
+    answers 404; `timelines` (when set) is what the agent's timeline pull lists.
+    """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.requests: list[str] = []
         self.delay_s = 0.0
+        self.trickle: dict[str, float] = {}
+        self.timelines: list[bytes] | None = None
+        self.closing = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,6 +100,8 @@ class MediaServer:
             def do_GET(self) -> None:
                 server.requests.append(self.path)
                 data = server.files.get(self.path)
+                if self.path.endswith("/timelines") and server.timelines is not None:
+                    data = b"[" + b",".join(server.timelines) + b"]"
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 if data is None:
@@ -95,7 +110,18 @@ class MediaServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                rate = server.trickle.get(self.path)
+                if rate is None:
+                    self.wfile.write(data)
+                    return
+                try:
+                    for i in range(len(data)):
+                        if server.closing.wait(1 / rate):
+                            return
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                except OSError:  # the agent gave up on us: as it should
+                    return
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -117,7 +143,11 @@ class MediaServer:
             url=self.url + path, sha256=sha, bytes=len(ref), duration_ms=duration_ms
         )
 
+    def path_of(self, media: protocol.Media) -> str:
+        return media.url.removeprefix(self.url)
+
     def close(self) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -138,11 +168,20 @@ class Signer:
         kind: protocol.Kind,
         body: Any,
         *,
+        target: str = "device:loa-01",
         now: datetime | None = None,
         ttl: timedelta = timedelta(hours=2),
         envelope_id: str | None = None,
     ) -> bytes:
+        """Sign a command; a plain `Item` or a dict without `target` is addressed to `target`.
+
+        The default is the rig's usual agent (`loa-01`), whatever topic the test publishes on.
+        """
         now = now or protocol.utc_now()
+        if kind == "play" and type(body) is protocol.Item:
+            body = protocol.PlayBody.of(target, body)
+        elif isinstance(body, Mapping) and "target" not in body:
+            body = {**body, "target": target}
         return protocol.sign_envelope(
             kind,
             body,
@@ -162,14 +201,23 @@ class Signer:
         now: datetime | None = None,
         envelope_id: str | None = None,
     ) -> bytes:
+        """Sign a timeline; an explicit `version` (ms since the epoch) sets its `issued_at`."""
         now = now or protocol.utc_now()
-        body = protocol.TimelineBody(
-            target=target,
-            version=version if version is not None else protocol.timeline_version(now),
-            horizon_until=now + timedelta(hours=1),
-            items=tuple(items),
+        issued = (
+            now
+            if version is None
+            else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=version)
         )
-        return self.sign("timeline", body, now=now, envelope_id=envelope_id)
+        return protocol.sign_timeline(
+            target,
+            items,
+            horizon_until=now + timedelta(hours=1),
+            key=self.key,
+            kid=self.kid,
+            now=issued,
+            expires_at=now + timedelta(hours=2),
+            envelope_id=envelope_id,
+        )
 
 
 def item(
@@ -318,12 +366,16 @@ class RecordingPlayer:
 
 
 class FakeServer:
-    """An httpx MockTransport answering clock checks (HEAD, with Date) and media GETs."""
+    """The server as the agent's HTTP sees it (a `FakeHttp`): clock checks (HEAD, with Date),
+    media GETs, and the timeline pull (`timelines`: the envelopes it lists)."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.clock_ok = True
         self.url = "http://server.test"
+        #: What `GET /api/v1/agents/<id>/timelines` lists (None: the endpoint answers 404).
+        self.timelines: list[bytes] | None = None
+        self.pulls = 0
 
     def put(self, data: bytes, duration_ms: int = 300) -> protocol.Media:
         sha = hashlib.sha256(data).hexdigest()
@@ -332,21 +384,113 @@ class FakeServer:
             url=f"{self.url}/media/{sha}.mp3", sha256=sha, bytes=len(data), duration_ms=duration_ms
         )
 
-    def client(self) -> Any:
+    def handle(self, method: str, url: str) -> Response:
         import email.utils
+        import json
+        from urllib.parse import urlsplit
 
-        import httpx
+        path = urlsplit(url).path
+        if method == "HEAD":
+            if not self.clock_ok:
+                raise HttpError("server unreachable")
+            date = email.utils.format_datetime(protocol.utc_now(), usegmt=True)
+            return Response(200, {"date": date})
+        if path.endswith("/timelines") and path.startswith("/api/v1/agents/"):
+            self.pulls += 1
+            if self.timelines is None:
+                return Response(404)
+            listed = [json.loads(p) for p in self.timelines]
+            return Response(200, {"content-type": "application/json"}, json.dumps(listed).encode())
+        data = self.files.get(path)
+        return Response(200, body=data) if data is not None else Response(404)
 
-        def handle(request: httpx.Request) -> httpx.Response:
-            if request.method == "HEAD":
-                if not self.clock_ok:
-                    raise httpx.ConnectError("server unreachable", request=request)
-                date = email.utils.format_datetime(protocol.utc_now(), usegmt=True)
-                return httpx.Response(200, headers={"Date": date})
-            data = self.files.get(request.url.path)
-            return httpx.Response(200, content=data) if data is not None else httpx.Response(404)
+    def client(self) -> FakeHttp:
+        return FakeHttp(self.handle)
 
-        return httpx.Client(transport=httpx.MockTransport(handle))
+
+ZONE = "huyen/xa/thon-1"
+DEVICE = "loa-01"
+PREFIX = "pa/v2"
+T = protocol.Topics(PREFIX)
+
+
+@dataclass
+class Rig:
+    """One agent on a fake link, a recording player and a fake server, for unit tests."""
+
+    agent: Agent
+    link: FakeLink
+    player: RecordingPlayer
+    server: FakeServer
+    signer: Signer
+
+    def deliver(self, topic: str, payload: bytes) -> None:
+        self.link.deliver(topic, payload)
+
+    def receipts(self) -> list[protocol.Receipt]:
+        return [protocol.parse_receipt(p) for t, p, _ in self.link.published if "/event/" in t]
+
+    def rejected(self) -> dict[str, int]:
+        return self.agent.state().rejected.to_wire()
+
+    def plan(self) -> list[str]:
+        """The occurrence ids of the merged plan, in order."""
+        return [i.occurrence_id for i in self.agent.scheduler.plan.items]
+
+
+def make_rig(
+    tmp_path: Path,
+    *,
+    kernel: bool | None = None,
+    signer: Signer | None = None,
+    keys: Mapping[str, str] | None = None,
+    server: FakeServer | None = None,
+    **sections: Any,
+) -> Rig:
+    """An agent (not started) in `tmp_path`; `keys` overrides the signer's as the config's."""
+    signer = signer or Signer()
+    server = server or FakeServer()
+    cfg = agent_config(
+        tmp_path,
+        broker_url="mqtt://127.0.0.1:1",
+        server_url=server.url,
+        keys=keys if keys is not None else {signer.kid: signer.public_b64},
+        prefix=PREFIX,
+        zone=ZONE,
+        **sections,
+    )
+    link, player = FakeLink(), RecordingPlayer()
+    agent = Agent(cfg, link=link, player=player, http=server.client(), kernel_check=lambda: kernel)
+    return Rig(agent, link, player, server, signer)
+
+
+def sign_raw(key: Ed25519PrivateKey, obj: dict[str, Any]) -> bytes:
+    """Sign an arbitrary (possibly ill-shaped) envelope, as a compromised-shape test needs."""
+    sig = key.sign(protocol.canonical_json(obj))
+    return protocol.canonical_json({**obj, "sig": base64.b64encode(sig).decode()})
+
+
+def raw_envelope(kind: str, body: Any, kid: str = "k1", **over: Any) -> dict[str, Any]:
+    """An unsigned envelope dict, valid for an hour from now unless `over` says otherwise."""
+    now = protocol.utc_now()
+    env = {
+        "v": protocol.PROTOCOL_VERSION,
+        "id": "e" * 16,
+        "kind": kind,
+        "kid": kid,
+        "body": body,
+        "issued_at": protocol.format_instant(now),
+        "expires_at": protocol.format_instant(now + timedelta(hours=1)),
+    }
+    env.update(over)
+    return env
+
+
+def play_body(m: protocol.Media, target: str = "device:loa-01", **over: Any) -> dict[str, Any]:
+    """A `play` body (an emergency, as soon as possible) for `target`."""
+    body = {**item(m, None, priority=protocol.EMERGENCY_PRIORITY).to_wire(), "target": target}
+    body.update(over)
+    return body
 
 
 class TcpProxy:

@@ -13,7 +13,7 @@ from gpiozero.pins.mock import MockFactory
 
 from devices import protocol
 from tests.devices.support import item, wait_for
-from tests.devices.test_agent_unit import T, make_rig
+from tests.devices.support import T, make_rig
 
 
 @pytest.fixture

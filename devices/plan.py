@@ -1,0 +1,179 @@
+"""The agent's merged plan: timelines per target and commanded items → the item to play next.
+
+Pure state; its owner (the scheduler) holds the lock and passes the clock in. What is ready is
+the caller's verdict (`ready`: the media is in the cache): an item whose media is not in hand is
+never chosen, so it cannot hold up another whose media is (a "play now" whose file answered
+404 once made every later timed item miss its minute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from devices.protocol import EMERGENCY_PRIORITY, Item, TimelineBody, require_media
+from devices.timeline import deadline, merge, too_far_ahead, triage
+
+
+@dataclass(frozen=True, slots=True)
+class Asap:
+    """A `play` without `play_at`: as soon as its media is in hand, until `max_late_s`."""
+
+    item: Item
+    received_at: datetime
+
+    @property
+    def deadline(self) -> datetime:
+        return self.received_at + timedelta(seconds=self.item.max_late_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The item to start next, and when (`asap` set for an as-soon-as-possible play)."""
+
+    item: Item
+    start_at: datetime
+    asap: Asap | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the plan says at one instant."""
+
+    choice: Choice | None
+    #: Items whose window has passed: reported `missed` and marked done by the caller.
+    missed: tuple[Item, ...]
+    #: The earliest deadline of an item still waiting for its media (to report it missed).
+    next_deadline: datetime | None
+
+
+def is_emergency(item: Item) -> bool:
+    return item.priority >= EMERGENCY_PRIORITY
+
+
+class Plan:
+    """Timelines by target, commanded timed items, as-soon-as-possible plays, what is done."""
+
+    def __init__(self, done: dict[str, datetime] | None = None) -> None:
+        self.timelines: dict[str, TimelineBody] = {}
+        self.commanded: dict[str, Item] = {}
+        self.asap: list[Asap] = []
+        #: occurrence id → its play_at (or when it was handled): never played again.
+        self.done: dict[str, datetime] = dict(done or {})
+        self.items: tuple[Item, ...] = ()
+
+    # ------------------------------------------------------------------ changes
+
+    def set_timeline(self, body: TimelineBody, now: datetime) -> list[Item]:
+        """Hold `body` as its target's timeline; returns the items dropped as unplayable.
+
+        Dropped: a `play_at` absurdly far ahead, and live items (this agent plays files only).
+        """
+        dropped = [i for i in body.items if too_far_ahead(i, now) or i.media is None]
+        kept = tuple(i for i in body.items if i not in dropped)
+        self.timelines[body.target] = body.model_copy(update={"items": kept})
+        self._rebuild()
+        return dropped
+
+    def forget_timeline(self, target: str) -> None:
+        self.timelines.pop(target, None)
+        self._rebuild()
+
+    def command(self, item: Item, now: datetime) -> bool:
+        """Add a commanded play; False when that occurrence was already handled."""
+        if item.occurrence_id in self.done:
+            return False
+        if item.play_at is None:
+            if all(a.item.occurrence_id != item.occurrence_id for a in self.asap):
+                self.asap.append(Asap(item, now))
+        else:
+            self.commanded[item.occurrence_id] = item
+            self._rebuild()
+        return True
+
+    def withdraw(self, occurrence_id: str, now: datetime) -> list[Item]:
+        """Mark a pending occurrence done without playing it; returns what was skipped."""
+        pending = [i for i in self.items if i.occurrence_id == occurrence_id]
+        pending += [a.item for a in self.asap if a.item.occurrence_id == occurrence_id]
+        self.asap = [a for a in self.asap if a.item.occurrence_id != occurrence_id]
+        skipped = []
+        for item in pending:
+            if item.occurrence_id not in self.done:
+                self.mark_done(item, now)
+                skipped.append(item)
+        return skipped
+
+    def mark_done(self, item: Item, now: datetime) -> None:
+        self.done[item.occurrence_id] = item.play_at or now
+        self.asap = [a for a in self.asap if a.item.occurrence_id != item.occurrence_id]
+
+    def _rebuild(self) -> None:
+        merged = merge(self.timelines)
+        held = {m.occurrence_id for m in merged}
+        extra = [i for i in self.commanded.values() if i.occurrence_id not in held]
+        self.items = tuple(sorted((*merged, *extra), key=lambda i: (i.play_at, -i.priority)))
+
+    # ------------------------------------------------------------------ questions
+
+    def contains(self, occurrence_id: str) -> bool:
+        return any(i.occurrence_id == occurrence_id for i in self.items)
+
+    def upcoming(self, now: datetime) -> tuple[Item, ...]:
+        """Timed items not handled whose window is still open."""
+        return triage(self.items, self.done, now).upcoming
+
+    def pending(self) -> list[Item]:
+        """Every item not yet handled (timed and as soon as possible)."""
+        items = [i for i in self.items if i.occurrence_id not in self.done]
+        return items + [a.item for a in self.asap]
+
+    def pinned(self) -> set[str]:
+        """The media the cache must not evict: that of every pending item."""
+        return {require_media(i).sha256 for i in self.pending() if i.media is not None}
+
+    def decide(
+        self,
+        now: datetime,
+        *,
+        synced: bool,
+        ready: Callable[[Item], bool],
+        warm_at: datetime,
+    ) -> Decision:
+        """Choose what to play next; expire what can no longer play.
+
+        `synced`: the clock can be trusted, so timed items may play (as-soon-as-possible ones
+        do not need it). `warm_at`: the earliest an as-soon-as-possible item may start (the
+        amplifier's pre-roll). Emergencies go first among what is due.
+        """
+        missed: list[Item] = []
+        upcoming: tuple[Item, ...] = ()
+        if synced:
+            tri = triage(self.items, self.done, now)
+            missed = list(tri.missed)
+            upcoming = tri.upcoming
+        expired = [a for a in self.asap if a.deadline < now]
+        missed += [a.item for a in expired]
+        self.asap = [a for a in self.asap if a not in expired]
+
+        waiting = [deadline(i) for i in upcoming if not ready(i)]
+        waiting += [a.deadline for a in self.asap if not ready(a.item)]
+        next_deadline = min(waiting) if waiting else None
+
+        candidates = [i for i in upcoming if ready(i)]
+        due = [i for i in candidates if i.play_at is not None and i.play_at <= now]
+        ready_asap = [a for a in self.asap if ready(a.item)]
+        choice: Choice | None = None
+        if ready_asap:
+            asap = min(ready_asap, key=lambda a: (-a.item.priority, a.received_at))
+            if not due or asap.item.priority >= max(i.priority for i in due):
+                choice = Choice(asap.item, max(now, warm_at), asap)
+        if choice is None and due:
+            item = min(due, key=lambda i: (not is_emergency(i), i.play_at))
+            assert item.play_at is not None
+            choice = Choice(item, item.play_at)
+        if choice is None and candidates:
+            first = candidates[0]
+            assert first.play_at is not None
+            choice = Choice(first, first.play_at)
+        return Decision(choice, tuple(missed), next_deadline)
