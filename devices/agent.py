@@ -44,12 +44,14 @@ from devices.protocol import (
     Envelope,
     Item,
     PingBody,
+    PlayBody,
     ReceiptType,
     ReplayWindow,
     StopBody,
     TimelineBody,
     Topics,
     VolumeBody,
+    require_media,
 )
 from devices.relay import Relay, make_relay
 from devices.storage import AgentStore, KnownTimeline, ReceiptJournal
@@ -327,7 +329,8 @@ class Agent:
                     f"timeline {body.target} v{body.version} is not newer than v{known.version}"
                 )
             self._replay.check_and_add(env, now)
-            absurd = [i for i in body.items if too_far_ahead(i, now)]
+            # v2 live items are not played by this agent yet: dropped like absurd ones.
+            absurd = [i for i in body.items if too_far_ahead(i, now) or i.is_live]
             if absurd:
                 body = body.model_copy(
                     update={"items": tuple(i for i in body.items if i not in absurd)}
@@ -338,13 +341,18 @@ class Agent:
         self._persist(timelines=True, replay=True)
         log.info("timeline %s v%d: %d items", body.target, body.version, len(body.items))
         for item in absurd:
-            self._reject("malformed", f"item {item.occurrence_id}: play_at too far ahead")
+            why = "live not supported" if item.is_live else "play_at too far ahead"
+            self._reject("malformed", f"item {item.occurrence_id}: {why}")
         self.fetcher.want(upcoming)
         self._kick.set()
         self.publish_state()
 
     def _command(self, env: Envelope, now: datetime) -> None:
-        body = env.body
+        body: Item | StopBody | VolumeBody | PingBody | TimelineBody = env.body
+        if isinstance(body, PlayBody):
+            body = body.item()  # the address was for delivery; the plan holds plain items
+            if body.is_live:  # v2 live items: not played by this agent yet
+                raise protocol.MalformedMessage(f"play {body.occurrence_id}: live not supported")
         if isinstance(body, Item):
             if too_far_ahead(body, now):
                 raise protocol.MalformedMessage(f"play {body.occurrence_id}: play_at too far ahead")
@@ -411,7 +419,7 @@ class Agent:
         with self._lock:
             items = [i for i in self._plan if i.occurrence_id not in self._done]
             items += [a.item for a in self._asap]
-            return {i.media.sha256 for i in items}
+            return {require_media(i).sha256 for i in items}
 
     def _on_fetched(self, item: Item) -> None:
         with self._lock:
@@ -516,7 +524,11 @@ class Agent:
             item, start_at, asap, missed = self._choose(now, synced)
             for m in missed:
                 self._mark_done(m)
-                why = "too late to play" if self.cache.has(m.media) else "media not available"
+                why = (
+                    "too late to play"
+                    if self.cache.has(require_media(m))
+                    else "media not available"
+                )
                 receipts.append((m.occurrence_id, "missed", None, why))
             wakes: list[float] = [IDLE_WAKE_S]
             busy = cur is not None
@@ -526,7 +538,7 @@ class Agent:
                 blocked = busy and not interrupts
                 prepared = self._prepared.get(item.occurrence_id)
                 if prepared is None and lead <= self.config.player.prepare_s and not blocked:
-                    path = self.cache.verified_path(item.media)
+                    path = self.cache.verified_path(require_media(item))
                     if path is not None:
                         to_prepare = (item, path)
                     else:

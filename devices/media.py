@@ -19,7 +19,7 @@ from devices.clock import Clock
 from devices.config import FetchSection
 from devices.errors import MediaMismatch, MediaUnavailable
 from devices.jobs import JobThread
-from devices.protocol import Item, Media
+from devices.protocol import Item, Media, require_media
 from devices.timeline import deadline
 
 log = logging.getLogger(__name__)
@@ -183,13 +183,14 @@ class Fetcher:
         """Make sure the media of these items will be fetched (already cached: `fetched` now)."""
         now = self.clock.now()
         for item in items:
-            if self.cache.has(item.media):
+            if self.cache.has(require_media(item)):
                 self.on_fetched(item)
                 continue
             delay = self.spread_delay(item.play_at, now) if item.play_at else 0.0
             due = now + timedelta(seconds=delay)
             with self._lock:
-                want = self._wants.setdefault(item.media.sha256, _Want(item.media))
+                media = require_media(item)
+                want = self._wants.setdefault(media.sha256, _Want(media))
                 if item.occurrence_id in want.items:
                     continue
                 want.items[item.occurrence_id] = item
@@ -199,7 +200,7 @@ class Fetcher:
                 if want.due is not None and want.due <= due:
                     continue
                 want.due = due
-            self.jobs.after(delay, partial(self._attempt, item.media.sha256))
+            self.jobs.after(delay, partial(self._attempt, require_media(item).sha256))
 
     def _attempt(self, sha256: str) -> None:
         now = self.clock.now()

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -138,11 +138,20 @@ class Signer:
         kind: protocol.Kind,
         body: Any,
         *,
+        target: str = "device:loa-01",
         now: datetime | None = None,
         ttl: timedelta = timedelta(hours=2),
         envelope_id: str | None = None,
     ) -> bytes:
+        """Sign a command; a plain `Item` or a dict without `target` is addressed to `target`.
+
+        The default is the rig's usual agent (`loa-01`), whatever topic the test publishes on.
+        """
         now = now or protocol.utc_now()
+        if kind == "play" and type(body) is protocol.Item:
+            body = protocol.PlayBody.of(target, body)
+        elif isinstance(body, Mapping) and "target" not in body:
+            body = {**body, "target": target}
         return protocol.sign_envelope(
             kind,
             body,
@@ -162,14 +171,23 @@ class Signer:
         now: datetime | None = None,
         envelope_id: str | None = None,
     ) -> bytes:
+        """Sign a timeline; an explicit `version` (ms since the epoch) sets its `issued_at`."""
         now = now or protocol.utc_now()
-        body = protocol.TimelineBody(
-            target=target,
-            version=version if version is not None else protocol.timeline_version(now),
-            horizon_until=now + timedelta(hours=1),
-            items=tuple(items),
+        issued = (
+            now
+            if version is None
+            else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=version)
         )
-        return self.sign("timeline", body, now=now, envelope_id=envelope_id)
+        return protocol.sign_timeline(
+            target,
+            items,
+            horizon_until=now + timedelta(hours=1),
+            key=self.key,
+            kid=self.kid,
+            now=issued,
+            expires_at=now + timedelta(hours=2),
+            envelope_id=envelope_id,
+        )
 
 
 def item(

@@ -79,7 +79,7 @@ def sign_raw(key: Ed25519PrivateKey, obj: dict[str, Any]) -> bytes:
 def raw_envelope(kind: str, body: Any, kid: str = "k1", **over: Any) -> dict[str, Any]:
     now = protocol.utc_now()
     env = {
-        "v": 1,
+        "v": protocol.PROTOCOL_VERSION,
         "id": "e" * 16,
         "kind": kind,
         "kid": kid,
