@@ -25,7 +25,7 @@ from devices import protocol
 from devices.clock import Clock
 from devices.config import PlayerSection
 from devices.errors import PlayerError
-from devices.protocol import Item
+from devices.protocol import Item, require_media
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class NullPlayer:
         return Prepared(item, path)
 
     def start(self, prepared: Prepared, volume: int, clock: Clock) -> Playback:
-        return TimedPlayback(prepared.item.media.duration_ms / 1000, clock.now())
+        return TimedPlayback(require_media(prepared.item).duration_ms / 1000, clock.now())
 
     def close(self) -> None:
         pass
@@ -136,13 +136,13 @@ class FilePlayer:
         started_ns = (started - EPOCH) // timedelta(microseconds=1) * 1000
         assert FilePlayer._queue is not None
         FilePlayer._queue.put((self, prepared, started_ns, volume))
-        return TimedPlayback(prepared.item.media.duration_ms / 1000, started)
+        return TimedPlayback(require_media(prepared.item).duration_ms / 1000, started)
 
     def record(self, prepared: Prepared, started_ns: int, volume: int) -> None:
         """Place the copy and append the JSON line of one start."""
         started = EPOCH + timedelta(microseconds=started_ns // 1000)
         item = prepared.item
-        name = f"{item.occurrence_id}-{started_ns}.{_ext(item.media.mime)}"
+        name = f"{item.occurrence_id}-{started_ns}.{_ext(require_media(item).mime)}"
         prepared.path.replace(self.output_dir / name)
         late_ms = None
         if item.play_at is not None:

@@ -1,15 +1,19 @@
-"""Wire protocol v1 between `pa_server` and the loudspeaker agents: the one definition.
+"""Wire protocol v2 between `pa_server` and the loudspeaker agents: the one definition.
 
-Both sides import this module; `docs/protocol.md` describes it for people. Changing the wire
-format means bumping `PROTOCOL_VERSION`, never a silent edit.
+Both sides import this module; `docs/protocol.md` describes it for people and
+`/work/shared/design/PROTOCOL.md` is the contract. Changing the wire format means bumping
+`PROTOCOL_VERSION`, never a silent edit. The domain facts both sides share (TT39 levels and
+their priorities, the envelope size limit) are defined here once.
 
 Exceptions (all subclasses of `ProtocolError`):
 
-- `MalformedMessage` — not JSON, too big, wrong shape or type, unknown kind, bad topic.
-- `UnsupportedVersion` — an envelope whose `v` is not ours (counted as malformed by agents).
+- `MalformedMessage` — not JSON, too big, wrong shape or type, unknown kind, bad topic, a
+  timeline whose `version` is not its `issued_at` in ms or that expires before its horizon.
+- `UnsupportedVersion` — an envelope whose `v` is not ours, e.g. a v1 one (counted as malformed).
 - `BadSignature` — unsigned, signed by an unknown key, or signature does not verify.
-- `Expired` — `expires_at` has passed (or `issued_at` lies in the future beyond tolerance).
-- `Replayed` — an envelope id already seen (see `ReplayWindow`).
+- `Expired` — `expires_at` has passed, or `issued_at` lies more than 5 minutes ahead.
+- `Replayed` — an envelope id already seen (see `ReplayWindow`), or an older timeline.
+- `Misdirected` — a body whose `target` is not the receiver or not the topic it came on.
 
 Everything here is pure: the clock is an argument, nothing touches the network.
 """
@@ -21,10 +25,10 @@ import binascii
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal, NewType, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -37,12 +41,16 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
-PROTOCOL_VERSION = 1
-DEFAULT_PREFIX = "pa/v1"
-#: Largest envelope an agent accepts; a 48 h timeline of a busy zone is far below this.
-MAX_MESSAGE_BYTES = 256 * 1024
+PROTOCOL_VERSION: Final = 2
+DEFAULT_PREFIX: Final = "pa/v2"
+#: Largest envelope an agent accepts and the server publishes (the server cuts a timeline's
+#: horizon until it fits: see `envelope_fits`).
+MAX_ENVELOPE_BYTES: Final = 256 * 1024
+#: Every inbound payload (envelope, state, receipt) is bounded by the same limit.
+MAX_MESSAGE_BYTES: Final = MAX_ENVELOPE_BYTES
 #: Longest a `play_at` may lie ahead of `now` before the item is refused as absurd.
 MAX_PLAY_AHEAD = timedelta(days=31)
 #: How far `issued_at` may lie in the future before we suspect a forged or broken clock.
@@ -53,6 +61,27 @@ ZONE_SEGMENT_RE = re.compile(r"^[a-z0-9-]+\Z")
 DEVICE_ID_RE = re.compile(r"^[a-z0-9-]{1,64}\Z")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 MAX_ZONE_DEPTH = 6
+
+#: A zone path (`vinh-tuong/tan-tien`) that passed `validate_zone_path`.
+ZonePath = NewType("ZonePath", str)
+#: A device id (`loa-01`) that passed `validate_device_id`.
+DeviceId = NewType("DeviceId", str)
+
+# --------------------------------------------------------------------------- domain facts
+
+#: The TT39 announcement levels (thông thường, ưu tiên, khẩn cấp).
+Level = Literal["normal", "priority", "emergency"]
+LEVELS: Final[tuple[Level, ...]] = ("normal", "priority", "emergency")
+NORMAL_PRIORITY: Final = 50
+PRIORITY_PRIORITY: Final = 80
+#: Interrupts whatever plays and ignores quiet hours; such items always carry a volume.
+EMERGENCY_PRIORITY: Final = 100
+#: Keyed by `Level`; typed by `str` so a level read from the database indexes it directly.
+LEVEL_PRIORITY: Final[Mapping[str, int]] = {
+    "normal": NORMAL_PRIORITY,
+    "priority": PRIORITY_PRIORITY,
+    "emergency": EMERGENCY_PRIORITY,
+}
 
 
 # --------------------------------------------------------------------------- errors
@@ -90,31 +119,43 @@ class Replayed(ProtocolError):
     reason = "replayed"
 
 
-REJECTION_REASONS = ("signature", "expired", "replayed", "malformed")
+class Misdirected(ProtocolError):
+    """The body's target is not the receiver, or not the target of the topic it came on."""
+
+    reason = "misdirected"
+
+
+REJECTION_REASONS = ("signature", "expired", "replayed", "malformed", "misdirected")
 
 
 # --------------------------------------------------------------------------- names
 
 
-def validate_zone_path(path: str) -> str:
+def validate_zone_path(path: str) -> ZonePath:
     """Return `path` if it is a valid zone path (slugs joined by '/', ≤ 6 levels), else raise."""
     parts = path.split("/")
     if not path or len(parts) > MAX_ZONE_DEPTH or not all(ZONE_SEGMENT_RE.match(p) for p in parts):
         raise MalformedMessage(f"invalid zone path {path!r}: [a-z0-9-]+ per level, 1-6 levels")
-    return path
+    return ZonePath(path)
 
 
-def validate_device_id(device_id: str) -> str:
+def validate_device_id(device_id: str) -> DeviceId:
     """Return `device_id` if it matches [a-z0-9-]{1,64}, else raise `MalformedMessage`."""
     if not DEVICE_ID_RE.match(device_id):
         raise MalformedMessage(f"invalid device id {device_id!r}: [a-z0-9-]{{1,64}}")
-    return device_id
+    return DeviceId(device_id)
 
 
-def zone_ancestors(path: str) -> list[str]:
+def zone_ancestors(path: str) -> list[ZonePath]:
     """`a/b/c` → `['a', 'a/b', 'a/b/c']`: the zones whose messages reach an agent in `path`."""
     parts = validate_zone_path(path).split("/")
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return [ZonePath("/".join(parts[: i + 1])) for i in range(len(parts))]
+
+
+def listened_targets(device_id: str, zone_path: str) -> list[str]:
+    """Every target an agent accepts: its zone and each ancestor, then the device itself."""
+    zones = [f"zone:{z}" for z in zone_ancestors(zone_path)]
+    return [*zones, device_target(device_id)]
 
 
 def zone_target(path: str) -> str:
@@ -137,6 +178,27 @@ def parse_target(target: str) -> tuple[Literal["zone", "device"], str]:
     raise MalformedMessage(f"invalid target {target!r}: expected zone:<path> or device:<id>")
 
 
+def _valid_target(v: str) -> str:
+    try:
+        parse_target(v)
+    except MalformedMessage as exc:
+        raise ValueError(str(exc)) from exc
+    return v
+
+
+def _valid_device_id(v: str) -> DeviceId:
+    try:
+        return validate_device_id(v)
+    except MalformedMessage as exc:
+        raise ValueError(str(exc)) from exc
+
+
+#: A body's `target` on the wire: `device:<id>` or `zone:<path>`.
+Target = Annotated[str, AfterValidator(_valid_target)]
+#: A device id in a wire model, checked against the protocol's grammar.
+WireDeviceId = Annotated[str, AfterValidator(_valid_device_id)]
+
+
 # --------------------------------------------------------------------------- topics
 
 
@@ -150,7 +212,7 @@ class ParsedTopic:
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """Builds and parses every topic of the protocol under one prefix (default `pa/v1`)."""
+    """Builds and parses every topic of the protocol under one prefix (default `pa/v2`)."""
 
     prefix: str = DEFAULT_PREFIX
 
@@ -244,6 +306,20 @@ def parse_instant(value: str) -> datetime:
         raise MalformedMessage(f"instant {value!r} is out of range") from exc
 
 
+def instant_ms(dt: datetime) -> int:
+    """Milliseconds since the epoch of an aware instant (what a timeline `version` is)."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: every instant on the wire is UTC")
+    # Integer arithmetic, not timestamp()*1000: floats misround some millisecond instants.
+    delta = dt.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def truncate_ms(dt: datetime) -> datetime:
+    """`dt` without its sub-millisecond part: the precision an instant has on the wire."""
+    return dt.replace(microsecond=dt.microsecond // 1000 * 1000)
+
+
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("instant must carry a zone (UTC on the wire)")
@@ -293,34 +369,100 @@ class Media(_Wire):
         return v
 
 
+#: A host name or IP address a live stream is served from (no scheme, no port).
+HOST_RE = re.compile(r"^[A-Za-z0-9.:-]{1,253}\Z")
+STREAM_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
+
+
+class Live(_Wire):
+    """A synchronised stream an agent lets through to the amplifier while its item is due."""
+
+    engine: Literal["snapcast"]
+    host: str
+    port: int = Field(ge=1, le=65535)
+    stream: str
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not HOST_RE.match(v):
+            raise ValueError("live host must be a host name or IP address, no scheme or port")
+        return v
+
+    @field_validator("stream")
+    @classmethod
+    def _stream(cls, v: str) -> str:
+        if not STREAM_RE.match(v):
+            raise ValueError("live stream must match [A-Za-z0-9._-]{1,64}")
+        return v
+
+
 class Item(_Wire):
-    """One planned playback (an occurrence) on a timeline; also the body of `play`."""
+    """One planned playback (an occurrence) on a timeline: a file (`media`) or a stream (`live`).
+
+    A live item also has `until`, when the agent silences the stream again.
+    """
 
     occurrence_id: str = Field(min_length=1, max_length=128)
     title: str = Field(default="", max_length=300)
     play_at: Instant | None = None
+    until: Instant | None = None
     max_late_s: int = Field(default=120, ge=0, le=24 * 3600)
-    priority: int = Field(default=50, ge=0, le=100)
+    priority: int = Field(default=NORMAL_PRIORITY, ge=0, le=100)
     volume: int | None = Field(default=None, ge=0, le=100)
-    media: Media
+    media: Media | None = None
+    live: Live | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.media is None) == (self.live is None):
+            raise ValueError("an item has exactly one of media and live")
+        if self.live is None and self.until is not None:
+            raise ValueError("until belongs to live items only")
+        if self.live is not None:
+            if self.until is None:
+                raise ValueError("a live item needs until")
+            if self.play_at is not None and self.until <= self.play_at:
+                raise ValueError("a live item's until must be after its play_at")
+        return self
+
+    @property
+    def is_live(self) -> bool:
+        return self.live is not None
+
+
+def require_media(item: Item) -> Media:
+    """The media of a file item; `MalformedMessage` for a live one (code that plays files only)."""
+    if item.media is None:
+        raise MalformedMessage(f"item {item.occurrence_id} is live, not a file")
+    return item.media
+
+
+class PlayBody(Item):
+    """The body of `play`: an item (`play_at` may be omitted: as soon as possible) plus `target`."""
+
+    target: Target
+
+    @classmethod
+    def of(cls, target: str, item: Item) -> PlayBody:
+        """Address `item` to `target`."""
+        return cls.model_validate({**item.model_dump(), "target": target})
+
+    def item(self) -> Item:
+        """The item without its address (what a timeline holds)."""
+        return Item.model_validate(self.model_dump(exclude={"target"}))
 
 
 class TimelineBody(_Wire):
-    """The complete upcoming plan for one target; a higher `version` replaces a lower one."""
+    """The complete upcoming plan for one target; a higher `version` replaces a lower one.
 
-    target: str
+    `version` is the envelope's `issued_at` in ms since the epoch: `open_envelope` checks it.
+    """
+
+    target: Target
     version: int = Field(ge=0)
     horizon_until: Instant
     items: tuple[Item, ...] = ()
-
-    @field_validator("target")
-    @classmethod
-    def _target(cls, v: str) -> str:
-        try:
-            parse_target(v)
-        except MalformedMessage as exc:
-            raise ValueError(str(exc)) from exc
-        return v
 
     @field_validator("items")
     @classmethod
@@ -331,28 +473,34 @@ class TimelineBody(_Wire):
 
 
 class StopBody(_Wire):
-    """Stop one occurrence, or (empty) whatever plays."""
+    """Stop one occurrence, or (no `occurrence_id`) whatever plays."""
 
+    target: Target
     occurrence_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class VolumeBody(_Wire):
+    """Set the default volume of every agent the target reaches."""
+
+    target: Target
     volume: int = Field(ge=0, le=100)
 
 
 class PingBody(_Wire):
-    pass
+    """Ask the agents the target reaches to republish their state."""
+
+    target: Target
 
 
 Kind = Literal["timeline", "play", "stop", "volume", "ping"]
 BODY_MODELS: dict[str, type[_Wire]] = {
     "timeline": TimelineBody,
-    "play": Item,
+    "play": PlayBody,
     "stop": StopBody,
     "volume": VolumeBody,
     "ping": PingBody,
 }
-Body = TimelineBody | Item | StopBody | VolumeBody | PingBody
+Body = TimelineBody | PlayBody | StopBody | VolumeBody | PingBody
 
 
 class Envelope(_Wire):
@@ -366,6 +514,11 @@ class Envelope(_Wire):
     kid: str = Field(min_length=1, max_length=64)
     body: Body
     sig: str
+
+    @property
+    def target(self) -> str:
+        """Whom the body is addressed to: `device:<id>` or `zone:<path>`."""
+        return self.body.target
 
 
 class Playing(_Wire):
@@ -384,12 +537,13 @@ class Rejected(_Wire):
     expired: int = 0
     replayed: int = 0
     malformed: int = 0
+    misdirected: int = 0
 
 
 class State(_Wire):
     """An agent's retained state. The LWT form carries only `device_id` and `online: false`."""
 
-    device_id: str
+    device_id: WireDeviceId
     online: bool
     at: Instant | None = None
     agent_version: str | None = Field(default=None, max_length=64)
@@ -403,14 +557,6 @@ class State(_Wire):
     temp_c: float | None = None
     rejected: Rejected = Field(default_factory=Rejected)
     last_error: str | None = Field(default=None, max_length=1000)
-
-    @field_validator("device_id")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        try:
-            return validate_device_id(v)
-        except MalformedMessage as exc:
-            raise ValueError(str(exc)) from exc
 
 
 ReceiptType = Literal["fetched", "started", "finished", "failed", "skipped", "missed"]
@@ -427,20 +573,12 @@ RECEIPT_TYPES: tuple[ReceiptType, ...] = (
 class Receipt(_Wire):
     """What an agent did with one occurrence; idempotent on (device_id, occurrence_id, type)."""
 
-    device_id: str
+    device_id: WireDeviceId
     occurrence_id: str = Field(min_length=1, max_length=128)
     type: ReceiptType
     at: Instant
     late_ms: int | None = None
     detail: str | None = Field(default=None, max_length=1000)
-
-    @field_validator("device_id")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        try:
-            return validate_device_id(v)
-        except MalformedMessage as exc:
-            raise ValueError(str(exc)) from exc
 
 
 def offline_state(device_id: str) -> bytes:
@@ -523,6 +661,11 @@ def load_public_key_b64(text: str) -> Ed25519PublicKey:
 # --------------------------------------------------------------------------- envelopes
 
 
+def envelope_fits(payload: bytes) -> bool:
+    """Whether a serialised envelope is within `MAX_ENVELOPE_BYTES` (agents refuse larger)."""
+    return len(payload) <= MAX_ENVELOPE_BYTES
+
+
 def sign_envelope(
     kind: Kind,
     body: Body | Mapping[str, Any],
@@ -533,17 +676,31 @@ def sign_envelope(
     expires_at: datetime,
     envelope_id: str | None = None,
 ) -> bytes:
-    """Build, sign and serialise an envelope; the bytes are ready to publish."""
+    """Build, sign and serialise an envelope; the bytes are ready to publish.
+
+    `issued_at` is `now` to the millisecond. A timeline body must carry
+    `version == instant_ms(now)` and `horizon_until <= expires_at` (`ValueError` otherwise:
+    agents would refuse it); `sign_timeline` builds one that does.
+    """
     body_model = (
         body if isinstance(body, BaseModel) else BODY_MODELS[kind].model_validate(dict(body))
     )
-    if not isinstance(body_model, BODY_MODELS[kind]):
+    if type(body_model) is not BODY_MODELS[kind]:
         raise TypeError(f"body of kind {kind!r} must be {BODY_MODELS[kind].__name__}")
+    issued_at = truncate_ms(now)
+    if isinstance(body_model, TimelineBody):
+        if body_model.version != instant_ms(issued_at):
+            raise ValueError(
+                f"timeline version {body_model.version} is not issued_at in ms "
+                f"({instant_ms(issued_at)})"
+            )
+        if expires_at < body_model.horizon_until:
+            raise ValueError("a timeline must not expire before its horizon_until")
     unsigned = {
         "v": PROTOCOL_VERSION,
         "id": envelope_id or uuid.uuid4().hex,
         "kind": kind,
-        "issued_at": format_instant(now),
+        "issued_at": format_instant(issued_at),
         "expires_at": format_instant(expires_at),
         "kid": kid,
         "body": body_model.model_dump(mode="json", exclude_none=False),
@@ -552,20 +709,56 @@ def sign_envelope(
     return canonical_json({**unsigned, "sig": base64.b64encode(sig).decode()})
 
 
+def sign_timeline(
+    target: str,
+    items: tuple[Item, ...] | list[Item],
+    *,
+    horizon_until: datetime,
+    key: Ed25519PrivateKey,
+    kid: str,
+    now: datetime,
+    expires_at: datetime | None = None,
+    envelope_id: str | None = None,
+) -> bytes:
+    """Sign the timeline of `target`: version = `now` in ms, valid at least until its horizon."""
+    body = TimelineBody(
+        target=target,
+        version=instant_ms(truncate_ms(now)),
+        horizon_until=horizon_until,
+        items=tuple(items),
+    )
+    return sign_envelope(
+        "timeline",
+        body,
+        key=key,
+        kid=kid,
+        now=now,
+        expires_at=max(expires_at or horizon_until, horizon_until),
+        envelope_id=envelope_id,
+    )
+
+
 def open_envelope(
     payload: bytes | str,
     *,
     keys: Mapping[str, Ed25519PublicKey],
     now: datetime,
 ) -> Envelope:
-    """Check size, JSON, version, signature, shape and expiry; return the envelope.
+    """Check size, JSON, version, signature, shape, expiry and timeline rules; return it.
 
     Replay (seen ids, older timeline versions) is the caller's state: see `ReplayWindow`.
-    Raises a `ProtocolError` subclass whose `reason` names the rejection counter.
+    Whether the envelope is for the receiver and came on its target's topic is
+    `check_delivery`. Raises a `ProtocolError` subclass whose `reason` names the counter.
     """
     obj = loads_object(payload)
-    if obj.get("v") != PROTOCOL_VERSION:
-        raise UnsupportedVersion(f"unsupported protocol version {obj.get('v')!r}")
+    version = obj.get("v")
+    if version != PROTOCOL_VERSION:
+        if isinstance(version, int) and not isinstance(version, bool) and version < 2:
+            raise UnsupportedVersion(
+                f"protocol v{version} envelope refused: this side speaks v{PROTOCOL_VERSION} "
+                "only (upgrade the server and the agents together)"
+            )
+        raise UnsupportedVersion(f"unsupported protocol version {version!r}")
     sig_text = obj.pop("sig", None)
     kid = obj.get("kid")
     if not isinstance(sig_text, str) or not sig_text:
@@ -591,7 +784,31 @@ def open_envelope(
         raise Expired(f"envelope {env.id} issued in the future ({format_instant(env.issued_at)})")
     if env.expires_at < env.issued_at:
         raise MalformedMessage("expires_at before issued_at")
+    if isinstance(env.body, TimelineBody):
+        # A version that is not the signed issue instant could claim any future (v1's hole).
+        if env.body.version != instant_ms(env.issued_at):
+            raise MalformedMessage(
+                f"timeline {env.body.target} version {env.body.version} is not its issued_at "
+                f"in ms ({instant_ms(env.issued_at)})"
+            )
+        if env.expires_at < env.body.horizon_until:
+            raise MalformedMessage(f"timeline {env.body.target} expires before its horizon")
     return env
+
+
+def check_delivery(env: Envelope, topic: str, *, topics: Topics, listens: Collection[str]) -> None:
+    """Raise `Misdirected` unless `env` is for one of `listens` and came on its target's topic.
+
+    `listens` is what the receiver is (see `listened_targets`); the topic must be exactly the
+    target's timeline topic for a timeline and its cmd topic for every other kind, so a
+    captured zone command replayed on another zone's topic is refused.
+    """
+    target = env.target
+    if target not in listens:
+        raise Misdirected(f"{env.kind} {env.id} is for {target}, not for this agent")
+    expected = topics.timeline_for(target) if env.kind == "timeline" else topics.cmd_for(target)
+    if topic != expected:
+        raise Misdirected(f"{env.kind} {env.id} for {target} arrived on {topic}, not {expected}")
 
 
 class ReplayWindow:
@@ -634,5 +851,5 @@ class ReplayWindow:
 
 
 def timeline_version(now: datetime) -> int:
-    """A timeline version that only grows, across restarts and restores: ms since the epoch."""
-    return int(now.timestamp() * 1000)
+    """The version of a timeline issued at `now`: its issue instant in ms since the epoch."""
+    return instant_ms(truncate_ms(now))

@@ -106,7 +106,7 @@ def ping_device(
     """Ask the agent to republish its state."""
     check_device(session, user, device_id)
     target = device_target(devices.get_device(session, device_id).id)
-    require_dispatcher(dispatcher).command(target, "ping", PingBody(), now=now)
+    require_dispatcher(dispatcher).command(target, "ping", PingBody(target=target), now=now)
     return CommandSent(target=target, kind="ping")
 
 
@@ -123,6 +123,6 @@ def set_volume(
     check_device(session, user, device_id)
     target = device_target(devices.get_device(session, device_id).id)
     require_dispatcher(dispatcher).command(
-        target, "volume", VolumeBody(volume=data.volume), now=now
+        target, "volume", VolumeBody(target=target, volume=data.volume), now=now
     )
     return CommandSent(target=target, kind="volume")

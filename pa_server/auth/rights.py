@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from devices.protocol import LEVELS as PROTOCOL_LEVELS
 from pa_server.auth.errors import Forbidden
 
 
@@ -33,7 +34,7 @@ ROLE_LABELS_VI: dict[Role, str] = {
     Role.VIEWER: "Người xem",
 }
 
-LEVELS = ("normal", "priority", "emergency")
+LEVELS = PROTOCOL_LEVELS  # the TT39 levels are defined once, in devices/protocol.py
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from devices.protocol import (
+    BODY_MODELS,
+    Body,
     Item,
     Kind,
+    PlayBody,
     TimelineBody,
     Topics,
     canonical_json,
@@ -162,27 +165,48 @@ class Dispatcher:
         self,
         target: str,
         kind: Kind,
-        body: Item | Mapping[str, Any],
+        body: Item | Body | Mapping[str, Any],
         *,
         now: datetime,
         ttl: timedelta = COMMAND_TTL,
     ) -> str:
         """Sign and publish a `play`/`stop`/`volume`/`ping` to a target; return its envelope id.
 
-        A `play` stays valid until its `play_at + max_late_s` if that is later than `now + ttl`.
+        The body is addressed to `target` (v2 target binding): a mapping without `target` or a
+        plain `Item` gets it; a body naming another target is a bug (`ValueError`). A `play`
+        stays valid until its `play_at + max_late_s` if that is later than `now + ttl`.
         """
         if kind == "timeline":
             raise ValueError("timelines go through sync(), not command()")
+        addressed = address(kind, body, target)
         expires_at = now + ttl
-        if kind == "play":
-            item = body if isinstance(body, Item) else Item.model_validate(dict(body))
-            if item.play_at is not None:
-                expires_at = max(expires_at, item.play_at + timedelta(seconds=item.max_late_s))
-            body = item
+        if isinstance(addressed, PlayBody) and addressed.play_at is not None:
+            late = addressed.play_at + timedelta(seconds=addressed.max_late_s)
+            expires_at = max(expires_at, late)
         envelope_id = uuid.uuid4().hex
         payload = self._keys.sign(
-            kind, body, now=now, expires_at=expires_at, envelope_id=envelope_id
+            kind, addressed, now=now, expires_at=expires_at, envelope_id=envelope_id
         )
         self._bus.publish(self._topics.cmd_for(target), payload, retain=False)
         log.info("sent %s to %s (envelope %s)", kind, target, envelope_id)
         return envelope_id
+
+
+def address(kind: Kind, body: Item | Body | Mapping[str, Any], target: str) -> Body:
+    """The body of a `kind` command addressed to `target` (validated; `ValueError` if not)."""
+    parse_target(target)
+    model = BODY_MODELS[kind]
+    if isinstance(body, Item) and not isinstance(body, PlayBody):
+        if kind != "play":
+            raise ValueError(f"an item is the body of play, not of {kind}")
+        return PlayBody.of(target, body)
+    if isinstance(body, Mapping):
+        named = body.get("target", target)
+        if named != target:
+            raise ValueError(f"{kind} body addressed to {named}, sent to {target}")
+        return model.model_validate({**body, "target": target})  # type: ignore[return-value]
+    if type(body) is not model:
+        raise TypeError(f"body of kind {kind!r} must be {model.__name__}")
+    if body.target != target:
+        raise ValueError(f"{kind} body addressed to {body.target}, sent to {target}")
+    return body

@@ -9,12 +9,13 @@ from functools import lru_cache
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# The TT39 levels and their priorities are the wire protocol's, defined once in
+# devices/protocol.py; re-exported here (`as`) for the planner's callers.
+from devices.protocol import EMERGENCY_PRIORITY as EMERGENCY_PRIORITY
+from devices.protocol import LEVEL_PRIORITY as LEVEL_PRIORITY
+from devices.protocol import Level as Level
 from devices.protocol import ProtocolError, parse_target, validate_device_id, validate_zone_path
 
-Level = Literal["normal", "priority", "emergency"]
-
-LEVEL_PRIORITY: Final[dict[str, int]] = {"normal": 50, "priority": 80, "emergency": 100}
-EMERGENCY_PRIORITY: Final = LEVEL_PRIORITY["emergency"]
 DEFAULT_TIMEZONE: Final = "Asia/Ho_Chi_Minh"
 DEFAULT_HORIZON: Final = timedelta(hours=48)
 DEFAULT_QUIET_START: Final = time(21, 30)

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from devices.protocol import Level as Level
 from pa_server.schemas.common import UTC, Input, Output
 
-Level = Literal["normal", "priority", "emergency"]
 Status = Literal["draft", "approved", "archived"]
 
 

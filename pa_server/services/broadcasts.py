@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from devices.protocol import StopBody
 from pa_server.db.models import Occurrence, Receipt
 from pa_server.planning import LEVEL_PRIORITY
 from pa_server.planning.zones import Resolved, ZoneIndex
@@ -232,5 +231,5 @@ def stop_broadcast(session: Session, occurrence_id: str, *, now: datetime) -> Oc
 def send_stop(dispatcher: DispatcherLike, occ: Occurrence, *, now: datetime) -> list[str]:
     """Publish `stop` for this occurrence to each of its targets."""
     for target in occ.targets:
-        dispatcher.command(target, "stop", StopBody(occurrence_id=occ.id), now=now)
+        dispatcher.command(target, "stop", {"occurrence_id": occ.id}, now=now)
     return list(occ.targets)

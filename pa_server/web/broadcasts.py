@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from devices.protocol import EMERGENCY_PRIORITY
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import (
     Actor,
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 BASE = "/phat"
-EMERGENCY_PRIORITY = 100
 #: Who "approves" a cancel message: it only withdraws an emergency, so it need not wait.
 CANCEL_APPROVER = "hủy tin khẩn cấp"
 CANCEL_TEXT = (

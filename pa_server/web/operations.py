@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from devices.protocol import PingBody, VolumeBody, device_target
+from devices.protocol import device_target
 from pa_server.auth import audit
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, require_zone
@@ -194,7 +194,7 @@ def report_page(
 
 
 def _device_command(
-    request: Request, actor: Actor, db: DbDep, device_id: str, kind: str, body: Any
+    request: Request, actor: Actor, db: DbDep, device_id: str, kind: str, body: dict[str, Any]
 ) -> Response:
     """Send one command to one device inside the actor's zones; back to the device list."""
     try:
@@ -207,7 +207,7 @@ def _device_command(
         flash = "bus"
     else:
         dispatcher.command(device_target(device.id), kind, body, now=datetime.now(UTC))
-        audit.record(db, kind, "devices", device.id, after=body.model_dump(), now=datetime.now(UTC))
+        audit.record(db, kind, "devices", device.id, after=dict(body), now=datetime.now(UTC))
         flash = kind
     return RedirectResponse(f"/thiet-bi?tb={flash}", status_code=303)
 
@@ -215,7 +215,7 @@ def _device_command(
 @router.post("/thiet-bi/{device_id}/ping")
 def ping(request: Request, device_id: str, actor: PageActor, db: DbDep) -> Response:
     """Ask the agent to report its state again."""
-    return _device_command(request, actor, db, device_id, "ping", PingBody())
+    return _device_command(request, actor, db, device_id, "ping", {})
 
 
 @router.post("/thiet-bi/{device_id}/am-luong")
@@ -224,4 +224,4 @@ async def volume(request: Request, device_id: str, actor: PageActor, db: DbDep) 
     value = str((await request.form()).get("volume", "")).strip()
     if not value.isdigit() or not 0 <= int(value) <= 100:
         return RedirectResponse("/thiet-bi?tb=bad-volume", status_code=303)
-    return _device_command(request, actor, db, device_id, "volume", VolumeBody(volume=int(value)))
+    return _device_command(request, actor, db, device_id, "volume", {"volume": int(value)})

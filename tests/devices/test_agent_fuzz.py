@@ -184,7 +184,7 @@ def _sign_raw(key: Ed25519PrivateKey, obj: dict[str, Any]) -> bytes:
 
 def _unsigned(kind: str, body: Any, now: datetime, **over: Any) -> dict[str, Any]:
     env: dict[str, Any] = {
-        "v": 1,
+        "v": protocol.PROTOCOL_VERSION,
         "id": uuid.uuid4().hex,
         "kind": kind,
         "kid": "k1",
@@ -495,7 +495,7 @@ def json_oddities(r: random.Random, raw: bytes, _obj: dict[str, Any]) -> bytes:
         return json.dumps(json.loads(text), indent=r.choice([None, 2])).encode()  # same content
     if choice == 4:
         return raw + b"\x00"
-    return raw.replace(b'"v":1', b'"v":1.0')
+    return raw.replace(b'"v":2', b'"v":2.0')
 
 
 def tamper_signature(r: random.Random, _raw: bytes, obj: dict[str, Any]) -> bytes:
@@ -576,7 +576,10 @@ def test_mutants_of_real_envelopes_never_sound_and_are_each_counted_once(fuzzed:
 def _items_of(payload: bytes) -> list[protocol.Item]:
     body = json.loads(payload)["body"]
     raw = body.get("items", [body] if "media" in body else [])
-    return [protocol.Item.model_validate(i) for i in raw]
+    # A play body is an item plus its `target`: the agent plans the bare item.
+    return [
+        protocol.Item.model_validate({k: v for k, v in i.items() if k != "target"}) for i in raw
+    ]
 
 
 # --------------------------------------------------------------------------- generated
@@ -675,7 +678,11 @@ def _may_sound(topic: str, obj: dict[str, Any], now: datetime) -> set[protocol.I
     """The items a correctly signed envelope may sound when delivered on `topic`, by the contract:
     a fresh `play` on one of our command topics, a fresh timeline on its own target's topic."""
     kind = obj.get("kind")
-    if obj.get("v") != 1 or kind not in ("play", "timeline") or topic not in OURS:
+    if (
+        obj.get("v") != protocol.PROTOCOL_VERSION
+        or kind not in ("play", "timeline")
+        or topic not in OURS
+    ):
         return set()
     try:
         body = protocol.BODY_MODELS[str(kind)].model_validate(obj["body"])
@@ -684,8 +691,8 @@ def _may_sound(topic: str, obj: dict[str, Any], now: datetime) -> set[protocol.I
         return set()
     if not (env.issued_at - protocol.CLOCK_TOLERANCE <= now < env.expires_at):
         return set()
-    if isinstance(body, protocol.Item) and topic in CMD_OURS:
-        return {body}
+    if isinstance(body, protocol.PlayBody) and topic in CMD_OURS:
+        return {body.item()}
     if isinstance(body, protocol.TimelineBody) and topic == T.timeline_for(body.target):
         return set(body.items)
     return set()

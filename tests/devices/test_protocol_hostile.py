@@ -28,14 +28,14 @@ ITEM = {"occurrence_id": "occ-1", "title": "Cài đặt Bluezone", "play_at": "2
 BODIES: dict[p.Kind, dict[str, Any]] = {
     "timeline": {
         "target": "zone:vinh-tuong/tan-tien",
-        "version": 1,
+        "version": p.instant_ms(NOW),
         "horizon_until": "2026-11-30T05:00:00Z",
         "items": [{**ITEM, "media": MEDIA}],
     },
-    "play": {**ITEM, "media": MEDIA, "priority": 100},
-    "stop": {"occurrence_id": "occ-1"},
-    "volume": {"volume": 80},
-    "ping": {},
+    "play": {**ITEM, "media": MEDIA, "priority": 100, "target": "zone:vinh-tuong"},
+    "stop": {"occurrence_id": "occ-1", "target": "device:loa-01"},
+    "volume": {"volume": 80, "target": "zone:vinh-tuong/tan-tien"},
+    "ping": {"target": "device:loa-01"},
 }
 VALID: dict[str, bytes] = {
     kind: p.sign_envelope(
@@ -304,17 +304,17 @@ def test_instants_anywhere_in_the_calendar_parse_or_are_refused(
 # --------------------------------------------------------------------------- topics
 
 TOPIC_LEVEL = st.sampled_from(["cmd", "timeline", "state", "event", "device", "zone", "", "+", "#"])
-TOPICS = p.Topics("pa/v1")
+TOPICS = p.Topics("pa/v2")
 STRICT_TARGET = re.compile(r"(device:[a-z0-9-]{1,64}|zone:[a-z0-9-]+(/[a-z0-9-]+){0,5})")
 
 
 @FUZZ
 @given(
     st.text(max_size=80)
-    | st.tuples(TOPIC_LEVEL, TOPIC_LEVEL, TRICKY_TEXT).map(lambda t: "pa/v1/" + "/".join(t))
-    | st.tuples(TOPIC_LEVEL, TRICKY_TEXT).map(lambda t: "pa/v1/" + "/".join(t))
+    | st.tuples(TOPIC_LEVEL, TOPIC_LEVEL, TRICKY_TEXT).map(lambda t: "pa/v2/" + "/".join(t))
+    | st.tuples(TOPIC_LEVEL, TRICKY_TEXT).map(lambda t: "pa/v2/" + "/".join(t))
     | st.lists(TOPIC_LEVEL | st.text(max_size=10) | TRICKY_TEXT, max_size=9).map(
-        lambda levels: "/".join(["pa", "v1", *levels])
+        lambda levels: "/".join(["pa", "v2", *levels])
     )
 )
 def test_topic_parsing(topic: str) -> None:
@@ -346,7 +346,7 @@ def test_regression_trailing_newline_is_not_a_valid_name(name: str) -> None:
     with pytest.raises(p.MalformedMessage):
         p.validate_zone_path(name)
     with pytest.raises(p.MalformedMessage):
-        TOPICS.parse(f"pa/v1/state/{name}")
+        TOPICS.parse(f"pa/v2/state/{name}")
 
 
 def test_regression_sha256_with_trailing_newline_is_refused() -> None:
