@@ -197,9 +197,10 @@ class Fetcher:
         self._running: set[str] = set()
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="pa-fetch")
 
-    def close(self) -> None:
-        """Stop taking downloads; those running finish or time out on their own."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def close(self, *, wait: bool = False) -> None:
+        """Stop taking downloads; those running finish or time out on their own (`wait`: run
+        what was submitted and wait for it)."""
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
     def _guard(self) -> RateGuard:
         return RateGuard(self.settings.min_rate_bps, self.settings.rate_window_s)

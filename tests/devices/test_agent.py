@@ -18,10 +18,10 @@ from devices import protocol
 from devices.storage import AgentStore
 from tests.devices.support import (
     DEVICE,
-    T,
     FakeServer,
     Rig,
     Signer,
+    T,
     item,
     make_rig,
     play_body,

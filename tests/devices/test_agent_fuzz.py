@@ -33,11 +33,11 @@ from devices.agent import Agent
 from devices.clock import Clock
 from devices.link import FakeLink
 from devices.players import Prepared, TimedPlayback
-from tests.devices.support import FakeServer, Signer, agent_config, wait_for
+from tests.devices.support import PREFIX, FakeServer, Signer, agent_config, wait_for
 
 ZONE = "huyen/xa/thon-1"
 DEVICE = "loa-01"
-T = protocol.Topics("pa/v1")
+T = protocol.Topics(PREFIX)
 #: Mutants per run of the corpus test; about 1 ms each on this machine.
 MUTANTS = 4000
 #: Hypothesis envelopes per run.
@@ -57,17 +57,17 @@ NOT_OURS = [
     T.cmd_zone("other"),
     T.state(DEVICE),
     T.event(DEVICE),
-    "pa/v1/cmd/zone/huyen/+",
-    "pa/v1/cmd/device/",
-    "pa/v1/timeline",
-    "pa/v1",
+    "pa/v2/cmd/zone/huyen/+",
+    "pa/v2/cmd/device/",
+    "pa/v2/timeline",
+    "pa/v2",
     "",
     "other/v1/cmd/device/loa-01",
-    "pa/v1/cmd/device/LOA-01",
-    "pa/v1/cmd/device/loa-01\n",
-    "pa/v1/timeline/zone/huyen/../huyen",
-    "pa/v1/cmd/zone/huyen/xa/thon-1/a/b/c/d/e",
-    "pa/v1/cmd/device/lоa-01",  # Cyrillic о
+    "pa/v2/cmd/device/LOA-01",
+    "pa/v2/cmd/device/loa-01\n",
+    "pa/v2/timeline/zone/huyen/../huyen",
+    "pa/v2/cmd/zone/huyen/xa/thon-1/a/b/c/d/e",
+    "pa/v2/cmd/device/lоa-01",  # Cyrillic о
 ]
 CMD_OURS = [t for t in OURS if "/cmd/" in t]
 
@@ -83,7 +83,7 @@ class ItemRecorder:
 
     def start(self, prepared: Prepared, volume: int, clock: Clock) -> TimedPlayback:
         self.started.append(prepared.item)
-        return TimedPlayback(prepared.item.media.duration_ms / 1000, clock.now())
+        return TimedPlayback(protocol.require_media(prepared.item).duration_ms / 1000, clock.now())
 
     def close(self) -> None:
         pass
@@ -108,20 +108,21 @@ class Fuzzed:
 
     def deliver(self, topic: str, payload: bytes) -> int:
         """Deliver one message; return how many rejections it was counted under."""
-        before = sum(self.agent.rejected.values())
+        before = sum(self.agent.intake.counters().values())
         self.link.deliver(topic, payload)
-        delta = sum(self.agent.rejected.values()) - before
+        delta = sum(self.agent.intake.counters().values()) - before
         self.deliveries += 1
         self.refused += delta
         return delta
 
     def pending(self) -> set[protocol.Item]:
         """Every item the agent would still play (plan, commanded, as soon as possible)."""
-        with self.agent._lock:
+        sched = self.agent.scheduler
+        with sched.lock:
             return (
-                set(self.agent._plan)
-                | set(self.agent._commanded.values())
-                | {a.item for a in self.agent._asap}
+                set(sched.plan.items)
+                | set(sched.plan.commanded.values())
+                | {a.item for a in sched.plan.asap}
             )
 
 
@@ -133,7 +134,7 @@ def fuzzed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Fuzzed]
         broker_url="mqtt://127.0.0.1:1",
         server_url=server.url,
         keys={signer.kid: signer.public_b64},
-        prefix="pa/v1",
+        prefix=PREFIX,
         zone=ZONE,
         device_id=DEVICE,
     )
@@ -153,14 +154,13 @@ def fuzzed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Fuzzed]
         assert sounded <= rig.allowed, sounded - rig.allowed
         assert rig.pending() <= rig.allowed | rig.silent, rig.pending() - rig.allowed
         # Counters add up: every counted rejection was seen at some delivery, once.
-        assert sum(agent.rejected.values()) == rig.refused
-        assert agent.state().rejected.to_wire() == {
-            r: agent.rejected[r] for r in protocol.REJECTION_REASONS
-        }
+        assert sum(agent.intake.counters().values()) == rig.refused
+        assert agent.state().rejected.to_wire() == agent.intake.counters()
         # Still alive: a valid play command sounds after all that.
         final = _item(media, None, "final-play", priority=100)
         rig.allowed.add(final)
-        assert rig.deliver(T.cmd_zone("huyen"), signer.sign("play", final)) == 0
+        final_play = signer.sign("play", final, target="zone:huyen")
+        assert rig.deliver(T.cmd_zone("huyen"), final_play) == 0
         wait_for(lambda: final in player.started, 5, "the valid play after the fuzz")
 
 
@@ -232,22 +232,32 @@ def corpus(rig: Fuzzed) -> list[Seed]:
     ]:
         tag = target.replace(":", "-").replace("/", "-")
         items = [_item(m, soon, f"ok-{tag}-soon"), _item(m, later, f"ok-{tag}-later")]
-        add(f"timeline {target}", topic, timeline(target, items, version=10_000), good=True)
+        add(f"timeline {target}", topic, timeline(target, items), good=True)
         stale = [_item(m, soon, f"atk-{tag}-stale", priority=100)]
-        add(f"stale {target}", topic, timeline(target, stale, version=5_000), good=False)
+        older = rig.signer.timeline(target, stale, now=now - timedelta(seconds=5))
+        add(f"stale {target}", topic, older, good=False)
+
+    def sign_for(topic: str, kind: protocol.Kind, body: Any) -> bytes:
+        return rig.signer.sign(kind, body, target=T.parse(topic).target)
+
     for i, topic in enumerate(CMD_OURS):
         add(
             f"play on {topic}",
             topic,
-            rig.signer.sign("play", _item(m, None, f"ok-p{i}")),
+            sign_for(topic, "play", _item(m, None, f"ok-p{i}")),
             good=True,
         )
-    add("volume", CMD_OURS[0], rig.signer.sign("volume", {"volume": 40}), good=True)
-    add("ping", CMD_OURS[1], rig.signer.sign("ping", {}), good=True)
-    add("stop nothing", CMD_OURS[2], rig.signer.sign("stop", {"occurrence_id": "none"}), good=True)
+    add("volume", CMD_OURS[0], sign_for(CMD_OURS[0], "volume", {"volume": 40}), good=True)
+    add("ping", CMD_OURS[1], sign_for(CMD_OURS[1], "ping", {}), good=True)
+    stop = sign_for(CMD_OURS[2], "stop", {"occurrence_id": "none"})
+    add("stop nothing", CMD_OURS[2], stop, good=True)
+    # Validly signed for one of our targets, on another of our command topics: misdirected.
+    moved = sign_for(CMD_OURS[1], "play", _item(m, None, "atk-moved", priority=100))
+    add("play moved to another of our topics", CMD_OURS[0], moved, good=False)
 
     # Validly signed, and still never to sound.
     atk = _item(m, None, "atk-play", priority=100)
+    atk_body = {**atk.to_wire(), "target": f"device:{DEVICE}"}
     past = now - timedelta(hours=3)
     add(
         "expired",
@@ -272,7 +282,7 @@ def corpus(rig: Fuzzed) -> list[Seed]:
         rig.signer.sign("play", atk),
         good=False,
     )
-    tl_on_cmd = timeline("zone:huyen", [_item(m, soon, "atk-tl-on-cmd")], version=20_000)
+    tl_on_cmd = timeline("zone:huyen", [_item(m, soon, "atk-tl-on-cmd")])
     add("timeline on a command topic", T.cmd_zone("huyen"), tl_on_cmd, good=False)
     far = _item(m, now + timedelta(days=40), "atk-far", priority=100)
     add("play_at far ahead", CMD_OURS[0], rig.signer.sign("play", far), good=False)
@@ -292,36 +302,37 @@ def corpus(rig: Fuzzed) -> list[Seed]:
         "gopher://x/",
         "//x/a.mp3",
     ):
-        body = {**atk.to_wire(), "media": {**m.to_wire(), "url": scheme}}
+        bad_url = {**atk_body, "media": {**m.to_wire(), "url": scheme}}
         add(
             f"media url {scheme}",
             CMD_OURS[0],
-            _sign_raw(key, _unsigned("play", body, now)),
+            _sign_raw(key, _unsigned("play", bad_url, now)),
             good=False,
         )
     other = Ed25519PrivateKey.generate()
     add(
         "another key",
         CMD_OURS[0],
-        _sign_raw(other, _unsigned("play", atk.to_wire(), now)),
+        _sign_raw(other, _unsigned("play", atk_body, now)),
         good=False,
     )
     add(
         "unknown kid",
         CMD_OURS[0],
-        _sign_raw(key, _unsigned("play", atk.to_wire(), now, kid="k9")),
+        _sign_raw(key, _unsigned("play", atk_body, now, kid="k9")),
         good=False,
     )
-    add(
-        "version 2",
-        CMD_OURS[0],
-        _sign_raw(key, _unsigned("play", atk.to_wire(), now, v=2)),
-        good=False,
-    )
+    for v in (1, 3):
+        add(
+            f"version {v}",
+            CMD_OURS[0],
+            _sign_raw(key, _unsigned("play", atk_body, now, v=v)),
+            good=False,
+        )
     add(
         "unsigned",
         CMD_OURS[0],
-        protocol.canonical_json(_unsigned("play", atk.to_wire(), now)),
+        protocol.canonical_json(_unsigned("play", atk_body, now)),
         good=False,
     )
     return seeds
@@ -649,20 +660,27 @@ def _envelopes(media: protocol.Media) -> st.SearchStrategy[dict[str, Any]]:
             "items": mostly(st.lists(item, max_size=4)),
         }
     )
+    play = st.fixed_dictionaries({"target": mostly(target)}).flatmap(
+        lambda t: item.map(lambda i: {**i, **t})
+    )
     bodies = {
         "timeline": timeline,
-        "play": item,
+        "play": play,
         "stop": st.fixed_dictionaries(
-            {}, optional={"occurrence_id": mostly(st.text(min_size=1, max_size=130))}
+            {"target": mostly(target)},
+            optional={"occurrence_id": mostly(st.text(min_size=1, max_size=130))},
         ),
-        "volume": st.fixed_dictionaries({"volume": mostly(st.integers(-5, 105))}),
-        "ping": st.just({}) | st.dictionaries(st.text(max_size=5), junk, max_size=2),
+        "volume": st.fixed_dictionaries(
+            {"target": mostly(target), "volume": mostly(st.integers(-5, 105))}
+        ),
+        "ping": st.fixed_dictionaries({"target": mostly(target)})
+        | st.dictionaries(st.text(max_size=5), junk, max_size=2),
     }
     kind = st.sampled_from([*bodies, *bodies, *bodies, "selfdestruct", ""])
     return kind.flatmap(
         lambda k: st.fixed_dictionaries(
             {
-                "v": mostly(st.just(1)),
+                "v": mostly(st.just(protocol.PROTOCOL_VERSION)),
                 "id": mostly(st.uuids().map(lambda u: u.hex)),
                 "kind": st.just(k),
                 "kid": mostly(st.just("k1")),
@@ -736,14 +754,17 @@ def test_a_new_timeline_reusing_a_known_envelope_id_is_refused_as_replayed(
     """Regression: it used to be taken for the retained copy again, and dropped uncounted."""
     rig, now = fuzzed, protocol.utc_now()
     later = now + timedelta(hours=1)
-    first = rig.signer.timeline("zone:huyen", [_item(rig.media, later, "a")], version=1)
+    first = rig.signer.timeline("zone:huyen", [_item(rig.media, later, "a")], now=now)
     rig.allowed |= set(_items_of(first))
     envelope_id = json.loads(first)["id"]
     again = rig.signer.timeline(
-        "zone:huyen", [_item(rig.media, later, "b")], version=2, envelope_id=envelope_id
+        "zone:huyen",
+        [_item(rig.media, later, "b")],
+        now=now + timedelta(seconds=1),
+        envelope_id=envelope_id,
     )
     assert rig.deliver(T.timeline_zone("huyen"), first) == 0
     assert rig.deliver(T.timeline_zone("huyen"), first) == 0  # the retained copy: known
     assert rig.deliver(T.timeline_zone("huyen"), again) == 1
-    assert rig.agent.rejected["replayed"] == 1
-    assert [i.occurrence_id for i in rig.agent._plan] == ["a"]
+    assert rig.agent.intake.counters()["replayed"] == 1
+    assert [i.occurrence_id for i in rig.agent.scheduler.plan.items] == ["a"]

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from devices import protocol
@@ -23,11 +22,19 @@ from devices.clock import (
     measure_offset,
     verdict,
 )
+from devices.http import FakeHttp, Response
 from devices.link import FakeLink
-from tests.devices.support import FakeServer, RecordingPlayer, Signer, agent_config, item, wait_for
-
-T = protocol.Topics("pa/v1")
-ZONE = "huyen/xa/thon-1"
+from tests.devices.support import (
+    PREFIX,
+    ZONE,
+    FakeServer,
+    RecordingPlayer,
+    Signer,
+    T,
+    agent_config,
+    item,
+    wait_for,
+)
 
 
 class TimeServer(FakeServer):
@@ -46,19 +53,14 @@ class TimeServer(FakeServer):
     def now(self) -> datetime:
         return protocol.utc_now() + self.ahead
 
-    def client(self) -> Any:
-        inner = super().client()._transport
-
-        def handle(request: httpx.Request) -> httpx.Response:
-            if request.method != "HEAD":
-                return inner.handle_request(request)  # type: ignore[no-any-return]
-            self.heads += 1
-            headers = {"Date": email.utils.format_datetime(self.now(), usegmt=True)}
-            if self.precise:
-                headers[SERVER_TIME_HEADER] = f"{self.now().timestamp():.3f}"
-            return httpx.Response(200, headers=headers)
-
-        return httpx.Client(transport=httpx.MockTransport(handle))
+    def handle(self, method: str, url: str) -> Response:
+        if method != "HEAD":
+            return super().handle(method, url)
+        self.heads += 1
+        headers = {"date": email.utils.format_datetime(self.now(), usegmt=True)}
+        if self.precise:
+            headers[SERVER_TIME_HEADER.lower()] = f"{self.now().timestamp():.3f}"
+        return Response(200, headers)
 
 
 class SteppedClock:
@@ -96,11 +98,11 @@ def test_measure_offset_takes_the_shortest_round_trip() -> None:
     ours = server_time - timedelta(seconds=120)
     calls: list[int] = []
 
-    def handle(request: httpx.Request) -> httpx.Response:
+    def handle(_method: str, _url: str) -> Response:
         calls.append(1)
-        return httpx.Response(200, headers={SERVER_TIME_HEADER: f"{server_time.timestamp():.3f}"})
+        return Response(200, {SERVER_TIME_HEADER.lower(): f"{server_time.timestamp():.3f}"})
 
-    client = httpx.Client(transport=httpx.MockTransport(handle))
+    client = FakeHttp(handle)
     m = measure_offset(client, "http://s", SteppedClock(ours, step=0.2), samples=3)
     assert len(calls) == 3
     # each round trip reads 0.2 s: the midpoint is 0.1 s after `ours`
@@ -109,10 +111,7 @@ def test_measure_offset_takes_the_shortest_round_trip() -> None:
 
 
 def test_date_only_server_is_measured_once_and_imprecisely() -> None:
-    def handle(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"Date": "Sun, 09 Aug 2026 22:00:00 GMT"})
-
-    client = httpx.Client(transport=httpx.MockTransport(handle))
+    client = FakeHttp(lambda _m, _u: Response(200, {"date": "Sun, 09 Aug 2026 22:00:00 GMT"}))
     ours = datetime(2026, 8, 9, 21, 58, 0, tzinfo=UTC)
     m = measure_offset(client, "http://s", SteppedClock(ours, step=0.01), samples=4)
     assert m.offset_s == pytest.approx(120.5 - 0.005, abs=0.001)
@@ -144,7 +143,7 @@ def config_for(tmp_path: Path, server: TimeServer, signer: Signer, skew_s: float
         broker_url="mqtt://127.0.0.1:1",
         server_url=server.url,
         keys={signer.kid: signer.public_b64},
-        prefix="pa/v1",
+        prefix=PREFIX,
         zone=ZONE,
         clock={"simulate_skew_s": skew_s},
     )
@@ -238,7 +237,8 @@ def test_a_system_clock_two_minutes_behind_reports_its_start_by_the_corrected_cl
         )
     assert started.late_ms is not None and abs(started.late_ms) < 100
     assert abs((playing.started_at - play_at).total_seconds()) < 0.1
-    plays = cfg.player.output_dir / "plays.jsonl"  # type: ignore[operator]
+    assert cfg.player.output_dir is not None
+    plays = cfg.player.output_dir / "plays.jsonl"
     line = json.loads(plays.read_text().splitlines()[0])
     assert abs(line["late_ms"]) < 100
     assert abs(line["started_at_us"] / 1e6 - play_at.timestamp()) < 0.1

@@ -8,8 +8,7 @@ import pytest
 
 from devices import clock
 from devices.clock import CARRY_MAX_S, carried_verdict
-from tests.devices.support import wait_for
-from tests.devices.support import make_rig
+from tests.devices.support import make_rig, wait_for
 
 BOOT = "0f0e0d0c-0000-4000-8000-000000000001"
 

@@ -7,13 +7,16 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from devices import protocol
+from devices.clock import SystemClock
 from devices.config import FetchSection
 from devices.errors import MediaMismatch, MediaUnavailable
+from devices.http import FakeHttp, RateGuard, Response, UrlHttp
+from devices.jobs import JobThread
 from devices.media import Fetcher, MediaCache, download
+from tests.devices.support import MediaServer, wait_for
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 
@@ -24,10 +27,8 @@ def media_for(data: bytes, url: str = "http://media.test/f.mp3") -> protocol.Med
     )
 
 
-def client_serving(data: bytes, status: int = 200) -> httpx.Client:
-    return httpx.Client(
-        transport=httpx.MockTransport(lambda _r: httpx.Response(status, content=data))
-    )
+def client_serving(data: bytes, status: int = 200) -> FakeHttp:
+    return FakeHttp(lambda _m, _u: Response(status, body=data))
 
 
 def test_download_verifies_and_keeps_only_good_files(tmp_path: Path) -> None:
@@ -149,6 +150,59 @@ def test_the_item_needed_soonest_sets_when_shared_media_is_fetched(tmp_path: Pat
     fetcher.want([item("now", NOW + timedelta(seconds=8))])
     assert len(jobs.calls) == 2 and jobs.calls[1][0] == 0.0
     jobs.calls[1][1]()  # type: ignore[operator]
-    assert sorted(fetched) == ["now", "tomorrow", "tomorrow-2"]
+    wait_for(lambda: sorted(fetched) == ["now", "tomorrow", "tomorrow-2"], 5, "the fetch")
     jobs.calls[0][1]()  # type: ignore[operator]  # the late attempt finds nothing left to do
+    fetcher.close(wait=True)
     assert len(fetched) == 3
+
+
+def test_a_crawling_server_is_abandoned_by_its_minimum_rate(
+    tmp_path: Path, media_server: MediaServer
+) -> None:
+    """Finding: one byte a second held a download (and the single fetch thread) for 40 s;
+    a total timeout alone does not catch a server that keeps sending something."""
+    data = os.urandom(400)
+    media = media_server.put(data)
+    media_server.trickle[media_server.path_of(media)] = 5.0
+    cache = MediaCache(tmp_path, 10_000_000)
+    with pytest.raises(MediaUnavailable, match="too slow"):
+        download(UrlHttp(timeout_s=5), media, cache, guard=lambda: RateGuard(1000, 0.5))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_slow_or_missing_file_does_not_hold_up_another_fetch(
+    tmp_path: Path, media_server: MediaServer
+) -> None:
+    slow = media_server.put(os.urandom(2000))
+    media_server.trickle[media_server.path_of(slow)] = 2.0  # 1,000 s to send it all
+    good = media_server.put(os.urandom(3000))
+    missing = media_for(b"never served", url=f"{media_server.url}/media/{'2' * 64}.mp3")
+    jobs = JobThread("test-jobs")
+    fetched: list[str] = []
+    failed: list[str] = []
+    fetcher = Fetcher(
+        cache=MediaCache(tmp_path, 10_000_000),
+        client=UrlHttp(timeout_s=5),
+        # A rate window longer than the test: only the pool keeps the slow file out of the way.
+        settings=FetchSection(spread_s=0, workers=2, rate_window_s=600, fail_after=1),
+        clock=SystemClock(),
+        jobs=jobs,
+        pinned=lambda: {slow.sha256, good.sha256, missing.sha256},
+        on_fetched=lambda i: fetched.append(i.occurrence_id),
+        on_failed=lambda i, _d: failed.append(i.occurrence_id),
+    )
+    jobs.start()
+    try:
+        now = protocol.utc_now()
+
+        def item(occ: str, media: protocol.Media) -> protocol.Item:
+            return protocol.Item(occurrence_id=occ, play_at=now + timedelta(hours=1), media=media)
+
+        fetcher.want([item("slow", slow)])
+        wait_for(lambda: media_server.path_of(slow) in media_server.requests, 5, "slow started")
+        fetcher.want([item("missing", missing), item("good", good)])
+        wait_for(lambda: "good" in fetched and "missing" in failed, 10, "the other fetches")
+        assert fetched == ["good"]  # the slow one is still crawling
+    finally:
+        fetcher.close()
+        jobs.stop()

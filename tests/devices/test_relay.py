@@ -12,8 +12,7 @@ from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
 from devices import protocol
-from tests.devices.support import item, wait_for
-from tests.devices.support import T, make_rig
+from tests.devices.support import T, item, make_rig, wait_for
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devices import protocol
-from devices.storage import AgentStore, KnownTimeline, ReceiptJournal, atomic_write_bytes
+from devices.intake import SeenIds
+from devices.storage import AgentStore, ReceiptJournal, atomic_write_bytes
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 
@@ -36,23 +37,31 @@ def test_journal_keeps_unacked_receipts_across_reopen_and_a_torn_line(tmp_path: 
     assert ReceiptJournal(path).pending() == []
 
 
-def test_store_round_trips_timelines_replay_window_volume_and_done(tmp_path: Path) -> None:
+def test_store_round_trips_envelopes_seen_ids_volume_and_done(tmp_path: Path) -> None:
     store = AgentStore(tmp_path)
-    body = protocol.TimelineBody(target="zone:a", version=7, horizon_until=NOW + timedelta(hours=1))
-    store.save_timelines({"zone:a": KnownTimeline(7, "env-000001", body)})
-    window = protocol.ReplayWindow({"env-000001": NOW + timedelta(hours=1)})
-    store.save_replay(window)
+    timeline = b'{"v":2,"id":"env-000001","kind":"timeline"}'
+    command = '{"v":2,"id":"env-000002","kind":"play","title":"Thông báo"}'.encode()
+    store.save_timelines({"zone:a": timeline})
+    store.save_commands({"occ-1": command})
+    store.save_seen(SeenIds({"env-000001": (NOW + timedelta(hours=1), "k1")}))
     store.save_settings(
         volume=35,
         done={"recent": NOW, "ancient": NOW - timedelta(days=30)},
         now=NOW,
     )
     snap = AgentStore(tmp_path).load()
-    assert snap.timelines["zone:a"].version == 7
-    assert snap.timelines["zone:a"].body == body
-    assert "env-000001" in snap.replay
+    assert snap.timelines == {"zone:a": timeline}  # the signed bytes, as received
+    assert snap.commands == {"occ-1": command}
+    assert "env-000001" in snap.seen
     assert snap.volume == 35
     assert set(snap.done) == {"recent"}
+
+
+def test_stored_timelines_of_the_older_format_are_dropped(tmp_path: Path) -> None:
+    (tmp_path / "timelines.json").write_text('{"zone:a": {"version": 7, "body": {}}}')
+    (tmp_path / "replay.json").write_text('{"env-000001": "2026-11-28T06:00:00Z"}')
+    snap = AgentStore(tmp_path).load()
+    assert snap.timelines == {} and len(snap.seen) == 0
 
 
 def test_a_corrupt_file_is_set_aside_and_the_agent_starts_empty(tmp_path: Path) -> None:
