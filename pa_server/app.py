@@ -26,6 +26,7 @@ from pa_server.metrics import (
 )
 from pa_server.schemas.common import ErrorBody
 from pa_server.services.reports import fleet_counts
+from pa_server.services.timelines import plan_cuts
 from pa_server.web import install_web
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,11 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         runtime = getattr(app.state, "runtime", None)
         return bool(runtime is not None and runtime.leader.is_leader)
 
-    app.state.metrics = PaMetrics(fleet=fleet, bus=bus, is_leader=is_leader)
+    def cuts() -> dict[str, int]:
+        with app.state.sessions() as session:
+            return plan_cuts(session)
+
+    app.state.metrics = PaMetrics(fleet=fleet, bus=bus, is_leader=is_leader, plan_cuts=cuts)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

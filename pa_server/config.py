@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     gtts_timeout_s: float = Field(default=4.0, gt=0, le=60)
     planner_horizon_h: int = Field(default=48, ge=1, le=24 * 31)
     planner_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    retained_check_interval_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="How often the server checks that the broker still holds its timelines.",
+    )
     broadcast_lead_s: float = Field(
         default=8.0, ge=0, le=300, description="Immediate broadcast: start this long after 'now'."
     )

@@ -55,6 +55,10 @@ BROADCAST_STATUSES = ("planned", "played", "missed", "stopped", "cancelled")
 #: Receipt types always exported.
 RECEIPT_TYPES = ("fetched", "started", "finished", "failed", "skipped", "missed")
 
+#: Why timelines were republished without a content change (`Dispatcher` hooks): the broker
+#: connection (re)started, or the periodic retained check found one missing or different.
+REPUBLISH_REASONS = ("reconnect", "missing", "differs")
+
 
 @dataclass(frozen=True)
 class FleetCounts:
@@ -121,6 +125,7 @@ class PaMetrics:
         fleet: Callable[[], FleetCounts] | None = None,
         bus: Callable[[], BusCounters | None] | None = None,
         is_leader: Callable[[], bool] | None = None,
+        plan_cuts: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         # A private registry: tests and several apps in one process never collide, and the
         # default process/platform collectors are not mixed in unasked.
@@ -144,6 +149,24 @@ class PaMetrics:
         )
         for result in ("hit", "miss"):
             self.render_cache.labels(result=result)
+        self.timeline_cuts = Counter(
+            "pa_timeline_cuts",
+            "Timelines published with their horizon cut to fit the envelope size limit.",
+            registry=self.registry,
+        )
+        self.timeline_items_cut = Counter(
+            "pa_timeline_items_cut",
+            "Items left out of published timelines to fit the envelope size limit.",
+            registry=self.registry,
+        )
+        self.timelines_republished = Counter(
+            "pa_timelines_republished",
+            "Timelines republished unchanged: broker (re)connect, or missing/different there.",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in REPUBLISH_REASONS:
+            self.timelines_republished.labels(reason=reason)
         self.source_errors = Counter(
             "pa_metrics_source_errors",
             "Scrapes where a metrics source (database, bus) failed; its metrics were left out.",
@@ -151,7 +174,7 @@ class PaMetrics:
             registry=None,
         )
         # Sources before their error counter: a scrape then shows its own failure.
-        self.registry.register(_SourceCollector(self, fleet, bus, is_leader))
+        self.registry.register(_SourceCollector(self, fleet, bus, is_leader, plan_cuts))
         self.registry.register(self.source_errors)
 
     def record_receipt(self, event_at: datetime, received_at: datetime) -> float:
@@ -165,6 +188,16 @@ class PaMetrics:
             lag = 0.0
         self.receipt_lag.observe(lag)
         return lag
+
+    def record_timeline_cut(self, target: str, kept: int, cut: int) -> None:
+        """Count one timeline published cut (`Dispatcher` `on_cut` hook)."""
+        del target, kept  # the target is in the log and in `plan_cuts`; no label per target
+        self.timeline_cuts.inc()
+        self.timeline_items_cut.inc(cut)
+
+    def record_republish(self, reason: str, count: int) -> None:
+        """Count timelines republished unchanged (`Dispatcher` `on_republish` hook)."""
+        self.timelines_republished.labels(reason=reason).inc(count)
 
     def record_render(self, *, cache_hit: bool) -> None:
         """Count one render (`Rendition.cache_hit`)."""
@@ -189,11 +222,13 @@ class _SourceCollector(Collector):
         fleet: Callable[[], FleetCounts] | None,
         bus: Callable[[], BusCounters | None] | None,
         is_leader: Callable[[], bool] | None,
+        plan_cuts: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self._owner = owner
         self._fleet = fleet
         self._bus = bus
         self._is_leader = is_leader
+        self._plan_cuts = plan_cuts
 
     def collect(self) -> Iterator[Metric]:
         if self._fleet is not None:
@@ -202,6 +237,8 @@ class _SourceCollector(Collector):
             yield from self._guarded("bus", self._bus_families)
         if self._is_leader is not None:
             yield from self._guarded("leader", self._leader_families)
+        if self._plan_cuts is not None:
+            yield from self._guarded("plan_cuts", self._plan_cut_families)
 
     def _guarded(self, source: str, make: Callable[[], list[Metric]]) -> list[Metric]:
         try:
@@ -271,3 +308,18 @@ class _SourceCollector(Collector):
         )
         leader.add_metric([], 1 if self._is_leader() else 0)
         return [leader]
+
+    def _plan_cut_families(self) -> list[Metric]:
+        assert self._plan_cuts is not None
+        cuts = self._plan_cuts()
+        targets = GaugeMetricFamily(
+            "pa_timelines_cut",
+            "Targets whose current published timeline is cut to fit the envelope size limit.",
+        )
+        targets.add_metric([], len(cuts))
+        items = GaugeMetricFamily(
+            "pa_timeline_items_cut_now",
+            "Items left out of the current published timelines (all targets).",
+        )
+        items.add_metric([], sum(cuts.values()))
+        return [targets, items]

@@ -6,6 +6,11 @@ on `schedule` in a background thread every `planner_interval_s`, and at once whe
 Only the replica holding the dispatch lease (`pa_server.messaging.lease`) plans and publishes; every
 replica stores the state and receipts its bus receives (idempotently), in batches, through
 `pa_server.messaging.ingest_writer` (started before the bus, drained after it stops).
+
+The server is the source of truth for timelines, the broker's retained messages a cache: after
+every broker (re)connect the leader republishes every current timeline as stored, and every
+`retained_check_interval_s` it reads back what the broker retains and republishes what is
+missing or differs (`Runtime.check_retained`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -93,6 +99,11 @@ class Runtime:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Broker connections seen, and the count the last republish covered: a connect during
+        # a republish is not lost (a flag cleared afterwards would lose it).
+        self._connects = 0
+        self._republished_for = 0
+        self._next_check = 0.0
 
     def __enter__(self) -> Runtime:
         try:
@@ -128,13 +139,20 @@ class Runtime:
         )
         self.writer.start()
         self.bus.set_handlers(self._on_state, self._on_receipt)
+        # Every connect (the first too: amqtt keeps retained messages in memory only, and a
+        # Mosquitto without persistence forgets them on restart) republishes the timelines.
+        self.bus.add_connect_listener(self._on_connected)
         self.bus.start()
+        metrics = self.metrics
         self.dispatcher = Dispatcher(
-            self.bus, self.keys, self.topics, DbPublishedStore(self.sessions)
+            self.bus,
+            self.keys,
+            self.topics,
+            DbPublishedStore(self.sessions),
+            on_cut=metrics.record_timeline_cut if metrics is not None else None,
+            on_republish=metrics.record_republish if metrics is not None else None,
         )
-        if self.broker is not None:
-            # amqtt keeps retained messages in memory only: after our start it holds none.
-            self.dispatcher.forget_published()
+        self._next_check = time.monotonic() + s.retained_check_interval_s
         self.leader.start()
         self._thread = threading.Thread(target=self._loop, name="pa-planner", daemon=True)
         self._thread.start()
@@ -160,14 +178,41 @@ class Runtime:
         self._wake.set()
 
     def cycle(self) -> None:
-        """One planner cycle; failures are logged, the loop goes on."""
-        if self.dispatcher is None or not self.leader.is_leader:
+        """One planner cycle; failures are logged, the loop goes on.
+
+        Before planning, republish every current timeline if the broker connection (re)started
+        since the last republish; after it, check what the broker retains when that is due.
+        """
+        dispatcher = self.dispatcher
+        if dispatcher is None or not self.leader.is_leader:
             return  # another replica dispatches (or we are starting or stopping)
         try:
-            plan_and_publish(self.sessions, self.dispatcher, self.settings, now=self.clock())
+            connects = self._connects
+            if connects != self._republished_for:
+                dispatcher.republish_current(self.clock())
+                self._republished_for = connects
+            plan_and_publish(self.sessions, dispatcher, self.settings, now=self.clock())
+            if time.monotonic() >= self._next_check:
+                self.check_retained()
         except Exception:
             log.exception("planner cycle failed; retrying at the next tick")
         self.cycles += 1
+
+    def check_retained(self) -> list[str]:
+        """Compare what the broker retains under the timeline topics with what was published;
+        republish what is missing or differs. Returns the targets republished."""
+        self._next_check = time.monotonic() + self.settings.retained_check_interval_s
+        bus, dispatcher = self.bus, self.dispatcher
+        if bus is None or dispatcher is None:
+            return []
+        held = bus.retained(f"{self.topics.prefix}/timeline/#")
+        return dispatcher.check_retained(held, self.clock())
+
+    def _on_connected(self) -> None:
+        # On paho's thread: publishing here would wait for a PUBACK this very thread must
+        # read. Count it and wake the planner thread, which republishes.
+        self._connects += 1
+        self._wake.set()
 
     def _loop(self) -> None:
         scheduler = schedule.Scheduler()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from pa_server.api import (
     accounts,
+    agents,
     announcements,
     broadcasts,
     devices,
@@ -21,7 +22,7 @@ API_PREFIX = "/api/v1"
 
 
 def api_router() -> APIRouter:
-    """All of /api/v1. Accounts swap `current_user`; the key endpoint stays open."""
+    """All of /api/v1. Accounts swap `current_user`; keys and agents' timelines stay open."""
     router = APIRouter(prefix=API_PREFIX)
     protected = APIRouter(dependencies=[Depends(current_user)])
     for module in (
@@ -37,4 +38,5 @@ def api_router() -> APIRouter:
         protected.include_router(module.router)
     router.include_router(protected)
     router.include_router(keys.router)
+    router.include_router(agents.router)  # open: signed, public envelopes (like /media/)
     return router

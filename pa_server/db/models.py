@@ -65,6 +65,8 @@ class Zone(Base):
     quiet_end: Mapped[time | None] = mapped_column(Time())
     timezone: Mapped[str] = mapped_column(String(64))
     default_volume: Mapped[int | None] = mapped_column(Integer)
+    #: Volume of emergency items here; None inherits the nearest ancestor's (root: 100).
+    emergency_volume: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -289,3 +291,9 @@ class PublishedTimeline(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str] = mapped_column(String(128))
     published_at: Mapped[datetime]
+    #: The signed envelope as published (canonical JSON): what agents pull over HTTP and what
+    #: the server republishes after a broker lost its retained messages. None before v2.
+    envelope: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    #: Items left out to keep the envelope under the protocol's size limit (0: the full plan).
+    items_cut: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 StateHandler = Callable[[State], None]
 ReceiptHandler = Callable[[Receipt], None]
+#: Called on paho's network thread after every successful connect (the first one included).
+ConnectListener = Callable[[], None]
 
 
 class BusError(Exception):
@@ -107,6 +109,18 @@ class BrokerAddress:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
         )
+
+
+@dataclass
+class _RetainedCheck:
+    """One `PahoBus.retained` call in progress: what came back before our barrier."""
+
+    prefix: str
+    barrier: str
+    sub_mid: int | None = None
+    subscribed: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    held: dict[str, bytes] = field(default_factory=dict)
 
 
 class _Counters:
@@ -178,6 +192,10 @@ class PahoBus:
         self._answered = threading.Event()  # the broker answered a CONNECT (either way)
         self._sub_mid: int | None = None
         self._last_refusal: str | None = None
+        self._connect_listeners: list[ConnectListener] = []
+        self._check: _RetainedCheck | None = None
+        # Timeline topics come back to us only during a retained check (we publish them).
+        self._timeline_head = f"{self.topics.prefix}/timeline/"
 
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -313,6 +331,53 @@ class PahoBus:
             if first and self._connected.is_set():
                 self._subscribe_locked()
 
+    def add_connect_listener(self, listener: ConnectListener) -> None:
+        """Call `listener` (on paho's thread; it must not publish there) after every connect.
+
+        The server uses it to republish its timelines whenever the connection (re)starts: the
+        broker may have restarted without its retained messages.
+        """
+        with self._lock:
+            self._connect_listeners.append(listener)
+
+    def retained(self, topic_filter: str, *, timeout_s: float | None = None) -> dict[str, bytes]:
+        """What the broker retains under `topic_filter` (`…/#`): topic → payload.
+
+        Subscribes, then publishes a non-retained barrier under the same filter: the broker
+        sends the retained messages of a subscription before anything published after its
+        SUBACK, so once the barrier is back every retained message is in. Then unsubscribes.
+        Raises `PublishTimeout` if the barrier does not come back (e.g. an ACL that does not
+        let the server read these topics): then nothing is known about what the broker holds.
+        """
+        if not topic_filter.endswith("/#") or "+" in topic_filter:
+            raise ValueError(f"topic filter {topic_filter!r} must end with /# and have no +")
+        if not self._connected.is_set():
+            raise PublishTimeout(f"not connected to MQTT broker {self.url}")
+        timeout = timeout_s if timeout_s is not None else self._publish_timeout_s
+        prefix = topic_filter[:-1]
+        check = _RetainedCheck(prefix=prefix, barrier=f"{prefix}_check/{uuid.uuid4().hex}")
+        with self._lock:
+            if self._check is not None:
+                raise BusError("a retained check is already running")
+            self._check = check
+            result, check.sub_mid = self._client.subscribe(topic_filter, qos=1)
+        try:
+            if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                raise PublishTimeout(f"subscribe to {topic_filter} failed: {result}")
+            if not check.subscribed.wait(timeout):
+                raise PublishTimeout(f"no SUBACK for {topic_filter} within {timeout} s")
+            self.publish(check.barrier, b"", retain=False)
+            if not check.done.wait(timeout):
+                raise PublishTimeout(
+                    f"the barrier on {check.barrier} did not come back within {timeout} s: "
+                    "may the server read the timeline topics (broker ACL)?"
+                )
+            return dict(check.held)
+        finally:
+            with self._lock:
+                self._check = None
+            self._client.unsubscribe(topic_filter)
+
     def publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
         """Publish at QoS 1 and wait for the broker's PUBACK; `PublishTimeout` if none comes."""
         if not self._connected.is_set():
@@ -355,7 +420,13 @@ class PahoBus:
             self._connected.set()
             if self._has_handlers:
                 self._subscribe_locked()
+            listeners = list(self._connect_listeners)
         self._answered.set()
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:  # a listener bug must not kill paho's network thread
+                log.exception("connect listener failed")
 
     def _subscribe_locked(self) -> None:
         # Called with `_lock` held, once per connection, after the handlers are known.
@@ -375,6 +446,10 @@ class PahoBus:
         properties: Any,
     ) -> None:
         with self._lock:
+            check = self._check
+            if check is not None and mid == check.sub_mid:
+                check.subscribed.set()
+                return
             if mid != self._sub_mid:
                 return
         failed = [str(rc) for rc in reason_codes if rc.is_failure]
@@ -401,6 +476,9 @@ class PahoBus:
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._counters.add("messages_in")
+        if msg.topic.startswith(self._timeline_head):
+            self._collect(msg)
+            return
         try:
             self._dispatch(msg.topic, bytes(msg.payload))
         except ProtocolError as exc:
@@ -410,6 +488,18 @@ class PahoBus:
             # A handler bug must never kill paho's network thread (and with it the bus).
             self._counters.add("handler_errors")
             log.exception("handler failed for message on %s", msg.topic)
+
+    def _collect(self, msg: mqtt.MQTTMessage) -> None:
+        # Our own timelines, seen only while a retained check subscribes to them (or if a
+        # crash left that subscription in our persistent session: then they are ignored).
+        with self._lock:
+            check = self._check
+        if check is None:
+            return
+        if msg.topic == check.barrier:
+            check.done.set()
+        elif msg.retain and msg.payload and not check.done.is_set():
+            check.held[msg.topic] = bytes(msg.payload)
 
     def _dispatch(self, topic: str, payload: bytes) -> None:
         parsed = self.topics.parse(topic)
@@ -464,9 +554,14 @@ class FakeBus:
         """Deliver a receipt as if an agent had published it."""
         self._on_receipt(parse_receipt(receipt) if isinstance(receipt, bytes) else receipt)
 
-    def retained(self) -> dict[str, bytes]:
-        """What a broker would now retain: the last retained payload of each topic."""
-        return {topic: payload for topic, payload, retain in self.published if retain}
+    def retained(self, topic_filter: str = "#") -> dict[str, bytes]:
+        """What a broker would now retain under `topic_filter` (`…/#` or `#`).
+
+        The last retained payload of each topic; an empty one clears it, as on a broker.
+        """
+        prefix = topic_filter.removesuffix("#")
+        last = {topic: payload for topic, payload, retain in self.published if retain}
+        return {t: p for t, p in last.items() if p and t.startswith(prefix)}
 
 
 def new_client_id(prefix: str = "pa-server") -> str:

@@ -27,8 +27,9 @@ from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
 from pa_server.services.timelines import (
     DispatcherLike,
-    occurrence_item,
     require_dispatcher,
+    stop_targets,
+    target_items,
     tree_specs,
 )
 from pa_server.services.validation import check_timezone, check_volume, in_zone
@@ -209,12 +210,12 @@ def send_play(
     occurrence id (`devices.agent` merges timeline and commanded items by id, and plays an id
     once), so a broadcast received both ways plays once.
     """
-    item = occurrence_item(occ, base_url=base_url, with_time=occ.play_at > now)
-    if item is None:
+    items = target_items(occ, base_url=base_url, now=now)
+    if not items:
         raise Invalid("not_rendered", "the broadcast has no audio")
-    for target in occ.targets:
+    for target, item in items.items():
         dispatcher.command(target, "play", item, now=now)
-    return list(occ.targets)
+    return list(items)
 
 
 def stop_broadcast(session: Session, occurrence_id: str, *, now: datetime) -> Occurrence:
@@ -229,7 +230,5 @@ def stop_broadcast(session: Session, occurrence_id: str, *, now: datetime) -> Oc
 
 
 def send_stop(dispatcher: DispatcherLike, occ: Occurrence, *, now: datetime) -> list[str]:
-    """Publish `stop` for this occurrence to each of its targets."""
-    for target in occ.targets:
-        dispatcher.command(target, "stop", {"occurrence_id": occ.id}, now=now)
-    return list(occ.targets)
+    """Publish `stop` for this occurrence to each of its targets (one envelope each)."""
+    return dispatcher.stop(occ.id, stop_targets(occ), now=now)

@@ -3,7 +3,14 @@
 `replan` runs the pure planner over what the database holds and upserts its occurrences (their
 ids are derived from schedule and instant, so a second run, or a restart, changes nothing that
 did not change). `desired_timelines` turns the stored occurrences into the protocol's items per
-target, which the dispatcher publishes when their content changed.
+target, which the dispatcher publishes when their content changed. Emergency items always
+carry a volume: the target zone's emergency volume (`emergency_volume`, inherited down the
+zone tree like quiet hours, 100 at the root) unless the occurrence names one.
+
+For agents and pages: `agent_timelines` is what `GET /api/v1/agents/{id}/timelines` serves
+(the stored signed envelopes of every target an agent listens to), `plan_cuts` says which
+targets' published plans were cut to fit the protocol's size limit, and `target_items` /
+`stop_targets` give the per-target play and stop of one occurrence.
 """
 
 from __future__ import annotations
@@ -16,18 +23,28 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from devices.protocol import Item, Media, parse_instant
+from devices.protocol import (
+    EMERGENCY_PRIORITY,
+    Item,
+    Media,
+    listened_targets,
+    parse_instant,
+    parse_target,
+    zone_ancestors,
+)
 from pa_server import planning
 from pa_server.db.models import Announcement, Device, Occurrence, PublishedTimeline, Schedule, Zone
 from pa_server.services.audience import Audience
-from pa_server.services.errors import Unavailable
+from pa_server.services.errors import NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
 #: How far back a stored occurrence may still be played late (bounds the timeline query).
 MAX_LATE_WINDOW = timedelta(days=1)
+#: Volume of emergency items where no zone on the way to the root sets one.
+DEFAULT_EMERGENCY_VOLUME = 100
 
 
 class DispatcherLike(Protocol):
@@ -42,6 +59,8 @@ class DispatcherLike(Protocol):
     ) -> list[str]: ...
 
     def command(self, target: str, kind: Any, body: Any, *, now: datetime) -> Any: ...
+
+    def stop(self, occurrence_id: str, targets: Any, *, now: datetime) -> list[str]: ...
 
 
 def require_dispatcher(dispatcher: DispatcherLike | None) -> DispatcherLike:
@@ -248,6 +267,7 @@ def desired_timelines(
         .order_by(Occurrence.play_at, Occurrence.id)
     )
     items: dict[str, list[Item]] = defaultdict(list)
+    volumes = EmergencyVolumes(session)
     for occ in rows:
         if occ.play_at + timedelta(seconds=occ.max_late_s) < now:
             continue  # too late to play: agents would only report it missed
@@ -255,7 +275,7 @@ def desired_timelines(
         if item is None:
             continue
         for target in occ.targets:
-            items[target].append(item)
+            items[target].append(volumes.apply(item, target))
     desired: dict[str, tuple[Item, ...]] = dict.fromkeys(
         session.scalars(select(PublishedTimeline.target)), ()
     )
@@ -298,3 +318,108 @@ def stored_statuses(
         )
     )
     return {row.id: row.status for row in rows}
+
+
+# --------------------------------------------------------------------------- emergency volume
+
+
+class EmergencyVolumes:
+    """Each target's emergency volume: its zone's, else the nearest ancestor's, else 100."""
+
+    def __init__(self, session: Session) -> None:
+        self._own = {
+            path: vol
+            for path, vol in session.execute(select(Zone.path, Zone.emergency_volume))
+            if vol is not None
+        }
+        self._device_zone = dict(session.execute(select(Device.id, Device.zone_path)).tuples())
+
+    def of_zone(self, path: str) -> int:
+        """The emergency volume of zone `path` (set on it or inherited)."""
+        for zone in reversed(zone_ancestors(path)):
+            if zone in self._own:
+                return self._own[zone]
+        return DEFAULT_EMERGENCY_VOLUME
+
+    def of_target(self, target: str) -> int:
+        """The emergency volume for `zone:…` or `device:…` (a device: its zone's)."""
+        kind, name = parse_target(target)
+        if kind == "zone":
+            return self.of_zone(name)
+        zone = self._device_zone.get(name)
+        return self.of_zone(zone) if zone is not None else DEFAULT_EMERGENCY_VOLUME
+
+    def apply(self, item: Item, target: str) -> Item:
+        """`item` as sent to `target`: an emergency without a volume gets the target's."""
+        if item.priority < EMERGENCY_PRIORITY or item.volume is not None:
+            return item
+        return item.model_copy(update={"volume": self.of_target(target)})
+
+
+def emergency_volume(session: Session, zone_path: str) -> int:
+    """The emergency volume in effect for a zone (its own or inherited; 100 by default)."""
+    return EmergencyVolumes(session).of_zone(zone_path)
+
+
+def target_items(occ: Occurrence, *, base_url: str, now: datetime) -> dict[str, Item]:
+    """The `play` item of a stored occurrence for each of its targets (emergency volume applied).
+
+    `play_at` is left out once it has passed (play as soon as possible). Empty if the
+    occurrence has no media. Reads the zones through the occurrence's own session.
+    """
+    item = occurrence_item(occ, base_url=base_url, with_time=occ.play_at > now)
+    if item is None:
+        return {}
+    session = object_session(occ)
+    if session is None:
+        raise ValueError("target_items needs an occurrence attached to a session")
+    volumes = EmergencyVolumes(session)
+    return {target: volumes.apply(item, target) for target in dict.fromkeys(occ.targets)}
+
+
+def stop_targets(occ: Occurrence) -> list[str]:
+    """Every target a `stop` of this occurrence must reach (one envelope each), in order."""
+    return list(dict.fromkeys(occ.targets))
+
+
+# --------------------------------------------------------------------------- agents and pages
+
+
+def agent_timelines(session: Session, device_id: str, *, now: datetime) -> list[bytes]:
+    """The current signed timeline envelopes of every target `device_id` listens to.
+
+    Its zone's ancestors from the root down, then the device itself; only targets with an
+    unexpired envelope. `NotFound('device_not_found')` for an unknown device.
+    """
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFound("device_not_found", f"no device {device_id!r}")
+    targets = listened_targets(device.id, device.zone_path)
+    rows = {
+        row.target: row
+        for row in session.scalars(
+            select(PublishedTimeline).where(PublishedTimeline.target.in_(targets))
+        )
+    }
+    out: list[bytes] = []
+    for target in targets:
+        row = rows.get(target)
+        if row is None or row.envelope is None:
+            continue
+        if row.expires_at is not None and row.expires_at <= now:
+            continue
+        out.append(row.envelope.encode())
+    return out
+
+
+def plan_cuts(session: Session) -> dict[str, int]:
+    """Targets whose published timeline was cut to fit the size limit → items left out.
+
+    Pages show it per zone ("the plan of this zone is being cut"); empty when nothing is cut.
+    """
+    rows = session.execute(
+        select(PublishedTimeline.target, PublishedTimeline.items_cut).where(
+            PublishedTimeline.items_cut > 0
+        )
+    )
+    return dict(rows.tuples())

@@ -1,4 +1,7 @@
-"""Without credentials every /api/v1 route answers 401, except the public key endpoint.
+"""Without credentials every /api/v1 route answers 401, except the public ones.
+
+Public: the server's keys, and the agents' signed timelines (every envelope is signed and
+what it says is public, like /media/).
 
 The routes come from the app's own spec, so a route added later is covered by itself.
 """
@@ -12,7 +15,7 @@ import pytest
 from pa_server.api import deps
 from tests.pa_server.server_fixtures import Api
 
-PUBLIC = {"/api/v1/keys"}
+PUBLIC = {"/api/v1/keys", "/api/v1/agents/{device_id}/timelines"}
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
