@@ -571,6 +571,32 @@ def _healthy(base: str) -> bool:
         return False
 
 
+#: Start error allowed in these tests (a loaded CI machine); the tight figure is `bench/sync.py`'s.
+LATE_MS = 200
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def starts(e2e: System, occurrence_id: str) -> dict[str, float]:
+    """Each agent's start − play_at in ms, from its file player's log (one play each)."""
+    out: dict[str, float] = {}
+    for agent in e2e.agents.values():
+        plays = agent.plays_of(occurrence_id)
+        assert len(plays) == 1, f"{agent.device_id} played {occurrence_id} {len(plays)} times"
+        play_at = instant(plays[0]["play_at"]).timestamp()
+        out[agent.device_id] = (plays[0]["started_at_us"] / 1e6 - play_at) * 1000
+    return out
+
+
+def report(label: str, late: dict[str, float]) -> None:
+    """Print each agent's start error and the spread (shown with `-s`)."""
+    spread = max(late.values()) - min(late.values())
+    figures = ", ".join(f"{d} {ms:+.2f} ms" for d, ms in sorted(late.items()))
+    print(f"\n{label}: start − play_at: {figures}; spread {spread:.2f} ms")
+
+
 def now_plus(seconds: float) -> datetime:
     """An instant `seconds` from now, whole milliseconds (as the wire carries them)."""
     t = utc_now() + timedelta(seconds=seconds)

@@ -3,38 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import pytest
 
-from tests.e2e.harness import System, now_plus, wait_for
+from tests.e2e.harness import LATE_MS, System, instant, now_plus, report, starts, wait_for
 
 pytestmark = pytest.mark.network
-
-#: Start error allowed here (a loaded CI machine); the tight figure is `bench/sync.py`'s.
-LATE_MS = 200
-
-
-def instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def starts(e2e: System, occurrence_id: str) -> dict[str, float]:
-    """Each agent's start − play_at in ms, from its file player's log (one play each)."""
-    out: dict[str, float] = {}
-    for agent in e2e.agents.values():
-        plays = agent.plays_of(occurrence_id)
-        assert len(plays) == 1, f"{agent.device_id} played {occurrence_id} {len(plays)} times"
-        play_at = instant(plays[0]["play_at"]).timestamp()
-        out[agent.device_id] = (plays[0]["started_at_us"] / 1e6 - play_at) * 1000
-    return out
-
-
-def report(label: str, late: dict[str, float]) -> None:
-    spread = max(late.values()) - min(late.values())
-    figures = ", ".join(f"{d} {ms:+.2f} ms" for d, ms in sorted(late.items()))
-    print(f"\n{label}: start − play_at: {figures}; spread {spread:.2f} ms")
 
 
 def all_finished(e2e: System, occurrence_id: str) -> dict[str, Any] | None:

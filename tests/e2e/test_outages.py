@@ -7,8 +7,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import StateWatch, System, now_plus, receipts_done, wait_for
-from tests.e2e.test_broadcast import LATE_MS, report, starts
+from tests.e2e.harness import (
+    LATE_MS,
+    StateWatch,
+    System,
+    now_plus,
+    receipts_done,
+    report,
+    starts,
+    wait_for,
+)
 
 pytestmark = pytest.mark.network
 
