@@ -7,9 +7,11 @@ Only the replica holding the dispatch lease (`pa_server.messaging.lease`) plans 
 replica stores the state and receipts its bus receives (idempotently), in batches, through
 `pa_server.messaging.ingest_writer` (started before the bus, drained after it stops).
 
-The server is the source of truth for timelines, the broker's retained messages a cache: after
-every broker (re)connect the leader republishes every current timeline as stored, and every
-`retained_check_interval_s` it reads back what the broker retains and republishes what is
+The server is the source of truth for timelines, the broker's retained messages a cache: at
+start the first cycle signs every timeline afresh (the database may have been restored to an
+older copy: new versions, taken from the clock, still supersede whatever agents hold); after
+every later broker reconnect the leader republishes every current timeline as stored; and
+every `retained_check_interval_s` it reads back what the broker retains and republishes what is
 missing or differs (`Runtime.check_retained`).
 """
 
@@ -152,6 +154,9 @@ class Runtime:
             on_cut=metrics.record_timeline_cut if metrics is not None else None,
             on_republish=metrics.record_republish if metrics is not None else None,
         )
+        # The first sync signs and publishes every target: that covers the first connect.
+        self.dispatcher.forget_published()
+        self._republished_for = self._connects
         self._next_check = time.monotonic() + s.retained_check_interval_s
         self.leader.start()
         self._thread = threading.Thread(target=self._loop, name="pa-planner", daemon=True)

@@ -332,7 +332,9 @@ class EmergencyVolumes:
             for path, vol in session.execute(select(Zone.path, Zone.emergency_volume))
             if vol is not None
         }
-        self._device_zone = dict(session.execute(select(Device.id, Device.zone_path)).tuples())
+        self._device_zone = dict(
+            session.execute(select(Device.id, Device.zone_path)).tuples().all()
+        )
 
     def of_zone(self, path: str) -> int:
         """The emergency volume of zone `path` (set on it or inherited)."""
@@ -422,4 +424,4 @@ def plan_cuts(session: Session) -> dict[str, int]:
             PublishedTimeline.items_cut > 0
         )
     )
-    return dict(rows.tuples())
+    return dict(rows.tuples().all())

@@ -175,6 +175,12 @@ class FakeDispatcher:
             raise self.command_error
         self.commands.append((target, kind, body))
 
+    def stop(self, occurrence_id: str, targets: Any, *, now: datetime) -> list[str]:
+        sent = list(dict.fromkeys(targets))
+        for target in sent:
+            self.command(target, "stop", {"occurrence_id": occurrence_id}, now=now)
+        return sent
+
 
 class FakeKeys:
     def public_keys(self) -> list[dict[str, str]]:

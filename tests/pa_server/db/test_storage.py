@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pa_server.db.engine import alembic_config, upgrade
 from pa_server.db.models import Announcement, Base, Device, Occurrence, Receipt, Zone
 from pa_server.db.published import DbPublishedStore
+from pa_server.messaging.dispatch import Published
 
 NOW = datetime(2026, 8, 10, 5, 0, tzinfo=UTC)
 
@@ -140,11 +141,16 @@ def test_bad_status_is_refused_by_the_database(session: Session) -> None:
         session.commit()
 
 
-def test_published_store_keeps_version_and_hash(sessions: sessionmaker[Session]) -> None:
+def test_published_store_keeps_what_was_published(sessions: sessionmaker[Session]) -> None:
     store = DbPublishedStore(sessions)
     assert store.get("zone:vinh-tuong") is None
-    store.put("zone:vinh-tuong", 1_700_000_000_000, "abc")
-    store.put("zone:vinh-tuong", 1_700_000_000_001, "def")
-    store.put("device:loa-01", 5, "x")
-    assert store.get("zone:vinh-tuong") == (1_700_000_000_001, "def")
+    store.put("zone:vinh-tuong", Published(1_700_000_000_000, "abc"))
+    # The envelope comes back byte for byte (canonical JSON, non-ASCII as is).
+    envelope = '{"body":{"title":"Cài đặt"},"v":2}'.encode()
+    until = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
+    newer = Published(1_700_000_000_001, "def", envelope, until, items_cut=7)
+    store.put("zone:vinh-tuong", newer)
+    store.put("device:loa-01", Published(5, "x"))
+    assert store.get("zone:vinh-tuong") == newer
+    assert store.all() == {"zone:vinh-tuong": newer, "device:loa-01": Published(5, "x")}
     assert sorted(store.targets()) == ["device:loa-01", "zone:vinh-tuong"]

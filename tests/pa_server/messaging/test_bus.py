@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from devices import protocol as p
 from pa_server.messaging.broker import EmbeddedBroker
 from pa_server.messaging.bus import BrokerAddress, BusConfigError, BusError, PahoBus, PublishTimeout
-from pa_server.messaging.dispatch import Dispatcher
+from pa_server.messaging.dispatch import DictPublishedStore, Dispatcher
 from pa_server.messaging.signing import ServerKeys
 from tests.mqtt_fixtures import WAIT_S, Collector, TestBroker
 
@@ -164,14 +164,6 @@ def test_timeline_through_the_bus_verifies_for_a_later_subscriber(
 ) -> None:
     paho_bus, _ = bus
     keys = ServerKeys.load_or_create(tmp_path)
-    store: dict[str, tuple[int, str]] = {}
-
-    class Store:
-        get = staticmethod(store.get)
-
-        @staticmethod
-        def put(target: str, version: int, content_hash: str) -> None:
-            store[target] = (version, content_hash)
 
     now = p.utc_now()
     play_at = now + timedelta(hours=1)
@@ -181,7 +173,7 @@ def test_timeline_through_the_bus_verifies_for_a_later_subscriber(
         play_at=play_at,
         media=p.Media(url=f"http://server/media/{SHA}.mp3", sha256=SHA, bytes=10, duration_ms=5),
     )
-    dispatcher = Dispatcher(paho_bus, keys, mqtt_broker.topics, Store())
+    dispatcher = Dispatcher(paho_bus, keys, mqtt_broker.topics, DictPublishedStore())
     target = "zone:vinh-tuong/tan-tien"
     assert dispatcher.sync({target: (item,)}, now=now, horizon_until=now + timedelta(hours=48)) == [
         target

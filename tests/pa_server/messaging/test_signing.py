@@ -70,21 +70,30 @@ def test_signed_envelope_verifies_with_the_published_key(tmp_path: Path) -> None
         for k in keys.public_keys()
         if k["alg"] == "Ed25519"
     }
-    payload = keys.sign("volume", {"volume": 70}, now=NOW, expires_at=NOW + timedelta(minutes=10))
+    payload = keys.sign(
+        "volume",
+        {"volume": 70, "target": "device:loa-01"},
+        now=NOW,
+        expires_at=NOW + timedelta(minutes=10),
+    )
     env = p.open_envelope(payload, keys=published, now=NOW)
     assert env.kind == "volume"
     assert env.kid == keys.kid
-    assert env.body == p.VolumeBody(volume=70)
+    assert env.body == p.VolumeBody(target="device:loa-01", volume=70)
 
 
 def test_rotation_signs_with_the_new_key_and_keeps_publishing_the_old(tmp_path: Path) -> None:
     old = ServerKeys.load_or_create(tmp_path)
-    old_payload = old.sign("ping", {}, now=NOW, expires_at=NOW + timedelta(minutes=10))
+    old_payload = old.sign(
+        "ping", {"target": "device:loa-01"}, now=NOW, expires_at=NOW + timedelta(minutes=10)
+    )
     ServerKeys.rotate(tmp_path)
     keys = ServerKeys.load_or_create(tmp_path)  # what the restarted server sees
     assert keys.kid != old.kid
     assert [k["kid"] for k in keys.public_keys()] == [keys.kid, old.kid]
-    new_payload = keys.sign("ping", {}, now=NOW, expires_at=NOW + timedelta(minutes=10))
+    new_payload = keys.sign(
+        "ping", {"target": "device:loa-01"}, now=NOW, expires_at=NOW + timedelta(minutes=10)
+    )
     assert p.open_envelope(new_payload, keys=keys.verification_keys(), now=NOW).kid == keys.kid
     # An agent that only knows the old key keeps accepting what was signed before the rotation.
     assert p.open_envelope(old_payload, keys=keys.verification_keys(), now=NOW).kid == old.kid
@@ -114,7 +123,9 @@ def test_staged_rotation_publishes_the_next_key_before_it_signs(tmp_path: Path) 
     ]
     # An agent provisioned during the staged step verifies what the rotated server signs.
     agent_keys = prepared.verification_keys()
-    payload = rotated.sign("ping", {}, now=NOW, expires_at=NOW + timedelta(minutes=10))
+    payload = rotated.sign(
+        "ping", {"target": "device:loa-01"}, now=NOW, expires_at=NOW + timedelta(minutes=10)
+    )
     assert p.open_envelope(payload, keys=agent_keys, now=NOW).kid == next_kid
 
 

@@ -83,7 +83,7 @@ def test_stop_takes_the_broadcast_off_the_timelines(
         desired = desired_timelines(s, now=NOW, horizon_until=NOW + HORIZON, base_url=BASE)
     assert occ_id not in {i.occurrence_id for i in desired.get(ZONE, ())}
     assert dispatcher.commands[-1][:2] == (ZONE, "stop")
-    assert dispatcher.commands[-1][2].occurrence_id == occ_id
+    assert dispatcher.commands[-1][2]["occurrence_id"] == occ_id
 
 
 def test_reports_keep_the_devices_an_occurrence_was_meant_for(

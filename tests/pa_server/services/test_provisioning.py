@@ -42,7 +42,7 @@ def test_device_add_registers_and_prints_agent_toml(
     assert config["device"] == {"id": "loa-moi", "zone": "vinh-tuong/tan-tien/thon-1"}
     assert config["mqtt"]["username"] == "loa-moi"
     assert config["server"] == {"url": "http://pa.example:8000", "public_keys": {"k1": "QUJD"}}
-    assert config["topic_prefix"] == "pa/v1"
+    assert config["topic_prefix"] == "pa/v2"
     with sessions() as s:
         stored = s.get(Device, "loa-moi")
         assert stored is not None

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pa_server.db.models import Occurrence
 from pa_server.db.published import DbPublishedStore
+from pa_server.messaging.dispatch import Published
 from pa_server.schemas.announcements import AnnouncementCreate, RenderOptions
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.schedules import ScheduleCreate, ScheduleUpdate
@@ -84,7 +85,7 @@ def test_timelines_per_target_and_cancellation(sessions: sessionmaker[Session], 
     items = desired["zone:vinh-tuong/tan-tien"]
     assert [i.play_at for i in items] == sorted(i.play_at for i in items) and len(items) == 4
     assert items[0].media.url.startswith(f"{BASE}/media/") and items[0].priority == 50
-    DbPublishedStore(sessions).put("zone:vinh-tuong/tan-tien", 1, "h")
+    DbPublishedStore(sessions).put("zone:vinh-tuong/tan-tien", Published(1, "h"))
     with sessions() as s:  # move the schedule to another zone: the old target empties
         schedules.update_schedule(s, sched_id, ScheduleUpdate(zones=["vinh-tuong"]), now=NOW)
         result = replan(s, now=NOW, horizon=HORIZON)
