@@ -147,22 +147,28 @@ class Mosquitto:
         self.port = free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         conf = self.dir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {self.dir}/\n"
-            # Started as root it would switch to user `mosquitto`, who cannot write here.
-            f"user {getpass.getuser()}\n"
-            "log_dest stdout\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
-        )
+        self.conf = conf
+        self.configure(persistence=True)
         self.proc = Proc(
             "mosquitto",
             [str(MOSQUITTO), "-c", str(conf)],
             log=self.dir / "mosquitto.log",
             env=os.environ,
             cwd=self.dir,
+        )
+
+    def configure(self, *, persistence: bool) -> None:
+        """Write the config (read at the next start); without persistence a restart loses
+        every retained message, as a broker restarted with no disk does."""
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            f"persistence {'true' if persistence else 'false'}\n"
+            f"persistence_location {self.dir}/\n"
+            # Started as root it would switch to user `mosquitto`, who cannot write here.
+            f"user {getpass.getuser()}\n"
+            "log_dest stdout\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
         )
 
     def start(self) -> None:

@@ -7,6 +7,7 @@ from the API: the broadcast's receipts (stored once) and the drifting clock flag
 
 from __future__ import annotations
 
+import shutil
 import signal
 from collections.abc import Callable
 from contextlib import suppress
@@ -209,3 +210,48 @@ def test_one_agents_clock_two_minutes_off(e2e: System, watch: StateWatch) -> Non
     assert drifting["flags"] == ["clock_drift"] and drifting["clock_synced"] is True
     assert abs(drifting["clock_offset_ms"] + 120_000) < 1_000
     assert e2e.api.ok("GET", "/devices/loa-01")["flags"] == []
+
+
+@pytest.mark.timeout(300)  # three agents, a broker restart and a 20-s lead on a shared machine
+def test_broker_loses_every_retained_timeline_mid_day(e2e: System, watch: StateWatch) -> None:
+    """The broker is restarted without persistence: every retained timeline is gone. The
+    server is the source of truth: it republishes on reconnect, and agents pull over HTTP —
+    so every agent still plays its schedule, even one that has lost its own disk and cannot
+    reach the broker at all (the HTTP pull alone)."""
+    e2e.add_zone(ZONE)
+    cut = e2e.proxy()
+    *_, fresh = e2e.provision(ZONE, "loa-01", "loa-02", "loa-03")
+    e2e.start_agents(watch)
+    ann = e2e.announcement()
+    play_at = now_plus(20)
+    schedule_once(e2e, ann["id"], play_at, ZONE)
+    occ = occurrence_at(e2e, play_at)
+    ready(e2e, watch)
+
+    # loa-03's SD card is replaced (nothing on disk) and its broker link is gone.
+    fresh.proc.kill()
+    shutil.rmtree(fresh.state_dir)
+    fresh.set_broker(cut.url)
+    cut.cut()
+    # The broker restarts with no persistence: no retained timeline survives.
+    e2e.broker.stop()
+    e2e.broker.configure(persistence=False)
+    e2e.broker.start()
+    fresh.start()
+
+    wait_for(lambda: all(a.plays_of(occ) for a in e2e.agents.values()), "three plays", timeout=60)
+    for agent in e2e.agents.values():
+        play = heard_once(agent, occ, media_sha(ann))
+        assert abs(start_error_ms(play)) <= LATE_MS
+    # The two on the broker hold the republished timeline again and report through it.
+    others = {a.device_id for a in e2e.agents.values() if a is not fresh}
+    for device_id in others:
+        wait_for(
+            partial(has_timeline, watch, e2e.agents[device_id], TARGET), f"{device_id} timeline"
+        )
+
+    def started_on_others() -> bool:
+        rows = e2e.broadcast(occ)["devices"]
+        return {r["device_id"] for r in rows if r["started"]} >= others
+
+    wait_for(started_on_others, "started receipts from the agents on the broker")
