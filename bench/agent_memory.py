@@ -49,7 +49,8 @@ IMPORTS = {
     "cryptography (Ed25519)": "from cryptography.hazmat.primitives.asymmetric import ed25519",
     "miniaudio": "import miniaudio",
     "gpiozero": "import gpiozero",
-    "devices.agent (paho, httpx, pydantic, cryptography + ours)": "import devices.agent",
+    "devices.http (urllib: the agent's HTTP now)": "import devices.http",
+    "devices.agent (paho, pydantic, cryptography + ours)": "import devices.agent",
 }
 
 
@@ -184,126 +185,183 @@ class Reports:
         self.client.loop_stop()
 
 
+#: The agent before this branch's work (one 759-line class, httpx): the same-run baseline.
+BASELINE_REF = "60bc334"
+
+
+def run_agent(
+    *,
+    code_root: Path,
+    tmp: Path,
+    broker: str,
+    server: Any,
+    key: dict[str, str],
+    full: bool,
+    long_mp3: Path,
+    medias: list[Any],
+    short: Any,
+    keys: Any,
+) -> list[tuple[str, int, int, int]]:
+    """One agent's life in a child process importing `devices` from `code_root`.
+
+    `full`: also the timeline and play stages (they need this branch's protocol); the
+    baseline runs the stages both versions share (start, the alsa path).
+    """
+    from devices import protocol
+    from tests.devices.support import clear_retained
+
+    prefix = f"bench-mem-{secrets.token_hex(4)}/v2"
+    zone = "bench/xa"
+    device = f"loa-mem-{secrets.token_hex(2)}"
+    figures: list[tuple[str, int, int, int]] = []
+    reports = Reports(broker, prefix)
+    config = {
+        "device": {"id": device, "zone": zone},
+        "mqtt": {"url": broker},
+        "server": {"url": server.url, "public_keys": {key["kid"]: key["public_key"]}},
+        "topic_prefix": prefix,
+        "paths": {"state_dir": str(tmp / device / "state")},
+        "player": {"kind": "file", "output_dir": str(tmp / device / "out")},
+        "relay": {"pin": None},
+        "fetch": {"spread_s": 0},  # fetch at once: the figure, not the wait
+    }
+    (tmp / f"{device}.json").write_text(json.dumps(config))
+    cmd = [sys.executable, __file__, "--child", str(tmp / f"{device}.json"), str(long_mp3)]
+    proc = subprocess.Popen(
+        [*cmd, str(code_root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def send(line: str) -> None:
+        proc.stdin.write(line + "\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+    def read_rss() -> None:
+        _, label, rss, hwm, anon = proc.stdout.readline().split()  # type: ignore[union-attr]
+        figures.append((label, int(rss), int(hwm), int(anon)))
+
+    def measure(label: str) -> None:
+        send(f"measure {label}")
+        read_rss()
+
+    def publish(items: list[Any]) -> None:
+        now = protocol.utc_now()
+        body = protocol.TimelineBody(
+            target=f"zone:{zone}",
+            version=protocol.timeline_version(now),
+            horizon_until=now + timedelta(hours=48),
+            items=tuple(items),
+        )
+        payload = keys.sign("timeline", body, now=now, expires_at=now + timedelta(hours=48))
+        topic = protocol.Topics(prefix).timeline_zone(zone)
+        reports.client.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
+
+    try:
+        read_rss()  # python
+        if not reports.synced.wait(30):
+            raise SystemExit("agent never came online with a synchronised clock")
+        measure("started")
+        if full:
+            now = protocol.utc_now()
+            items = [
+                protocol.Item(
+                    occurrence_id=f"occ-{k:02d}",
+                    title="Cài đặt Bluezone",
+                    play_at=now + timedelta(hours=1, minutes=10 * k),
+                    media=medias[k % len(medias)],
+                )
+                for k in range(50)
+            ]
+            publish(items)
+            if not reports.wait("fetched", 50, 60):
+                print("not every item was fetched within 60 s", file=sys.stderr)
+            measure("timeline-50")
+            soon = protocol.Item(
+                occurrence_id="occ-now",
+                title="Thử",
+                play_at=protocol.utc_now() + timedelta(seconds=4),
+                media=short,
+            )
+            publish([soon, *items])
+            if not reports.wait("finished", 1, 30):
+                print("the file player did not finish within 30 s", file=sys.stderr)
+            measure("played")
+        send("alsa")
+        for _ in range(4):
+            read_rss()
+        send("quit")
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reports.close()
+        clear_retained(broker, prefix)
+    return figures
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--broker", default=os.environ.get("PA_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"))
+    ap.add_argument(
+        "--baseline",
+        default=BASELINE_REF,
+        help="git ref of the agent to compare with, in the same run (default: %(default)s)",
+    )
     args = ap.parse_args()
 
     from bench.harness import MediaServerProcess, load_average
-    from devices import protocol
     from pa_server.messaging.signing import ServerKeys
-    from tests.devices.support import clear_retained
 
     print(load_average())
-    prefix = f"bench-mem-{secrets.token_hex(4)}/v1"
-    zone = "bench/xa"
-    figures: list[tuple[str, int, int, int]] = []
     with tempfile.TemporaryDirectory(prefix="pa-mem-") as tmp_name:
         tmp = Path(tmp_name)
+        baseline_root = tmp / "baseline"
+        baseline_root.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.baseline, "devices"],
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", str(baseline_root)], input=archive.stdout, check=True)
         keys = ServerKeys.load_or_create(tmp / "keys")
         key = keys.public_keys()[0]
-        reports = Reports(args.broker, prefix)
         with MediaServerProcess(tmp / "server") as server:
             medias = [server.put(mp3(60, k), duration_ms=60_000) for k in range(5)]
             short = server.put(mp3(2, 9), duration_ms=2_000)
-            (tmp / "long.mp3").write_bytes(mp3(143.8, 7))
-            config = {
-                "device": {"id": "loa-mem", "zone": zone},
-                "mqtt": {"url": args.broker},
-                "server": {"url": server.url, "public_keys": {key["kid"]: key["public_key"]}},
-                "topic_prefix": prefix,
-                "paths": {"state_dir": str(tmp / "state")},
-                "player": {"kind": "file", "output_dir": str(tmp / "out")},
-                "relay": {"pin": None},
-                "fetch": {"spread_s": 0},  # fetch at once: the figure, not the wait
+            long_mp3 = tmp / "long.mp3"
+            long_mp3.write_bytes(mp3(143.8, 7))
+            common = {
+                "tmp": tmp,
+                "broker": args.broker,
+                "server": server,
+                "key": key,
+                "long_mp3": long_mp3,
+                "medias": medias,
+                "short": short,
+                "keys": keys,
             }
-            (tmp / "config.json").write_text(json.dumps(config))
-            cmd = [
-                sys.executable,
-                __file__,
-                "--child",
-                str(tmp / "config.json"),
-                str(tmp / "long.mp3"),
-            ]
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
-            )
-            assert proc.stdin is not None and proc.stdout is not None
+            before = run_agent(code_root=baseline_root, full=False, **common)
+            after = run_agent(code_root=ROOT, full=True, **common)
 
-            def measure(label: str) -> None:
-                proc.stdin.write(f"measure {label}\n")  # type: ignore[union-attr]
-                proc.stdin.flush()  # type: ignore[union-attr]
-                read_rss()
+    print("agent RSS (VmRSS; VmHWM = peak so far), file player + the alsa path, x86-64:")
+    print(f"  before = {args.baseline} (same run), after = this tree")
 
-            def read_rss() -> None:
-                _, label, rss, hwm, anon = proc.stdout.readline().split()  # type: ignore[union-attr]
-                figures.append((label, int(rss), int(hwm), int(anon)))
+    def cell(rss: int, hwm: int, anon: int) -> str:
+        return f"{rss / 1024:6.1f} MB (peak {hwm / 1024:6.1f}, heap {anon / 1024:5.1f})"
 
-            def publish(items: list[protocol.Item]) -> None:
-                now = protocol.utc_now()
-                body = protocol.TimelineBody(
-                    target=f"zone:{zone}",
-                    version=protocol.timeline_version(now),
-                    horizon_until=now + timedelta(hours=48),
-                    items=tuple(items),
-                )
-                payload = keys.sign("timeline", body, now=now, expires_at=now + timedelta(hours=48))
-                topic = protocol.Topics(prefix).timeline_zone(zone)
-                reports.client.publish(topic, payload, qos=1, retain=True).wait_for_publish(10)
+    old = {label: (rss, hwm, anon) for label, rss, hwm, anon in before}
+    for label, rss, hwm, anon in after:
+        was = f"   before {cell(*old[label])}" if label in old else ""
+        print(f"  {label:14s} after {cell(rss, hwm, anon)}{was}")
 
-            try:
-                read_rss()  # python
-                if not reports.synced.wait(30):
-                    print("agent never came online with a synchronised clock", file=sys.stderr)
-                    return 1
-                measure("started")
-                now = protocol.utc_now()
-                items = [
-                    protocol.Item(
-                        occurrence_id=f"occ-{k:02d}",
-                        title="Cài đặt Bluezone",
-                        play_at=now + timedelta(hours=1, minutes=10 * k),
-                        media=medias[k % len(medias)],
-                    )
-                    for k in range(50)
-                ]
-                publish(items)
-                if not reports.wait("fetched", 50, 60):
-                    print("not every item was fetched within 60 s", file=sys.stderr)
-                measure("timeline-50")
-                soon = protocol.Item(
-                    occurrence_id="occ-now",
-                    title="Thử",
-                    play_at=protocol.utc_now() + timedelta(seconds=4),
-                    media=short,
-                )
-                publish([soon, *items])
-                if not reports.wait("finished", 1, 30):
-                    print("the file player did not finish within 30 s", file=sys.stderr)
-                measure("played")
-                proc.stdin.write("alsa\n")
-                proc.stdin.flush()
-                for _ in range(4):
-                    read_rss()
-                proc.stdin.write("quit\n")
-                proc.stdin.flush()
-                proc.wait(30)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                reports.close()
-        clear_retained(args.broker, prefix)
+    def peak(figures: list[tuple[str, int, int, int]]) -> float:
+        return max(hwm for label, _, hwm, _ in figures if label != "old-decode") / 1024
 
-    print("agent RSS (VmRSS; VmHWM = peak so far), file player, this x86-64 machine:")
-    base = figures[0][1]
-    for label, rss, hwm, anon in figures:
-        print(
-            f"  {label:14s} {rss / 1024:6.1f} MB  (peak {hwm / 1024:6.1f} MB; private heap"
-            f" {anon / 1024:5.1f} MB; {rss / base:.1f}x the bare interpreter)"
-        )
-    worst = max(hwm for label, _, hwm, _ in figures if label != "old-decode") / 1024
+    worst, previous = peak(after), peak(before)
     print(
-        f"peak (before old-decode) {worst:.1f} MB against the {TARGET_MB:.0f} MB target:",
+        f"peak with the alsa path (before old-decode): after {worst:.1f} MB,"
+        f" before {previous:.1f} MB,"
+        f" against the {TARGET_MB:.0f} MB target:",
         "met" if worst <= TARGET_MB else "MISSED",
     )
     print("import cost, each in a fresh interpreter (RSS growth, wall time):")
@@ -315,7 +373,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        sys.path.insert(0, sys.argv[4])  # the agent's code: this tree or the baseline's
         child(sys.argv[2], sys.argv[3])
     else:
         sys.exit(main())

@@ -13,6 +13,7 @@ import json
 import logging
 import queue
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -198,10 +199,7 @@ class AlsaPlayer:
     CHUNK_FRAMES = 16_384
 
     def __init__(self, device_name: str | None = None) -> None:
-        try:
-            import miniaudio
-        except ImportError as exc:  # pragma: no cover - miniaudio is a core dependency
-            raise PlayerError("miniaudio is not installed") from exc
+        miniaudio = load_miniaudio()
         self._ma = miniaudio
         self._device_id = None
         if device_name:
@@ -245,6 +243,28 @@ class AlsaPlayer:
 
     def close(self) -> None:
         pass
+
+
+def load_miniaudio() -> Any:
+    """`import miniaudio`, without the numpy it would import if installed.
+
+    miniaudio imports numpy only to accept numpy arrays, which the agent never passes; numpy
+    is installed beside the agent wherever the server's audio stack is, and loading it cost
+    12.7 of the 13.9 MB that `import miniaudio` added to a running agent (bench/agent_memory.py;
+    the Pi's budget is 60 MB). Hiding it for the duration of the import makes miniaudio take
+    its "numpy not installed" path. If something already imported numpy, it is used as is.
+    """
+    if "miniaudio" in sys.modules or "numpy" in sys.modules:
+        import miniaudio
+    else:
+        sys.modules["numpy"] = None  # type: ignore[assignment]  # `import numpy` → ImportError
+        try:
+            import miniaudio
+        except ImportError as exc:  # pragma: no cover - miniaudio is a core dependency
+            raise PlayerError(f"miniaudio cannot be loaded: {exc}") from exc
+        finally:
+            del sys.modules["numpy"]
+    return miniaudio
 
 
 def _file_info(ma: Any, path: Path) -> Any:

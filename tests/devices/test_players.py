@@ -6,6 +6,8 @@ import array
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import tracemalloc
 import wave
 from collections.abc import Generator
@@ -170,3 +172,12 @@ def drain_feed(feed: Generator[array.array[int], int, None]) -> int:
             total += len(feed.send(4_000))
         except StopIteration:
             return total
+
+
+def test_miniaudio_is_loaded_without_numpy_and_numpy_still_imports_afterwards() -> None:
+    code = (
+        "import sys; from devices.players import load_miniaudio; ma = load_miniaudio(); "
+        "print('numpy' in sys.modules, ma.numpy is None); import numpy; print(numpy.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "numpy"]
