@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import cast
 
 from announcements.errors import (
     MissingPlaceholder,
@@ -21,10 +21,11 @@ from announcements.errors import (
     UnknownScript,
 )
 
-Level = Literal["normal", "priority", "emergency"]
+# The TT39 levels and their priorities are defined once, in the wire protocol (a higher
+# number interrupts a lower one); re-exported here for the library's readers.
+from devices.protocol import LEVEL_PRIORITY as LEVEL_PRIORITY
+from devices.protocol import Level as Level
 
-#: Same scale as the planner's: a higher number interrupts a lower one.
-LEVEL_PRIORITY: dict[str, int] = {"normal": 50, "priority": 80, "emergency": 100}
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
 PLACEHOLDER_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")

@@ -22,21 +22,13 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from devices import protocol as p
 from pa_server.messaging.broker import EmbeddedBroker
 from pa_server.messaging.bus import BrokerAddress, PahoBus
-from pa_server.messaging.dispatch import Dispatcher
+from pa_server.messaging.dispatch import DictPublishedStore, Dispatcher
 from pa_server.messaging.signing import ServerKeys
 
 SHA = "ef" * 32
 
 
-class DictStore:
-    def __init__(self) -> None:
-        self.rows: dict[str, tuple[int, str]] = {}
-
-    def get(self, target: str) -> tuple[int, str] | None:
-        return self.rows.get(target)
-
-    def put(self, target: str, version: int, content_hash: str) -> None:
-        self.rows[target] = (version, content_hash)
+DictStore = DictPublishedStore
 
 
 def desired(n: int, now: datetime) -> dict[str, tuple[p.Item, ...]]:
@@ -101,7 +93,7 @@ def run(name: str, url: str, n: int, keys: ServerKeys) -> None:
                 "timeline",
                 p.TimelineBody(
                     target="zone:a",
-                    version=1,
+                    version=p.timeline_version(now),
                     horizon_until=now,
                     items=plan["zone:district/commune-0"],
                 ),

@@ -18,6 +18,9 @@ class ZoneCreate(Input):
     quiet_end: time | None = None
     timezone: str | None = Field(default=None, description="default: the server's")
     default_volume: int | None = None
+    emergency_volume: int | None = Field(
+        default=None, description="emergency items' volume; none inherits the parent's (top: 100)"
+    )
 
 
 class ZoneUpdate(Input):
@@ -26,6 +29,7 @@ class ZoneUpdate(Input):
     quiet_end: time | None = None
     timezone: str | None = None
     default_volume: int | None = None
+    emergency_volume: int | None = None
 
 
 class ZonePublic(Output):
@@ -36,6 +40,7 @@ class ZonePublic(Output):
     quiet_end: time | None
     timezone: str
     default_volume: int | None
+    emergency_volume: int | None
     created_at: UTC
     updated_at: UTC
 

@@ -63,6 +63,7 @@ def create_zone(
         quiet_end=data.quiet_end,
         timezone=tz,
         default_volume=check_volume(data.default_volume),
+        emergency_volume=check_volume(data.emergency_volume),
         created_at=now,
         updated_at=now,
     )
@@ -83,6 +84,7 @@ def update_zone(session: Session, path: str, data: ZoneUpdate, *, now: datetime)
     elif "timezone" in changes:
         del changes["timezone"]
     check_volume(changes.get("default_volume"))
+    check_volume(changes.get("emergency_volume"))
     check_quiet_hours(
         changes.get("quiet_start", zone.quiet_start), changes.get("quiet_end", zone.quiet_end)
     )

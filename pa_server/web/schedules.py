@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from devices.protocol import Level
 from pa_server import planning
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, may_act_in_zone, require_level, require_targets
@@ -38,7 +39,7 @@ PREVIEW_COUNT = 10
 PREVIEW_DAYS = 14
 
 
-def _level(values: dict[str, str]) -> Literal["normal", "priority", "emergency"]:
+def _level(values: dict[str, str]) -> Level:
     level = values.get("level", "normal")
     if level == "emergency":
         return "emergency"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices import protocol as p
@@ -112,3 +113,24 @@ def test_a_stop_of_a_three_zone_broadcast_sends_three_envelopes(
         p.check_delivery(env, topic, topics=topics, listens=targets)  # its own topic
         seen.add(env.target)
     assert seen == set(targets)
+
+
+def test_the_emergency_volume_is_a_zone_setting(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    from pa_server.schemas.zones import ZoneUpdate
+    from pa_server.services.errors import Invalid
+
+    with sessions() as s:
+        _tree(s, tmp_path)
+        zones.create_zone(
+            s,
+            ZoneCreate(path="vinh-tuong/tan-an", name="Tân An", emergency_volume=85),
+            default_timezone="Asia/Ho_Chi_Minh",
+            now=NOW,
+        )
+        assert emergency_volume(s, "vinh-tuong/tan-an") == 85
+        zones.update_zone(s, TAN_HOA, ZoneUpdate(emergency_volume=60), now=NOW)
+        assert emergency_volume(s, TAN_HOA) == 60
+        with pytest.raises(Invalid):
+            zones.update_zone(s, TAN_HOA, ZoneUpdate(emergency_volume=101), now=NOW)
