@@ -16,8 +16,11 @@ child prints its own `VmRSS` / `VmHWM` from /proc/self/status when told:
   alsa-freed   after the prepared stream is dropped
   old-decode   for comparison, in the same process afterwards: the previous design's
                `miniaudio.decode_file` of the same file to 48 kHz stereo, held
-Then, each in a fresh interpreter, the import cost (RSS growth, wall time) of paho, httpx,
-pydantic, cryptography, miniaudio, gpiozero and of `devices.agent` as a whole. Target ≤ 60 MB.
+The same stages (those both understand: start and the alsa path) run first for the agent at
+`--baseline` (default 60bc334, before the agent was split and dropped httpx), in the same run,
+its code taken with `git archive`. Then, each in a fresh interpreter, the import cost (RSS
+growth, wall time) of paho, httpx, pydantic, cryptography, miniaudio (with and without numpy),
+gpiozero and of `devices.agent` as a whole. Target ≤ 60 MB.
 
     .venv/bin/python bench/agent_memory.py [--broker mqtt://127.0.0.1:1883]
 """
@@ -48,6 +51,10 @@ IMPORTS = {
     "pydantic": "import pydantic",
     "cryptography (Ed25519)": "from cryptography.hazmat.primitives.asymmetric import ed25519",
     "miniaudio": "import miniaudio",
+    "devices.players + miniaudio as it imports": "import devices.players, miniaudio",
+    "devices.players + load_miniaudio() (no numpy)": (
+        "from devices.players import load_miniaudio; load_miniaudio()"
+    ),
     "gpiozero": "import gpiozero",
     "devices.http (urllib: the agent's HTTP now)": "import devices.http",
     "devices.agent (paho, pydantic, cryptography + ours)": "import devices.agent",
