@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -44,7 +43,7 @@ from devices.protocol import Envelope, Item, PlayBody, StopBody, TimelineBody, T
 from devices.relay import Relay, make_relay
 from devices.reporter import Reporter, cpu_temperature, free_bytes
 from devices.scheduler import Scheduler
-from devices.storage import AgentStore, ReceiptJournal
+from devices.storage import AgentStore, ReceiptJournal, Saver, Snapshot
 from devices.timeline import too_far_ahead
 
 log = logging.getLogger(__name__)
@@ -154,21 +153,19 @@ class Agent:
             on_failed=self._on_fetch_failed,
         )
         self._commands: dict[str, bytes] = {}
+        self.saver = Saver(self.store, self._snapshot, self.clock.now)
         for held in self.intake.timelines.values():
             self.scheduler.set_timeline(held.body)
         for name, env in commands.items():
             if isinstance(env.body, PlayBody):
                 self._commands[name] = snap.commands[name]
                 self.scheduler.command(env.body.item())
-        self._persist_lock = threading.Lock()
-        self._generation = 0
-        self._written: Counter[str] = Counter()
         self._fetched_sent: set[str] = set()
         self._fetched_lock = threading.Lock()
         self._stopping = threading.Event()
         self._started_mono = time.monotonic()
         # What did not verify any more is gone from disk too.
-        self._persist(timelines=True, seen=True, commands=True)
+        self.saver.save(timelines=True, seen=True, commands=True)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -276,7 +273,7 @@ class Agent:
         body = env.body
         if isinstance(body, TimelineBody):
             dropped, upcoming = self.scheduler.set_timeline(body)
-            self._persist(timelines=True, seen=True)
+            self.saver.save(timelines=True, seen=True)
             log.info("timeline %s v%d: %d items", body.target, body.version, len(body.items))
             for item in dropped:
                 why = "live items not played here" if item.is_live else "play_at too far ahead"
@@ -285,11 +282,11 @@ class Agent:
         elif isinstance(body, PlayBody):
             self._play(body.item(), payload)
         elif isinstance(body, StopBody):
-            self._persist(seen=True)
+            self.saver.save(seen=True)
             self.scheduler.stop(body.occurrence_id)
         elif isinstance(body, VolumeBody):
             self.scheduler.set_volume(body.volume)
-            self._persist(seen=True, settings=True)
+            self.saver.save(seen=True, settings=True)
         # ping: nothing to do but answer with the state, below.
         self.publish_state()
 
@@ -303,7 +300,7 @@ class Agent:
         if item.play_at is not None:
             with self.scheduler.lock:
                 self._commands[item.occurrence_id] = payload
-        self._persist(seen=True, commands=True)
+        self.saver.save(seen=True, commands=True)
         if self.scheduler.command(item):
             self.fetcher.want([item])
 
@@ -336,7 +333,7 @@ class Agent:
         self.reporter.emit(occurrence_id, kind, late_ms=late_ms, detail=detail)
 
     def handled(self) -> None:
-        self._persist(settings=True, commands=True)
+        self.saver.save(settings=True, commands=True)
         self.publish_state()
 
     def error(self, detail: str) -> None:
@@ -344,38 +341,15 @@ class Agent:
 
     # ------------------------------------------------------------------ disk
 
-    def _persist(
-        self,
-        *,
-        timelines: bool = False,
-        seen: bool = False,
-        settings: bool = False,
-        commands: bool = False,
-    ) -> None:
-        """Write the named files from a snapshot taken now. Never called holding a part's lock:
-        an fsync on an SD card can take a tenth of a second, and must not delay a start."""
-        held, seen_ids = self.intake.snapshot()
+    def _snapshot(self) -> Snapshot:
+        """What the agent saves, as it is now (called by the saver, one at a time)."""
+        timelines, seen = self.intake.snapshot()
         volume, done, _ = self.scheduler.settings()
         with self.scheduler.lock:
-            self._generation += 1
-            gen = self._generation
             for occ in [o for o in self._commands if o in done]:
                 del self._commands[occ]  # handled: nothing left to revoke or replay
-            snap_commands = dict(self._commands)
-        with self._persist_lock:
-            # Two threads may snapshot in one order and write in the other: keep the newest.
-            if timelines and self._written["timelines"] < gen:
-                self._written["timelines"] = gen
-                self.store.save_timelines(held)
-            if seen and self._written["seen"] < gen:
-                self._written["seen"] = gen
-                self.store.save_seen(seen_ids)
-            if commands and self._written["commands"] < gen:
-                self._written["commands"] = gen
-                self.store.save_commands(snap_commands)
-            if settings and self._written["settings"] < gen:
-                self._written["settings"] = gen
-                self.store.save_settings(volume=volume, done=done, now=self.clock.now())
+            commands = dict(self._commands)
+        return Snapshot(timelines, commands, seen, volume, done)
 
     # ------------------------------------------------------------------ state
 

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -144,6 +144,54 @@ class AgentStore:
     def save_settings(self, *, volume: int, done: Mapping[str, datetime], now: datetime) -> None:
         kept = {o: protocol.format_instant(t) for o, t in done.items() if now - t < DONE_RETENTION}
         atomic_write_json(self.dir / "agent.json", {"volume": volume, "done": kept})
+
+
+class Saver:
+    """Writes the agent's files from snapshots, so that the newest snapshot always wins.
+
+    Snapshots are taken one at a time (`snapshot` must be quick: dict copies); the writes,
+    which fsync and may take a tenth of a second on an SD card, happen outside that lock and
+    skip a file already written from a newer snapshot by another thread.
+    """
+
+    def __init__(
+        self, store: AgentStore, snapshot: Callable[[], Snapshot], now: Callable[[], datetime]
+    ) -> None:
+        self.store = store
+        self._snapshot = snapshot
+        self._now = now
+        self._snap_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._generation = 0
+        self._written: dict[str, int] = {}
+
+    def save(
+        self,
+        *,
+        timelines: bool = False,
+        seen: bool = False,
+        commands: bool = False,
+        settings: bool = False,
+    ) -> None:
+        """Write the named files. Never call it holding a lock a start may need."""
+        with self._snap_lock:
+            self._generation += 1
+            gen = self._generation
+            snap = self._snapshot()
+        wanted = {"timelines": timelines, "seen": seen, "commands": commands, "settings": settings}
+        with self._write_lock:
+            for name in [n for n, want in wanted.items() if want]:
+                if self._written.get(name, 0) >= gen:
+                    continue  # another thread wrote a newer snapshot meanwhile
+                self._written[name] = gen
+                if name == "timelines":
+                    self.store.save_timelines(snap.timelines)
+                elif name == "seen":
+                    self.store.save_seen(snap.seen)
+                elif name == "commands":
+                    self.store.save_commands(snap.commands)
+                else:
+                    self.store.save_settings(volume=snap.volume, done=snap.done, now=self._now())
 
 
 class ReceiptJournal:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from devices import protocol
 from devices.intake import SeenIds
-from devices.storage import AgentStore, ReceiptJournal, atomic_write_bytes
+from devices.storage import AgentStore, ReceiptJournal, Saver, Snapshot, atomic_write_bytes
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 
@@ -78,3 +78,15 @@ def test_atomic_write_leaves_no_temp_file(tmp_path: Path) -> None:
     atomic_write_bytes(target, b"two")
     assert target.read_bytes() == b"two"
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_the_saver_writes_only_the_files_asked_from_a_fresh_snapshot(tmp_path: Path) -> None:
+    store = AgentStore(tmp_path)
+    volumes = iter([10, 20, 30])
+    saver = Saver(store, lambda: Snapshot(volume=next(volumes)), lambda: NOW)
+    saver.save(settings=True)
+    assert AgentStore(tmp_path).load().volume == 10
+    saver.save(timelines=True)  # settings not asked: not rewritten
+    assert AgentStore(tmp_path).load().volume == 10
+    saver.save(settings=True, seen=True)
+    assert AgentStore(tmp_path).load().volume == 30
