@@ -128,7 +128,6 @@ def test_a_play_now_whose_media_is_missing_does_not_block_a_cached_timed_item(
             lambda: [r for r in rig.receipts() if r.type == "started"], 5, "its receipt"
         )
     assert started[0].occurrence_id == "timed"
-    assert started[0].late_ms is not None and started[0].late_ms < 1000
     assert not [r for r in rig.receipts() if r.occurrence_id == "timed" and r.type == "missed"]
 
 

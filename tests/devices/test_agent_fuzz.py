@@ -157,7 +157,7 @@ def fuzzed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Fuzzed]
         assert sum(agent.intake.counters().values()) == rig.refused
         assert agent.state().rejected.to_wire() == agent.intake.counters()
         # Still alive: a valid play command sounds after all that.
-        final = _item(media, None, "final-play", priority=100)
+        final = _item(media, None, "final-play", priority=protocol.EMERGENCY_PRIORITY)
         rig.allowed.add(final)
         final_play = signer.sign("play", final, target="zone:huyen")
         assert rig.deliver(T.cmd_zone("huyen"), final_play) == 0
@@ -233,7 +233,7 @@ def corpus(rig: Fuzzed) -> list[Seed]:
         tag = target.replace(":", "-").replace("/", "-")
         items = [_item(m, soon, f"ok-{tag}-soon"), _item(m, later, f"ok-{tag}-later")]
         add(f"timeline {target}", topic, timeline(target, items), good=True)
-        stale = [_item(m, soon, f"atk-{tag}-stale", priority=100)]
+        stale = [_item(m, soon, f"atk-{tag}-stale", priority=protocol.EMERGENCY_PRIORITY)]
         older = rig.signer.timeline(target, stale, now=now - timedelta(seconds=5))
         add(f"stale {target}", topic, older, good=False)
 
@@ -252,11 +252,13 @@ def corpus(rig: Fuzzed) -> list[Seed]:
     stop = sign_for(CMD_OURS[2], "stop", {"occurrence_id": "none"})
     add("stop nothing", CMD_OURS[2], stop, good=True)
     # Validly signed for one of our targets, on another of our command topics: misdirected.
-    moved = sign_for(CMD_OURS[1], "play", _item(m, None, "atk-moved", priority=100))
+    moved = sign_for(
+        CMD_OURS[1], "play", _item(m, None, "atk-moved", priority=protocol.EMERGENCY_PRIORITY)
+    )
     add("play moved to another of our topics", CMD_OURS[0], moved, good=False)
 
     # Validly signed, and still never to sound.
-    atk = _item(m, None, "atk-play", priority=100)
+    atk = _item(m, None, "atk-play", priority=protocol.EMERGENCY_PRIORITY)
     atk_body = {**atk.to_wire(), "target": f"device:{DEVICE}"}
     past = now - timedelta(hours=3)
     add(
@@ -272,7 +274,9 @@ def corpus(rig: Fuzzed) -> list[Seed]:
         good=False,
     )
     for target in ("zone:other", "device:loa-02", "zone:huyen/xa/thon-2"):
-        body = timeline(target, [_item(m, soon, f"atk-{target}", priority=100)])
+        body = timeline(
+            target, [_item(m, soon, f"atk-{target}", priority=protocol.EMERGENCY_PRIORITY)]
+        )
         add(f"timeline for {target}", rig_topic(target), body, good=False)
         for topic in OURS:
             add(f"timeline for {target} on {topic}", topic, body, good=False)
@@ -284,7 +288,7 @@ def corpus(rig: Fuzzed) -> list[Seed]:
     )
     tl_on_cmd = timeline("zone:huyen", [_item(m, soon, "atk-tl-on-cmd")])
     add("timeline on a command topic", T.cmd_zone("huyen"), tl_on_cmd, good=False)
-    far = _item(m, now + timedelta(days=40), "atk-far", priority=100)
+    far = _item(m, now + timedelta(days=40), "atk-far", priority=protocol.EMERGENCY_PRIORITY)
     add("play_at far ahead", CMD_OURS[0], rig.signer.sign("play", far), good=False)
     add(
         "play_at in the distant past",
