@@ -153,6 +153,8 @@ def agent_configs(opts: SimulateOptions, state_root: Path) -> list[AgentConfig]:
             "paths": {"state_dir": str(state_root / device_id)},
             "player": player,
             "relay": {"pin": None},
+            # One download thread each: hundreds of agents in one process, one file each.
+            "fetch": {"workers": 1},
         }
         configs.append(config_from_mapping(data, env={}))
     return configs
