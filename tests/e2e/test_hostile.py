@@ -44,7 +44,7 @@ def test_forged_and_replayed_commands_make_no_sound_and_are_counted(
         forger = Signer(kid=real["kid"])
         body = {**real["body"], "occurrence_id": f"forged-{uuid.uuid4().hex[:8]}"}
         body.pop("play_at", None)  # "as soon as possible", were it accepted
-        peer.publish(topic, forger.sign("play", protocol.Item.model_validate(body)))
+        peer.publish(topic, forger.sign("play", protocol.PlayBody.model_validate(body)))
         # Replayed: the captured envelope, byte for byte.
         peer.publish(topic, captured[0])
 
