@@ -92,7 +92,7 @@ def said(text: str) -> str:
         ("40 km/h", "bốn mươi ki lô mét trên giờ"),
         # phones
         ("gọi số 0912345678", "gọi số không chín một hai ba bốn năm sáu bảy tám"),
-        ("hotline: 0912.345.678", "hotline không chín một hai ba bốn năm sáu bảy tám"),
+        ("hotline: 0912.345.678", "hót lai không chín một hai ba bốn năm sáu bảy tám"),
         ("ĐT: (0211) 3861 234", "điện thoại không hai một một ba tám sáu một hai ba bốn"),
         ("đường dây nóng 1900 9095", "đường dây nóng một chín không không chín không chín năm"),
         ("gọi 1800.1234", "gọi một tám không không một hai ba bốn"),
@@ -105,7 +105,7 @@ def said(text: str) -> str:
         ("cúm A H5N1", "cúm a hát năm en một"),
         ("Covid-19", "cô vít mười chín"),
         ("COVID-19", "cô vít mười chín"),
-        ("virus SARS-CoV-2", "virus sát cô vi hai"),
+        ("virus SARS-CoV-2", "vi rút sát cô vi hai"),
         ("thông điệp 5K", "thông điệp năm ca"),
         ("mạng 4G", "mạng bốn giê"),
         # abbreviations
@@ -137,14 +137,14 @@ def said(text: str) -> str:
             "xem www.moh.gov.vn/tin-tuc",
             "xem moh chấm gờ o vê chấm vê en gạch chéo tin gạch ngang tuc",
         ),
-        ("truy cập bluezone.gov.vn.", "truy cập bluezone chấm gờ o vê chấm vê en"),
+        ("truy cập bluezone.gov.vn.", "truy cập blu dôn chấm gờ o vê chấm vê en"),
         (
             "gửi ubnd@vinhtuong.gov.vn",
-            "gửi ủy ban nhân dân a còng vinhtuong chấm gờ o vê chấm vê en",
+            "gửi u bê en dê a còng vinh tuong chấm gờ o vê chấm vê en",
         ),
         # punctuation
         ("Độc lập - Tự do - Hạnh phúc", "độc lập tự do hạnh phúc"),
-        ("“Bluezone” – ứng dụng…", "bluezone ứng dụng"),
+        ("“Bluezone” – ứng dụng…", "blu dôn ứng dụng"),
         ("**Lưu ý:** cài đặt", "lưu ý cài đặt"),
         ("cài đặt & sử dụng", "cài đặt và sử dụng"),
         ("xã/thị trấn", "xã thị trấn"),
@@ -162,7 +162,7 @@ def test_no_doubled_ngay_and_no_https_or_www() -> None:
 
 def test_output_keeps_sentence_punctuation_for_pauses() -> None:
     out = normalize("Kính thưa bà con! Từ ngày 1/9, đề nghị: cài Bluezone.")
-    assert out == "Kính thưa bà con! Từ ngày một tháng chín, đề nghị: cài Bluezone."
+    assert out == "Kính thưa bà con! Từ ngày một tháng chín, đề nghị: cài blu dôn."
 
 
 def test_lines_become_sentences() -> None:
