@@ -175,12 +175,20 @@ _RANGE = re.compile(
 _RATIO = re.compile(r"(?<![\w.,:])(\d+):(\d+(?:\.\d{3})*)(?![\d:])")
 _SIGN = re.compile(r"(?<![\w.,%')\]/-])-(?=\d)")
 _CHAINAGE = re.compile(r"(?<![\w.])(?i:km)\s*(\d{1,4})\s*\+\s*(\d{1,3})(?!\d)")
+#: A vehicle plate: "88A-123.45", "30E 12345", "29LD-012.34" — read digit by digit.
+_PLATE = re.compile(
+    r"(?<![\w.])(\d{2})([A-ZĐ]{1,2})(\d?)\s*[-. ]\s*(\d{3})\.?(\d{2})(?![\w]|[.,]\d)"
+)
+#: Three numbers joined by hyphens that are no date ("NPK 16-16-8"): said one after another.
+_TRIPLE = re.compile(r"(?<![\w.,/-])(\d{1,2})-(\d{1,2})-(\d{1,2})(?![\w/-]|[.,]\d)")
+#: Between two full dates, "-" is "đến" ("30/4/1975-30/4/2025").
+_DATE_TO_DATE = re.compile(r"(?<=\d{4})\s*-\s*(?=\d{1,2}([/.-])\d{1,2}\1\d{4}(?!\d))")
 _DOC_YEAR = re.compile(r"(?<![\w.,/])(\d{1,5})/(\d{4})/")
 
 _ROMAN_KEYWORDS = (
     r"quý|đại hội|thế kỷ|thế kỉ|khóa|khoá|kỳ họp|kỳ|kì|thứ|chương|phần|mục|hội nghị|đợt|"
     r"giai đoạn|tập|cấp|loại|hạng|vòng|khu vực|vùng|quân khu|quân đoàn|sư đoàn|trung đoàn|"
-    r"tiểu đoàn|nhóm|bậc|phụ lục|điều|tiết|học kỳ|học kì|thứ tự"
+    r"tiểu đoàn|nhóm|bậc|phụ lục|điều|tiết|học kỳ|học kì|thứ tự|báo động"
 )
 _ROMAN = re.compile(
     rf"\b((?i:{_ROMAN_KEYWORDS}))(\s+)(?:((?i:thứ))\s+)?([IVXLCDM]+)(?:/(\d{{4}}))?(?![\w])"
@@ -208,7 +216,11 @@ def _day_range(m: re.Match[str]) -> str:
     y = int(m.group(5)) if m.group(5) else None
     if not (is_date(d1, mo, y) and is_date(d2, mo, y) and d1 < d2):
         return m.group(0)
-    word = m.group("w") or "ngày"
+    word = m.group("w")
+    if word is None:
+        # "đêm 15-17/10" already says which day: no "ngày" before the first number.
+        strong = re.search(r"(?i:\b(?:sáng|trưa|chiều|tối|đêm|hôm))\s*$", _before(m))
+        word = "" if strong else "ngày"
     return f" {word} {cardinal(d1)} đến {say_date(d2, mo, y)} "
 
 
@@ -250,6 +262,16 @@ def _weekday_numbers(m: re.Match[str]) -> str:
     return f" {m.group(1)} {ordinal(a)} đến thứ {ordinal(b)} "
 
 
+def _plate(m: re.Match[str]) -> str:
+    letters = spell(m.group(2))
+    head = f"{digit_by_digit(m.group(1))} {letters} {digit_by_digit(m.group(3))}".strip()
+    return f" {head}, {digit_by_digit(m.group(4) + m.group(5))} "
+
+
+def _triple(m: re.Match[str]) -> str:
+    return " " + ", ".join(cardinal(int(g)) for g in m.groups()) + " "
+
+
 def fraction(numerator: int, denominator: int) -> str:
     """Say a fraction: (3, 4) → "ba phần tư", (1, 100) → "một phần một trăm"."""
     below = "tư" if denominator == 4 else cardinal(denominator)
@@ -268,7 +290,7 @@ UNITS = {
     "mg": "mi li gam", "g": "gam", "ml": "mi li lít", "l": "lít", "ha": "héc ta", "đ": "đồng",
     "VNĐ": "đồng", "VND": "đồng", "vnđ": "đồng", "USD": "đô la Mỹ", "tr": "triệu",
     "kW": "ki lô oát", "kWh": "ki lô oát giờ", "MW": "mê ga oát", "mmHg": "mi li mét thủy ngân",
-    "GB": "ghi ga bai", "MB": "mê ga bai",
+    "GB": "ghi ga bai", "MB": "mê ga bai", "cm3": "xen ti mét khối", "kV": "ki lô vôn",
 }  # fmt: skip
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _NUMBER = re.compile(
@@ -421,6 +443,10 @@ class _Rules:
             rf"(\d{{3,}}(?:{_SEP}\d{{2,4}})*)(?![\d]|[.,]\d)"
             rf"(?!\s*(?:{words_pattern(rules.quantity_nouns)})(?![\w]))"
         )
+        self.code = re.compile(
+            rf"(?<![\w])(?:{words_pattern(rules.code_before)})[^\d.!?;\n]{{0,20}}?(?<![\d.,/])"
+            rf"(\d{{5,}}(?:[ .]\d{{3,}})*)(?![\d]|[.,]\d)"
+        )
         weekdays = "|".join(re.escape(w) for w in sorted(rules.weekdays, key=len, reverse=True))
         self.weekday_range = re.compile(
             rf"(?<![\w-])({weekdays})\s*-\s*({weekdays})(?![\w])"
@@ -440,7 +466,7 @@ class _Rules:
         denominators = _alternation(rules.denominators)
         self.per_unit = re.compile(
             rf"(?<![^\W\d_])(?:(?P<money>{money})|(?P<other>{other}))\s*/\s*"
-            rf"(?P<den>{denominators})(?![\w/])"
+            rf"(?P<den>{denominators})(?:\s*/\s*(?P<den2>{denominators}))?(?![\w/])"
         )
         self.idioms = re.compile(
             rf"(?<![\w.,/])(?:{_alternation(rules.idioms)})(?![\w/]|[.,]\d)"
@@ -472,6 +498,10 @@ class _Rules:
         if re.search(r"[\d%'hH]\s*$", _before(m)):
             return m.group(0)
         return " âm "
+
+    def code_sub(self, m: re.Match[str]) -> str:
+        start = m.start(1) - m.start(0)
+        return m.group(0)[:start] + f" {_say_digit_groups(re.split(r'[ .]', m.group(1)))} "
 
     def context_phone_sub(self, m: re.Match[str]) -> str:
         return _context_phone(m)
@@ -515,6 +545,9 @@ class _Rules:
                 return f" {fraction(a, b)} "
             if self.ratio_before.search(before):
                 return f" {cardinal(a)} trên {cardinal(b)} "
+            # "8/8 thanh niên đạt chuẩn": a count out of a total, unless a date word leads.
+            if a <= b and self.quantity_after.match(after) and not self.date_weak.search(before):
+                return f" {cardinal(a)} trên {cardinal(b)} "
         if valid:
             spoken = say_date(a, b, with_day_word=word is None)
             return f" {word} {spoken} " if word else f" {spoken} "
@@ -522,16 +555,21 @@ class _Rules:
             return m.group(0)
         if 0 < a < b:
             return f" {fraction(a, b)} "
-        return m.group(0)
+        # "140/90 mmHg": the second number keeps its digits so its unit is read with it.
+        return f" {cardinal(a)} trên {m.group(3)}"
 
     def per_unit_sub(self, m: re.Match[str]) -> str:
         per = self.rules.denominators[m.group("den")]
+        second = ""
+        if m.group("den2"):  # "15.000 đồng/hộ/tháng" → "... mỗi hộ một tháng"
+            per2 = self.rules.denominators[m.group("den2")]
+            second = f" {per2.after_money} {per2.spoken}"
         if m.group("money"):
-            return f"{m.group('money')} {per.after_money} {per.spoken} "
+            return f"{m.group('money')} {per.after_money} {per.spoken}{second} "
         # "học sinh/sinh viên" is a list, "50 hộ/thôn" a rate: a rate has a number before it.
         if not re.search(r"\d[\d.,]*\s*$", _before(m)):
             return m.group(0)
-        return f"{m.group('other')} {per.after_other} {per.spoken} "
+        return f"{m.group('other')} {per.after_other} {per.spoken}{second} "
 
 
 def _alternation(keys: Iterable[str]) -> str:
@@ -566,8 +604,12 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(r.context_phone, r.context_phone_sub)
     t.sub(_CHAINAGE, lambda m: f" ki lô mét {cardinal(int(m.group(1)))} cộng "
           f"{cardinal_text(m.group(2))} ")  # fmt: skip
+    t.sub(_PLATE, _plate)
+    t.sub(r.code, r.code_sub)
+    t.sub(_DATE_TO_DATE, " đến ")
     t.sub(_FULL_DATE, _full_date)
     t.sub(_ISO_DATE, _iso_date)
+    t.sub(_TRIPLE, _triple)
     t.sub(_QUARTER_YEAR, _quarter_year)
     t.sub(_ROMAN, _roman)
     t.sub(_DOC_YEAR, r.doc_year_sub)

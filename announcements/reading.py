@@ -46,6 +46,7 @@ class ReadingRules:
     ratio_before: tuple[str, ...]
     score_before: tuple[str, ...]
     document_before: tuple[str, ...]
+    code_before: tuple[str, ...]
     weekdays: Mapping[str, str]
     money_units: tuple[str, ...]
     other_units: tuple[str, ...]
@@ -96,6 +97,7 @@ def parse_rules(data: Mapping[str, Any]) -> ReadingRules:
         ratio_before=_words(data, "ratio", "before"),
         score_before=_words(data, "score", "before"),
         document_before=_words(data, "document", "before"),
+        code_before=_words(data, "code", "before"),
         weekdays=weekdays,
         money_units=_words(data, "per_unit", "money_units"),
         other_units=_words(data, "per_unit", "other_units"),

@@ -79,7 +79,9 @@ def _say_label(label: str, lookup: Callable[[str], str | None]) -> str:
             cut = None if known or no_vowel else syllables(part)
             if cut is not None and len(cut) > 1:
                 known = " ".join(cut)  # "vinhtuong" → "vinh tuong"
-            words.append(known or (spell(part) if no_vowel else part.lower()))
+            # Short letter runs that are no syllable ("moh", "gdt") are spelled.
+            spelled = no_vowel or (cut is None and len(part) <= 4)
+            words.append(known or (spell(part) if spelled else part.lower()))
     return " ".join(words)
 
 

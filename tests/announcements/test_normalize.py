@@ -135,7 +135,7 @@ def said(text: str) -> str:
         ("tải từ <https://ncovi.vn>", "tải từ en cô vi chấm vê en"),
         (
             "xem www.moh.gov.vn/tin-tuc",
-            "xem moh chấm gờ o vê chấm vê en gạch chéo tin gạch ngang tuc",
+            "xem em o hát chấm gờ o vê chấm vê en gạch chéo tin gạch ngang tuc",
         ),
         ("truy cập bluezone.gov.vn.", "truy cập blu dôn chấm gờ o vê chấm vê en"),
         (
