@@ -354,6 +354,8 @@ def _capitals(m: re.Match[str]) -> str:
     word = m.group(0)
     if not word.isupper():
         return word
+    if len(word) == 2 and word.isascii() and not _in_capitals_run(m):
+        return spell(word)  # "SE1", "UV": two bare letters amid ordinary text are letters
     if len(word) == 1:
         return LETTER_NAMES.get(word.lower(), word) if word not in "AEIOUY" else word
     if is_vietnamese_syllable(word):
@@ -361,6 +363,13 @@ def _capitals(m: re.Match[str]) -> str:
     if len(word) <= 4 or not re.search(r"[AEIOUYĂÂÊÔƠƯ]", word):
         return spell(word)
     return word.lower()
+
+
+def _in_capitals_run(m: re.Match[str]) -> bool:
+    """Whether the word next to the match (either side) is also written in capitals."""
+    before = re.search(r"([^\W\d_]+)[^\w]*$", m.string[max(0, m.start() - 30) : m.start()])
+    after = re.match(r"[^\w]*([^\W\d_]+)", m.string[m.end() : m.end() + 30])
+    return any(x is not None and x.group(1).isupper() and len(x.group(1)) > 1 for x in (before, after))
 
 
 _SYMBOLS = {
@@ -607,6 +616,7 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(_PLATE, _plate)
     t.sub(r.code, r.code_sub)
     t.sub(_DATE_TO_DATE, " đến ")
+    t.sub(_DAY_RANGE, _day_range)
     t.sub(_FULL_DATE, _full_date)
     t.sub(_ISO_DATE, _iso_date)
     t.sub(_TRIPLE, _triple)
@@ -616,7 +626,6 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(r.score, r.score_sub)
     t.sub(_RATIO, r.ratio_sub)
     t.sub(r.idioms, r.idiom_sub)
-    t.sub(_DAY_RANGE, _day_range)
     t.sub(_WEEKDAY_NUMBERS, _weekday_numbers)
     t.sub(_MONTH_YEAR, r.month_year_sub)
     t.sub(_RANGE, " đến ")
