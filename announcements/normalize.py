@@ -169,9 +169,7 @@ _CLOCK = re.compile(
     r"(?<![\w.,:])(\d{1,2})\s?(?:[hHgG]|:)\s?(\d{2})(?::(\d{2}))?(?:\s?(?:phút|ph|p|')(?!\w))?(?![\d])"
 )
 _HOURS = re.compile(r"(?<![\w.,])(\d{1,3})\s?[hH](?![\w])")
-_RANGE = re.compile(
-    r"(?:(?<=\d)|(?<=\d[hH%'])|(?<=\d\s[hH])|(?<=\d[hH]\d\d))\s*[-~]\s*(?=\d)"
-)
+_RANGE = re.compile(r"(?:(?<=\d)|(?<=\d[hH%'])|(?<=\d\s[hH])|(?<=\d[hH]\d\d))\s*[-~]\s*(?=\d)")
 _RATIO = re.compile(r"(?<![\w.,:])(\d+):(\d+(?:\.\d{3})*)(?![\d:])")
 _SIGN = re.compile(r"(?<![\w.,%')\]/-])-(?=\d)")
 _CHAINAGE = re.compile(r"(?<![\w.])(?i:km)\s*(\d{1,4})\s*\+\s*(\d{1,3})(?!\d)")
@@ -354,8 +352,8 @@ def _capitals(m: re.Match[str]) -> str:
     word = m.group(0)
     if not word.isupper():
         return word
-    if len(word) == 2 and word.isascii() and not _in_capitals_run(m):
-        return spell(word)  # "SE1", "UV": two bare letters amid ordinary text are letters
+    if 2 <= len(word) <= 3 and word.isascii() and not _in_capitals_run(m):
+        return spell(word)  # "SE1", "UV", "RON 95": bare capitals amid ordinary text are letters
     if len(word) == 1:
         return LETTER_NAMES.get(word.lower(), word) if word not in "AEIOUY" else word
     if is_vietnamese_syllable(word):
@@ -369,7 +367,9 @@ def _in_capitals_run(m: re.Match[str]) -> bool:
     """Whether the word next to the match (either side) is also written in capitals."""
     before = re.search(r"([^\W\d_]+)[^\w]*$", m.string[max(0, m.start() - 30) : m.start()])
     after = re.match(r"[^\w]*([^\W\d_]+)", m.string[m.end() : m.end() + 30])
-    return any(x is not None and x.group(1).isupper() and len(x.group(1)) > 1 for x in (before, after))
+    return any(
+        x is not None and x.group(1).isupper() and len(x.group(1)) > 1 for x in (before, after)
+    )
 
 
 _SYMBOLS = {
@@ -381,9 +381,7 @@ _SYMBOLS = {
 }  # fmt: skip
 _SYMBOL_RE = re.compile("|".join(re.escape(s) for s in _SYMBOLS))
 #: Symbols (emoji, arrows…) and control characters no voice can say; not the override stand-in.
-_UNSPEAKABLE = re.compile(
-    "[^\\w\\s.,;:!?\\-\ue000]"
-)
+_UNSPEAKABLE = re.compile("[^\\w\\s.,;:!?\\-\ue000]")
 
 
 def _unspeakable(m: re.Match[str]) -> str:
@@ -457,9 +455,7 @@ class _Rules:
             rf"(\d{{5,}}(?:[ .]\d{{3,}})*)(?![\d]|[.,]\d)"
         )
         weekdays = "|".join(re.escape(w) for w in sorted(rules.weekdays, key=len, reverse=True))
-        self.weekday_range = re.compile(
-            rf"(?<![\w-])({weekdays})\s*-\s*({weekdays})(?![\w])"
-        )
+        self.weekday_range = re.compile(rf"(?<![\w-])({weekdays})\s*-\s*({weekdays})(?![\w])")
         self.weekday = re.compile(rf"(?<![\w-])({weekdays})(?![\w])")
         name_keys = [k for k, (_, kind) in rules.prefixes.items() if kind in ("name", "both")]
         number_keys = [k for k, (_, kind) in rules.prefixes.items() if kind in ("number", "both")]
@@ -477,9 +473,7 @@ class _Rules:
             rf"(?<![^\W\d_])(?:(?P<money>{money})|(?P<other>{other}))\s*/\s*"
             rf"(?P<den>{denominators})(?:\s*/\s*(?P<den2>{denominators}))?(?![\w/])"
         )
-        self.idioms = re.compile(
-            rf"(?<![\w.,/])(?:{_alternation(rules.idioms)})(?![\w/]|[.,]\d)"
-        )
+        self.idioms = re.compile(rf"(?<![\w.,/])(?:{_alternation(rules.idioms)})(?![\w/]|[.,]\d)")
         self.mixed = _mixed(table)
         # "Covid-19": the hyphen between a name and its number is no minus sign.
         self.abbreviation = re.compile(rf"(?P<abbr>{table.pattern.pattern})(?:-(?=\d))?")
@@ -487,8 +481,10 @@ class _Rules:
     # -- passes that need the rules ------------------------------------------------------------
 
     def prefix_name_sub(self, m: re.Match[str]) -> str:
-        # "Nguyễn Văn H. Tân" is a person's initial, not a district.
-        if re.search(r"(?<![\w])[A-ZĐÀ-Ỹ][a-zà-ỹđ]+\s*$", _before(m)):
+        # "Nguyễn Văn H. Tân" is a person's initial, not a district; "H.Vĩnh Tường", written
+        # without a space, is always a prefix.
+        spaced = m.group(0) != m.group(1)
+        if spaced and re.search(r"(?<![\w])[A-ZĐÀ-Ỹ][a-zà-ỹđ]+\s*$", _before(m)):
             return m.group(0)
         return f" {self.rules.prefixes[m.group(1)][0]} "
 
@@ -540,7 +536,7 @@ class _Rules:
         return _month_year(m)
 
     def slash_pair_sub(self, m: re.Match[str]) -> str:
-        """"a/b": a date, a street name, a fraction or a ratio, by the words around it."""
+        """ "a/b": a date, a street name, a fraction or a ratio, by the words around it."""
         word = m.group("w")
         a, b = int(m.group(2)), int(m.group(3))
         before = _before(m, m.start(2))
@@ -658,7 +654,9 @@ def _run(t: Tracked, table: Abbreviations, rules: ReadingRules) -> None:
     t.sub(r.weekday_range, r.weekday_range_sub)
     t.sub(r.weekday, r.weekday_sub)
     t.sub(r.abbreviation, lambda m: f" {table.lookup(m.group('abbr')) or m.group('abbr')} ")
-    t.sub(re.compile(r"(?<=[^\W\d_])(?<!\d[hHgG])-(?=\d)"), " ")  # "Covid-19", "SARS-CoV-2": name, number
+    t.sub(
+        re.compile(r"(?<=[^\W\d_])(?<!\d[hHgG])-(?=\d)"), " "
+    )  # "Covid-19", "SARS-CoV-2": name, number
     _say_numbers(t, r)
     t.sub(re.compile(r"(?<=\bđộ )C(?![\w])"), "xê")
     t.sub(re.compile(r"(?<=\bđộ )F(?![\w])"), "ép")

@@ -47,7 +47,12 @@ class Override:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form stored with an announcement."""
-        return {"start": self.start, "end": self.end, "written": self.written, "spoken": self.spoken}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "written": self.written,
+            "spoken": self.spoken,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Override:
@@ -82,7 +87,7 @@ def overrides_from_json(text: str) -> list[Override]:
 
 @dataclass(frozen=True)
 class Resolution:
-    """Overrides placed on the current text: `applied` at their current offsets, `stale` not found."""
+    """Overrides placed on a text: `applied` at their current offsets, `stale` not placed."""
 
     applied: tuple[Override, ...]
     stale: tuple[Override, ...]
@@ -105,9 +110,7 @@ def resolve_overrides(text: str, overrides: Iterable[Override]) -> Resolution:
             if found:
                 start = min(found, key=lambda s: abs(s - o.start))
                 placed = Override(start, start + len(o.written), o.written, o.spoken)
-        if placed is None or any(
-            placed.start < a.end and a.start < placed.end for a in applied
-        ):
+        if placed is None or any(placed.start < a.end and a.start < placed.end for a in applied):
             stale.append(o)
         else:
             applied.append(placed)
@@ -277,7 +280,7 @@ class Tracked:
         return "".join(p.spoken if p.spoken is not None else p.text for p in self._pieces)
 
     def spans(self, tidy: Callable[[str], str]) -> list[Span]:
-        """Changed spans in source order, merged where they touch; `tidy` cleans each spoken form."""
+        """Changed spans in source order (audible changes only); `tidy` cleans each spoken form."""
         raw: list[tuple[int, int, str, bool]] = []
         for p in self._pieces:
             if not p.changed:

@@ -35,9 +35,10 @@ def syllables(word: str) -> list[str] | None:
         for start in range(max(0, end - 7), end):
             head = best[start]
             piece = word[start:end]
-            if head is not None and is_vietnamese_syllable(piece):
-                if best[end] is None or len(head) + 1 < len(best[end] or ()):
-                    best[end] = [*head, piece]
+            known = best[end]
+            fewer = known is None or (head is not None and len(head) + 1 < len(known))
+            if head is not None and fewer and is_vietnamese_syllable(piece):
+                best[end] = [*head, piece]
     return best[len(word)]
 
 

@@ -44,7 +44,9 @@ def test_own_corpus_accuracy_at_least_98_percent() -> None:
     scores, failed = score(OWN)
     total = sum(s.total for s in scores)
     rate = 1 - len(failed) / total
-    assert rate >= 0.98, f"accuracy {rate:.1%}; failing: {[(r.source, normalize(r.source)) for r in failed]}"
+    assert rate >= 0.98, (
+        f"accuracy {rate:.1%}; failing: {[(r.source, normalize(r.source)) for r in failed]}"
+    )
 
 
 @pytest.mark.parametrize("row", OWN, ids=[f"{r.line}-{r.category}" for r in OWN])
@@ -63,7 +65,9 @@ def test_shared_corpus_pass_rate_at_least_95_percent() -> None:
 @pytest.mark.parametrize(
     "row",
     [
-        pytest.param(r, marks=pytest.mark.xfail(strict=True, reason=DELIBERATE_DIFFERENCES[r.source]))
+        pytest.param(
+            r, marks=pytest.mark.xfail(strict=True, reason=DELIBERATE_DIFFERENCES[r.source])
+        )
         if r.source in DELIBERATE_DIFFERENCES
         else r
         for r in SHARED
