@@ -179,9 +179,24 @@ class Tracked:
         text = self.text
         edits: list[Edit] = []
         for m in pattern.finditer(text):
+            old = m.group(0)
             new = repl(m) if callable(repl) else m.expand(repl)
-            if new != m.group(0):
-                edits.append((m.start(), m.end(), new))
+            if new == old:
+                continue
+            # Keep only the part that changed, so "gọi 115" marks "115", not the keyword too.
+            # A replacement padded with a space (" ngày mười lăm…") keeps the written words it
+            # starts with ("ngày ") in place of the padding.
+            bare = new.lstrip()
+            if bare != new and old[:1].strip() and bare[:1] == old[:1]:
+                new = bare
+            head = 0
+            limit = min(len(old), len(new))
+            while head < limit and old[head] == new[head]:
+                head += 1
+            tail = 0
+            while tail < limit - head and old[-1 - tail] == new[-1 - tail]:
+                tail += 1
+            edits.append((m.start() + head, m.end() - tail, new[head : len(new) - tail]))
         self.apply(edits)
 
     def apply(self, edits: Sequence[Edit]) -> None:
