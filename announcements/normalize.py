@@ -439,6 +439,7 @@ class _Rules:
         self.name_before = ends(rules.name_before)
         self.fraction_after = starts(rules.fraction_after)
         self.fraction_before = ends(rules.fraction_before)
+        self.date_after = starts(rules.date_after)
         self.ratio_before = ends(rules.ratio_before)
         self.document_before = ends(rules.document_before)
         self.quantity_after = starts(rules.quantity_nouns)
@@ -553,6 +554,15 @@ class _Rules:
             # "8/8 thanh niên đạt chuẩn": a count out of a total, unless a date word leads.
             if a <= b and self.quantity_after.match(after) and not self.date_weak.search(before):
                 return f" {cardinal(a)} trên {cardinal(b)} "
+            # "2/3 ý kiến tán thành": a small fraction right before a noun.
+            if (
+                a < b <= self.rules.small_denominator
+                and re.match(r" [a-zà-ỹđ]", after)
+                and not self.date_after.match(after)
+                and not self.date_weak.search(before)
+                and not re.search(r"(?i:\b(?:ngày|mùng|mồng|lễ|kỷ niệm|tết)\b)", before[-25:])
+            ):
+                return f" {fraction(a, b)} "
         if valid:
             spoken = say_date(a, b, with_day_word=word is None)
             return f" {word} {spoken} " if word else f" {spoken} "

@@ -42,6 +42,8 @@ class ReadingRules:
     name_before: tuple[str, ...]
     fraction_after: tuple[str, ...]
     fraction_before: tuple[str, ...]
+    small_denominator: int
+    date_after: tuple[str, ...]
     idioms: Mapping[str, str]
     ratio_before: tuple[str, ...]
     score_before: tuple[str, ...]
@@ -59,6 +61,13 @@ def _words(data: Mapping[str, Any], table: str, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(w, str) for w in value):
         raise ReadingRulesError(f"reading rules: [{table}] {key} must be a list of words")
     return tuple(value)
+
+
+def _integer(data: Mapping[str, Any], table: str, key: str) -> int:
+    value = data.get(table, {}).get(key) if isinstance(data.get(table), dict) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ReadingRulesError(f"reading rules: [{table}] {key} must be a whole number")
+    return value
 
 
 def _no_digits(where: str, spoken: str) -> str:
@@ -93,6 +102,8 @@ def parse_rules(data: Mapping[str, Any]) -> ReadingRules:
         name_before=_words(data, "date", "name_before"),
         fraction_after=_words(data, "fraction", "after"),
         fraction_before=_words(data, "fraction", "before"),
+        small_denominator=_integer(data, "fraction", "small_denominator"),
+        date_after=_words(data, "fraction", "date_after"),
         idioms=idioms,
         ratio_before=_words(data, "ratio", "before"),
         score_before=_words(data, "score", "before"),
