@@ -177,6 +177,10 @@ _CHAINAGE = re.compile(r"(?<![\w.])(?i:km)\s*(\d{1,4})\s*\+\s*(\d{1,3})(?!\d)")
 _PLATE = re.compile(
     r"(?<![\w.])(\d{2})([A-ZĐ]{1,2})(\d?)\s*[-. ]\s*(\d{3})\.?(\d{2})(?![\w]|[.,]\d)"
 )
+#: Dimensions: "3x4m", "2,5 x 3 m" → "ba nhân bốn mét".
+_TIMES = re.compile(
+    r"(?<![\w.,])(\d+(?:,\d+)?)\s*[xX×]\s*(\d+(?:,\d+)?)(?=\s?(?:m|cm|mm|km|m2|m3)?(?![\w]))"
+)
 #: Three numbers joined by hyphens that are no date ("NPK 16-16-8"): said one after another.
 _TRIPLE = re.compile(r"(?<![\w.,/-])(\d{1,2})-(\d{1,2})-(\d{1,2})(?![\w/-]|[.,]\d)")
 #: Between two full dates, "-" is "đến" ("30/4/1975-30/4/2025").
@@ -289,6 +293,7 @@ UNITS = {
     "VNĐ": "đồng", "VND": "đồng", "vnđ": "đồng", "USD": "đô la Mỹ", "tr": "triệu",
     "kW": "ki lô oát", "kWh": "ki lô oát giờ", "MW": "mê ga oát", "mmHg": "mi li mét thủy ngân",
     "GB": "ghi ga bai", "MB": "mê ga bai", "cm3": "xen ti mét khối", "kV": "ki lô vôn",
+    "oC": "độ xê",
 }  # fmt: skip
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _NUMBER = re.compile(
@@ -626,6 +631,7 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(_FULL_DATE, _full_date)
     t.sub(_ISO_DATE, _iso_date)
     t.sub(_TRIPLE, _triple)
+    t.sub(_TIMES, lambda m: f" {_number_words(m.group(1))} nhân {m.group(2)}")
     t.sub(_QUARTER_YEAR, _quarter_year)
     t.sub(_ROMAN, _roman)
     t.sub(_DOC_YEAR, r.doc_year_sub)
