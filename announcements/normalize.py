@@ -90,6 +90,8 @@ def _clean_characters(t: Tracked) -> None:
     t.apply(edits)
     t.sub(re.compile(r"\*+|_{2,}|<(?=(?:https?://|www\.))", re.IGNORECASE), " ")
     t.sub(re.compile(r"(?m)^[ \t]*[-+>][ \t]+"), "\n")  # list bullets and quote marks
+    # "1. Thời gian:" — a numbered item is said "một, thời gian", not a sentence "một."
+    t.sub(re.compile(r"(?m)^([ \t]*\d{1,2})[.)][ \t]+(?=\S)"), r"\1, ")
     t.sub(re.compile(r"\(\s*(0\d{1,3})\s*\)\s*"), r"\1 ")  # "(024) 3823 1234"
     t.sub(re.compile(r"<\s*(?=\d)"), " dưới ")
     t.sub(re.compile(r">\s*(?=\d)"), " trên ")
