@@ -332,7 +332,9 @@ def _mixed(table: Abbreviations) -> _Sub:
     def sub(m: re.Match[str]) -> str:
         words: list[str] = []
         for run in re.findall(r"\d+|[^\W\d_]+", m.group(0)):
-            if run.isdigit():
+            if run.isdigit() and len(run) >= 4:
+                words.append(digit_by_digit(run))  # "OM5451", "IR50404": a code, not a number
+            elif run.isdigit():
                 words.append(cardinal_text(run))
             elif known := table.lookup(run):
                 words.append(known)
