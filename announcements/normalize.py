@@ -61,6 +61,7 @@ _CHAR_MAP = {
     "\u00b4": "'", "\u2022": "\n", "\u25cf": "\n", "\u25aa": "\n", "\u25a0": "\n",
     "\u25e6": "\n", "\u2023": "\n", "\u00b7": " ", "\t": " ", "\r": "\n", "\u200b": "",
     "\u200c": "", "\u200d": "", "\ufeff": "", "\u2192": " ", "\u2044": " phần ",
+    "\ue000": " ",  # the override stand-in (spans.LOCK) never comes from the text itself
 }  # fmt: skip
 _CHAR_TABLE = str.maketrans(_CHAR_MAP)
 _CLUSTER = re.compile(r".[\u0300-\u036f\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]*", re.DOTALL)
