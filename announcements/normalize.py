@@ -486,6 +486,9 @@ class _Rules:
         )
         self.idioms = re.compile(rf"(?<![\w.,/])(?:{_alternation(rules.idioms)})(?![\w/]|[.,]\d)")
         self.mixed = _mixed(table)
+        self.document_type = re.compile(
+            rf"(?<=\d/)({_alternation(rules.document_types)})(?=[-–][A-ZĐ])"
+        )
         # "Covid-19": the hyphen between a name and its number is no minus sign.
         self.abbreviation = re.compile(rf"(?P<abbr>{table.pattern.pattern})(?:-(?=\d))?")
 
@@ -672,6 +675,7 @@ def _run(t: Tracked, table: Abbreviations, rules: ReadingRules) -> None:
     t.sub(URL_RE, url)
     t.sub(r.prefix_number, r.prefix_number_sub)
     t.sub(r.prefix_name, r.prefix_name_sub)
+    t.sub(r.document_type, lambda m: f" {r.rules.document_types[m.group(1)]} ")
     t.sub(r.weekday_range, r.weekday_range_sub)
     t.sub(r.weekday, r.weekday_sub)
     t.sub(r.abbreviation, lambda m: f" {table.lookup(m.group('abbr')) or m.group('abbr')} ")

@@ -49,6 +49,7 @@ class ReadingRules:
     score_before: tuple[str, ...]
     document_before: tuple[str, ...]
     code_before: tuple[str, ...]
+    document_types: Mapping[str, str]
     weekdays: Mapping[str, str]
     money_units: tuple[str, ...]
     other_units: tuple[str, ...]
@@ -81,6 +82,10 @@ def parse_rules(data: Mapping[str, Any]) -> ReadingRules:
     try:
         idioms = {str(k): _no_digits(f"idiom {k}", str(v)) for k, v in data["idioms"].items()}
         weekdays = {str(k): _no_digits(f"weekday {k}", str(v)) for k, v in data["weekdays"].items()}
+        document_types = {
+            str(k): _no_digits(f"document type {k}", str(v))
+            for k, v in data["document"]["types"].items()
+        }
         denominators = {}
         for k, v in data["per_unit"]["denominators"].items():
             if not (isinstance(v, list) and len(v) == 3 and all(isinstance(x, str) for x in v)):
@@ -109,6 +114,7 @@ def parse_rules(data: Mapping[str, Any]) -> ReadingRules:
         score_before=_words(data, "score", "before"),
         document_before=_words(data, "document", "before"),
         code_before=_words(data, "code", "before"),
+        document_types=document_types,
         weekdays=weekdays,
         money_units=_words(data, "per_unit", "money_units"),
         other_units=_words(data, "per_unit", "other_units"),
