@@ -484,6 +484,10 @@ class _Rules:
             rf"(?<![^\W\d_])(?:(?P<money>{money})|(?P<other>{other}))\s*/\s*"
             rf"(?P<den>{denominators})(?:\s*/\s*(?P<den2>{denominators}))?(?![\w/])"
         )
+        # After money any one word is what is paid for: "8.000 đồng/bản" → "một bản".
+        self.per_word = re.compile(
+            rf"(?<![^\W\d_])(?P<money>{money})\s*/\s*(?P<word>[a-zà-ỹđ]+)(?![\w/])"
+        )
         self.idioms = re.compile(rf"(?<![\w.,/])(?:{_alternation(rules.idioms)})(?![\w/]|[.,]\d)")
         self.mixed = _mixed(table)
         self.document_type = re.compile(
@@ -651,6 +655,7 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(_RANGE, " đến ")
     t.sub(_SLASH_PAIR, r.slash_pair_sub)
     t.sub(r.per_unit, r.per_unit_sub)
+    t.sub(r.per_word, lambda m: f"{m.group('money')} một {m.group('word')} ")
     t.sub(_MONTH, _month)
     t.sub(_CLOCK, _clock)
     t.sub(re.compile(r"(?<=\d)(\s+(?i:giờ))\s+00(?!\d)(?:\s+(?i:phút)(?!\w))?"), r"\1")
