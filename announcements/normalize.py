@@ -296,7 +296,7 @@ UNITS = {
     "VNĐ": "đồng", "VND": "đồng", "vnđ": "đồng", "USD": "đô la Mỹ", "tr": "triệu",
     "kW": "ki lô oát", "kWh": "ki lô oát giờ", "MW": "mê ga oát", "mmHg": "mi li mét thủy ngân",
     "GB": "ghi ga bai", "MB": "mê ga bai", "cm3": "xen ti mét khối", "kV": "ki lô vôn",
-    "oC": "độ xê",
+    "oC": "độ xê", "MHz": "mê ga héc", "kHz": "ki lô héc", "GHz": "ghi ga héc", "Hz": "héc",
 }  # fmt: skip
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _NUMBER = re.compile(
@@ -484,6 +484,11 @@ class _Rules:
             rf"(?<![^\W\d_])(?:(?P<money>{money})|(?P<other>{other}))\s*/\s*"
             rf"(?P<den>{denominators})(?:\s*/\s*(?P<den2>{denominators}))?(?![\w/])"
         )
+        # "12 tấn búp tươi/ha": a unit abbreviation after a slash, with a number shortly before.
+        abbreviated = [k for k, per in rules.denominators.items() if k != per.spoken]
+        self.per_abbreviation = re.compile(
+            rf"(?<=[^\W\d_])\s*/\s*(?P<den>{_alternation(abbreviated)})(?![\w/])"
+        )
         # After money any one word is what is paid for: "8.000 đồng/bản" → "một bản".
         self.per_word = re.compile(
             rf"(?<![^\W\d_])(?P<money>{money})\s*/\s*(?P<word>[a-zà-ỹđ]+)(?![\w/])"
@@ -590,6 +595,12 @@ class _Rules:
         # "140/90 mmHg": the second number keeps its digits so its unit is read with it.
         return f" {cardinal(a)} trên {m.group(3)}"
 
+    def per_abbreviation_sub(self, m: re.Match[str]) -> str:
+        if not re.search(r"\d", _before(m, width=30)):
+            return m.group(0)
+        per = self.rules.denominators[m.group("den")]
+        return f" {per.after_other} {per.spoken} "
+
     def per_unit_sub(self, m: re.Match[str]) -> str:
         per = self.rules.denominators[m.group("den")]
         second = ""
@@ -656,6 +667,7 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(_SLASH_PAIR, r.slash_pair_sub)
     t.sub(r.per_unit, r.per_unit_sub)
     t.sub(r.per_word, lambda m: f"{m.group('money')} một {m.group('word')} ")
+    t.sub(r.per_abbreviation, r.per_abbreviation_sub)
     t.sub(_MONTH, _month)
     t.sub(_CLOCK, _clock)
     t.sub(re.compile(r"(?<=\d)(\s+(?i:giờ))\s+00(?!\d)(?:\s+(?i:phút)(?!\w))?"), r"\1")
