@@ -198,6 +198,8 @@ _ROMAN_KEYWORDS = (
 _ROMAN = re.compile(
     rf"\b((?i:{_ROMAN_KEYWORDS}))(\s+)(?:((?i:thứ))\s+)?([IVXLCDM]+)(?:/(\d{{4}}))?(?![\w])"
 )
+#: A known abbreviation with a Roman numeral stuck to it: "BĐII" → "báo động hai".
+_ABBR_ROMAN = re.compile(r"(?<![\w])[A-ZĐ]{2,}[IVX]+(?![\w])")
 _QUARTER_YEAR = re.compile(r"\b((?i:quý))\s+(\d)/(\d{4})(?![\d])")
 _WEEKDAY_NUMBERS = re.compile(r"\b((?i:thứ))\s+([2-7])\s*-\s*(?:(?i:thứ)\s+)?([2-7])(?!\d)")
 
@@ -511,6 +513,14 @@ class _Rules:
             return m.group(0)
         return f" {self.rules.prefixes[m.group(1)][0]} "
 
+    def abbreviation_roman_sub(self, m: re.Match[str]) -> str:
+        token = m.group(0)
+        for cut in range(len(token) - 1, 1, -1):
+            known, value = self.table.lookup(token[:cut]), roman_to_int(token[cut:])
+            if known is not None and value is not None and value <= 10:
+                return f" {known} {cardinal(value)} "
+        return token
+
     def prefix_number_sub(self, m: re.Match[str]) -> str:
         return f" {self.rules.prefixes[m.group(1)][0]} "
 
@@ -695,6 +705,7 @@ def _run(t: Tracked, table: Abbreviations, rules: ReadingRules) -> None:
     t.sub(r.document_type, lambda m: f" {r.rules.document_types[m.group(1)]} ")
     t.sub(r.weekday_range, r.weekday_range_sub)
     t.sub(r.weekday, r.weekday_sub)
+    t.sub(_ABBR_ROMAN, r.abbreviation_roman_sub)
     t.sub(r.abbreviation, lambda m: f" {table.lookup(m.group('abbr')) or m.group('abbr')} ")
     t.sub(
         re.compile(r"(?<=[^\W\d_])(?<!\d[hHgG])-(?=\d)"), " "
