@@ -163,6 +163,11 @@ _DAY_RANGE = re.compile(
     rf"{_DAY_WORD}(?<![\d.,/])(\d{{1,2}})\s*-\s*(\d{{1,2}})/(\d{{1,2}})(?:/(\d{{4}}))?"
     r"(?![\d/]|[.,]\d)"
 )
+#: "các ngày 5, 6 và 7/9": several days of one month.
+_DAY_LIST = re.compile(
+    r"\b((?i:ngày))\s+((?:\d{1,2}\s*(?:,|;|và|&)\s*)+)(\d{1,2})/(\d{1,2})(?:/(\d{4}))?"
+    r"(?![\d/]|[.,]\d)"
+)
 _SLASH_PAIR = re.compile(rf"{_DAY_WORD}(?<![\d.,/])(\d{{1,3}})/(\d{{1,4}})(?![\d/]|[.,]\d)")
 _MONTH_YEAR = re.compile(
     r"(?:(?P<w>\b(?i:tháng))\s+)?(?<![\d.,/])(\d{1,2})/(\d{4})(?![\d/]|[.,]\d)"
@@ -229,6 +234,16 @@ def _day_range(m: re.Match[str]) -> str:
         strong = re.search(r"(?i:\b(?:sáng|trưa|chiều|tối|đêm|hôm))\s*$", _before(m))
         word = "" if strong else "ngày"
     return f" {word} {cardinal(d1)} đến {say_date(d2, mo, y)} "
+
+
+def _day_list(m: re.Match[str]) -> str:
+    days = [int(d) for d in re.findall(r"\d+", m.group(2))] + [int(m.group(3))]
+    mo = int(m.group(4))
+    y = int(m.group(5)) if m.group(5) else None
+    if not all(is_date(d, mo, y) for d in days):
+        return m.group(0)
+    listed = re.sub(r"\d+", lambda d: cardinal(int(d.group(0))), m.group(2))
+    return f"{m.group(1)} {listed}{say_date(int(m.group(3)), mo, y, with_day_word=False)} "
 
 
 def _month_year(m: re.Match[str]) -> str:
@@ -298,7 +313,8 @@ UNITS = {
     "VNĐ": "đồng", "VND": "đồng", "vnđ": "đồng", "USD": "đô la Mỹ", "tr": "triệu",
     "kW": "ki lô oát", "kWh": "ki lô oát giờ", "MW": "mê ga oát", "mmHg": "mi li mét thủy ngân",
     "GB": "ghi ga bai", "MB": "mê ga bai", "cm3": "xen ti mét khối", "kV": "ki lô vôn",
-    "oC": "độ xê", "MHz": "mê ga héc", "kHz": "ki lô héc", "GHz": "ghi ga héc", "Hz": "héc",
+    "oC": "độ xê", "k": "nghìn", "MHz": "mê ga héc", "kHz": "ki lô héc", "GHz": "ghi ga héc",
+    "Hz": "héc",
 }  # fmt: skip
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _NUMBER = re.compile(
@@ -660,6 +676,7 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(_PLATE, _plate)
     t.sub(r.code, r.code_sub)
     t.sub(_DATE_TO_DATE, " đến ")
+    t.sub(_DAY_LIST, _day_list)
     t.sub(_DAY_RANGE, _day_range)
     t.sub(_FULL_DATE, _full_date)
     t.sub(_ISO_DATE, _iso_date)
