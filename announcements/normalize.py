@@ -186,6 +186,10 @@ _PLATE = re.compile(
     r"(?<![\w.])(\d{2})([A-ZĐ]{1,2})(\d?)\s*[-. ]\s*(\d{3})\.?(\d{2})(?![\w]|[.,]\d)"
 )
 #: Dimensions: "3x4m", "2,5 x 3 m" → "ba nhân bốn mét".
+#: Nine digits or more with no thousands dots: an account, a code, an ID — not an amount.
+_LONG_DIGITS = re.compile(r"(?<![\w.,])\d{9,}(?![\d]|[.,]\d)")
+#: "7g" is seven o'clock after a time word or before a part of the day, else seven grams.
+_HOUR_G = re.compile(r"(?<![\w.,])(\d{1,2})\s?g(?![\w])")
 _TIMES = re.compile(
     r"(?<![\w.,])(\d+(?:,\d+)?)\s*[xX×]\s*(\d+(?:,\d+)?)(?=\s?(?:m|cm|mm|km|m2|m3)?(?![\w]))"
 )
@@ -471,6 +475,7 @@ class _Rules:
         self.ratio_before = ends(rules.ratio_before)
         self.document_before = ends(rules.document_before)
         self.quantity_after = starts(rules.quantity_nouns)
+        self.money_after = starts(rules.money_units)
         self.score = re.compile(
             rf"(?<![\w])({words_pattern(rules.score_before)})\s+(\d{{1,2}})\s*[-:]\s*(\d{{1,2}})(?![\d:/])"
         )
@@ -480,8 +485,8 @@ class _Rules:
             rf"(?!\s*(?:{words_pattern(rules.quantity_nouns)})(?![\w]))"
         )
         self.code = re.compile(
-            rf"(?<![\w])(?:{words_pattern(rules.code_before)})[^\d.!?;\n]{{0,20}}?(?<![\d.,/])"
-            rf"(\d{{5,}}(?:[ .]\d{{3,}})*)(?![\d]|[.,]\d)"
+            rf"(?<![\w])(?:{words_pattern(rules.code_before)})[^\d.!?;\n]{{0,40}}?(?<![\d.,/])"
+            rf"(\d{{4,}}(?:[ .]\d{{3,}})+|\d{{5,}})(?![\d]|[.,]\d)"
         )
         weekdays = "|".join(re.escape(w) for w in sorted(rules.weekdays, key=len, reverse=True))
         self.weekday_range = re.compile(rf"(?<![\w-])({weekdays})\s*-\s*({weekdays})(?![\w])")
@@ -621,6 +626,21 @@ class _Rules:
         # "140/90 mmHg": the second number keeps its digits so its unit is read with it.
         return f" {cardinal(a)} trên {m.group(3)}"
 
+    def long_digits_sub(self, m: re.Match[str]) -> str:
+        if self.quantity_after.match(_after(m)) or self.money_after.match(_after(m)):
+            return m.group(0)
+        return f" {_say_digit_groups([m.group(0)])} "
+
+    def hour_g_sub(self, m: re.Match[str]) -> str:
+        hour = int(m.group(1))
+        time_before = re.search(
+            r"(?i:\b(?:lúc|từ|đến|tới|khoảng|trước|sau|vào|hồi))\s*$", _before(m)
+        )
+        part_after = re.match(r"\s*(?i:sáng|trưa|chiều|tối|đêm|ngày|hôm)\b", _after(m))
+        if hour <= 24 and (time_before or part_after):
+            return f" {cardinal(hour)} giờ "
+        return m.group(0)
+
     def per_abbreviation_sub(self, m: re.Match[str]) -> str:
         if not re.search(r"\d", _before(m, width=30)):
             return m.group(0)
@@ -698,8 +718,10 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(_MONTH, _month)
     t.sub(_CLOCK, _clock)
     t.sub(re.compile(r"(?<=\d)(\s+(?i:giờ))\s+00(?!\d)(?:\s+(?i:phút)(?!\w))?"), r"\1")
+    t.sub(_HOUR_G, r.hour_g_sub)
     t.sub(_HOURS, lambda m: f" {cardinal_text(m.group(1))} giờ ")
     t.sub(_ORDINAL, lambda m: f"{m.group(1)} {ordinal(int(m.group(2)))} ")
+    t.sub(_LONG_DIGITS, r.long_digits_sub)
     t.sub(_DOTTED, _dotted)
     t.sub(_NUMBER, _number)
     t.sub(_MIXED, r.mixed)
