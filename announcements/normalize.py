@@ -177,7 +177,10 @@ _CLOCK = re.compile(
     r"(?<![\w.,:])(\d{1,2})\s?(?:[hHgG]|:)\s?(\d{2})(?::(\d{2}))?(?:\s?(?:phút|ph|p|')(?!\w))?(?![\d])"
 )
 _HOURS = re.compile(r"(?<![\w.,])(\d{1,3})\s?[hH](?![\w])")
-_RANGE = re.compile(r"(?:(?<=\d)|(?<=\d[hH%'])|(?<=\d\s[hH])|(?<=\d[hH]\d\d))\s*[-~]\s*(?=\d)")
+_RANGE = re.compile(
+    r"(?:(?<=\d)|(?<=\d[hH%'])|(?<=\d\s[hH])|(?<=\d[hH]\d\d)|(?<=\d\s(?i:giờ))|(?<=\d\s(?i:phút)))"
+    r"\s*[-~]\s*(?=\d)"
+)
 _RATIO = re.compile(r"(?<![\w.,:])(\d+):(\d+(?:\.\d{3})*)(?![\d:])")
 _SIGN = re.compile(r"(?<![\w.,%')\]/-])-(?=\d)")
 _CHAINAGE = re.compile(r"(?<![\w.])(?i:km)\s*(\d{1,4})\s*\+\s*(\d{1,3})(?!\d)")
@@ -554,7 +557,7 @@ class _Rules:
 
     def sign_sub(self, m: re.Match[str]) -> str:
         # "5 -7 ngày", "14h -16h" are ranges; only a lone minus is a sign.
-        if re.search(r"[\d%'hH]\s*$", _before(m)):
+        if re.search(r"(?:[\d%'hH]|\d\s(?i:giờ|phút))\s*$", _before(m)):
             return m.group(0)
         return " âm "
 
