@@ -62,7 +62,7 @@ class Override:
             written, spoken = data["written"], data["spoken"]
         except (KeyError, TypeError) as exc:
             raise BadOverride(f"override needs start, end, written, spoken: {data!r}") from exc
-        if not (isinstance(start, int) and isinstance(end, int)):
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
             raise BadOverride(f"override offsets must be integers: {data!r}")
         if not (isinstance(written, str) and isinstance(spoken, str)):
             raise BadOverride(f"override texts must be strings: {data!r}")

@@ -125,6 +125,7 @@ def test_overrides_round_trip_through_json() -> None:
         ('{"start": 0}', "JSON list"),
         ('[{"start": 0, "end": 4}]', "needs start, end, written, spoken"),
         ('[{"start": "0", "end": 4, "written": "UBND", "spoken": "x"}]', "integers"),
+        ('[{"start": true, "end": 4, "written": "UBND", "spoken": "x"}]', "integers"),
         ('[{"start": 0, "end": 4, "written": "UBND", "spoken": 5}]', "strings"),
         ('[{"start": 0, "end": 3, "written": "UBND", "spoken": "x"}]', "does not span"),
         ('[{"start": 4, "end": 4, "written": "", "spoken": "x"}]', "start < end"),
