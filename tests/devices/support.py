@@ -27,12 +27,7 @@ from devices.config import AgentConfig, config_from_mapping
 from devices.errors import HttpError
 from devices.http import FakeHttp, Response
 from devices.link import FakeLink
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 class EmbeddedAmqtt:
