@@ -326,7 +326,7 @@ class SnapcastEngine:
         return session
 
     def stop_session(self, session_id: str) -> SessionEnd:
-        """End a session now (outcome "stopped")."""
+        """End a session now (outcome "stopped"); a session already ended keeps its end."""
         end = self._finish(session_id, "stopped", None)
         if end is None:
             raise UnknownSession(f"no live session {session_id!r}")

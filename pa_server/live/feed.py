@@ -70,7 +70,8 @@ class Recorder:
         """Flush the encoder and close the file; return its path."""
         with self._lock:
             if not self._file.closed:
-                self._file.write(bytes(self._enc.flush()))
+                if self.frames:  # lameenc refuses to flush an encoder that never encoded
+                    self._file.write(bytes(self._enc.flush()))
                 self._file.close()
         return self.path
 

@@ -112,8 +112,8 @@ class RelaySource:
             self.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
             "-rw_timeout", timeout_us,
             "-i", self.url,
-            "-vn", "-f", "s16le", "-acodec", "pcm_s16le",
-            "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "pipe:1",
+            "-vn", "-acodec", "pcm_s16le",
+            "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "pipe:1",
         ]  # fmt: skip
 
     def start(self, sink: PcmSink, on_end: OnEnd) -> None:
