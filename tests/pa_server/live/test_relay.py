@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -31,7 +32,10 @@ FAST = RelayPolicy(stall_s=3, backoff_s=0.1, backoff_max_s=0.2, give_up_s=10, ma
 @pytest.fixture(autouse=True)
 def _ffmpeg() -> None:
     if find_ffmpeg() is None:
-        pytest.skip("no ffmpeg (apt-get install ffmpeg, or pip install imageio-ffmpeg)")
+        reason = "no ffmpeg (apt-get install ffmpeg, or pip install imageio-ffmpeg)"
+        if os.environ.get("PA_REQUIRE_SNAPCAST") == "1":
+            pytest.fail(f"relay tests required (PA_REQUIRE_SNAPCAST=1) but {reason}")
+        pytest.skip(reason)
 
 
 def on_groups(engine: SnapcastEngine) -> dict[str, str]:

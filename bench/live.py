@@ -1,0 +1,290 @@
+"""Live audio on Snapcast: microphone-to-loudspeaker latency, skew between N real snapclients.
+
+    .venv/bin/python bench/live.py --clients 10 [--clicks 20] [--buffer-ms 1000]
+
+Runs our managed snapserver (`pa_server.live`), N `snapclient --player file:filename=stdout`
+processes on this machine, and a `MicSource` session fed in real time with a quiet 300-Hz tone
+carrying one loud 4-kHz click per second. Each client's output is read as it is written; the
+file player writes 50 ms of audio every 50 ms, the first sample of which is due 10 ms after
+the write (its "DAC time"), so a click at sample j of chunk k is heard at
+write_k + 10 ms + j / 48 kHz. Prints, per click: latency (heard − pushed into the source) and
+skew (latest − earliest client); the start skew (first click) and the running skew (the
+rest); dropouts (10-ms windows of silence inside the session); and the bytes a loudspeaker
+received per second (one extra client behind a counting TCP relay). Baseline, same run: the
+snapserver buffer, the floor of any latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import selectors
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pa_server.live.engine import SnapcastEngine
+from pa_server.live.sources import MicSource
+
+RATE = 48_000
+CHUNK_BYTES = 9_600  # the file player's 50 ms of 48 kHz s16 stereo
+CHUNK_S = 0.050
+DAC_S = 0.010
+CLICK_LEVEL = 0.5
+SILENCE_RMS = 0.005
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Client:
+    """One snapclient's output as it arrives: chunk write instants and click positions."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    total: int = 0
+    chunk_times: dict[int, float] = field(default_factory=dict)
+    clicks: list[int] = field(default_factory=list)  # sample index of each click onset
+    last_click: int = -RATE
+    tail: bytes = b""
+    quiet_windows: list[int] = field(default_factory=list)  # sample index of silent 10 ms
+
+    def feed(self, data: bytes, now: float) -> None:
+        start = self.total
+        # a chunk begins in this read: its write instant is now (or just before)
+        first_chunk = -(-start // CHUNK_BYTES)
+        for k in range(first_chunk, (start + len(data) - 1) // CHUNK_BYTES + 1):
+            self.chunk_times.setdefault(k, now)
+        self.total += len(data)
+        buf = self.tail + data
+        usable = len(buf) - len(buf) % 4
+        self.tail = buf[usable:]
+        if not usable:
+            return
+        x = np.frombuffer(buf[:usable], dtype="<i2").reshape(-1, 2)[:, 0] / 32768.0
+        base = (self.total - len(self.tail)) // 4 - x.size
+        loud = np.flatnonzero(np.abs(x) > CLICK_LEVEL)
+        for i in loud:
+            pos = base + int(i)
+            if pos - self.last_click > RATE // 4:  # one onset per click
+                self.clicks.append(pos)
+            self.last_click = pos
+        win = RATE // 100
+        n = x.size // win
+        if n:
+            rms = np.sqrt((x[: n * win].reshape(n, win) ** 2).mean(axis=1))
+            for w in np.flatnonzero(rms < SILENCE_RMS):
+                self.quiet_windows.append(base + int(w) * win)
+
+    def heard_at(self, sample: int, smooth: bool) -> float | None:
+        k = sample * 4 // CHUNK_BYTES
+        if k not in self.chunk_times:
+            return None
+        if smooth:
+            # the earliest projection of nearby write instants onto chunk k: each read is late
+            # by the reader's wake-up, the earliest of them the least
+            t = min(
+                self.chunk_times[m] - (m - k) * CHUNK_S
+                for m in range(k - 10, k + 11)
+                if m in self.chunk_times
+            )
+        else:
+            t = self.chunk_times[k]
+        j = sample - k * CHUNK_BYTES // 4
+        return t + DAC_S + j / RATE
+
+
+class CountingRelay:
+    """A TCP relay in front of snapserver's audio port that counts the bytes sent down."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.down = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            up = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pipe, args=(conn, up, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(up, conn, True), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, count: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if count:
+                    self.down += len(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+
+
+def signal_pcm(seconds: float, click_at: list[float]) -> np.ndarray:  # type: ignore[type-arg]
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = 0.05 * np.sin(2 * math.pi * 300 * t)
+    burst = int(0.003 * RATE)
+    for c in click_at:
+        i = int(c * RATE)
+        x[i : i + burst] = 0.9 * np.sin(2 * math.pi * 4000 * np.arange(burst) / RATE)
+    return (x * 32767).astype("<i2")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=10)
+    ap.add_argument("--clicks", type=int, default=20)
+    ap.add_argument("--buffer-ms", type=int, default=1000)
+    ap.add_argument("--bitrate", type=int, default=64_000)
+    args = ap.parse_args()
+
+    load0 = os.getloadavg()[0]
+    work = Path(tempfile.mkdtemp(prefix="bench-live-"))
+    engine = SnapcastEngine.managed(
+        work, streams=1, buffer_ms=args.buffer_ms, opus_bitrate=args.bitrate
+    )
+    engine.start()
+    relay = CountingRelay(("127.0.0.1", engine.stream_port))
+    sel = selectors.DefaultSelector()
+    clients: list[Client] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for n in range(args.clients):
+            proc = subprocess.Popen(
+                ["snapclient", "--host", "127.0.0.1", "--port", str(engine.stream_port),
+                 "--hostID", f"bench-{n}", "--player", "file:filename=stdout",
+                 "--logsink", "null"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert proc.stdout is not None
+            os.set_blocking(proc.stdout.fileno(), False)
+            c = Client(f"bench-{n}", proc)
+            clients.append(c)
+            procs.append(proc)
+            sel.register(proc.stdout, selectors.EVENT_READ, c)
+        meter = subprocess.Popen(
+            ["snapclient", "--host", "127.0.0.1", "--port", str(relay.port),
+             "--hostID", "bench-meter", "--player", "file:filename=null", "--logsink", "null"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        procs.append(meter)
+        ids = [c.name for c in clients] + ["bench-meter"]
+        deadline = time.monotonic() + 60
+        while not set(ids) <= engine.control.status().connected:
+            if time.monotonic() > deadline:
+                print("not every client connected", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+
+        stop = threading.Event()
+
+        def read_loop() -> None:
+            while not stop.is_set():
+                for key, _ in sel.select(timeout=0.1):
+                    now = time.monotonic()
+                    try:
+                        data = os.read(key.fileobj.fileno(), 1 << 16)  # type: ignore[union-attr]
+                    except BlockingIOError:
+                        continue
+                    if data:
+                        key.data.feed(data, now)
+
+        reader = threading.Thread(target=read_loop, daemon=True)
+        reader.start()
+
+        mic = MicSource(rate=RATE, channels=1, label="bench")
+        session = engine.start_session(ids, mic, title="bench")
+        while any(c.stream_id != session.stream for c in engine.control.status().clients.values()):
+            time.sleep(0.05)
+        lead = 1.0
+        click_at = [lead + i for i in range(args.clicks)]
+        total_s = lead + args.clicks + 0.5
+        pcm = signal_pcm(total_s, click_at).tobytes()
+        chunk = RATE // 50 * 2  # 20 ms mono
+        pushed: list[float] = []
+        t0 = time.monotonic()
+        bytes0 = relay.down
+        for n, i in enumerate(range(0, len(pcm), chunk)):
+            pushed.append(time.monotonic())
+            mic.push(pcm[i : i + chunk])
+            time.sleep(max(0.0, t0 + (n + 1) * 0.02 - time.monotonic()))
+        # the stream reaches the loudspeakers at the same rate it is pushed, one buffer later
+        bytes1 = relay.down
+        stream_s = time.monotonic() - t0
+        time.sleep(args.buffer_ms / 1000 + 1.0)
+        end = engine.stop_session(session.id)
+        stop.set()
+        reader.join()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(5)
+        engine.close()
+
+    click_push = [pushed[int(c / 0.02)] + (c - int(c / 0.02) * 0.02) for c in click_at]
+    complete = [c for c in clients if len(c.clicks) == args.clicks]
+    load1 = os.getloadavg()[0]
+    print(f"clients: {args.clients}, clicks: {args.clicks}, buffer {args.buffer_ms} ms, "
+          f"Opus {args.bitrate // 1000} kb/s; load {load0:.1f} -> {load1:.1f}")  # fmt: skip
+    print(f"clients that heard every click: {len(complete)}/{len(clients)}")
+    for c in clients:
+        if len(c.clicks) != args.clicks:
+            print(f"  {c.name}: {len(c.clicks)} clicks")
+    for smooth in (True, False):
+        lat: list[float] = []
+        skews: list[float] = []
+        for i in range(args.clicks):
+            times = [c.heard_at(c.clicks[i], smooth) for c in complete]
+            heard = [t for t in times if t is not None]
+            if len(heard) < 2:
+                continue
+            lat.extend(t - click_push[i] for t in heard)
+            skews.append((max(heard) - min(heard)) * 1000)
+        label = "smoothed write instants" if smooth else "raw read instants"
+        if not skews:
+            print(f"{label}: nothing to measure")
+            continue
+        print(
+            f"{label}: latency p50 {statistics.median(lat) * 1000:.0f} ms, "
+            f"p99 {percentile(lat, 99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms "
+            f"(baseline: snapserver buffer {args.buffer_ms} ms; overhead p50 "
+            f"{statistics.median(lat) * 1000 - args.buffer_ms:.0f} ms)"
+        )
+        print(
+            f"{label}: skew start {skews[0]:.2f} ms; running p50 "
+            f"{statistics.median(skews[1:] or skews):.2f} ms, p99 "
+            f"{percentile(skews[1:] or skews, 99):.2f} ms, max {max(skews):.2f} ms"
+        )
+    dropouts = 0
+    for c in complete:
+        first, last = c.clicks[0], c.clicks[-1]
+        dropouts += sum(1 for w in c.quiet_windows if first < w < last)
+    print(f"dropouts (silent 10-ms windows between first and last click, all clients): {dropouts}")
+    kbps = (bytes1 - bytes0) * 8 / 1000 / stream_s
+    print(f"bytes to one loudspeaker while streaming: {kbps:.1f} kb/s ({bytes1 - bytes0} B "
+          f"in {stream_s:.1f} s, Opus set to {args.bitrate // 1000} kb/s)")  # fmt: skip
+    print(f"session streamed {end.seconds_streamed:.1f} s, recorded {end.recording_s:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
