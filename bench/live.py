@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import selectors
 import socket
@@ -29,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,60 +54,70 @@ def percentile(values: list[float], q: float) -> float:
 
 @dataclass
 class Client:
-    """One snapclient's output as it arrives: chunk write instants and click positions."""
+    """One snapclient: its output file and the instants its chunks were written."""
 
     name: str
-    proc: subprocess.Popen[bytes]
-    total: int = 0
+    out: Path
     chunk_times: dict[int, float] = field(default_factory=dict)
     clicks: list[int] = field(default_factory=list)  # sample index of each click onset
-    last_click: int = -RATE
-    tail: bytes = b""
     quiet_windows: list[int] = field(default_factory=list)  # sample index of silent 10 ms
 
-    def feed(self, data: bytes, now: float) -> None:
-        start = self.total
-        # a chunk begins in this read: its write instant is now (or just before)
-        first_chunk = -(-start // CHUNK_BYTES)
-        for k in range(first_chunk, (start + len(data) - 1) // CHUNK_BYTES + 1):
-            self.chunk_times.setdefault(k, now)
-        self.total += len(data)
-        buf = self.tail + data
-        usable = len(buf) - len(buf) % 4
-        self.tail = buf[usable:]
-        if not usable:
-            return
-        x = np.frombuffer(buf[:usable], dtype="<i2").reshape(-1, 2)[:, 0] / 32768.0
-        base = (self.total - len(self.tail)) // 4 - x.size
-        loud = np.flatnonzero(np.abs(x) > CLICK_LEVEL)
-        for i in loud:
-            pos = base + int(i)
-            if pos - self.last_click > RATE // 4:  # one onset per click
-                self.clicks.append(pos)
-            self.last_click = pos
+    def analyse(self) -> None:
+        raw = self.out.read_bytes()
+        raw = raw[: len(raw) - len(raw) % 4]
+        x = np.frombuffer(raw, dtype="<i2").reshape(-1, 2)[:, 0] / 32768.0
+        last = -RATE
+        for i in np.flatnonzero(np.abs(x) > CLICK_LEVEL):
+            if i - last > RATE // 4:  # one onset per click
+                self.clicks.append(int(i))
+            last = int(i)
         win = RATE // 100
         n = x.size // win
-        if n:
-            rms = np.sqrt((x[: n * win].reshape(n, win) ** 2).mean(axis=1))
-            for w in np.flatnonzero(rms < SILENCE_RMS):
-                self.quiet_windows.append(base + int(w) * win)
+        rms = np.sqrt((x[: n * win].reshape(n, win) ** 2).mean(axis=1))
+        self.quiet_windows = [int(w) * win for w in np.flatnonzero(rms < SILENCE_RMS)]
 
-    def heard_at(self, sample: int, smooth: bool) -> float | None:
+    def heard_at(self, sample: int) -> float | None:
+        # chunk k holds the audio due from (its write instant + the DAC time) on; the write
+        # instant is taken when the reader saw the chunk's first byte (late by its wake-up)
         k = sample * 4 // CHUNK_BYTES
         if k not in self.chunk_times:
             return None
-        if smooth:
-            # the earliest projection of nearby write instants onto chunk k: each read is late
-            # by the reader's wake-up, the earliest of them the least
-            t = min(
-                self.chunk_times[m] - (m - k) * CHUNK_S
-                for m in range(k - 10, k + 11)
-                if m in self.chunk_times
-            )
-        else:
-            t = self.chunk_times[k]
         j = sample - k * CHUNK_BYTES // 4
-        return t + DAC_S + j / RATE
+        return self.chunk_times[k] + DAC_S + j / RATE
+
+
+def read_outputs(fds: dict[str, int], outs: dict[str, Path], stop: Any, result: Any) -> None:
+    """Child process: read every client's stdout, note when each 50-ms chunk began, save it.
+
+    Apart from the engine's process, so reading 50 clients never takes the GIL from the
+    microphone feed; it does nothing but read, timestamp and write.
+    """
+    sel = selectors.DefaultSelector()
+    files = {name: outs[name].open("wb") for name in fds}
+    totals = dict.fromkeys(fds, 0)
+    times: dict[str, dict[int, float]] = {name: {} for name in fds}
+    for name, fd in fds.items():
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ, name)
+    while not stop.is_set():
+        for key, _ in sel.select(timeout=0.1):
+            now = time.monotonic()
+            name = key.data
+            try:
+                data = os.read(key.fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            if not data:
+                sel.unregister(key.fd)
+                continue
+            start = totals[name]
+            for k in range(-(-start // CHUNK_BYTES), (start + len(data) - 1) // CHUNK_BYTES + 1):
+                times[name].setdefault(k, now)
+            totals[name] += len(data)
+            files[name].write(data)
+    for f in files.values():
+        f.close()
+    result.put(times)
 
 
 class CountingRelay:
@@ -163,7 +175,6 @@ def main() -> int:
     )
     engine.start()
     relay = CountingRelay(("127.0.0.1", engine.stream_port))
-    sel = selectors.DefaultSelector()
     clients: list[Client] = []
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -175,11 +186,8 @@ def main() -> int:
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             assert proc.stdout is not None
-            os.set_blocking(proc.stdout.fileno(), False)
-            c = Client(f"bench-{n}", proc)
-            clients.append(c)
+            clients.append(Client(f"bench-{n}", work / f"bench-{n}.raw"))
             procs.append(proc)
-            sel.register(proc.stdout, selectors.EVENT_READ, c)
         meter = subprocess.Popen(
             ["snapclient", "--host", "127.0.0.1", "--port", str(relay.port),
              "--hostID", "bench-meter", "--player", "file:filename=null", "--logsink", "null"],
@@ -194,20 +202,13 @@ def main() -> int:
                 return 1
             time.sleep(0.2)
 
-        stop = threading.Event()
-
-        def read_loop() -> None:
-            while not stop.is_set():
-                for key, _ in sel.select(timeout=0.1):
-                    now = time.monotonic()
-                    try:
-                        data = os.read(key.fileobj.fileno(), 1 << 16)  # type: ignore[union-attr]
-                    except BlockingIOError:
-                        continue
-                    if data:
-                        key.data.feed(data, now)
-
-        reader = threading.Thread(target=read_loop, daemon=True)
+        ctx = multiprocessing.get_context("fork")
+        stop = ctx.Event()
+        result = ctx.Queue()
+        fds = {c.name: p.stdout.fileno() for c, p in zip(clients, procs, strict=False) if p.stdout}
+        reader = ctx.Process(
+            target=read_outputs, args=(fds, {c.name: c.out for c in clients}, stop, result)
+        )
         reader.start()
 
         mic = MicSource(rate=RATE, channels=1, label="bench")
@@ -232,7 +233,11 @@ def main() -> int:
         time.sleep(args.buffer_ms / 1000 + 1.0)
         end = engine.stop_session(session.id)
         stop.set()
+        times = result.get(timeout=60)
         reader.join()
+        for c in clients:
+            c.chunk_times = times[c.name]
+            c.analyse()
     finally:
         for p in procs:
             p.terminate()
@@ -249,31 +254,29 @@ def main() -> int:
     for c in clients:
         if len(c.clicks) != args.clicks:
             print(f"  {c.name}: {len(c.clicks)} clicks")
-    for smooth in (True, False):
-        lat: list[float] = []
-        skews: list[float] = []
-        for i in range(args.clicks):
-            times = [c.heard_at(c.clicks[i], smooth) for c in complete]
-            heard = [t for t in times if t is not None]
-            if len(heard) < 2:
-                continue
-            lat.extend(t - click_push[i] for t in heard)
-            skews.append((max(heard) - min(heard)) * 1000)
-        label = "smoothed write instants" if smooth else "raw read instants"
-        if not skews:
-            print(f"{label}: nothing to measure")
+    lat: list[float] = []
+    skews: list[float] = []
+    for i in range(args.clicks):
+        heard = [t for c in complete if (t := c.heard_at(c.clicks[i])) is not None]
+        if len(heard) < 2:
             continue
+        lat.extend(t - click_push[i] for t in heard)
+        skews.append((max(heard) - min(heard)) * 1000)
+    if skews:
         print(
-            f"{label}: latency p50 {statistics.median(lat) * 1000:.0f} ms, "
+            f"latency p50 {statistics.median(lat) * 1000:.0f} ms, "
             f"p99 {percentile(lat, 99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms "
             f"(baseline: snapserver buffer {args.buffer_ms} ms; overhead p50 "
             f"{statistics.median(lat) * 1000 - args.buffer_ms:.0f} ms)"
         )
+        running = skews[1:] or skews
         print(
-            f"{label}: skew start {skews[0]:.2f} ms; running p50 "
-            f"{statistics.median(skews[1:] or skews):.2f} ms, p99 "
-            f"{percentile(skews[1:] or skews, 99):.2f} ms, max {max(skews):.2f} ms"
+            f"skew (latest - earliest client): start {skews[0]:.2f} ms; running p50 "
+            f"{statistics.median(running):.2f} ms, p99 {percentile(running, 99):.2f} ms, "
+            f"max {max(running):.2f} ms; per click: " + " ".join(f"{v:.1f}" for v in skews)
         )
+    else:
+        print("no click heard by two clients: nothing to measure")
     dropouts = 0
     for c in complete:
         first, last = c.clicks[0], c.clicks[-1]

@@ -306,6 +306,9 @@ class SnapcastEngine:
                 drop_when_full=source.kind == "mic",
                 # a relay may sit on a full 64 KiB pipe (latency does not matter, gaps do)
                 pipe_bytes=16_384 if source.kind == "mic" else None,
+                # a microphone's latency stays bounded: at most 200 ms wait in the queue
+                # (then the oldest is dropped) and 85 ms in the pipe
+                queue_s=0.2 if source.kind == "mic" else 1.0,
             )
             run = _Running(session, source, feed, recorder, on_end)
             self._running[sid] = run

@@ -8,7 +8,9 @@ not be brought back). `stop()` ends it from outside and calls nothing.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
+import secrets
 import subprocess
 import threading
 import time
@@ -316,3 +318,54 @@ class MicSource:
 
     def stop(self) -> None:
         self._ended = True
+
+
+@dataclass
+class _MicEntry:
+    mic: MicSource
+    token: str
+    claimed: bool = False
+
+
+class MicRegistry:
+    """Microphone sources waiting for (or fed by) an operator's browser, by session id.
+
+    Starting a microphone session registers its `MicSource` here and gets a one-time token
+    for the operator's page; the WebSocket route hands the token back to claim the source.
+    A token, not the page cookie: a WebSocket has no CSRF protection, and a page of another
+    site could open one with the operator's cookie — it cannot know the token.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._mics: dict[str, _MicEntry] = {}
+
+    def register(self, session_id: str, mic: MicSource) -> str:
+        """Make `mic` claimable for `session_id`; returns the token the page must send."""
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._mics[session_id] = _MicEntry(mic, token)
+        return token
+
+    def claim(self, session_id: str, token: str) -> MicSource:
+        """The source, for one connection at a time; PermissionError for a wrong token."""
+        with self._lock:
+            entry = self._mics.get(session_id)
+            if entry is None or not hmac.compare_digest(entry.token, token):
+                raise PermissionError("unknown live session or wrong microphone token")
+            if entry.claimed:
+                raise PermissionError("this session's microphone is already connected")
+            entry.claimed = True
+            return entry.mic
+
+    def release(self, session_id: str) -> None:
+        """The connection closed: the source may be claimed again (a page reload)."""
+        with self._lock:
+            entry = self._mics.get(session_id)
+            if entry is not None:
+                entry.claimed = False
+
+    def forget(self, session_id: str) -> None:
+        """The session ended."""
+        with self._lock:
+            self._mics.pop(session_id, None)
