@@ -317,6 +317,7 @@ class SnapcastEngine:
             len(session.targets),
         )  # fmt: skip
         self._assign_now()
+        self._wake.set()  # the loop recomputes its wait for this session's `until`
 
         def source_ended(outcome: Outcome, detail: str | None) -> None:
             self._finish(sid, outcome, detail)
@@ -485,9 +486,19 @@ class SnapcastEngine:
         if method in CONNECT_EVENTS:
             self._wake.set()
 
+    def _next_wait(self) -> float:
+        # wake at the earliest `until`, so a session ends on time, not up to a period late
+        now = self.clock()
+        with self._lock:
+            untils = [r.session.until for r in self._running.values() if r.session.until]
+        soonest = min(((u - now).total_seconds() for u in untils), default=None)
+        if soonest is None:
+            return self.reconcile_every_s
+        return max(0.0, min(self.reconcile_every_s, soonest))
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.reconcile_every_s)
+            self._wake.wait(self._next_wait())
             self._wake.clear()
             if self._stop.is_set():
                 return
