@@ -140,3 +140,24 @@ def test_recorder_writes_mp3(tmp_path: Path) -> None:
 def test_recorder_of_nothing_is_empty(tmp_path: Path) -> None:
     rec = Recorder(tmp_path / "r.mp3")
     assert rec.close().read_bytes() == b""
+
+
+def test_engine_from_settings(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        public_url="https://pa.example.vn",
+        snapserver_binary="snapserver-not-installed-here",
+    )
+    with pytest.raises(LiveUnavailable):
+        SnapcastEngine.from_settings(settings)
+    external = Settings(data_dir=tmp_path, snapserver_url="tcp://127.0.0.1:1705")
+    with pytest.raises(LiveUnavailable, match="FIFO_DIR"):
+        SnapcastEngine.from_settings(external)
+    engine = SnapcastEngine.from_settings(
+        external.model_copy(
+            update={"snapserver_fifo_dir": tmp_path / "fifo", "public_url": "https://pa.example.vn"}
+        )
+    )
+    assert engine.server is None  # external: nothing of ours to run
+    assert (engine.stream_host, engine.stream_port) == ("pa.example.vn", 1704)
+    assert engine.streams == ["live-1", "live-2", "live-3", "live-4"]
