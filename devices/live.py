@@ -34,12 +34,12 @@ OnState = Callable[[LiveState], None]
 
 #: snapclient log lines (0.26, `--logfilter *:info`) that mean the stream is flowing …
 _PLAYING_MARKS = ("(Controller) Codec:",)
-#: … and those that mean the connection to the server is gone.
+#: … and those that mean the connection to the server is gone. Not "(Player) Stop": the
+#: player also restarts when the server moves the client to another stream.
 _LOST_MARKS = (
     "(Connection) Error",
     "(Connection) Failed to connect",
     "(Controller) Error",
-    "Player) Stop",
 )
 
 

@@ -117,3 +117,22 @@ def test_targets_sharing_a_group_are_split(engine: SnapcastEngine, clients: Clie
     session = engine.start_session(["loa-1"], mic)
     assert groups(engine) == {"loa-1": session.stream, "loa-2": "idle"}
     engine.stop_session(session.id)
+
+
+def test_stream_switch_is_not_a_drop(engine: SnapcastEngine) -> None:
+    """The agent keeps its amplifier on while the server moves it onto a session and back."""
+    from devices.live import LiveState, LiveTarget, SnapclientRunner, player_args
+
+    states: list[LiveState] = []
+    runner = SnapclientRunner("loa-1", player_args("null"), on_state=states.append)
+    runner.start(LiveTarget("127.0.0.1", engine.stream_port, "live-1"))
+    try:
+        assert wait_for(lambda: runner.state == "playing", 10)
+        session = engine.start_session(["loa-1"], MicSource())
+        assert wait_for(lambda: groups(engine).get("loa-1") == session.stream, 5)
+        engine.stop_session(session.id)
+        assert wait_for(lambda: groups(engine).get("loa-1") == "idle", 5)
+        time.sleep(0.5)  # let snapclient log the second switch (a drop would show up here)
+    finally:
+        runner.close()
+    assert states == ["connecting", "playing", "stopped"]
