@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from audio.encode import find_ffmpeg
+from audio.encode import encode, find_ffmpeg
+from audio.pcm import Pcm
 from pa_server.live.engine import SessionEnd, SnapcastEngine
 from pa_server.live.errors import UnknownSession
 from pa_server.live.sources import RelayPolicy, RelaySource, check_relay_url
@@ -45,7 +46,9 @@ def on_groups(engine: SnapcastEngine) -> dict[str, str]:
 def test_relay_reaches_three_loudspeakers(engine: SnapcastEngine, clients: ClientsFactory) -> None:
     outs = clients(["loa-1", "loa-2", "loa-3"])
     assert wait_for(lambda: set(outs) <= engine.control.status().connected, 10)
-    with AudioHttpServer(wav_bytes(tone(440, 3.0, rate=22_050), rate=22_050)) as radio:
+    # an MP3 radio, as most relayed stations are
+    mp3 = encode(Pcm(tone(440, 3.0, rate=24_000).astype("<i2").tobytes(), 24_000), "mp3")
+    with AudioHttpServer(mp3, content_type="audio/mpeg") as radio:
         relay = RelaySource(radio.url, policy=FAST)
         session = engine.start_session(list(outs), relay, title="Tiếp sóng VOV1")
         assert wait_for(lambda: all(loud_seconds(read_mono(p)) >= 2.5 for p in outs.values()), 15)
