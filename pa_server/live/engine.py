@@ -349,6 +349,14 @@ class SnapcastEngine:
         with self._lock:
             return [r.session for r in self._running.values() if r.end is None]
 
+    def streamed_s(self, session_id: str) -> float:
+        """Seconds of audio written into the session's stream so far."""
+        with self._lock:
+            run = self._running.get(session_id) or self._ended.get(session_id)
+        if run is None:
+            raise UnknownSession(f"no live session {session_id!r}")
+        return run.feed.bytes_written / BYTES_PER_S
+
     def health(self) -> dict[str, Any]:
         """For the status page: server up, control connected, sessions, connected clients."""
         clients: list[str] = []

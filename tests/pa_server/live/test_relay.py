@@ -57,7 +57,7 @@ def test_relay_reaches_three_loudspeakers(engine: SnapcastEngine, clients: Clien
     for device, path in outs.items():
         got = read_mono(path)
         assert band_energy(got[np.abs(got) > 0], 440) > 0.9, device
-    assert end.recording_sha256 is not None and end.recording_s >= 2.5
+    assert end.recording_sha256 is not None and end.recording_s >= 2.0
     assert set(on_groups(engine).values()) == {"idle"}
 
 
@@ -69,7 +69,7 @@ def test_dropped_source_reconnects(engine: SnapcastEngine, clients: ClientsFacto
     with AudioHttpServer(body, plan=lambda n: 44 + 48_000 if n == 0 else None) as radio:
         relay = RelaySource(radio.url, policy=FAST)
         session = engine.start_session(["loa-1"], relay)
-        assert wait_for(lambda: loud_seconds(read_mono(outs["loa-1"])) >= 2.0, 15)
+        assert wait_for(lambda: loud_seconds(read_mono(outs["loa-1"])) >= 2.0, 20)
         assert relay.reconnects >= 1
         assert radio.requests >= 2
         end = engine.stop_session(session.id)
