@@ -47,6 +47,15 @@ CLICK_LEVEL = 0.5
 SILENCE_RMS = 0.005
 
 
+def cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -234,6 +243,8 @@ def main() -> int:
         click_at = [lead + i for i in range(args.clicks)]
         total_s = lead + args.clicks + 0.5
         pcm = signal_pcm(total_s, click_at).tobytes()
+        server_pid = engine.server.pid if engine.server is not None else None
+        cpu0 = cpu_s(server_pid), [cpu_s(p.pid) for p in procs[: args.clients]]
         chunk = RATE // 50 * 2  # 20 ms mono
         pushed: list[float] = []
         t0 = time.monotonic()
@@ -245,6 +256,7 @@ def main() -> int:
         # the stream reaches the loudspeakers at the same rate it is pushed, one buffer later
         bytes1 = relay.down
         stream_s = time.monotonic() - t0
+        cpu1 = cpu_s(server_pid), [cpu_s(p.pid) for p in procs[: args.clients]]
         time.sleep(args.buffer_ms / 1000 + 1.0)
         end = engine.stop_session(session.id)
         stop.set()
@@ -302,6 +314,13 @@ def main() -> int:
     else:
         print("no click heard by two clients: nothing to measure")
     print(f"dropouts (silent 10-ms windows between a client's first and last click): {dropouts}")
+    server_pct = (cpu1[0] - cpu0[0]) / stream_s * 100
+    client_pct = [(b - a) / stream_s * 100 for a, b in zip(cpu0[1], cpu1[1], strict=True)]
+    print(
+        f"CPU while streaming: snapserver {server_pct:.1f} % of a core for {len(ids)} clients; "
+        f"one snapclient (Opus decode, file player) p50 {statistics.median(client_pct):.1f} %, "
+        f"all {args.clients} together {sum(client_pct):.0f} % of a core"
+    )
     kbps = (bytes1 - bytes0) * 8 / 1000 / stream_s
     print(f"bytes to one loudspeaker while streaming: {kbps:.1f} kb/s ({bytes1 - bytes0} B "
           f"in {stream_s:.1f} s, Opus set to {args.bitrate // 1000} kb/s)")  # fmt: skip
