@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 EndOutcome = Literal["finished", "failed", "stopped"]
 ENGINE = "snapcast"
+#: Ended sessions remembered (a second `stop_session` returns the first end).
+KEEP_ENDED = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,7 @@ class SnapcastEngine:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._finishing: set[str] = set()
+        self._finishing: dict[str, _Running] = {}
         self._ended: dict[str, _Running] = {}
         self.last_error: str | None = None
         self.reconciles = 0
@@ -339,7 +341,11 @@ class SnapcastEngine:
     def wait_ended(self, session_id: str, timeout: float | None = None) -> SessionEnd | None:
         """Wait for a session to end; its SessionEnd, or None on timeout/unknown."""
         with self._lock:
-            run = self._running.get(session_id) or self._ended.get(session_id)
+            run = (
+                self._running.get(session_id)
+                or self._finishing.get(session_id)
+                or self._ended.get(session_id)
+            )
         if run is None:
             return None
         run.ended.wait(timeout)
@@ -352,7 +358,11 @@ class SnapcastEngine:
     def streamed_s(self, session_id: str) -> float:
         """Seconds of audio written into the session's stream so far."""
         with self._lock:
-            run = self._running.get(session_id) or self._ended.get(session_id)
+            run = (
+                self._running.get(session_id)
+                or self._finishing.get(session_id)
+                or self._ended.get(session_id)
+            )
         if run is None:
             raise UnknownSession(f"no live session {session_id!r}")
         return run.feed.bytes_written / BYTES_PER_S
@@ -382,17 +392,16 @@ class SnapcastEngine:
             done = self._ended.get(sid)
             if done is not None:
                 return done.end
-            run = self._running.get(sid)
-            if run is None:
-                return None
-            first = sid not in self._finishing
-            self._finishing.add(sid)
-        if not first:  # another thread is ending it: wait for its result
-            run.ended.wait(30)
-            return run.end
+            ending = self._finishing.get(sid)
+            run = self._running.pop(sid, None)
+            if run is not None:
+                self._finishing[sid] = run
+        if ending is not None:  # another thread is ending it: wait for its result
+            ending.ended.wait(30)
+            return ending.end
+        if run is None:
+            return None
         # Silence first: the loudspeakers go back to `idle` before anything else happens.
-        with self._lock:
-            self._running.pop(sid, None)
         self._assign_now()
         run.source.stop()
         run.feed.close()
@@ -409,8 +418,10 @@ class SnapcastEngine:
         end = SessionEnd(sid, outcome, detail, self.clock(), seconds, sha, path, rec_s)
         run.end = end
         with self._lock:
-            self._finishing.discard(sid)
+            self._finishing.pop(sid, None)
             self._ended[sid] = run
+            while len(self._ended) > KEEP_ENDED:  # oldest first (dicts keep insertion order)
+                del self._ended[next(iter(self._ended))]
             self._free.append(run.session.stream)  # to the back: least recently used first
         run.ended.set()
         log.info("live session %s ended: %s %s", sid, outcome, detail or "")

@@ -136,3 +136,23 @@ def test_stream_switch_is_not_a_drop(engine: SnapcastEngine) -> None:
     finally:
         runner.close()
     assert states == ["connecting", "playing", "stopped"]
+
+
+def test_concurrent_stops_share_one_end(engine: SnapcastEngine) -> None:
+    session = engine.start_session(["loa-1"], MicSource())
+    results: list[object] = []
+
+    def stop() -> None:
+        try:
+            results.append(engine.stop_session(session.id))
+        except Exception as exc:  # the assertion below shows it
+            results.append(exc)
+
+    threads = [threading.Thread(target=stop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4
+    assert all(r == results[0] for r in results), results
+    assert isinstance(results[0], SessionEnd) and results[0].outcome == "stopped"
