@@ -105,17 +105,19 @@ class AudioHttpServer:
     """A local HTTP server handing out `body` (e.g. a WAV) at /stream; counts requests.
 
     `plan` gives, per request number (0-based), how many bytes of `body` to send before
-    hanging up (None = all), or -1 for a 404 — to play a radio that drops or dies.
+    hanging up (None = all), or -1 for a 404 — to play a radio that drops or dies —, or
+    `(n, "hang")`: send n bytes, then keep the connection open and silent (a stalled radio).
     """
 
     def __init__(
         self,
         body: bytes,
         content_type: str = "audio/wav",
-        plan: Callable[[int], int | None] | None = None,
+        plan: Callable[[int], int | tuple[int, str] | None] | None = None,
     ) -> None:
         self.body = body
         self.requests = 0
+        self.closing = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,6 +125,9 @@ class AudioHttpServer:
                 n = outer.requests
                 outer.requests += 1
                 cut = plan(n) if plan is not None else None
+                hang = isinstance(cut, tuple)
+                if isinstance(cut, tuple):
+                    cut = cut[0]
                 if cut == -1 or self.path != "/stream":
                     self.send_error(404)
                     return
@@ -133,6 +138,9 @@ class AudioHttpServer:
                 self.end_headers()
                 with contextlib.suppress(OSError):
                     self.wfile.write(data)
+                    self.wfile.flush()
+                if hang:
+                    outer.closing.wait(60)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -146,5 +154,6 @@ class AudioHttpServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()

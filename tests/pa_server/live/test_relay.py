@@ -113,3 +113,24 @@ def test_relay_command_decodes_to_stream_format() -> None:
     cmd = RelaySource("https://radio.example.vn/vov1.mp3").command()
     assert cmd[cmd.index("-i") + 1] == "https://radio.example.vn/vov1.mp3"
     assert cmd[-7:] == ["-f", "s16le", "-ar", "48000", "-ac", "2", "pipe:1"]
+
+
+def test_stalled_source_is_killed_and_fails(engine: SnapcastEngine) -> None:
+    ended = threading.Event()
+    ends: list[SessionEnd] = []
+
+    def on_end(_session: object, end: SessionEnd) -> None:
+        ends.append(end)
+        ended.set()
+
+    policy = RelayPolicy(stall_s=1, backoff_s=0.1, backoff_max_s=0.1, give_up_s=30, max_attempts=2)
+    body = wav_bytes(tone(440, 5.0))
+    # every connection: a header and a little sound, then nothing, the socket left open
+    with AudioHttpServer(body, plan=lambda n: (44 + 9_600, "hang")) as radio:
+        relay = RelaySource(radio.url, policy=policy)
+        engine.start_session(["loa-1"], relay, on_end=on_end)
+        assert ended.wait(30)
+    (end,) = ends
+    assert end.outcome == "failed"
+    assert end.detail is not None and "no sound for 1 s" in end.detail
+    assert relay.attempts == 2
