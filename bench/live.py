@@ -269,7 +269,11 @@ def main() -> int:
         for p in procs:
             p.terminate()
         for p in procs:
-            p.wait(5)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:  # stuck writing to a pipe nobody reads now
+                p.kill()
+                p.wait(5)
         engine.close()
 
     click_push = [pushed[int(c / 0.02)] + (c - int(c / 0.02) * 0.02) for c in click_at]
