@@ -193,13 +193,16 @@ class RelaySource:
         )
         err_reader.start()
         last_data = [time.monotonic()]
+        stalled = threading.Event()
         watchdog = threading.Thread(
-            target=self._watch, args=(proc, last_data), name="live-relay-watch", daemon=True
+            target=self._watch,
+            args=(proc, last_data, stalled),
+            name="live-relay-watch",
+            daemon=True,
         )
         watchdog.start()
         delivered = 0
         carry = b""
-        stalled = False
         try:
             while True:
                 data = proc.stdout.read1(CHUNK_BYTES)  # type: ignore[attr-defined]
@@ -214,7 +217,6 @@ class RelaySource:
                     delivered += cut
         finally:
             if proc.poll() is None:
-                stalled = time.monotonic() - last_data[0] >= self.policy.stall_s
                 proc.kill()
             code = proc.wait()
             err_reader.join(timeout=2)
@@ -222,7 +224,7 @@ class RelaySource:
                 self._proc = None
         seconds = delivered / (SAMPLE_RATE * FRAME_BYTES)
         err = b"".join(stderr_tail).decode(errors="replace").strip().splitlines()
-        if stalled:
+        if stalled.is_set():
             why = f"no sound for {self.policy.stall_s:g} s"
         elif err:
             why = err[-1][:300]
@@ -230,10 +232,13 @@ class RelaySource:
             why = f"stream ended (ffmpeg exit {code})"
         return seconds, why
 
-    def _watch(self, proc: subprocess.Popen[bytes], last_data: list[float]) -> None:
+    def _watch(
+        self, proc: subprocess.Popen[bytes], last_data: list[float], stalled: threading.Event
+    ) -> None:
         while proc.poll() is None and not self._stop.is_set():
             if time.monotonic() - last_data[0] >= self.policy.stall_s:
                 log.warning("relay %s stalled: killing ffmpeg", self.url)
+                stalled.set()  # before the kill: the reader may see the end at once
                 proc.kill()
                 return
             time.sleep(0.2)
