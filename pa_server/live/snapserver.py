@@ -133,6 +133,15 @@ class Snapserver:
         """Write the config and start snapserver; return once its control port answers."""
         exe = find_snapserver(self.binary)
         cfg = self.config
+        if _port_taken(cfg.stream_bind, cfg.stream_port):
+            # most often Debian's own snapserver service, started by `apt-get install`
+            raise LiveUnavailable(
+                f"port {cfg.stream_port} on {cfg.stream_bind} is in use (the system's "
+                "snapserver service? `systemctl disable --now snapserver`), or set "
+                "PA_SNAPSERVER_STREAM_PORT",
+                f"Cổng {cfg.stream_port} của Snapcast đang bận (thường do dịch vụ snapserver "
+                "của hệ thống). Tắt nó bằng lệnh: sudo systemctl disable --now snapserver",
+            )
         # 0700: snapserver makes its FIFOs world-writable (0666); a private directory keeps
         # other local users from writing sound into a live stream.
         cfg.workdir.mkdir(parents=True, exist_ok=True)
@@ -204,6 +213,16 @@ class Snapserver:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def _answers(host: str, port: int) -> bool:

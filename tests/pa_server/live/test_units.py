@@ -161,3 +161,21 @@ def test_engine_from_settings(tmp_path: Path) -> None:
     assert engine.server is None  # external: nothing of ours to run
     assert (engine.stream_host, engine.stream_port) == ("pa.example.vn", 1704)
     assert engine.streams == ["live-1", "live-2", "live-3", "live-4"]
+
+
+def test_taken_audio_port_says_what_to_do(tmp_path: Path) -> None:
+    import socket
+
+    from pa_server.live.snapserver import Snapserver, free_port
+    from tests.live_support import require_snapcast
+
+    require_snapcast()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        server = Snapserver(SnapserverConfig(tmp_path, stream_port=port, control_port=free_port()))
+        with pytest.raises(LiveUnavailable) as info:
+            server.start()
+    assert "systemctl disable --now snapserver" in info.value.reason_vi
+    assert not server.running
