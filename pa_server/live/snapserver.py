@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -116,6 +118,7 @@ class Snapserver:
         self.binary = binary
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = config.workdir / "snapserver.log"
+        self.pid_path = config.workdir / "snapserver.pid"
 
     def __enter__(self) -> Snapserver:
         self.start()
@@ -133,6 +136,7 @@ class Snapserver:
         """Write the config and start snapserver; return once its control port answers."""
         exe = find_snapserver(self.binary)
         cfg = self.config
+        self._end_orphan()
         if _port_taken(cfg.stream_bind, cfg.stream_port):
             # most often Debian's own snapserver service, started by `apt-get install`
             raise LiveUnavailable(
@@ -164,6 +168,7 @@ class Snapserver:
             )
         finally:
             logf.close()
+        self.pid_path.write_text(str(self._proc.pid), "ascii")
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -194,6 +199,7 @@ class Snapserver:
     def stop(self, timeout_s: float = 5.0) -> None:
         """Terminate the child (then kill it if it lingers)."""
         proc, self._proc = self._proc, None
+        self.pid_path.unlink(missing_ok=True)
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()
@@ -202,6 +208,32 @@ class Snapserver:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout_s)
+
+    def _end_orphan(self) -> None:
+        """Stop a snapserver an earlier, killed pa-server left running on this directory.
+
+        Ours run in a session of their own (a Ctrl-C is for pa-server to forward), so one
+        survives a SIGKILL of its parent and would hold the audio port. Only a process whose
+        command line names our config file is touched.
+        """
+        try:
+            pid = int(self.pid_path.read_text("ascii").strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if str(self.config.workdir / "snapserver.conf").encode() not in cmdline:
+            return
+        log.warning("stopping snapserver pid %s left over from an earlier run", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        for _ in range(100):  # 5 s
+            if _zombie(pid):  # gone, or dead and waiting for its parent
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.pid_path.unlink(missing_ok=True)
 
     def log_tail(self, lines: int = 5) -> str:
         """The last lines of snapserver's log, for error messages."""
@@ -213,6 +245,14 @@ class Snapserver:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def _port_taken(host: str, port: int) -> bool:
