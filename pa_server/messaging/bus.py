@@ -562,8 +562,3 @@ class FakeBus:
         prefix = topic_filter.removesuffix("#")
         last = {topic: payload for topic, payload, retain in self.published if retain}
         return {t: p for t, p in last.items() if p and t.startswith(prefix)}
-
-
-def new_client_id(prefix: str = "pa-server") -> str:
-    """A unique client id (for tests and for additional server processes)."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"

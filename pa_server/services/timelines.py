@@ -35,6 +35,7 @@ from devices.protocol import (
     zone_ancestors,
 )
 from pa_server import planning
+from pa_server.auth import audit
 from pa_server.db.models import Announcement, Device, Occurrence, PublishedTimeline, Schedule, Zone
 from pa_server.services.audience import Audience
 from pa_server.services.errors import NotFound, Unavailable
@@ -71,7 +72,7 @@ def require_dispatcher(dispatcher: DispatcherLike | None) -> DispatcherLike:
 
 
 @dataclass(frozen=True)
-class PlanResult:
+class ReplanCounts:
     """What a replan changed in the occurrences table."""
 
     created: int
@@ -144,7 +145,7 @@ def load_specs(
     return schedules, zones, devices
 
 
-def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult:
+def replan(session: Session, *, now: datetime, horizon: timedelta) -> ReplanCounts:
     """Plan `[now, now + horizon]` and upsert occurrences; cancel future ones no longer planned."""
     schedules, zones, devices = load_specs(session)
     planned = planning.plan(schedules, zones, devices, now=now, horizon=horizon)
@@ -152,6 +153,9 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult
     # Recorded per occurrence while it lies ahead; once past, a device moving elsewhere no
     # longer changes whom it was meant for (reports read this, not today's zones).
     audience = Audience((d.id, d.zone_path) for d in devices)
+    set_by: dict[str, str | None] = dict(
+        session.execute(select(Schedule.id, Schedule.set_by)).all()
+    )
     existing = {
         o.id: o
         for o in session.scalars(
@@ -177,6 +181,7 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult
             "max_late_s": occ.max_late_s,
             "duration_ms": occ.duration_ms,
             "expected_devices": audience.expected(occ.targets),
+            "caused_by": set_by.get(occ.schedule_id),
             **media[occ.announcement_id],
         }
         row = existing.get(occ.id) or session.get(Occurrence, occ.id)
@@ -211,7 +216,16 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult
         log.info(
             "replan: %d new, %d changed, %d cancelled occurrences", created, updated, cancelled
         )
-    return PlanResult(created, updated, cancelled, len(planned))
+        # The server's own change, in the log beside people's (occurrences are not row-audited:
+        # the planner rewrites them often; one entry per plan that changed something).
+        audit.record(
+            session,
+            "plan",
+            "occurrences",
+            after={"created": created, "changed": updated, "cancelled": cancelled},
+            now=now,
+        )
+    return ReplanCounts(created, updated, cancelled, len(planned))
 
 
 def _media_by_announcement(session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -299,7 +313,7 @@ def sync_timelines(
 
 def preview(
     session: Session, schedule_id: str, *, start: datetime, end: datetime
-) -> list[planning.Occurrence]:
+) -> list[planning.PlannedOccurrence]:
     """What the planner makes of one schedule between `start` and `end` (nothing stored)."""
     schedules, zones, devices = load_specs(session)
     chosen = [s for s in schedules if s.id == schedule_id]

