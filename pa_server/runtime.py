@@ -33,7 +33,7 @@ from devices.protocol import Receipt, State, Topics, utc_now
 from pa_server.config import Settings
 from pa_server.db.published import DbPublishedStore
 from pa_server.messaging.broker import EmbeddedBroker
-from pa_server.messaging.bus import PahoBus
+from pa_server.messaging.bus import BusError, PahoBus
 from pa_server.messaging.dispatch import Dispatcher
 from pa_server.messaging.ingest_writer import IngestWriter
 from pa_server.messaging.lease import DispatchLease, LeaderLoop
@@ -198,7 +198,10 @@ class Runtime:
                 self._republished_for = connects
             plan_and_publish(self.sessions, dispatcher, self.settings, now=self.clock())
             if time.monotonic() >= self._next_check:
-                self.check_retained()
+                try:
+                    self.check_retained()
+                except BusError as exc:  # e.g. an ACL that hides the timelines from us
+                    log.warning("retained timeline check skipped: %s", exc)
         except Exception:
             log.exception("planner cycle failed; retrying at the next tick")
         self.cycles += 1

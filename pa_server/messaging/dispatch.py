@@ -157,6 +157,8 @@ class Dispatcher:
         # Targets seen in this process: one that drops out of `desired` gets an empty timeline.
         self._known: set[str] = set(published.all())
         self._republish_all = False
+        # Targets to sign afresh at the next sync whatever their content (nothing valid stored).
+        self._resign: set[str] = set()
         # Last version issued per target by this process: a floor even if the store lags.
         self._last_version: dict[str, int] = {}
 
@@ -190,7 +192,7 @@ class Dispatcher:
             stored = self._published.get(target)
             if stored is None and not items:
                 continue  # never published and nothing to say: no retained message needed
-            if stored is not None and not self._due(stored, digest, now, horizon):
+            if stored is not None and not self._due(target, stored, digest, now, horizon):
                 self._known.add(target)
                 continue
             signed = self._sign_timeline(target, items, stored, now, horizon_until)
@@ -203,12 +205,17 @@ class Dispatcher:
             self._last_version[target] = signed.version
             self._known.add(target)
             done.append(target)
+            self._resign.discard(target)
             log.info("published timeline %s v%s (%d items)", target, signed.version, signed.kept)
         self._republish_all = False
         return done
 
-    def _due(self, stored: Published, digest: str, now: datetime, horizon: timedelta) -> bool:
-        if self._republish_all or stored.content_hash != digest or stored.envelope is None:
+    def _due(
+        self, target: str, stored: Published, digest: str, now: datetime, horizon: timedelta
+    ) -> bool:
+        if self._republish_all or target in self._resign or stored.envelope is None:
+            return True
+        if stored.content_hash != digest:
             return True
         expires = stored.expires_at or _instant_of_ms(stored.version) + horizon
         return expires - now <= horizon * REFRESH_FRACTION
@@ -288,7 +295,7 @@ class Dispatcher:
         done: list[str] = []
         for target, row in sorted(self._published.all().items()):
             if row.envelope is None or row.expires_at is None or row.expires_at <= now:
-                self._republish_all = True
+                self._resign.add(target)
                 continue
             self._bus.publish(self._topics.timeline_for(target), row.envelope, retain=True)
             done.append(target)

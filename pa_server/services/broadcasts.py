@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from devices.protocol import EMERGENCY_PRIORITY
+from devices.protocol import EMERGENCY_PRIORITY as EMERGENCY_PRIORITY
 from pa_server.auth import audit
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Role, require_level, require_writer
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 #: How far in the past a requested `play_at` may lie (clock skew between browser and server).
 PAST_TOLERANCE = timedelta(seconds=5)
-
 #: The placeholder that marks an announcement as the cancel notice of an emergency broadcast.
 CANCELS = "cancels"
 CANCEL_TEXT = (
@@ -356,3 +355,32 @@ def cancel_emergency(uc: UseCase, occurrence_id: str) -> Occurrence | None:
 def send_stop(dispatcher: DispatcherLike, occ: Occurrence, *, now: datetime) -> list[str]:
     """Publish `stop` for this occurrence to each of its targets (one envelope each)."""
     return dispatcher.stop(occ.id, stop_targets(occ), now=now)
+
+
+def sound_emergency(
+    uc: UseCase,
+    *,
+    title: str,
+    text: str,
+    zones: list[str],
+    devices: list[str] | None = None,
+    confirmed: bool = False,
+) -> Occurrence:
+    """Write, render and put an emergency on air in one step: a flood leaves no time for more.
+
+    An admin's, with an explicit confirmation — both checked before anything is written; the
+    words need no second approver (the admin approves them by sending). Everything else —
+    targets, quiet hours (emergencies ignore them), the audit entries — is `put_on_air`'s.
+    """
+    require_level(uc.actor, "emergency", confirmed=confirmed)
+    ann = announcements.create_announcement(
+        uc, AnnouncementCreate(title=title, text=text, level="emergency")
+    )
+    announcements.render_announcement(uc, ann.id)
+    return put_on_air(
+        uc,
+        BroadcastCreate(
+            announcement_id=ann.id, zones=zones, devices=devices or [], level="emergency"
+        ),
+        confirmed=True,
+    )

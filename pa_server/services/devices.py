@@ -6,12 +6,12 @@ in the actor's zones (moving a loudspeaker needs both ends), commands are audite
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from devices.protocol import PingBody, VolumeBody, device_target
+from devices.protocol import device_target
 from pa_server.auth import audit
 from pa_server.auth.rights import require_writer
 from pa_server.db.models import Device, ScheduleTarget
@@ -113,31 +113,22 @@ def delete_device(uc: UseCase, device_id: str) -> None:
 
 def ping_device(uc: UseCase, device_id: str) -> str:
     """Ask the agent to republish its state; returns the target it was sent to."""
-    return _command(uc, device_id, "ping", lambda target: PingBody(target=target))
+    return _command(uc, device_id, "ping", {})
 
 
 def set_volume(uc: UseCase, device_id: str, volume: int) -> str:
     """Set the agent's volume (0–100); returns the target it was sent to."""
     check_volume(volume)
-    return _command(
-        uc, device_id, "volume", lambda target: VolumeBody(target=target, volume=volume)
-    )
+    return _command(uc, device_id, "volume", {"volume": volume})
 
 
-def _command(
-    uc: UseCase,
-    device_id: str,
-    kind: str,
-    body_for: Callable[[str], PingBody | VolumeBody],
-) -> str:
-    """Send one command to one device (v2: the body names its target)."""
+def _command(uc: UseCase, device_id: str, kind: str, body: dict[str, Any]) -> str:
     device = get_device(uc.db, device_id)
     rights.require_device(uc.db, uc.actor, device)
     dispatcher = uc.require_dispatcher()
     target = device_target(device.id)
-    body = body_for(target)
     dispatcher.command(target, kind, body, now=uc.now)
-    audit.record(uc.db, kind, "devices", device.id, after=body.model_dump(), now=uc.now)
+    audit.record(uc.db, kind, "devices", device.id, after=dict(body), now=uc.now)
     return target
 
 

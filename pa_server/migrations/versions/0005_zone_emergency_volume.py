@@ -1,7 +1,7 @@
 """zones.emergency_volume: the volume emergency items play at, inherited down the zone tree
 
 Revision ID: 0005
-Revises: 0004 (re-chained onto main's 0004_use_case_authors when main was merged)
+Revises: 0004
 Create Date: 2026-12-01 15:00:00
 """
 
