@@ -1,0 +1,123 @@
+"""Renders in worker processes behind a bounded queue, so the server never renders itself.
+
+A render is seconds of numpy and LAME work: in the server's process it would hold the GIL
+(and memory) that the API and the MQTT callbacks need. `RenderWorker.render(request)` sends
+the request to a child process (started with `spawn`: a fork of a threaded server is unsafe)
+that runs the very same `Renderer.render`, so the bytes are those `pa-server say` writes.
+At most `processes` renders run at once and `max_pending` more may wait; beyond that the
+call raises RenderBusy at once instead of queueing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from audio.errors import RenderBusy
+from audio.render import Renderer, RenderRequest, Rendition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RendererConfig:
+    """What a worker process needs to build its own Renderer (picklable, no live objects)."""
+
+    media_dir: Path
+    cache_dir: Path
+    gtts_timeout_s: float = 4.0
+    piper_model: Path | None = None
+
+    def build(self) -> Renderer:
+        """A Renderer for this configuration (the CLI builds the same one in-process)."""
+        return Renderer(
+            self.media_dir,
+            self.cache_dir,
+            self.gtts_timeout_s,
+            piper_model=self.piper_model,
+        )
+
+
+_renderer: Renderer | None = None
+
+
+def _start(config: RendererConfig) -> None:
+    global _renderer  # one Renderer per worker process: its caches and gTTS breaker live on
+    _renderer = config.build()
+
+
+def _render(req: RenderRequest) -> Rendition:
+    assert _renderer is not None, "worker started without its initializer"
+    return _renderer.render(req)
+
+
+class RenderWorker:
+    """`render(request) -> Rendition` like `Renderer`, run in worker processes; a context manager.
+
+    The server's rendition service calls `render` from a request thread (it blocks that thread,
+    never the event loop); async code can await `render_async`.
+    """
+
+    def __init__(self, config: RendererConfig, *, processes: int = 1, max_pending: int = 4) -> None:
+        if processes < 1 or max_pending < 0:
+            raise ValueError("processes must be >= 1 and max_pending >= 0")
+        self.config = config
+        self.processes = processes
+        self.max_pending = max_pending
+        self._slots = threading.BoundedSemaphore(processes + max_pending)
+        self._pool = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(config,),
+        )
+
+    def submit(self, req: RenderRequest) -> Future[Rendition]:
+        """Queue `req`; raises RenderBusy when `processes + max_pending` renders are in hand."""
+        if not self._slots.acquire(blocking=False):
+            raise RenderBusy(
+                f"{self.processes + self.max_pending} renders are running or waiting; "
+                "try again in a moment"
+            )
+        try:
+            future = self._pool.submit(_render, req)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        return future
+
+    def render(self, req: RenderRequest) -> Rendition:
+        """Render in a worker process and wait for it (the worker's AudioErrors re-raised)."""
+        return self.submit(req).result()
+
+    async def render_async(self, req: RenderRequest) -> Rendition:
+        """`render` for async code: awaits the worker without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(req))
+
+    def close(self) -> None:
+        """Wait for running renders, then stop the worker processes."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> RenderWorker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def default_processes() -> int:
+    """One worker per two cores, at least one: renders must leave the server a core."""
+    return max(1, (os.cpu_count() or 2) // 2)
