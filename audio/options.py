@@ -110,7 +110,11 @@ class RenderOptions:
             else:
                 values[key] = value
         if errors:
-            raise BadOptions(tuple(errors))
+            # report the well-typed fields' range errors too: one answer lists every problem
+            draft = object.__new__(cls)
+            for f in fields(cls):
+                object.__setattr__(draft, f.name, values.get(f.name, f.default))
+            raise BadOptions(tuple(errors + _validate(draft)))
         return cls(**values)
 
     @classmethod

@@ -365,6 +365,7 @@ class Renderer:
                 if plan.recording is not None:
                     raise BadRecording("the recording is silent") from exc
                 raise
+            out.hexdigest()  # counts what ffmpeg wrote straight into the file, too
             meta = self._meta(req, plan, programme, spoken, mastered, mime, out.size)
             sha = self.store.put_file(out, ext, meta)
         self.renders.put(key, sha, ext)

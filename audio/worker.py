@@ -15,7 +15,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -65,14 +65,22 @@ class RenderWorker:
     never the event loop); async code can await `render_async`.
     """
 
-    def __init__(self, config: RendererConfig, *, processes: int = 1, max_pending: int = 4) -> None:
+    def __init__(
+        self,
+        config: RendererConfig,
+        *,
+        processes: int = 1,
+        max_pending: int = 4,
+        executor: Executor | None = None,
+    ) -> None:
         if processes < 1 or max_pending < 0:
             raise ValueError("processes must be >= 1 and max_pending >= 0")
         self.config = config
         self.processes = processes
         self.max_pending = max_pending
         self._slots = threading.BoundedSemaphore(processes + max_pending)
-        self._pool = ProcessPoolExecutor(
+        # `executor` is for tests (one whose futures never finish fills the queue on cue)
+        self._pool = executor or ProcessPoolExecutor(
             max_workers=processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start,

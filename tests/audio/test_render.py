@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -22,8 +23,8 @@ from audio.errors import (
     UnknownEngine,
     UnknownVoice,
 )
-from audio.pcm import OUTPUT_RATE
 from audio.options import RenderOptions
+from audio.pcm import OUTPUT_RATE
 from audio.render import Renderer, RenderRequest
 from audio.store import MediaStore
 from audio.tts.fake import FakeEngine
@@ -124,7 +125,7 @@ def test_composition_durations(fake_renderer: Renderer, fakes: dict) -> None:
 def test_pauses_follow_the_options(fake_renderer: Renderer, fakes: dict) -> None:
     spc = fakes["espeak"].seconds_per_char
     text = "Một hai, ba bốn. Năm sáu."  # units: "Một hai," | "ba bốn." | "Năm sáu."
-    base = dict(engine="espeak", repeat=1, chime=False, outro=False)
+    base: dict[str, Any] = {"engine": "espeak", "repeat": 1, "chime": False, "outro": False}
     speech = sum(len(u) * spc for u in ("Một hai,", "ba bốn.", "Năm sáu."))
     for comma, sentence in [(0, 0), (500, 0), (0, 2000), (1200, 300)]:
         opts = RenderOptions(**base, comma_pause_ms=comma, sentence_pause_ms=sentence)
@@ -300,3 +301,14 @@ def test_silent_recording_is_bad(fake_renderer: Renderer, tmp_path: Path) -> Non
             RenderRequest(recording=silent, options=RenderOptions(chime=False, outro=False))
         )
     assert files_under(tmp_path / "media") == []
+
+
+def test_opus_streams_through_ffmpeg(fake_renderer: Renderer) -> None:
+    from audio.encode import find_ffmpeg
+
+    if find_ffmpeg() is None:
+        pytest.skip("no ffmpeg here: the refusal is tested above")
+    r = fake_renderer.render(RenderRequest(text=BODY, options=RenderOptions(format="opus")))
+    data = r.path.read_bytes()
+    assert data[:4] == b"OggS" and r.mime == "audio/ogg" and r.bytes == len(data)
+    assert r.loudness_lufs == pytest.approx(-16.0, abs=0.5) and r.true_peak_dbtp <= -1.0
