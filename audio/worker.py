@@ -58,6 +58,19 @@ def _render(req: RenderRequest) -> Rendition:
     return _renderer.render(req)
 
 
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory in MiB (VmHWM: not inherited across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource  # no /proc: ru_maxrss (KiB on Linux), which may include a parent's at fork
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class RenderWorker:
     """`render(request) -> Rendition` like `Renderer`, run in worker processes; a context manager.
 
@@ -109,6 +122,10 @@ class RenderWorker:
     async def render_async(self, req: RenderRequest) -> Rendition:
         """`render` for async code: awaits the worker without blocking the event loop."""
         return await asyncio.wrap_future(self.submit(req))
+
+    def worker_peak_rss_mib(self) -> float:
+        """Peak resident memory (MiB) of the worker that answers (with one process: the worker)."""
+        return float(self._pool.submit(peak_rss_mib).result())
 
     def close(self) -> None:
         """Wait for running renders, then stop the worker processes."""
