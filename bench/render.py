@@ -111,7 +111,8 @@ def child(case: str, via: str) -> None:
             server = worker = peak_rss_mib()
         print(json.dumps({"case": case, "via": via, "chars": len(text), "repeat": repeat,
                           "wall_s": wall, "cpu_s": render_cpu, "server_cpu_s": server_cpu,
-                          "before_mib": before, "hwm_before_mib": hwm_before, "server_mib": server, "worker_mib": worker,
+                          "before_mib": before, "hwm_before_mib": hwm_before,
+                          "server_mib": server, "worker_mib": worker,
                           "audio_s": r.duration_ms / 1000, "lufs": r.loudness_lufs,
                           "dbtp": r.true_peak_dbtp, "bytes": r.bytes}))  # fmt: skip
 
