@@ -10,7 +10,8 @@ AudioError
 ├── TTSUnavailable      an engine that could not speak now (network, HTTP 429, missing library)
 ├── EncoderUnavailable  no encoder for the requested format (Opus without ffmpeg)
 ├── EncodeError         the encoder failed on our audio
-└── RenderBusy          the render worker's queue is full: try again shortly
+└── RenderBusy          the render worker cannot take it now: try again shortly
+    └── RenderCrashed   the worker process died during this render (it is restarted)
 """
 
 from __future__ import annotations
@@ -78,3 +79,7 @@ class BadOptions(BadRequest):
 
 class RenderBusy(AudioError):
     """Too many renders are waiting already; the caller should retry in a moment."""
+
+
+class RenderCrashed(RenderBusy):
+    """The render worker process died (killed, out of memory); a fresh one replaces it."""

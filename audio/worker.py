@@ -11,16 +11,19 @@ call raises RenderBusy at once instead of queueing without bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import threading
+import weakref
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from audio.errors import RenderBusy
+from audio.errors import RenderBusy, RenderCrashed
 from audio.render import Renderer, RenderRequest, Rendition
 
 log = logging.getLogger(__name__)
@@ -92,13 +95,29 @@ class RenderWorker:
         self.processes = processes
         self.max_pending = max_pending
         self._slots = threading.BoundedSemaphore(processes + max_pending)
-        # `executor` is for tests (one whose futures never finish fills the queue on cue)
-        self._pool = executor or ProcessPoolExecutor(
-            max_workers=processes,
+        self._executor = executor  # for tests: one whose futures finish (or fail) on cue
+        self._pool_lock = threading.Lock()
+        self._pool = self._new_pool()
+        self._pool_of: weakref.WeakKeyDictionary[Future[Rendition], Executor] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.restarts = 0
+
+    def _new_pool(self) -> Executor:
+        return self._executor or ProcessPoolExecutor(
+            max_workers=self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start,
-            initargs=(config,),
+            initargs=(self.config,),
         )
+
+    def _restart(self, broken: Executor) -> None:
+        with self._pool_lock:
+            if self._pool is broken:  # one restart however many renders saw it break
+                log.error("a render worker process died; starting a fresh one")
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                self.restarts += 1
 
     def submit(self, req: RenderRequest) -> Future[Rendition]:
         """Queue `req`; raises RenderBusy when `processes + max_pending` renders are in hand."""
@@ -107,21 +126,37 @@ class RenderWorker:
                 f"{self.processes + self.max_pending} renders are running or waiting; "
                 "try again in a moment"
             )
+        pool = self._pool
         try:
-            future = self._pool.submit(_render, req)
+            future = pool.submit(_render, req)
+        except BrokenProcessPool as exc:
+            self._slots.release()
+            self._restart(pool)
+            raise RenderCrashed("the render worker had died; try again") from exc
         except BaseException:
             self._slots.release()
             raise
         future.add_done_callback(lambda _: self._slots.release())
+        self._pool_of[future] = pool  # which pool to restart if this render finds it broken
         return future
+
+    def _result(self, future: Future[Rendition]) -> Rendition:
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            self._restart(self._pool_of.get(future, self._pool))
+            raise RenderCrashed("the render worker died during this render") from exc
 
     def render(self, req: RenderRequest) -> Rendition:
         """Render in a worker process and wait for it (the worker's AudioErrors re-raised)."""
-        return self.submit(req).result()
+        return self._result(self.submit(req))
 
     async def render_async(self, req: RenderRequest) -> Rendition:
         """`render` for async code: awaits the worker without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(req))
+        future = self.submit(req)
+        with contextlib.suppress(BrokenProcessPool):  # _result reports it and restarts the pool
+            await asyncio.wrap_future(future)
+        return self._result(future)
 
     def worker_peak_rss_mib(self) -> float:
         """Peak resident memory (MiB) of the worker that answers (with one process: the worker)."""

@@ -85,9 +85,12 @@ class _Stuck(Executor):
 
     def __init__(self) -> None:
         self.futures: list[Future[Any]] = []
+        self.fail_with: BaseException | None = None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
+        if self.fail_with is not None:
+            future.set_exception(self.fail_with)
         self.futures.append(future)
         return future
 
@@ -126,3 +129,19 @@ def test_cli_reports_bad_options_in_one_line(
     assert not (tmp_path / "media").exists()
     with pytest.raises(BadOptions):
         RenderOptions.from_json('{"speed": "fast"}')
+
+
+def test_a_dead_worker_is_replaced_and_the_render_refused_for_retry(tmp_path: Path) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from audio.errors import RenderCrashed
+
+    stuck = _Stuck()
+    worker = RenderWorker(config(tmp_path), processes=1, max_pending=0, executor=stuck)
+    stuck.fail_with = BrokenProcessPool("killed by the OOM killer")
+    with pytest.raises(RenderCrashed, match="died during this render"):
+        worker.render(RenderRequest(text=TEXT))
+    assert worker.restarts == 1
+    stuck.fail_with = None
+    worker.submit(RenderRequest(text=TEXT))  # the slot came back: the next render is taken
+    assert isinstance(RenderCrashed("x"), RenderBusy)  # the API answers 503, retry later
