@@ -16,12 +16,18 @@ from typing import Protocol
 
 import pytest
 from paho.mqtt.enums import MQTTProtocolVersion
+from sqlalchemy.orm import Session, sessionmaker
 
 from devices.protocol import Topics
 from pa_server.cli import main
 from pa_server.cli.mqtt_acl import load_devices_file
+from pa_server.config import get_settings
 from pa_server.messaging import broker_acl as ma
+from pa_server.schemas.devices import DeviceCreate
+from pa_server.schemas.zones import ZoneCreate
+from pa_server.services import devices, zones
 from tests.pa_server.messaging.mqtt_clients import WAIT_S, Client
+from tests.pa_server.server_fixtures import NOW
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
@@ -251,11 +257,35 @@ def test_bad_devices_files_name_the_entry(
     assert not (out / "passwd").exists()  # nothing half-written
 
 
-def test_cli_without_device_source_says_what_to_do(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_cli_reads_the_devices_from_the_servers_database(
+    tmp_path: Path,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["mqtt-acl", "--out", str(tmp_path)]) == 2
-    assert "--devices" in capsys.readouterr().err
+    with sessions() as s:
+        for path in ("vt", "vt/tt"):
+            zones.create_zone(s, ZoneCreate(path=path, name=path), default_timezone="UTC", now=NOW)
+        _device, password = devices.create_device(
+            s, DeviceCreate(id="loa-01", zone="vt/tt"), now=NOW
+        )
+        s.commit()
+    monkeypatch.setenv("PA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PA_DATABASE_URL", db_url)
+    monkeypatch.setenv("PA_MQTT_PASSWORD", "server-secret")
+    get_settings.cache_clear()
+    try:
+        assert main(["mqtt-acl", "--out", str(tmp_path / "out"), "--prefix", "pa/v2"]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert "1 agent(s)" in capsys.readouterr().out
+    users = dict(
+        line.split(":", 1) for line in (tmp_path / "out" / "passwd").read_text().splitlines()
+    )
+    assert ma.verify_password(password, users["loa-01"])  # what `device add` printed works
+    assert ma.verify_password("server-secret", users["pa-server"])
+    assert "user loa-01\ntopic read pa/v2/cmd/zone/vt\n" in (tmp_path / "out" / "acl").read_text()
 
 
 # --------------------------------------------------------------------------- real Mosquitto

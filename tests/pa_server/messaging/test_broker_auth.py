@@ -9,6 +9,8 @@ acks a refused publish, so the refusal record is the deterministic proof).
 
 from __future__ import annotations
 
+import argparse
+import base64
 import secrets
 import stat
 import tomllib
@@ -22,7 +24,9 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from devices.errors import ConfigError
 from devices.protocol import Topics, utc_now
+from devices.simulate import SimulateOptions, add_arguments, agent_configs
 from pa_server import cli
 from pa_server.cli import device as device_cli
 from pa_server.config import Settings, get_settings
@@ -43,6 +47,7 @@ from tests.pa_server.messaging.mqtt_clients import WAIT_S, Client, free_port, wa
 ZONES = ("vt", "vt/tan-tien", "vt/tan-tien/thon-1", "vt/tan-tien/thon-2", "vt/xa-khac")
 DEVICES = {"loa-a": "vt/tan-tien/thon-1", "loa-b": "vt/tan-tien/thon-2", "loa-c": "vt/xa-khac"}
 SERVER = "pa-server"
+SIM_KEY = base64.b64encode(bytes(32)).decode()  # the simulator only checks its shape here
 
 
 @dataclass
@@ -354,3 +359,76 @@ def test_device_add_refuses_the_servers_username(
         s.commit()
     assert cli.main(["device", "add", SERVER, "--zone", "vt"]) == 2
     assert "server's broker username" in capsys.readouterr().err
+
+
+def test_add_sim_provisions_the_simulators_agents(
+    server_env: Settings,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with sessions() as s:
+        for path in ("vt", "vt/xa"):
+            zones.create_zone(
+                s, ZoneCreate(path=path, name=path), default_timezone="UTC", now=utc_now()
+            )
+        s.commit()
+    creds = tmp_path / "sim.toml"
+    args = ["device", "add-sim", "--count", "2", "--first", "4", "--zone", "vt/xa"]
+    assert cli.main([*args, "-o", str(creds)]) == 0
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    assert f"--credentials {creds}" in capsys.readouterr().err
+    first = tomllib.loads(creds.read_text())["passwords"]
+    assert cli.main([*args, "-o", str(creds)]) == 0  # again: the same ids, new passwords
+    assert (
+        cli.main(
+            ["device", "add-sim", "--count", "1", "--first", "4", "--zone", "vt", "-o", str(creds)]
+        )
+        == 2
+    )
+    assert "exists in zone vt/xa" in capsys.readouterr().err
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    opts = SimulateOptions.from_args(
+        parser.parse_args(
+            [
+                *("--count", "2", "--first", "4", "--zone", "vt/xa"),
+                *("--server", "http://s.test", "--public-key", f"k1={SIM_KEY}"),
+                *("--credentials", str(creds)),
+            ]
+        )
+    )
+    configs = agent_configs(opts, tmp_path / "state")
+    assert [c.mqtt.username for c in configs] == ["sim-00004", "sim-00005"]
+    access = BrokerAccess(
+        prefix=server_env.topic_prefix,
+        server_user=SERVER,
+        server_password="unused-here",
+        lookup=DbDeviceLookup(sessions),
+    )
+    with EmbeddedBroker("127.0.0.1", 0, access=access) as broker:
+        for config in configs:
+            agent = Client(broker.port, config.mqtt.username, config.mqtt.password)
+            try:
+                assert not agent.connect().is_failure, config.mqtt.username
+            finally:
+                agent.close()
+        stale = Client(broker.port, "sim-00004", first["sim-00004"])
+        try:
+            assert stale.connect().is_failure  # add-sim again replaced the password
+        finally:
+            stale.close()
+    with pytest.raises(ConfigError, match="no password for sim-00006"):
+        agent_configs(
+            SimulateOptions.from_args(
+                parser.parse_args(
+                    [
+                        *("--count", "3", "--first", "4", "--zone", "vt/xa"),
+                        *("--server", "http://s.test", "--public-key", f"k1={SIM_KEY}"),
+                        *("--credentials", str(creds)),
+                    ]
+                )
+            ),
+            tmp_path / "state",
+        )
