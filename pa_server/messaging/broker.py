@@ -312,11 +312,12 @@ class EmbeddedBroker:
 
     async def _start_broker(self) -> int:
         # Imported here: amqtt is a server-only dependency and pulls in a lot.
-        from amqtt.broker import Broker
         from amqtt.errors import BrokerError as AmqttBrokerError
 
+        from pa_server.messaging.broker_plugins import AuthFirstBroker
+
         try:
-            self._broker = Broker(self._config())
+            self._broker = AuthFirstBroker(self._config())
             await self._broker.start()
         except AmqttBrokerError as exc:
             raise self._explain(exc) from exc

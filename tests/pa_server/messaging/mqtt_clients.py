@@ -30,8 +30,12 @@ class Client:
         username: str | None,
         password: str | None,
         protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+        *,
+        client_id: str | None = None,
+        clean_session: bool | None = None,
     ) -> None:
         self.port = port
+        self.client_id = client_id or f"t-{uuid.uuid4().hex[:12]}"
         self.received: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.connack: queue.Queue[ReasonCode] = queue.Queue()
         self.subacks: queue.Queue[list[ReasonCode]] = queue.Queue()
@@ -39,8 +43,9 @@ class Client:
         self._puback = threading.Condition()
         self.c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"t-{uuid.uuid4().hex[:12]}",
+            client_id=self.client_id,
             protocol=protocol,
+            clean_session=clean_session,
             reconnect_on_failure=False,
         )
         if username is not None:

@@ -242,6 +242,55 @@ def test_server_commands_and_zone_chain_timelines_reach_the_agent(fleet: Fleet) 
     assert fleet.refused(SERVER, "publish", fleet.t("state", "loa-a"))
 
 
+@pytest.mark.parametrize("victim_clean", [True, False])
+def test_a_refused_login_cannot_knock_off_the_client_whose_id_it_borrows(
+    fleet: Fleet, victim_clean: bool
+) -> None:
+    """amqtt alone drops (or takes over) the session of a connected client id before it
+    checks the newcomer's login; `AuthFirstBroker` checks first."""
+    server = fleet.login(SERVER)
+    victim = Client(
+        fleet.broker.port,
+        "loa-a",
+        fleet.passwords["loa-a"],
+        client_id="pa-device-loa-a",
+        clean_session=victim_clean,
+    )
+    fleet.clients.append(victim)
+    assert not victim.connect().is_failure
+    assert not victim.subscribe(fleet.t("cmd", "device", "loa-a"))[0].is_failure
+    for user, password, clean in [
+        (None, None, True),
+        ("loa-a", "wrong", False),
+        (SERVER, "x", True),
+    ]:
+        intruder = Client(
+            fleet.broker.port, user, password, client_id="pa-device-loa-a", clean_session=clean
+        )
+        fleet.clients.append(intruder)
+        assert intruder.connect().is_failure, (user, clean)
+    sent = (fleet.t("cmd", "device", "loa-a"), b"still listening")
+    server.publish(*sent)
+    assert victim.collect_until(sent) == [sent]
+    assert victim.c.is_connected()
+    if not victim_clean:
+        return  # amqtt 0.12 itself loses a persistent session's deliveries on take-over
+    # The owner itself may still take its id over (a half-open connection after a network cut).
+    again = Client(
+        fleet.broker.port,
+        "loa-a",
+        fleet.passwords["loa-a"],
+        client_id="pa-device-loa-a",
+        clean_session=victim_clean,
+    )
+    fleet.clients.append(again)
+    assert not again.connect().is_failure
+    assert not again.subscribe(fleet.t("cmd", "device", "loa-a"))[0].is_failure
+    sent = (fleet.t("cmd", "device", "loa-a"), b"to the new connection")
+    server.publish(*sent)
+    assert sent in again.collect_until(sent)
+
+
 def test_device_added_at_run_time_logs_in_at_once(fleet: Fleet) -> None:
     assert fleet.try_login("loa-new", "anything").connect().is_failure
     fleet.passwords["loa-new"] = add_device(fleet.sessions, "loa-new", "vt/xa-khac")
