@@ -155,7 +155,8 @@ class BrokerAccess:
 
     def _refuse(self, username: str | None, action: Check, topic: str | None) -> None:
         level = logging.INFO if action == "receive" else logging.WARNING
-        log.log(level, "embedded MQTT broker refused %s %s %s", username, action, topic or "")
+        where = f" on {topic}" if topic else ""
+        log.log(level, "embedded MQTT broker refused %s by %r%s", action, username, where)
         with self._lock:
             self._refused.append(Refusal(username, action, topic))
 
