@@ -18,12 +18,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from devices.protocol import utc_now
+from pa_server.config import Settings
 from pa_server.db.broker_accounts import DbDeviceLookup
 from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.messaging.broker import BrokerAccess, EmbeddedBroker
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.zones import ZoneCreate
 from pa_server.services import devices, zones
+from pa_server.services.context import UseCase, cli_actor
 
 
 def connect_all(port: int, logins: list[tuple[str, str]]) -> float:
@@ -58,12 +60,13 @@ def main(n: int) -> None:
         sessions = session_factory(engine)
         logins = []
         with sessions() as s:
+            uc = UseCase(s, cli_actor(), utc_now(), Settings(data_dir=Path(tmp)))
             zones.create_zone(
                 s, ZoneCreate(path="vt", name="vt"), default_timezone="UTC", now=utc_now()
             )
             for i in range(n):
                 device, password = devices.create_device(
-                    s, DeviceCreate(id=f"loa-{i:05d}", zone="vt"), now=utc_now()
+                    uc, DeviceCreate(id=f"loa-{i:05d}", zone="vt")
                 )
                 logins.append((device.id, password))
             s.commit()

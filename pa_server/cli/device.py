@@ -16,12 +16,14 @@ import tomli_w
 
 from devices.protocol import utc_now
 from devices.simulate import simulated_device_id
+from pa_server.auth.audit import audited
 from pa_server.cli import CommandError
 from pa_server.config import Settings, get_settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.messaging.broker_acl import DEFAULT_SERVER_USER
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.services import devices
+from pa_server.services.context import UseCase, cli_actor
 from pa_server.services.errors import NotFound, ServiceError
 from pa_server.services.provisioning import agent_config, agent_config_toml, broker_url
 
@@ -83,9 +85,10 @@ def add_device(args: argparse.Namespace) -> int:
     engine = make_engine(settings.resolved_database_url)
     try:
         upgrade(engine)
-        with session_factory(engine)() as session:
+        with audited(session_factory(engine))() as session:
             data = DeviceCreate(id=args.id, zone=args.zone, name=args.name, location=args.location)
-            device, password = devices.create_device(session, data, now=utc_now())
+            uc = UseCase(session, cli_actor(), utc_now(), settings)
+            device, password = devices.create_device(uc, data)
             keys = server_public_keys(settings)
             config = agent_config(
                 device_id=device.id,
@@ -120,24 +123,24 @@ def add_simulated(args: argparse.Namespace) -> int:
         simulated_device_id(args.id_prefix, n) for n in range(args.first, args.first + args.count)
     ]
     _refuse_server_username(settings, ids)
-    now = utc_now()
     passwords: dict[str, str] = {}
     engine = make_engine(settings.resolved_database_url)
     try:
         upgrade(engine)
-        with session_factory(engine)() as session:
+        with audited(session_factory(engine))() as session:
+            uc = UseCase(session, cli_actor(), utc_now(), settings)
             for device_id in ids:
                 try:
                     existing = devices.get_device(session, device_id)
                 except NotFound:
                     data = DeviceCreate(id=device_id, zone=args.zone, name="Loa mô phỏng")
-                    _device, passwords[device_id] = devices.create_device(session, data, now=now)
+                    _device, passwords[device_id] = devices.create_device(uc, data)
                     continue
                 if existing.zone_path != args.zone:
                     raise CommandError(
                         f"device {device_id} exists in zone {existing.zone_path}, not {args.zone}"
                     )
-                passwords[device_id] = devices.reset_password(session, device_id, now=now)
+                passwords[device_id] = devices.reset_password(uc, device_id)
             session.commit()
     except ServiceError as exc:
         raise CommandError(f"{exc.code}: {exc.message}") from exc
