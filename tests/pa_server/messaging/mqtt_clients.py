@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import queue
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -100,19 +97,3 @@ class Client:
     def close(self) -> None:
         self.c.disconnect()
         self.c.loop_stop()
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    """Poll until `predicate()` is truthy and return it; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return result
-
-
-def free_port() -> int:
-    """A TCP port free right now on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

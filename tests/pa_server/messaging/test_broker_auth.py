@@ -43,7 +43,8 @@ from pa_server.schemas.devices import DeviceCreate, DeviceUpdate
 from pa_server.schemas.zones import ZoneCreate
 from pa_server.services import devices, zones
 from pa_server.services.context import UseCase, cli_actor
-from tests.pa_server.messaging.mqtt_clients import WAIT_S, Client, free_port, wait_for
+from tests.pa_server.messaging.mqtt_clients import WAIT_S, Client
+from tests.support import free_port, wait_for
 
 ZONES = ("vt", "vt/tan-tien", "vt/tan-tien/thon-1", "vt/tan-tien/thon-2", "vt/xa-khac")
 DEVICES = {"loa-a": "vt/tan-tien/thon-1", "loa-b": "vt/tan-tien/thon-2", "loa-c": "vt/xa-khac"}
