@@ -31,8 +31,13 @@ class Settings(BaseSettings):
     public_url: str | None = Field(default=None, description="Base URL agents fetch media from.")
 
     mqtt_url: str | None = Field(default=None, description="External broker; unset = embedded.")
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
+    mqtt_username: str | None = Field(
+        default=None, description="The server's broker login; embedded broker default pa-server."
+    )
+    mqtt_password: str | None = Field(
+        default=None,
+        description="Embedded broker default: made at first start, data_dir/mqtt-server-password.",
+    )
     mqtt_ca_file: Path | None = None
     mqtt_client_id: str | None = Field(
         default=None,
