@@ -31,6 +31,9 @@ MESSAGES_VI = {
     "announcement_archived": "Thông báo đã lưu trữ. Hãy soạn lại trước khi sửa.",
     "reason_required": "Vui lòng ghi lý do từ chối.",
     "unknown_announcement": "Thông báo không tồn tại.",
+    "render_busy": "Máy chủ đang bận tạo âm thanh khác. Vui lòng thử lại sau ít phút.",
+    "bad_options": "Tùy chọn giọng đọc không hợp lệ.",
+    "tts_unavailable": "Chưa có giọng đọc hoặc bộ mã hóa âm thanh. Vui lòng thử lại sau.",
     "announcement_in_use": "Thông báo đã được lập lịch hoặc đã phát: hãy lưu trữ thay vì xóa.",
 }
 
