@@ -18,6 +18,7 @@ from pa_server.config import Settings
 from pa_server.web import (
     announcements,
     broadcasts,
+    errors,
     operations,
     pages,
     public,
@@ -53,6 +54,9 @@ async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadCsrf | Forbidden)
     if _wants_json(request):
         return _api_error(403, exc)
+    if exc.code == "not_found":
+        # Pages raise Forbidden("not_found") for a missing item: it is a 404, said as such.
+        return errors.error_page(request, 404, exc.message_vi)
     title = "Không gửi được biểu mẫu" if isinstance(exc, BadCsrf) else "Không được phép"
     return render(
         request,
@@ -80,6 +84,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(users.router, include_in_schema=False)
     app.include_router(public.router, include_in_schema=False)
+    errors.install(app)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(BadCredentials, _not_signed_in)
     app.add_exception_handler(BadCsrf, _refused)

@@ -19,7 +19,9 @@ from pa_server.auth.rights import Actor, require_zone
 from pa_server.services import broadcasts, devices, reports
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor
+from pa_server.web import labels
 from pa_server.web.messages import service_message
+from pa_server.web.recurrence import parse_day
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -35,11 +37,8 @@ def _today(tz: str) -> tuple[datetime, datetime]:
 
 
 def _progress(b: Any) -> str:
-    d = b.delivery
-    text = f"{d.finished}/{d.expected} đã phát xong"
-    if d.failed or d.missed:
-        text += f", {d.failed + d.missed} lỗi"
-    return text
+    # The broadcast page's own words (labels.py), so both pages say one state one way.
+    return labels.counts_sentence(b.delivery)
 
 
 @router.get("/")
@@ -63,6 +62,7 @@ def overview(request: Request, actor: PageActor, db: DbDep) -> Response:
             "active": "/",
             "online": online,
             "offline": len(public) - online,
+            "links": labels.link_counts(public),
             "today": sorted(today, key=lambda b: b.play_at),
             "failures": failures,
             "progress": {b.id: _progress(b) for b in today},
@@ -129,11 +129,11 @@ def _report_range(
 ) -> tuple[datetime, datetime] | None:
     today = datetime.now(ZoneInfo(tz)).date()
     try:
-        first = date.fromisoformat(values.get("from") or (today - timedelta(days=7)).isoformat())
+        first = parse_day(values.get("from") or (today - timedelta(days=7)).isoformat())
     except ValueError:
         errors["from"] = "Ngày bắt đầu không hợp lệ."
     try:
-        last = date.fromisoformat(values.get("to") or today.isoformat())
+        last = parse_day(values.get("to") or today.isoformat())
     except ValueError:
         errors["to"] = "Ngày kết thúc không hợp lệ."
     if errors:
@@ -168,7 +168,7 @@ def report_page(
             errors["zone" if "zone" in exc.code else "to"] = service_message(exc)
     if report is not None and format == "csv":
         return Response(
-            reports.report_csv(report),
+            reports.report_csv_for_people(db, report),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="bao-cao-phat.csv"'},
         )

@@ -26,9 +26,11 @@ from pa_server.web.recurrence import (
     RuleGroup,
     instants,
     parse_dates,
+    parse_day,
     parse_times,
     to_rules,
 )
+from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -88,12 +90,12 @@ def _parse(
     date_from: date | None = None
     date_to: date | None = None
     try:
-        date_from = date.fromisoformat(values.get("date_from", ""))
+        date_from = parse_day(values.get("date_from", ""))
     except ValueError:
         errors["date_from"] = "Vui lòng chọn ngày bắt đầu."
     if values.get("date_to"):
         try:
-            date_to = date.fromisoformat(values["date_to"])
+            date_to = parse_day(values["date_to"])
         except ValueError:
             errors["date_to"] = "Ngày kết thúc không hợp lệ."
     except_dates: tuple[date, ...] = ()
@@ -244,10 +246,13 @@ def week_timeline(db: DbDep, tz: str, *, days: int = 7) -> list[tuple[str, list[
 
 
 @router.get(BASE)
-def list_page(request: Request, actor: PageActor, db: DbDep) -> Response:
+def list_page(request: Request, actor: PageActor, db: DbDep, trang: str = "") -> Response:
     """Every schedule, newest first, and each zone's next 7 days as a picture."""
     tz = request.app.state.settings.timezone
-    rows, _ = schedules.list_schedules(db, announcement_id=None, limit=100, offset=0)
+    page = page_number(trang)
+    rows, total = schedules.list_schedules(
+        db, announcement_id=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
     items = [schedules.schedule_public(s) for s in rows]
     today = datetime.now(ZoneInfo(tz)).date()
     days = [today + timedelta(days=i) for i in range(7)]
@@ -261,6 +266,7 @@ def list_page(request: Request, actor: PageActor, db: DbDep) -> Response:
             "rows": items,
             "timeline": week_timeline(db, tz),
             "day_labels": day_labels,
+            "paging": paginate(page, total),
         },
     )
 
