@@ -82,7 +82,8 @@ def require_zone(actor: Actor, zone_path: str) -> None:
     """Refuse unless `actor` may act in `zone_path`."""
     require_writer(actor)
     if not may_act_in_zone(actor, zone_path):
-        raise Forbidden("outside_zone", f"Bạn không có quyền với khu vực “{zone_path}”.")
+        # The path is a slug, not what people call the place: the page names the field.
+        raise Forbidden("outside_zone", "Bạn không có quyền với khu vực đã chọn.")
 
 
 def require_targets(
@@ -103,7 +104,7 @@ def require_targets(
                 continue
             zone = (device_zones or {}).get(name)
             if zone is None or not may_act_in_zone(actor, zone):
-                raise Forbidden("outside_zone", f"Bạn không có quyền với thiết bị “{name}”.")
+                raise Forbidden("outside_zone", "Bạn không có quyền với thiết bị đã chọn.")
         else:
             raise Forbidden("bad_target", f"Đích phát không hợp lệ: “{target}”.")
 
