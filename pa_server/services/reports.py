@@ -119,8 +119,8 @@ def report_csv_for_people(session: Session, report: PlaybackReport) -> bytes:
 
     The API's `report_csv` stays the machine format (English column codes, no BOM).
     """
-    zone_names = {path: name for path, name in session.execute(select(Zone.path, Zone.name))}
-    device_names = {i: name for i, name in session.execute(select(Device.id, Device.name))}
+    zone_names: dict[str, str] = dict(session.execute(select(Zone.path, Zone.name)).all())
+    device_names: dict[str, str] = dict(session.execute(select(Device.id, Device.name)).all())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(PEOPLE_CSV_HEADERS)

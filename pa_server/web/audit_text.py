@@ -132,7 +132,9 @@ def _instant(value: Any) -> datetime | None:
 
 
 def _announcement(row: Row, names: Names) -> str:
-    title = _get(row.after, "title") or _get(row.before, "title") or names.announcement(row.entity_id)
+    title = (
+        _get(row.after, "title") or _get(row.before, "title") or names.announcement(row.entity_id)
+    )
     return f"thông báo {_q(title)}" if title else "một thông báo"
 
 
@@ -141,7 +143,7 @@ def _schedule(row: Row, names: Names) -> str:
     return f"lịch phát {_q(title)}" if title else "một lịch phát"
 
 
-def _what(row: Row, names: Names, tz: str) -> str:  # noqa: C901, PLR0911, PLR0912
+def _what(row: Row, names: Names, tz: str) -> str:
     """The verb and object: "đã duyệt thông báo «…»"."""
     act, table, after, before = row.action, row.entity, row.after, row.before
     if act == "sign_in":
@@ -171,7 +173,9 @@ def _what(row: Row, names: Names, tz: str) -> str:  # noqa: C901, PLR0911, PLR09
             return f"đã xóa {thing}"
     if table == "renditions" and act == "create":
         title = names.announcement(str(_get(after, "announcement_id") or ""))
-        return f"đã tạo bản nghe thử cho thông báo {_q(title)}" if title else "đã tạo một bản nghe thử"
+        return (
+            f"đã tạo bản nghe thử cho thông báo {_q(title)}" if title else "đã tạo một bản nghe thử"
+        )
     if table == "schedules":
         thing = _schedule(row, names)
         if act == "create":
@@ -223,7 +227,11 @@ def _what(row: Row, names: Names, tz: str) -> str:  # noqa: C901, PLR0911, PLR09
             return f"đã gửi lệnh kiểm tra tới {device}"
         if act == "volume":
             volume = _get(after, "volume")
-            return f"đã đặt âm lượng {device} thành {volume}" if volume is not None else f"đã đặt âm lượng {device}"
+            return (
+                f"đã đặt âm lượng {device} thành {volume}"
+                if volume is not None
+                else f"đã đặt âm lượng {device}"
+            )
         if act == "create":
             name = _get(after, "name") or row.entity_id
             zone = _get(after, "zone_path")
@@ -250,7 +258,8 @@ def _what(row: Row, names: Names, tz: str) -> str:  # noqa: C901, PLR0911, PLR09
             elif _get(after, "active") is True:
                 said.append(f"đã mở khóa tài khoản {who}")
             if _get(after, "role"):
-                said.append(f"đã đổi vai trò của {who} thành {labels.label('role', after['role'])}")
+                role = labels.label("role", _get(after, "role"))
+                said.append(f"đã đổi vai trò của {who} thành {role}")
             if after and "zones" in after:
                 said.append(f"đã giao cho {who} {_zones(after['zones'], names)}")
             if after and "password_hash" in after:
@@ -300,7 +309,7 @@ FIELD_LABELS = {
 }
 
 
-def _value(key: str, value: Any, names: Names, tz: str) -> str:  # noqa: PLR0911
+def _value(key: str, value: Any, names: Names, tz: str) -> str:
     if value is None or value == "" or value == []:
         return "—"
     if key == "status":
@@ -338,6 +347,8 @@ def changes(row: Any, names: Names, tz: str = "Asia/Ho_Chi_Minh") -> list[tuple[
         old, new = before.get(key), after.get(key)
         if row.action == "update" and old == new:
             continue
+        if row.action != "update" and old in (None, "", []) and new in (None, "", []):
+            continue  # a new or deleted row: its empty columns say nothing
         out.append(
             (
                 FIELD_LABELS[key],

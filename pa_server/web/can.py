@@ -27,7 +27,7 @@ def _refused(check: Callable[[], None]) -> bool:
     return True
 
 
-def can(actor: Actor | None, action: str, *args: Any) -> bool:  # noqa: PLR0911
+def can(actor: Actor | None, action: str, *args: Any) -> bool:
     """True when `actor` may do `action` (with its object, e.g. a zone path or an author).
 
     Actions: "write" (compose, schedule), "approve" (author), "zone" (zone path),

@@ -15,7 +15,14 @@ from zoneinfo import ZoneInfo
 #: Monday first, as Python and RFC 5545 BYDAY codes number them.
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
-_ORDINALS_VI = {1: "đầu tiên", 2: "thứ hai", 3: "thứ ba", 4: "thứ tư", 5: "thứ năm", -1: "cuối cùng"}
+_ORDINALS_VI = {
+    1: "đầu tiên",
+    2: "thứ hai",
+    3: "thứ ba",
+    4: "thứ tư",
+    5: "thứ năm",
+    -1: "cuối cùng",
+}
 _UNITS_VI = {
     "MINUTELY": "phút",
     "HOURLY": "giờ",

@@ -163,7 +163,9 @@ def voice(kind: str, engines: Sequence[str], fell_back: bool) -> str:
     if kind == "recording":
         return label("voice", "recording")
     spoken = [e for e in engines if e != "recording"]
-    names = [label("voice", e) if e in table()["voice"] else label("voice", "unknown") for e in spoken]
+    names = [
+        label("voice", e) if e in table()["voice"] else label("voice", "unknown") for e in spoken
+    ]
     text = ", ".join(dict.fromkeys(names)) or label("voice", "unknown")
     return text + (" (giọng dự phòng, vì giọng chính không dùng được)" if fell_back else "")
 
@@ -176,7 +178,10 @@ _DEVICE_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"signature|signed|hmac", "Lệnh không có chữ ký hợp lệ, loa đã bỏ qua."),
         (r"checksum|sha256|hash mismatch", "Tệp âm thanh tải về bị hỏng, loa sẽ tải lại."),
         (r"download|fetch|http|url|connect", "Loa không tải được tệp âm thanh."),
-        (r"alsa|player|audio device|sound", "Loa không phát được âm thanh (lỗi thiết bị âm thanh)."),
+        (
+            r"alsa|player|audio device|sound",
+            "Loa không phát được âm thanh (lỗi thiết bị âm thanh).",
+        ),
         (r"decode|codec|format", "Loa không đọc được tệp âm thanh."),
         (r"disk|space|storage|no such file", "Bộ nhớ của loa có vấn đề."),
         (r"clock|time", "Đồng hồ của loa chưa đúng."),

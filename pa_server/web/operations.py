@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,8 +18,8 @@ from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, require_zone
 from pa_server.services import broadcasts, devices, reports
 from pa_server.services.errors import ServiceError
-from pa_server.web.deps import DbDep, PageActor
 from pa_server.web import labels
+from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.messages import service_message
 from pa_server.web.recurrence import parse_day
 from pa_server.web.templating import render

@@ -23,5 +23,11 @@ def audit_log(
     return render(
         request,
         "audit.html",
-        {"title": "Nhật ký", "active": "/nhat-ky", "rows": rows, "entity": entity, "paging": paging},
+        {
+            "title": "Nhật ký",
+            "active": "/nhat-ky",
+            "rows": rows,
+            "entity": entity,
+            "paging": paging,
+        },
     )

@@ -19,6 +19,7 @@ from pa_server.services import announcements, schedules, timelines, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.messages import service_message
+from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.recurrence import (
     WEEKDAY_LABELS_VI,
     PlainSchedule,
@@ -30,7 +31,6 @@ from pa_server.web.recurrence import (
     parse_times,
     to_rules,
 )
-from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.templating import render
 
 router = APIRouter()

@@ -80,7 +80,7 @@ class Names:
     def _zones(self) -> dict[str, str]:
         from pa_server.db.models import Zone
 
-        return {path: name for path, name in self._query(select(Zone.path, Zone.name))}
+        return dict(self._query(select(Zone.path, Zone.name)))
 
     @cached_property
     def _people(self) -> dict[str, str]:
@@ -105,18 +105,26 @@ class Names:
         )
         return frozenset(r[0] for r in self._query(query))
 
+    def _one(self, path: str) -> str:
+        return self._zones.get(path) or "khu vực không còn tồn tại"
+
     def zone(self, path: str) -> str:
-        """ "Xã Tân Tiến" for "vinh-tuong/tan-tien"; never the slug."""
+        """ "Xã Tân Tiến" for "vinh-tuong/tan-tien"; never the slug.
+
+        Below a commune the commune is named too ("Thôn 1, Xã Tân Tiến"): many communes
+        have a "Thôn 1".
+        """
         path = path.strip("/")
         if not path:
             return "toàn huyện"
-        return self._zones.get(path) or "khu vực không còn tồn tại"
+        parts = path.split("/")
+        if len(parts) <= 2:
+            return self._one(path)
+        return ", ".join(self._one("/".join(parts[: i + 1])) for i in range(len(parts) - 1, 0, -1))
 
     def zone_trail(self, path: str) -> str:
-        """ "Thôn 1, Xã Tân Tiến" — a zone with its parents (no district), to tell alike apart."""
-        parts = path.strip("/").split("/")
-        names = [self.zone("/".join(parts[: i + 1])) for i in range(1, len(parts))][::-1]
-        return ", ".join(names) or self.zone(path)
+        """The same as `zone` (kept as its own filter name for templates)."""
+        return self.zone(path)
 
     def zone_options(self) -> list[tuple[str, str]]:
         """(path, "Thôn 1, Xã Tân Tiến") for every zone, tree order: a filter's choices."""
@@ -247,6 +255,20 @@ def _label(code: Any, kind: str) -> str:
     return labels.label(kind, code)
 
 
+def _upper_first(text: str) -> str:
+    # Jinja's `capitalize` lowercases the rest, which would turn "Xã Tân Tiến" into "xã tân tiến".
+    return text[:1].upper() + text[1:]
+
+
+def _mark_time(title: str) -> str:
+    # A timeline mark's title is "06:00 <announcement>" (schedules.week_timeline).
+    return title.partition(" ")[0]
+
+
+def _mark_name(title: str) -> str:
+    return title.partition(" ")[2]
+
+
 def _date_vi(value: date | datetime | None) -> str:
     return "" if value is None else f"{value:%d/%m/%Y}"
 
@@ -271,6 +293,9 @@ templates.env.filters.update(
     delivery_sentence=labels.counts_sentence,
     date_vi=_date_vi,
     day_text=day_text,
+    upper_first=_upper_first,
+    mark_time=_mark_time,
+    mark_name=_mark_name,
 )
 templates.env.globals.update(
     NAV=NAV,

@@ -19,7 +19,10 @@ TODAY = date(2026, 12, 1)
 @pytest.mark.parametrize(
     ("rule", "said"),
     [
-        ("FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=17;BYMINUTE=15;BYSECOND=0", "Thứ Hai, Tư, Sáu lúc 17:15"),
+        (
+            "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=17;BYMINUTE=15;BYSECOND=0",
+            "Thứ Hai, Tư, Sáu lúc 17:15",
+        ),
         ("FREQ=DAILY;BYHOUR=6,17;BYMINUTE=30;BYSECOND=0", "Hằng ngày lúc 06:30 và 17:30"),
         ("FREQ=DAILY", "Hằng ngày lúc 17:15"),
         ("FREQ=DAILY;INTERVAL=3", "3 ngày một lần lúc 17:15"),
@@ -72,7 +75,9 @@ def test_rule_not_understood_is_said_generally_never_raw(rule: str) -> None:
 
 def test_one_off_names_the_day_with_its_year() -> None:
     at = datetime(2026, 12, 5, 0, 0, tzinfo=UTC)  # 07:00 in Hà Nội
-    assert describe_schedule(None, at, None, "Asia/Ho_Chi_Minh") == "Một lần lúc 07:00 ngày 05/12/2026"
+    assert (
+        describe_schedule(None, at, None, "Asia/Ho_Chi_Minh") == "Một lần lúc 07:00 ngày 05/12/2026"
+    )
 
 
 def test_local_time_of_the_schedules_zone_not_utc() -> None:

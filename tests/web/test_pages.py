@@ -258,6 +258,12 @@ def test_device_state_shown(client: TestClient) -> None:
         db.commit()
     sign_in(client, "quantri")
     page = client.get("/thiet-bi").text
-    shown_texts = ("Trực tuyến", "lệch 12 mili giây", "Chưa đồng bộ giờ", "3 tệp, 3,0 MB", "48,5 °C")
+    shown_texts = (
+        "Trực tuyến",
+        "lệch 12 mili giây",
+        "Chưa đồng bộ giờ",
+        "3 tệp, 3,0 MB",
+        "48,5 °C",
+    )
     for shown in shown_texts:
         assert shown in page, shown

@@ -94,8 +94,8 @@ def _seed(client: TestClient) -> World:
             emergency_lead=timedelta(seconds=3),
         )
         for device, kinds, detail in (
-            (f"loa-tan-tien-thon-1", ("fetched", "started", "finished"), None),
-            (f"loa-tan-tien-thon-2", ("fetched", "started", "failed"), "alsa: device busy"),
+            ("loa-tan-tien-thon-1", ("fetched", "started", "finished"), None),
+            ("loa-tan-tien-thon-2", ("fetched", "started", "failed"), "alsa: device busy"),
         ):
             for i, kind in enumerate(kinds):
                 at = now - timedelta(minutes=4) + timedelta(seconds=i)
@@ -111,7 +111,10 @@ def _seed(client: TestClient) -> World:
                     )
                 )
         states = {
-            "loa-tan-tien-thon-1": (True, {"volume": 70, "clock_offset_ms": 5, "clock_synced": True}),
+            "loa-tan-tien-thon-1": (
+                True,
+                {"volume": 70, "clock_offset_ms": 5, "clock_synced": True},
+            ),
             "loa-tan-tien-thon-2": (
                 True,
                 {"volume": 40, "last_error": "unsupported protocol version None", "playing": True},
@@ -273,7 +276,10 @@ def test_schedules_and_audit_in_sentences(world: World) -> None:
     schedules_page = visible_text(client.get("/lich-phat").text)
     assert "Hằng ngày lúc 06:00 và 17:00" in schedules_page
     log = visible_text(client.get("/nhat-ky").text)
-    assert "Trưởng phòng Văn hóa đã từ chối thông báo «Thông báo viết sai» (lý do: Sai ngày họp)" in log
+    assert (
+        "Trưởng phòng Văn hóa đã từ chối thông báo «Thông báo viết sai» (lý do: Sai ngày họp)"
+        in log
+    )
     assert "Cán bộ đài xã Tân Tiến đã soạn thông báo «Họp thôn tối nay»" in log
     assert "Trưởng phòng Văn hóa đã đăng nhập lúc" in log
 
@@ -302,7 +308,7 @@ def test_report_csv_opens_in_excel(world: World) -> None:
     assert r.content.startswith(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark Excel needs
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["Khu vực", "Loa", "Mã loa"]
-    assert ["Thôn 1", "Loa Thôn 1, xã Tân Tiến", "loa-tan-tien-thon-1"] == rows[1][:3]
+    assert rows[1][:3] == ["Thôn 1", "Loa Thôn 1, xã Tân Tiến", "loa-tan-tien-thon-1"]
     # The API's CSV stays the machine format.
     api = client.get("/api/v1/reports/playback", params={"format": "csv"})
     assert api.text.startswith("zone,device_id")
@@ -334,7 +340,7 @@ def test_the_detector_catches_what_users_reported(html: str, kind: str) -> None:
         "<p>Cài đặt Bluezone qua MQTT, nhận tin qua RSS</p>",
         "<p>Đã phát xong 2/5 loa · đang phát 1</p>",
         '<p>Mã loa: <code translate="no">loa-tan-tien-thon-1</code></p>',
-        "<script>const x = {\"a\": null};</script><p>Thông báo</p>",
+        '<script>const x = {"a": null};</script><p>Thông báo</p>',
         '<details><code data-technical translate="no">unsupported protocol</code></details>',
         "<p>Thứ Hai, Tư, Sáu lúc 17:15, từ 02/12 đến 31/12</p>",
     ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 
 #: Text of these elements is never shown.
 HIDDEN_TAGS = {"script", "style", "template", "noscript"}
@@ -108,21 +109,9 @@ FORBIDDEN_IN_PROSE: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 #: Common English words (and the server's codes) that are not Vietnamese syllables too.
 ENGLISH_WORDS = frozenset(
-    """
-    a about access account action active add admin after all allowed already and announcement
-    announcements any api approve approved approver archive archived are as at audio bad be
-    before broadcast broadcasts bus by cancel cancelled cannot clock code could create created
-    data date day default delete deleted detail device devices did does draft drift each
-    emergency empty end error errors espeak event failed false fetched field file finished for
-    found from gtts has have header here hour how id if internal invalid is it its json last
-    level list locked log login message method minute missed missing more must name new next
-    nothing not now null of offline on once online only operator or other page password path
-    per ping planned please priority protocol rejected recording reject report request
-    required rule save search schedule schedules script sent server sign skipped speakable start
-    started state status stopped success table targets text that this time title too true
-    unknown unsupported update updated user username users valid value version viewer volume
-    was when where which will with without yes you your zone zones
-    """.split()
+    line.strip()
+    for line in (Path(__file__).parent / "data" / "english_words.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
 )
 #: English-looking words people here read every day: product names and borrowed terms.
 ALLOWED_WORDS = frozenset(
