@@ -260,6 +260,15 @@ def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _duration_vi(ms: int | float | None) -> str:
+    """ "2 phút 5 giây", "45 giây" (rounded to the second)."""
+    seconds = round((ms or 0) / 1000)
+    minutes, rest = divmod(seconds, 60)
+    if not minutes:
+        return f"{rest} giây"
+    return f"{minutes} phút" + (f" {rest} giây" if rest else "")
+
+
 def _mark_time(title: str) -> str:
     # A timeline mark's title is "06:00 <announcement>" (schedules.week_timeline).
     return title.partition(" ")[0]
@@ -294,6 +303,7 @@ templates.env.filters.update(
     date_vi=_date_vi,
     day_text=day_text,
     upper_first=_upper_first,
+    duration_vi=_duration_vi,
     mark_time=_mark_time,
     mark_name=_mark_name,
 )

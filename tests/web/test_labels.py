@@ -147,3 +147,13 @@ def test_paging_numbers() -> None:
 )
 def test_page_number(raw: str | None, page: int) -> None:
     assert page_number(raw) == page
+
+
+@pytest.mark.parametrize(
+    ("ms", "said"),
+    [(125_200, "2 phút 5 giây"), (45_000, "45 giây"), (120_000, "2 phút"), (None, "0 giây")],
+)
+def test_duration_in_words(ms: int | None, said: str) -> None:
+    from pa_server.web.templating import _duration_vi
+
+    assert _duration_vi(ms) == said

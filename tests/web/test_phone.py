@@ -123,7 +123,9 @@ def test_main_pages_fit_a_phone(
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for path, name in _pages(world):
             page.goto(base + path)
-            page.screenshot(path=str(SCREENSHOTS / f"phone-{username}-{name}.png"), full_page=True)
+            shot = SCREENSHOTS / f"phone-{username}-{name}"
+            page.screenshot(path=f"{shot}.png", full_page=True)
+            page.screenshot(path=f"{shot}-screen.png")  # the first screenful, as on the phone
             width = page.evaluate("document.documentElement.scrollWidth")
             if width > WIDTH:
                 found.append(f"{path}: page is {width}px wide, scrolls sideways")
