@@ -23,6 +23,17 @@ from pa_server.web import labels
 from pa_server.web.describe import describe_schedule, join_vi
 
 SYSTEM_NAMES = {"system": "Hệ thống", "demo": "Dữ liệu mẫu", "": "Hệ thống"}
+#: A change made at the server's console (`pa_server.services.context.cli_actor`).
+CLI_PREFIX = "cli:"
+
+
+def actor_display(username: str, names: Names) -> str:
+    """Who did it, as people say it: a full name, "Hệ thống", or the console's user."""
+    if username in SYSTEM_NAMES:
+        return SYSTEM_NAMES[username]
+    if username.startswith(CLI_PREFIX):
+        return f"Quản trị viên trên máy chủ ({username.removeprefix(CLI_PREFIX) or 'không rõ'})"
+    return names.person(username)
 
 
 class Names(Protocol):
@@ -48,6 +59,10 @@ class Names(Protocol):
         """A schedule's title, None if unknown."""
         ...
 
+    def occurrence(self, occurrence_id: str) -> str | None:
+        """A broadcast's (occurrence's) title, None if unknown."""
+        ...
+
 
 class PlainNames:
     """Names with no store behind them: zones and people by their last path part or login."""
@@ -69,6 +84,10 @@ class PlainNames:
         return None
 
     def schedule(self, schedule_id: str) -> str | None:
+        """Unknown."""
+        return None
+
+    def occurrence(self, occurrence_id: str) -> str | None:
         """Unknown."""
         return None
 
@@ -198,6 +217,15 @@ def _what(row: Row, names: Names, tz: str) -> str:
             return f"đã sửa {thing}"
         if act == "delete":
             return f"đã xóa {thing}"
+    if table == "schedule_targets" and ("targets" in (after or {}) or "targets" in (before or {})):
+        # One entry per change of a schedule's places (entity_id is the schedule's id).
+        title = names.schedule(row.entity_id)
+        sched = f"lịch phát {_q(title)}" if title else "một lịch phát"
+        new = _targets(_get(after, "targets"), names)
+        old = _targets(_get(before, "targets"), names)
+        if act == "delete" or not new:
+            return f"đã bỏ nơi phát {old} của {sched}" if old else f"đã bỏ nơi phát của {sched}"
+        return f"đã đổi nơi phát của {sched} thành {new}" + (f" (trước là {old})" if old else "")
     if table == "schedule_targets":
         data = after if act == "create" else before
         where = (
@@ -208,8 +236,15 @@ def _what(row: Row, names: Names, tz: str) -> str:
         title = names.schedule(str(_get(data, "schedule_id") or ""))
         sched = f"lịch phát {_q(title)}" if title else "một lịch phát"
         return f"đã thêm {where} vào {sched}" if act == "create" else f"đã bỏ {where} khỏi {sched}"
+    if table == "occurrences" and act == "plan":
+        counts = [
+            f"{n} buổi {what}"
+            for key, what in (("created", "mới"), ("changed", "đổi giờ"), ("cancelled", "bỏ"))
+            if isinstance(n := _get(after, key), int) and n
+        ]
+        return "đã lập lại kế hoạch phát" + (f": {join_vi(counts)}" if counts else "")
     if table == "occurrences":
-        title = _get(after, "title") or _get(before, "title")
+        title = _get(after, "title") or _get(before, "title") or names.occurrence(row.entity_id)
         thing = _q(title) if title else "một thông báo"
         where = _targets(_get(after, "targets"), names)
         to = f" tới {where}" if where else ""
@@ -281,7 +316,7 @@ def _what(row: Row, names: Names, tz: str) -> str:
 
 def sentence(row: Any, names: Names, tz: str = "Asia/Ho_Chi_Minh") -> str:
     """The whole sentence: who, did what, when."""
-    who = SYSTEM_NAMES.get(row.actor_name) or names.person(row.actor_name)
+    who = actor_display(row.actor_name, names)
     return f"{who} {_what(row, names, tz)} lúc {_when(row.at, tz)}"
 
 
@@ -293,6 +328,8 @@ FIELD_LABELS = {
     "status": "Trạng thái",
     "level": "Mức độ",
     "approver": "Người duyệt",
+    "author": "Người soạn",
+    "targets": "Nơi phát",
     "name": "Tên",
     "zone_path": "Khu vực",
     "zones": "Khu vực",
@@ -324,8 +361,10 @@ def _value(key: str, value: Any, names: Names, tz: str) -> str:
         return _zones(value, names)
     if isinstance(value, bool):
         return "Có" if value else "Không"
-    if key == "approver":
-        return SYSTEM_NAMES.get(str(value)) or names.person(str(value))
+    if key in ("approver", "author", "caused_by"):
+        return actor_display(str(value), names)
+    if key == "targets":
+        return _targets(value, names) or "—"
     instant = _instant(value) if isinstance(value, str) and len(value) >= 19 else None
     if instant is not None and instant.tzinfo is not None:
         return _when(instant, tz)

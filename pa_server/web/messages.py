@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from pa_server.auth.errors import Forbidden
 from pa_server.services.errors import Conflict, Invalid, NotFound, ServiceError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ MESSAGES_VI = {
     "announcement_not_found": "Thông báo không tồn tại.",
     "schedule_not_found": "Lịch phát không tồn tại.",
     "broadcast_not_found": "Buổi phát không tồn tại.",
-    "broadcast_cancelled": "Buổi phát này đã bị hủy.",
     "no_targets": "Vui lòng chọn ít nhất một khu vực hoặc thiết bị.",
     "scripts_unavailable": "Thư viện mẫu thông báo chưa được cài.",
     "bus_unavailable": "Chưa gửi được: kết nối tới các loa chưa chạy.",
@@ -53,6 +53,14 @@ MESSAGES_VI = {
     "invalid_volume": "Âm lượng phải là số từ 0 đến 100.",
     "invalid_quiet_hours": "Giờ yên tĩnh không hợp lệ.",
     "duplicate_id": "Mã này đã được dùng.",
+    "play_at_past": "Thời điểm phát đã qua. Vui lòng chọn thời điểm khác.",
+    "quiet_hours": "Khu vực đang trong giờ yên tĩnh: chỉ tin khẩn cấp được phát lúc này.",
+    "broker_unavailable": "Chưa gửi được: máy chủ MQTT không nhận lệnh. Vui lòng thử lại.",
+    "not_emergency": "Chỉ tin khẩn cấp mới có thông báo hủy.",
+    "broadcast_cancelled": "Buổi phát đã bị hủy, không còn gì để dừng.",
+    "announcement_archived": "Thông báo đã lưu trữ. Hãy soạn lại trước khi sửa.",
+    "reason_required": "Vui lòng ghi lý do từ chối.",
+    "announcement_in_use": "Thông báo đã được lập lịch hoặc đã phát: hãy lưu trữ thay vì xóa.",
 }
 
 #: By kind of refusal, when the code has no wording of its own.
@@ -62,6 +70,18 @@ GENERAL_VI: tuple[tuple[type[ServiceError], str], ...] = (
     (Conflict, "Không làm được việc này ở trạng thái hiện tại."),
     (Unavailable, "Hệ thống tạm thời chưa sẵn sàng, vui lòng thử lại sau."),
 )
+
+
+def refusal_message(exc: ServiceError | Forbidden) -> str:
+    """What a page shows for a refused action: a rights refusal or a service refusal."""
+    if isinstance(exc, Forbidden):
+        return exc.message_vi
+    return service_message(exc)
+
+
+def refusal_status(exc: ServiceError | Forbidden) -> int:
+    """The HTTP status of a page that shows a refused action again."""
+    return 403 if isinstance(exc, Forbidden) else exc.status
 
 
 def service_message(exc: ServiceError) -> str:

@@ -132,8 +132,8 @@ class Names:
 
     def person(self, username: str) -> str:
         """A person's full name, their user name when no full name was given."""
-        if username in audit_text.SYSTEM_NAMES:
-            return audit_text.SYSTEM_NAMES[username]
+        if username in audit_text.SYSTEM_NAMES or username.startswith(audit_text.CLI_PREFIX):
+            return audit_text.actor_display(username, audit_text.PlainNames())
         return self._people.get(username, username)
 
     def device(self, device_id: str) -> str:
@@ -146,9 +146,9 @@ class Names:
     def _title(self, kind: str, entity_id: str) -> str | None:
         key = (kind, entity_id)
         if key not in self._titles:
-            from pa_server.db.models import Announcement, Schedule
+            from pa_server.db.models import Announcement, Occurrence, Schedule
 
-            model: Any = Announcement if kind == "announcement" else Schedule
+            model: Any = {"announcement": Announcement, "schedule": Schedule}.get(kind, Occurrence)
             rows = self._query(select(model.title).where(model.id == entity_id))
             self._titles[key] = rows[0][0] if rows else None
         return self._titles[key]
@@ -160,6 +160,10 @@ class Names:
     def schedule(self, schedule_id: str) -> str | None:
         """A schedule's title."""
         return self._title("schedule", schedule_id) if schedule_id else None
+
+    def occurrence(self, occurrence_id: str) -> str | None:
+        """A broadcast's title."""
+        return self._title("occurrence", occurrence_id) if occurrence_id else None
 
 
 def _local(value: datetime | None, fmt: str = "%H:%M %d/%m/%Y", tz: str = DEFAULT_TZ) -> str:

@@ -212,3 +212,46 @@ def test_target_names() -> None:
     assert target_name("zone:vinh-tuong/tan-tien", Names()) == "Xã Tân Tiến"
     assert target_name("device:loa-1", Names()) == "loa Thôn 1"
     assert target_name("weird", Names()) == "nơi không rõ"
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        (
+            row(
+                "plan",
+                "occurrences",
+                after={"created": 3, "changed": 1, "cancelled": 0},
+                actor="system",
+            ),
+            "Hệ thống đã lập lại kế hoạch phát: 3 buổi mới và 1 buổi đổi giờ",
+        ),
+        (
+            row(
+                "update",
+                "schedule_targets",
+                "s1",
+                before={"targets": ["zone:vinh-tuong"]},
+                after={"targets": ["zone:vinh-tuong/tan-tien"]},
+            ),
+            "Nguyễn Văn A đã đổi nơi phát của lịch phát «Bluezone hằng ngày» thành Xã Tân Tiến "
+            "(trước là Huyện Vĩnh Tường)",
+        ),
+        (
+            row("delete", "schedule_targets", "gone", before={"targets": ["device:loa-1"]}),
+            "Nguyễn Văn A đã bỏ nơi phát loa Thôn 1 của một lịch phát",
+        ),
+        (
+            row("stop", "occurrences", "o9", after={"targets": ["zone:vinh-tuong/tan-tien"]}),
+            "Nguyễn Văn A đã dừng phát một thông báo tới Xã Tân Tiến",
+        ),
+        (
+            row("create", "zones", "x", after={"name": "Thôn 9"}, actor="cli:root"),
+            "Quản trị viên trên máy chủ (root) đã tạo khu vực «Thôn 9»",
+        ),
+    ],
+)
+def test_use_case_entries(entry: Row, said: str) -> None:
+    text = sentence(entry, Names())
+    assert text == said + WHEN
+    assert problems(f"<p>{text}</p>") == []
