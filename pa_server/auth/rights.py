@@ -82,8 +82,7 @@ def require_zone(actor: Actor, zone_path: str) -> None:
     """Refuse unless `actor` may act in `zone_path`."""
     require_writer(actor)
     if not may_act_in_zone(actor, zone_path):
-        # The path is a slug, not what people call the place: the page names the field.
-        raise Forbidden("outside_zone", "Bạn không có quyền với khu vực đã chọn.")
+        raise Forbidden("outside_zone", f"Bạn không có quyền với khu vực “{zone_path}”.")
 
 
 def require_targets(
@@ -104,7 +103,7 @@ def require_targets(
                 continue
             zone = (device_zones or {}).get(name)
             if zone is None or not may_act_in_zone(actor, zone):
-                raise Forbidden("outside_zone", "Bạn không có quyền với thiết bị đã chọn.")
+                raise Forbidden("outside_zone", f"Bạn không có quyền với thiết bị “{name}”.")
         else:
             raise Forbidden("bad_target", f"Đích phát không hợp lệ: “{target}”.")
 

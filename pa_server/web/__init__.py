@@ -18,6 +18,7 @@ from pa_server.web import (
     announcements,
     broadcasts,
     errors,
+    messages,
     operations,
     pages,
     public,
@@ -60,9 +61,14 @@ async def _refused(request: Request, exc: Exception) -> Response:
     return render(
         request,
         "message.html",
-        {"title": title, "message": exc.message_vi, "back_url": "/"},
+        {"title": title, "message": forbidden_message(exc), "back_url": "/"},
         status=403,
     )
+
+
+def forbidden_message(exc: AuthError) -> str:
+    """A refusal's page wording (slug-free for rights refusals)."""
+    return messages.forbidden_message(exc) if isinstance(exc, Forbidden) else exc.message_vi
 
 
 def install_web(app: FastAPI, settings: Settings) -> None:

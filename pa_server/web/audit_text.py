@@ -23,6 +23,8 @@ from pa_server.web import labels
 from pa_server.web.describe import describe_schedule, join_vi
 
 SYSTEM_NAMES = {"system": "Hệ thống", "demo": "Dữ liệu mẫu", "": "Hệ thống"}
+#: The demo district's own authors (`pa_server.services.demo`: "demo-soan", "demo-duyet").
+DEMO_PREFIX = "demo-"
 #: A change made at the server's console (`pa_server.services.context.cli_actor`).
 CLI_PREFIX = "cli:"
 
@@ -31,6 +33,8 @@ def actor_display(username: str, names: Names) -> str:
     """Who did it, as people say it: a full name, "Hệ thống", or the console's user."""
     if username in SYSTEM_NAMES:
         return SYSTEM_NAMES[username]
+    if username.startswith(DEMO_PREFIX):
+        return SYSTEM_NAMES["demo"]
     if username.startswith(CLI_PREFIX):
         return f"Quản trị viên trên máy chủ ({username.removeprefix(CLI_PREFIX) or 'không rõ'})"
     return names.person(username)

@@ -72,10 +72,27 @@ GENERAL_VI: tuple[tuple[type[ServiceError], str], ...] = (
 )
 
 
+def forbidden_message(exc: Forbidden) -> str:
+    """A rights refusal for a page: the rights' own Vietnamese, without the slugs it may name.
+
+    `pa_server.auth.rights` names the zone path or target it refused ("“vinh-tuong/tan-tien”"),
+    which helps API clients; a page says it beside the field the person chose it in.
+    """
+    if exc.code == "outside_zone":
+        if "thiết bị" in exc.message_vi:
+            return "Bạn không có quyền với loa đã chọn."
+        return "Bạn không có quyền với khu vực đã chọn."
+    if exc.code == "bad_target":
+        return "Nơi phát không hợp lệ."
+    if exc.code == "bad_level":
+        return "Mức độ không hợp lệ."
+    return exc.message_vi
+
+
 def refusal_message(exc: ServiceError | Forbidden) -> str:
     """What a page shows for a refused action: a rights refusal or a service refusal."""
     if isinstance(exc, Forbidden):
-        return exc.message_vi
+        return forbidden_message(exc)
     return service_message(exc)
 
 

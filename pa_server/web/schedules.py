@@ -19,7 +19,7 @@ from pa_server.schemas.schedules import ScheduleCreate
 from pa_server.services import announcements, rights, schedules, timelines, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
-from pa_server.web.messages import service_message
+from pa_server.web.messages import refusal_message, service_message
 from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.recurrence import (
     WEEKDAY_LABELS_VI,
@@ -325,7 +325,7 @@ async def create(request: Request, uc: PageUseCase) -> Response:
     except Forbidden as exc:
         db.rollback()
         field = "zones" if exc.code == "outside_zone" else "level"
-        ctx = _context(db, actor, values, chosen_zones, weekdays, {field: exc.message_vi})
+        ctx = _context(db, actor, values, chosen_zones, weekdays, {field: refusal_message(exc)})
         return render(request, "schedule_form.html", ctx, status=403)
     except ServiceError as exc:
         db.rollback()

@@ -132,9 +132,9 @@ class Names:
 
     def person(self, username: str) -> str:
         """A person's full name, their user name when no full name was given."""
-        if username in audit_text.SYSTEM_NAMES or username.startswith(audit_text.CLI_PREFIX):
-            return audit_text.actor_display(username, audit_text.PlainNames())
-        return self._people.get(username, username)
+        if username in self._people:
+            return self._people[username]
+        return audit_text.actor_display(username, audit_text.PlainNames())
 
     def device(self, device_id: str) -> str:
         """ "loa Thôn 1, xã Tân Tiến" — the loudspeaker's name."""

@@ -19,13 +19,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pa_server.app import create_app
-from pa_server.auth import accounts, audit
+from pa_server.auth import accounts
 from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.config import Settings
 from pa_server.db.models import DeviceState, Receipt
-from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate
+from pa_server.schemas.announcements import AnnouncementCreate
 from pa_server.schemas.broadcasts import BroadcastCreate
 from pa_server.services import announcements, broadcasts, schedules
+from pa_server.services.context import UseCase
 from tests.web.visible_text import Checked, problems, visible_text
 
 ROLES = ("quantri", "duyet", "vanhanh")
@@ -57,41 +58,30 @@ class World:
 def _seed(client: TestClient) -> World:
     app = client.app
     now = datetime.now(UTC)
+    settings = app.state.settings  # type: ignore[attr-defined]
     with app.state.sessions() as db:  # type: ignore[attr-defined]
-        people = {u.username: u for u in accounts.list_users(db)}
-        db.info[audit.INFO_ACTOR] = accounts.actor_of(people["vanhanh"])
+        people = {u.username: accounts.actor_of(u) for u in accounts.list_users(db)}
+
+        def as_(username: str, at: datetime = now) -> UseCase:
+            return UseCase(db, people[username], at, settings, NullDispatcher())  # type: ignore[arg-type]
+
         draft = announcements.create_announcement(
-            db,
+            as_("vanhanh"),
             AnnouncementCreate(title="Họp thôn tối nay", text="Mời bà con họp lúc 19 giờ."),
-            author="vanhanh",
-            now=now,
         )
         rejected = announcements.create_announcement(
-            db,
+            as_("vanhanh"),
             AnnouncementCreate(title="Thông báo viết sai", text="Nội dung sai.", level="priority"),
-            author="vanhanh",
-            now=now,
         )
-        db.info[audit.INFO_ACTOR] = accounts.actor_of(people["duyet"])
-        announcements.update_announcement(
-            db, rejected.id, AnnouncementUpdate(status="archived"), now=now
-        )
-        audit.record(
-            db, "reject", "announcements", rejected.id, after={"reason": "Sai ngày họp"}, now=now
-        )
+        announcements.reject_announcement(as_("duyet"), rejected.id, "Sai ngày họp")
         approved, _ = announcements.list_announcements(db, status="approved", limit=1, offset=0)
         (schedule,), _ = schedules.list_schedules(
             db, announcement_id=approved[0].id, limit=1, offset=0
         )
-        db.info[audit.INFO_ACTOR] = accounts.actor_of(people["quantri"])
-        occ = broadcasts.create_broadcast(
-            db,
+        occ = broadcasts.put_on_air(
+            as_("quantri", now - timedelta(minutes=5)),
             BroadcastCreate(announcement_id=approved[0].id, zones=[COMMUNE], level="emergency"),
-            dispatcher=NullDispatcher(),  # type: ignore[arg-type]
-            timezone="Asia/Ho_Chi_Minh",
-            now=now - timedelta(minutes=5),
-            lead=timedelta(seconds=5),
-            emergency_lead=timedelta(seconds=3),
+            confirmed=True,
         )
         for device, kinds, detail in (
             ("loa-tan-tien-thon-1", ("fetched", "started", "finished"), None),
