@@ -100,6 +100,8 @@ class DeliveryTally:
     @property
     def sentence(self) -> str:
         """ "Đã phát xong 2/5 loa · đang phát 1 · lỗi 1 · chưa báo 1" (zero parts left out)."""
+        if self.expected == 0:
+            return "Không có loa nào trong nơi phát."
         parts = [f"{label('receipt', 'finished')} {self.finished}/{self.expected} loa"]
         for key, n in (
             ("started", self.playing),

@@ -96,6 +96,24 @@ def refusal_message(exc: ServiceError | Forbidden) -> str:
     return service_message(exc)
 
 
+#: The form field a refusal is about, so the page says it beside that field.
+REFUSAL_FIELDS = {
+    "emergency_unconfirmed": "level",
+    "emergency_admin_only": "level",
+    "bad_level": "level",
+    "outside_zone": "zones",
+    "bad_target": "zones",
+    "no_targets": "zones",
+    "unknown_zone": "zones",
+    "quiet_hours": "zones",
+}
+
+
+def refusal_field(exc: ServiceError | Forbidden) -> str | None:
+    """The form field a refusal belongs beside ("level", "zones"), None for the whole form."""
+    return REFUSAL_FIELDS.get(exc.code)
+
+
 def refusal_status(exc: ServiceError | Forbidden) -> int:
     """The HTTP status of a page that shows a refused action again."""
     return 403 if isinstance(exc, Forbidden) else exc.status

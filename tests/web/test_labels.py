@@ -157,3 +157,8 @@ def test_duration_in_words(ms: int | None, said: str) -> None:
     from pa_server.web.templating import _duration_vi
 
     assert _duration_vi(ms) == said
+
+
+def test_no_loudspeaker_is_said_plainly() -> None:
+    assert labels.tally([]).sentence == "Không có loa nào trong nơi phát."
+    assert labels.counts_sentence(DeliveryCounts()) == "Không có loa nào trong nơi phát."
