@@ -66,6 +66,32 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="An agent whose clock is further off is flagged."
     )
 
+    # Live audio (Snapcast): see docs/live.md.
+    snapserver_url: str | None = Field(
+        default=None,
+        description="External snapserver's JSON-RPC control, tcp://127.0.0.1:1705 (loopback "
+        "only: snapserver 0.26 has no authentication). Unset = run our own when installed.",
+    )
+    snapserver_fifo_dir: Path | None = Field(
+        default=None,
+        description="External snapserver only: directory of its pipe sources live-1…live-N.",
+    )
+    snapserver_binary: str = Field(default="snapserver", description="Managed snapserver.")
+    snapserver_stream_bind: str = Field(
+        default="127.0.0.1",
+        description="Where the managed snapserver's audio port listens (0.0.0.0 for agents on "
+        "the network); its control port is always on 127.0.0.1.",
+    )
+    snapserver_stream_port: int = Field(default=1704, ge=0, le=65535, description="0 = any.")
+    snapserver_stream_host: str | None = Field(
+        default=None, description="Host agents connect to; default: PA_PUBLIC_URL's host."
+    )
+    snapserver_streams: int = Field(
+        default=4, ge=1, le=64, description="Concurrent live sessions (one pipe source each)."
+    )
+    snapserver_buffer_ms: int = Field(default=1000, ge=200, le=10_000)
+    snapserver_opus_bitrate: int = Field(default=64_000, ge=6_000, le=512_000)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
@@ -73,6 +99,16 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @field_validator("snapserver_url")
+    @classmethod
+    def _loopback_control(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from pa_server.live.control import parse_control_url
+
+        parse_control_url(v)  # raises ValueError for anything but tcp://<loopback>:<port>
         return v
 
     @property

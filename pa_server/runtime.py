@@ -32,7 +32,7 @@ from pa_server.messaging.lease import DispatchLease, LeaderLoop
 from pa_server.messaging.signing import ServerKeys
 from pa_server.metrics import PaMetrics
 from pa_server.services.provisioning import broker_url
-from pa_server.services.timelines import DispatcherLike, PlanResult, replan, sync_timelines
+from pa_server.services.timelines import DispatcherLike, ReplanCounts, replan, sync_timelines
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def plan_and_publish(
     settings: Settings,
     *,
     now: datetime,
-) -> tuple[PlanResult, list[str]]:
+) -> tuple[ReplanCounts, list[str]]:
     """One planner cycle: replan and commit, then publish the timelines that changed."""
     horizon = timedelta(hours=settings.planner_horizon_h)
     with sessions() as session:

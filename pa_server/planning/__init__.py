@@ -14,11 +14,9 @@ error there but a `Skipped` entry.
 
 from pa_server.planning.engine import (
     GAP,
-    affected_targets,
     plan,
     plan_result,
     plan_window,
-    replan,
 )
 from pa_server.planning.model import (
     DEFAULT_HORIZON,
@@ -28,8 +26,8 @@ from pa_server.planning.model import (
     LEVEL_PRIORITY,
     DeviceSpec,
     Level,
-    Occurrence,
     PlanError,
+    PlannedOccurrence,
     PlanResult,
     ScheduleSpec,
     Skipped,
@@ -48,19 +46,17 @@ __all__ = [
     "LEVEL_PRIORITY",
     "DeviceSpec",
     "Level",
-    "Occurrence",
     "PlanError",
     "PlanResult",
+    "PlannedOccurrence",
     "ScheduleSpec",
     "SkipReason",
     "Skipped",
     "ZoneSpec",
-    "affected_targets",
     "expand",
     "occurrence_id",
     "plan",
     "plan_result",
     "plan_window",
-    "replan",
     "validate_rrule",
 ]

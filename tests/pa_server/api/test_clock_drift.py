@@ -8,7 +8,7 @@ from devices.clock import SERVER_TIME_HEADER
 from devices.protocol import State
 from pa_server.services.devices import clock_flags
 from pa_server.services.ingest import ingest_state
-from tests.pa_server.api.test_api import V1, seed_zones
+from tests.pa_server.api.support import V1, seed_zones
 from tests.pa_server.server_fixtures import Api
 
 

@@ -11,114 +11,18 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from pa_server.app import create_app
-from pa_server.auth import accounts
 from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.config import Settings
-from pa_server.db.models import DeviceState, Receipt
-from pa_server.schemas.announcements import AnnouncementCreate
-from pa_server.schemas.broadcasts import BroadcastCreate
-from pa_server.services import announcements, broadcasts, schedules
-from pa_server.services.context import UseCase
-from tests.web.visible_text import Checked, problems, visible_text
+from tests.pa_server.web.support import COMMUNE, World, seed_world
+from tests.pa_server.web.visible_text import Checked, problems, visible_text
 
 ROLES = ("quantri", "duyet", "vanhanh")
-COMMUNE = "vinh-tuong/tan-tien"
-
-
-class NullDispatcher:
-    """Takes the broadcast without sending anything (no bus in this test)."""
-
-    def sync(self, *args: object, **kwargs: object) -> list[str]:
-        return []
-
-    def command(self, *args: object, **kwargs: object) -> str:
-        return "id"
-
-
-@dataclass
-class World:
-    """The app, and the ids of what each page shows."""
-
-    client: TestClient
-    draft: str
-    rejected: str
-    approved: str
-    schedule: str
-    broadcast: str
-
-
-def _seed(client: TestClient) -> World:
-    app = client.app
-    now = datetime.now(UTC)
-    settings = app.state.settings  # type: ignore[attr-defined]
-    with app.state.sessions() as db:  # type: ignore[attr-defined]
-        people = {u.username: accounts.actor_of(u) for u in accounts.list_users(db)}
-
-        def as_(username: str, at: datetime = now) -> UseCase:
-            return UseCase(db, people[username], at, settings, NullDispatcher())  # type: ignore[arg-type]
-
-        draft = announcements.create_announcement(
-            as_("vanhanh"),
-            AnnouncementCreate(title="Họp thôn tối nay", text="Mời bà con họp lúc 19 giờ."),
-        )
-        rejected = announcements.create_announcement(
-            as_("vanhanh"),
-            AnnouncementCreate(title="Thông báo viết sai", text="Nội dung sai.", level="priority"),
-        )
-        announcements.reject_announcement(as_("duyet"), rejected.id, "Sai ngày họp")
-        approved, _ = announcements.list_announcements(db, status="approved", limit=1, offset=0)
-        (schedule,), _ = schedules.list_schedules(
-            db, announcement_id=approved[0].id, limit=1, offset=0
-        )
-        occ = broadcasts.put_on_air(
-            as_("quantri", now - timedelta(minutes=5)),
-            BroadcastCreate(announcement_id=approved[0].id, zones=[COMMUNE], level="emergency"),
-            confirmed=True,
-        )
-        for device, kinds, detail in (
-            ("loa-tan-tien-thon-1", ("fetched", "started", "finished"), None),
-            ("loa-tan-tien-thon-2", ("fetched", "started", "failed"), "alsa: device busy"),
-        ):
-            for i, kind in enumerate(kinds):
-                at = now - timedelta(minutes=4) + timedelta(seconds=i)
-                db.add(
-                    Receipt(
-                        device_id=device,
-                        occurrence_id=occ.id,
-                        type=kind,
-                        at=at,
-                        late_ms=0,
-                        detail=detail if kind == "failed" else None,
-                        received_at=at,
-                    )
-                )
-        states = {
-            "loa-tan-tien-thon-1": (
-                True,
-                {"volume": 70, "clock_offset_ms": 5, "clock_synced": True},
-            ),
-            "loa-tan-tien-thon-2": (
-                True,
-                {"volume": 40, "last_error": "unsupported protocol version None", "playing": True},
-            ),
-            "loa-vinh-thinh-thon-dong": (False, {"volume": 50}),
-        }
-        for device, (online, payload) in states.items():
-            db.add(
-                DeviceState(
-                    device_id=device, online=online, at=now, received_at=now, payload=payload
-                )
-            )
-        db.commit()
-        return World(client, draft.id, rejected.id, approved[0].id, schedule.id, occ.id)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +36,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         raise RuntimeError("a bug")  # what a person sees is the 500 page, not this
 
     with TestClient(app, follow_redirects=False, raise_server_exceptions=False) as client:
-        yield _seed(client)
+        yield seed_world(client)
 
 
 def _sign_in(client: TestClient, username: str) -> str:
@@ -340,5 +244,5 @@ def test_the_detector_lets_vietnamese_through(html: str) -> None:
 
 
 def test_screenshots_dir_is_not_committed() -> None:
-    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text()
+    ignored = (Path(__file__).resolve().parents[3] / ".gitignore").read_text()
     assert "test-artifacts" in ignored

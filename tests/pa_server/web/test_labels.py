@@ -13,7 +13,7 @@ from pa_server.schemas.announcements import Level, Status
 from pa_server.schemas.broadcasts import DeliveryCounts, DeviceDelivery
 from pa_server.web import labels
 from pa_server.web.paging import Paging, page_number, paginate
-from tests.web.visible_text import problems
+from tests.pa_server.web.visible_text import problems
 
 T = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pa_server.web.audit_text import PlainNames, Row, changes, sentence, target_name
-from tests.web.visible_text import problems
+from tests.pa_server.web.visible_text import problems
 
 AT = datetime(2026, 12, 1, 13, 36, tzinfo=UTC)  # 20:36 in Hà Nội
 

@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from pa_server.app import create_app
 from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.config import Settings
-from tests.web.conftest import SCREENSHOTS, free_port
-from tests.web.test_visible_text import World, _seed
-from tests.web.visible_text import problems
+from tests.pa_server.web.conftest import SCREENSHOTS
+from tests.pa_server.web.support import World, seed_world
+from tests.pa_server.web.visible_text import problems
+from tests.support import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -81,7 +82,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     if not server.started:
         pytest.fail("the demo server did not start")
     # The extra states go in through the same app (its lifespan has run: sessions exist).
-    world = _seed(TestClient(app))
+    world = seed_world(TestClient(app))
     yield f"http://127.0.0.1:{port}", world
     server.should_exit = True
     thread.join(10)
