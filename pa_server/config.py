@@ -31,8 +31,13 @@ class Settings(BaseSettings):
     public_url: str | None = Field(default=None, description="Base URL agents fetch media from.")
 
     mqtt_url: str | None = Field(default=None, description="External broker; unset = embedded.")
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
+    mqtt_username: str | None = Field(
+        default=None, description="The server's broker login; embedded broker default pa-server."
+    )
+    mqtt_password: str | None = Field(
+        default=None,
+        description="Embedded broker default: made at first start, data_dir/mqtt-server-password.",
+    )
     mqtt_ca_file: Path | None = None
     mqtt_client_id: str | None = Field(
         default=None,
@@ -47,8 +52,19 @@ class Settings(BaseSettings):
         default="text", description="`json`: one JSON object per log line (ts, level, logger, msg)."
     )
     timezone: str = "Asia/Ho_Chi_Minh"
-    tts_engine: str = Field(default="auto", pattern="^(auto|gtts|espeak)$")
+    tts_engine: str = Field(default="auto", pattern="^(auto|gtts|espeak|piper)$")
     gtts_timeout_s: float = Field(default=4.0, gt=0, le=60)
+    tts_piper_model: Path | None = Field(
+        default=None,
+        description="A Piper voice (.onnx, its .onnx.json beside it) copied onto this server; "
+        "used by engine piper and first by auto; espeak-ng speaks when it cannot (docs/audio.md).",
+    )
+    render_processes: int = Field(
+        default=1, ge=1, le=16, description="Worker processes rendering audio (each up to ~200 MB)."
+    )
+    render_queue: int = Field(
+        default=4, ge=0, le=100, description="Renders that may wait for a worker; more get 503."
+    )
     planner_horizon_h: int = Field(default=48, ge=1, le=24 * 31)
     planner_interval_s: float = Field(default=5.0, gt=0, le=3600)
     retained_check_interval_s: float = Field(
