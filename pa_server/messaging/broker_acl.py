@@ -264,6 +264,9 @@ def topic_rules(*, prefix: str, server_user: str, devices: Iterable[tuple[str, s
             Grant("read", topics.event_wildcard()),
             Grant("write", f"{prefix}/cmd/#"),
             Grant("write", f"{prefix}/timeline/#"),
+            # Read back too: the server checks that the broker still holds its timelines
+            # (protocol v2, `Runtime.check_retained`).
+            Grant("read", f"{prefix}/timeline/#"),
         ),
         every_agent=(
             Grant("read", f"{prefix}/cmd/device/{u}"),
@@ -308,7 +311,8 @@ def render_mosquitto_acl(rules: TopicRules) -> str:
         "# Every agent: its own device topics (username = device id).\n",
         *(f"pattern {g.access} {g.topic}\n" for g in rules.every_agent),
         "\n",
-        "# The server: reads all state and receipts, writes all commands and timelines.\n",
+        "# The server: reads all state and receipts, writes all commands and timelines (and\n",
+        "# reads the timelines back, to check the broker still holds them).\n",
         f"user {rules.server_user}\n",
         *(f"topic {g.access} {g.topic}\n" for g in rules.server),
     ]

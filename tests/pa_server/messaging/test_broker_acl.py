@@ -133,6 +133,7 @@ def test_acl_grants_per_device_zone_reads_and_patterns_once(tmp_path: Path) -> N
         "topic read pa/v1/event/+",
         "topic write pa/v1/cmd/#",
         "topic write pa/v1/timeline/#",
+        "topic read pa/v1/timeline/#",
         "user loa-01",
         "topic read pa/v1/cmd/zone/vt",
         "topic read pa/v1/timeline/zone/vt",
@@ -163,6 +164,7 @@ def test_one_rule_set_gives_each_login_its_rights() -> None:
         ma.Grant("read", "pa/v2/event/+"),
         ma.Grant("write", "pa/v2/cmd/#"),
         ma.Grant("write", "pa/v2/timeline/#"),
+        ma.Grant("read", "pa/v2/timeline/#"),
     )
     assert rules.grants_for("loa-03") is None
     # Mosquitto's ACL is these same rules rendered, not a second hand-written copy.

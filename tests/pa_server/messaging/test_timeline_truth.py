@@ -30,7 +30,7 @@ from devices import protocol as p
 from pa_server.api import deps
 from pa_server.app import create_app
 from pa_server.config import Settings
-from pa_server.messaging.broker import EmbeddedBroker
+from pa_server.messaging.broker import EmbeddedBroker, server_login
 from pa_server.messaging.bus import BrokerAddress
 from tests.mqtt_fixtures import clear_retained
 from tests.pa_server.server_fixtures import FakeRenderer, acting_person
@@ -63,7 +63,9 @@ def free_port() -> int:
         return port
 
 
-def read_retained(url: str, topic_filter: str) -> dict[str, bytes]:
+def read_retained(
+    url: str, topic_filter: str, login: tuple[str, str] | None = None
+) -> dict[str, bytes]:
     """What the broker retains under `topic_filter`, read as a fresh agent would."""
     address = BrokerAddress.parse(url)
     client = mqtt.Client(
@@ -71,6 +73,8 @@ def read_retained(url: str, topic_filter: str) -> dict[str, bytes]:
         client_id=f"reader-{uuid.uuid4().hex[:10]}",
         protocol=MQTTProtocolVersion.MQTTv311,
     )
+    if login is not None:
+        client.username_pw_set(*login)
     marker = f"{topic_filter[:-2]}/_reader/{uuid.uuid4().hex}"
     held: dict[str, bytes] = {}
     done = threading.Event()
@@ -144,7 +148,7 @@ class AmqttBroker:
         self.broker: EmbeddedBroker | None = None
 
     def start(self) -> None:
-        self.broker = EmbeddedBroker("127.0.0.1", self.port)
+        self.broker = EmbeddedBroker("127.0.0.1", self.port, allow_anonymous=True)
         self.broker.start()
 
     def stop(self) -> None:
@@ -170,7 +174,7 @@ def volatile_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         broker.stop()
 
 
-def server_settings(tmp_path: Path, db_url: str, broker_url: str, **over: Any) -> Settings:
+def server_settings(tmp_path: Path, db_url: str, broker_url: str | None, **over: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "database_url": db_url,
@@ -418,5 +422,41 @@ def test_an_agent_pulls_its_current_signed_timelines_over_http(
             refused = client.get(f"{V1}/agents/{bad}/timelines")
             assert refused.status_code == 422, bad
             assert refused.json()["detail"]["code"] == "invalid_input"
+    finally:
+        life.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_check_works_under_the_embedded_brokers_own_topic_rules(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The server's own embedded broker (logins and topic rules): the server may read back."""
+    settings = server_settings(
+        tmp_path, db_url, None, broker_port=free_port(), retained_check_interval_s=1
+    )
+    topics = p.Topics(settings.topic_prefix)
+    life = start(settings, FakeRenderer(settings.media_dir))
+    client = next(life)
+    try:
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        url = runtime.broker.url
+        login = server_login(settings)
+        seed(client)
+        topic = topics.timeline_zone(ZONE)
+        held = lambda: read_retained(url, f"{topics.prefix}/timeline/#", login)  # noqa: E731
+        original = wait_for(lambda: held().get(topic), "the zone's timeline")
+        wiper = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"w-{uuid.uuid4().hex[:8]}")
+        wiper.username_pw_set(*login)
+        wiper.connect("127.0.0.1", runtime.broker.port, 30)
+        wiper.loop_start()
+        try:
+            wiper.publish(topic, b"", qos=1, retain=True).wait_for_publish(WAIT_S)
+        finally:
+            wiper.disconnect()
+            wiper.loop_stop()
+        assert wait_for(lambda: held().get(topic), "the check to restore it") == original
+        # The check saw what the broker holds (no 'cannot see' fallback): it counted a miss.
+        metrics = client.get("/metrics").text
+        assert 'pa_timelines_republished_total{reason="missing"} 0.0' not in metrics
     finally:
         life.close()
