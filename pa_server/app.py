@@ -11,6 +11,7 @@ from fastapi import FastAPI, Response
 from audio.render import Renderer
 from devices.protocol import utc_now
 from pa_server.api import errors
+from pa_server.api.body_limit import BodyLimit
 from pa_server.api.media import router as media_router
 from pa_server.api.router import api_router
 from pa_server.api.server_time import ServerTimeHeader
@@ -29,6 +30,9 @@ from pa_server.services.reports import fleet_counts
 from pa_server.web import install_web
 
 log = logging.getLogger(__name__)
+
+#: The routes that take a recording: the only bodies allowed past `max_body_bytes`.
+UPLOAD_PATHS = (r"/api/v1/announcements/[^/]+/recording", r"/thong-bao/moi/ghi-am")
 
 
 def build_renderer(settings: Settings) -> Renderer:
@@ -85,6 +89,13 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
     errors.install(app)
     app.include_router(api_router())
     app.include_router(media_router)
+    # Added first so it runs inside the time header: its 413s carry the server time too.
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        upload_limit=settings.max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
+    )
     app.add_middleware(ServerTimeHeader)
     install_web(app, settings)
 
