@@ -13,6 +13,7 @@ from devices.protocol import utc_now
 from pa_server.api import errors
 from pa_server.api.body_limit import BodyLimit
 from pa_server.api.media import router as media_router
+from pa_server.api.request_line import SafeRequestLine
 from pa_server.api.router import api_router
 from pa_server.api.server_time import ServerTimeHeader
 from pa_server.auth.demo import seed_accounts
@@ -89,13 +90,14 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
     errors.install(app)
     app.include_router(api_router())
     app.include_router(media_router)
-    # Added first so it runs inside the time header: its 413s carry the server time too.
+    # Added before the time header, so it wraps them: their refusals carry the server time too.
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,
         upload_limit=settings.max_upload_bytes,
         upload_paths=UPLOAD_PATHS,
     )
+    app.add_middleware(SafeRequestLine)
     app.add_middleware(ServerTimeHeader)
     install_web(app, settings)
 

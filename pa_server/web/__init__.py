@@ -11,7 +11,14 @@ from fastapi.staticfiles import StaticFiles
 
 from pa_server.auth import audit
 from pa_server.auth.deps import AuthState
-from pa_server.auth.errors import AuthError, BadCredentials, BadCsrf, Forbidden, NotSignedIn
+from pa_server.auth.errors import (
+    AuthError,
+    BadCredentials,
+    BadCsrf,
+    BadText,
+    Forbidden,
+    NotSignedIn,
+)
 from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.sessions import SessionCodec, cookie_is_secure, load_or_create_secret
 from pa_server.config import Settings
@@ -62,6 +69,18 @@ async def _refused(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _bad_text(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadText)
+    if _wants_json(request):
+        return _api_error(422, exc)
+    return render(
+        request,
+        "message.html",
+        {"title": "Không gửi được biểu mẫu", "message": exc.message_vi, "back_url": "/"},
+        status=422,
+    )
+
+
 def install_web(app: FastAPI, settings: Settings) -> None:
     """Add accounts, the staff pages, the public pages and the static files to `app`."""
     audit.install_change_audit()
@@ -84,3 +103,4 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(BadCredentials, _not_signed_in)
     app.add_exception_handler(BadCsrf, _refused)
     app.add_exception_handler(Forbidden, _refused)
+    app.add_exception_handler(BadText, _bad_text)
