@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pa_server.api.request_line import wants_json
+
 log = logging.getLogger(__name__)
 
 CODE = "body_too_large"
@@ -41,7 +43,7 @@ def _declared_length(scope: Scope) -> int | None:
 
 async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
     # Pages get a Vietnamese sentence, the API its one error shape.
-    if scope.get("path", "").startswith("/api/"):
+    if wants_json(scope):
         body = json.dumps({"detail": {"code": code, "message": message}}).encode()
         content_type = b"application/json"
     else:

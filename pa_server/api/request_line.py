@@ -4,6 +4,7 @@ A path or query parameter reaches the database as typed (`/cong-khai/{zone}`, `?
 PostgreSQL refuses a NUL in text with an error that became a 500. No path or parameter of
 this server may hold a control character, so one check at the door covers every route,
 today's and tomorrow's: 422 with the API's error body, 404 in Vietnamese for pages.
+`wants_json` also tells `body_limit` which refusals take the API's JSON error body.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pa_server.schemas.common import unsafe_character
 
 CODE = "control_character"
+#: Paths of the HTTP API (the ones in the OpenAPI spec): JSON errors; other paths are pages.
+API_PREFIXES = ("/api/", "/media/", "/healthz")
+
+
+def wants_json(scope: Scope) -> bool:
+    """Whether a refusal of this request takes the API's JSON error body."""
+    return str(scope.get("path", "")).startswith(API_PREFIXES)
 
 
 def request_line_problem(scope: Scope) -> str | None:
@@ -43,7 +51,7 @@ class SafeRequestLine:
         if problem is None:
             await self.app(scope, receive, send)
             return
-        if scope.get("path", "").startswith("/api/"):
+        if wants_json(scope):
             status = 422
             body = json.dumps({"detail": {"code": CODE, "message": problem}}).encode()
             content_type = b"application/json"
