@@ -191,7 +191,7 @@ def main() -> int:
 
     from bench.harness import MediaServerProcess, load_average
     from devices import protocol
-    from pa_server.signing import ServerKeys
+    from pa_server.messaging.signing import ServerKeys
     from tests.devices.support import clear_retained
 
     print(load_average())

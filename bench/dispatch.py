@@ -20,10 +20,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from devices import protocol as p
-from pa_server.broker import EmbeddedBroker
-from pa_server.bus import BrokerAddress, PahoBus
-from pa_server.dispatch import Dispatcher
-from pa_server.signing import ServerKeys
+from pa_server.messaging.broker import EmbeddedBroker
+from pa_server.messaging.bus import BrokerAddress, PahoBus
+from pa_server.messaging.dispatch import Dispatcher
+from pa_server.messaging.signing import ServerKeys
 
 SHA = "ef" * 32
 

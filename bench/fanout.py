@@ -323,7 +323,7 @@ def run_agents(
     The item plays `lead_s` after the publish: inside the fetch margin, so no spreading delay.
     """
     from bench.harness import MediaServerProcess
-    from pa_server.signing import ServerKeys
+    from pa_server.messaging.signing import ServerKeys
 
     prefix = f"bench-fanout-{secrets.token_hex(4)}/v1"
     topics = protocol.Topics(prefix)

@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import load_average
 from devices import protocol
-from pa_server.bus import BrokerAddress, PahoBus
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, scratch_database, session_factory, upgrade
 from pa_server.db.models import Announcement, Device, DeviceState, Occurrence, Receipt, Zone
+from pa_server.messaging.bus import BrokerAddress, PahoBus
 from pa_server.runtime import Runtime
 
 RECEIPT_TYPES = ("fetched", "started", "finished")
@@ -224,7 +224,7 @@ def through_server(
         engine = make_engine(db_url)
         runtime = Runtime(settings, session_factory(engine))
         # Counted once stored: the writer takes messages off the bus's thread and commits them
-        # in batches (`pa_server.ingest_writer`); `processed` counts what it has written.
+        # in batches (`pa_server.messaging.ingest_writer`); `processed` counts what it has written.
         runtime.writer.start()
         bus = PahoBus(
             broker,

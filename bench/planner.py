@@ -11,16 +11,16 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from pa_server.planner import (
+from pa_server.planning import (
     DeviceSpec,
     Level,
     ScheduleSpec,
     ZoneSpec,
     affected_targets,
     plan_result,
+    recurrence,
     replan,
 )
-from pa_server.planning import recurrence
 
 NOW = datetime(2026, 8, 10, 0, 0, 17, tzinfo=UTC)
 N_SCHEDULES = 10_000

@@ -58,7 +58,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         app.state.renderer = CountingRenderer(build_renderer(settings), app.state.metrics)
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         if demo:
-            from pa_server.demo import seed
+            from pa_server.services.demo import seed
 
             seed(app.state.sessions, settings, renderer=app.state.renderer)
             seed_accounts(app.state.sessions, now=utc_now())

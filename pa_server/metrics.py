@@ -98,7 +98,7 @@ class CountingRenderer:
 
 
 class BusCounters(Protocol):
-    """The counters an MQTT bus keeps (`pa_server.bus.PahoBus` has them)."""
+    """The counters an MQTT bus keeps (`pa_server.messaging.bus.PahoBus` has them)."""
 
     @property
     def connected(self) -> bool: ...

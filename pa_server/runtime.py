@@ -3,9 +3,9 @@
 `Runtime` is a context manager started and stopped by the app's lifespan. The planner loop runs
 on `schedule` in a background thread every `planner_interval_s`, and at once when
 `request_replan()` is called (after any change to schedules, announcements, zones or devices).
-Only the replica holding the dispatch lease (`pa_server.leader`) plans and publishes; every
+Only the replica holding the dispatch lease (`pa_server.messaging.lease`) plans and publishes; every
 replica stores the state and receipts its bus receives (idempotently), in batches, through
-`pa_server.ingest_writer` (started before the bus, drained after it stops).
+`pa_server.messaging.ingest_writer` (started before the bus, drained after it stops).
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ import schedule
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.protocol import Receipt, State, Topics, utc_now
-from pa_server.broker import EmbeddedBroker
-from pa_server.bus import PahoBus
 from pa_server.config import Settings
 from pa_server.db.published import DbPublishedStore
-from pa_server.dispatch import Dispatcher
-from pa_server.ingest_writer import IngestWriter
-from pa_server.leader import DispatchLease, LeaderLoop
+from pa_server.messaging.broker import EmbeddedBroker
+from pa_server.messaging.bus import PahoBus
+from pa_server.messaging.dispatch import Dispatcher
+from pa_server.messaging.ingest_writer import IngestWriter
+from pa_server.messaging.lease import DispatchLease, LeaderLoop
+from pa_server.messaging.signing import ServerKeys
 from pa_server.metrics import PaMetrics
-from pa_server.services.planning import DispatcherLike, PlanResult, replan, sync_timelines
 from pa_server.services.provisioning import broker_url
-from pa_server.signing import ServerKeys
+from pa_server.services.timelines import DispatcherLike, PlanResult, replan, sync_timelines
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from devices.protocol import Topics
-from pa_server.broker import EmbeddedBroker
-from pa_server.bus import BrokerAddress
+from pa_server.messaging.broker import EmbeddedBroker
+from pa_server.messaging.bus import BrokerAddress
 
 WAIT_S = 15.0  # upper bound on any wait for the network; never an assertion of speed
 

@@ -28,7 +28,7 @@ from pa_server.schemas.announcements import (
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.services import announcements, renditions
 from pa_server.services.errors import Invalid
-from pa_server.services.planning import media_url
+from pa_server.services.timelines import media_url
 
 router = APIRouter(prefix="/announcements", tags=["announcements"])
 

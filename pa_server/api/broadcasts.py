@@ -18,11 +18,11 @@ from pa_server.api.deps import (
     SettingsDep,
 )
 from pa_server.api.rights import ConfirmEmergency, check_occurrence, check_targets
-from pa_server.bus import BusError
+from pa_server.messaging.bus import BusError
 from pa_server.schemas.broadcasts import BroadcastCreate, BroadcastDetail, BroadcastPublic
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.services import broadcasts
-from pa_server.services.planning import require_dispatcher
+from pa_server.services.timelines import require_dispatcher
 from pa_server.services.validation import check_timezone, in_zone
 
 log = logging.getLogger(__name__)

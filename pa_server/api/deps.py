@@ -16,8 +16,8 @@ from pa_server.auth.rights import Actor
 from pa_server.config import Settings
 from pa_server.schemas.common import MAX_LIMIT, MAX_OFFSET
 from pa_server.services.dirty import take_plan_dirty
-from pa_server.services.planning import DispatcherLike
 from pa_server.services.renditions import RendererLike
+from pa_server.services.timelines import DispatcherLike
 
 
 def get_settings(request: Request) -> Settings:

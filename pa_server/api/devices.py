@@ -28,7 +28,7 @@ from pa_server.schemas.devices import (
 )
 from pa_server.services import devices
 from pa_server.services.errors import NotFound
-from pa_server.services.planning import require_dispatcher
+from pa_server.services.timelines import require_dispatcher
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 

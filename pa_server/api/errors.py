@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from pa_server.bus import BusError
+from pa_server.messaging.bus import BusError
 from pa_server.services.errors import ServiceError
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from pa_server.schemas.schedules import (
     SchedulePublic,
     ScheduleUpdate,
 )
-from pa_server.services import planning, schedules
+from pa_server.services import schedules, timelines
 from pa_server.services.errors import Invalid
 from pa_server.services.validation import check_timezone, in_zone, shifted
 
@@ -118,7 +118,7 @@ def schedule_occurrences(
         raise Invalid("end_before_start", "`to` must lie after `from`")
     if last - first > MAX_PREVIEW:
         raise Invalid("window_too_long", f"at most {MAX_PREVIEW.days} days at once")
-    stored = planning.stored_statuses(session, schedule_id, first, last)
+    stored = timelines.stored_statuses(session, schedule_id, first, last)
     return [
         OccurrencePublic(
             id=o.id,
@@ -135,6 +135,6 @@ def schedule_occurrences(
             immediate=False,
             status=stored.get(o.id, "planned"),
         )
-        for o in planning.preview(session, schedule_id, start=first, end=last)
+        for o in timelines.preview(session, schedule_id, start=first, end=last)
         if o.play_at < last
     ]

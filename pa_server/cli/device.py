@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
 
 def server_public_keys(settings: Settings) -> list[dict[str, str]]:
     """The server's public signing keys (made on first use, like at server start)."""
-    from pa_server.signing import ServerKeys
+    from pa_server.messaging.signing import ServerKeys
 
     keys: list[dict[str, str]] = ServerKeys.load_or_create(settings.data_dir).public_keys()
     return keys

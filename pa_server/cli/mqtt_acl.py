@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pa_server.cli import CommandError
-from pa_server.mqtt_auth import (
+from pa_server.messaging.broker_acl import (
     DeviceCredential,
     MqttAuthError,
     hash_password,

@@ -1,7 +1,7 @@
 """The planner's parts: values (`model`), RFC 5545 rules (`recurrence`), the zone tree
 (`zones`), sequencing on shared loudspeakers (`sequencing`) and the plan itself (`engine`).
 
-Import from `pa_server.planner`, the public surface.
+This package's namespace is the planner's public surface: import from `pa_server.planning`.
 
 Exceptions: one, `PlanError` (a `ValueError`), with a machine `code` — `invalid_rrule`,
 `rrule_too_frequent`, `rrule_never_occurs`, `unknown_timezone`, `naive_datetime`,
@@ -11,3 +11,56 @@ Exceptions: one, `PlanError` (a `ValueError`), with a machine `code` — `invali
 spec never reaches `plan`; a target naming a zone or device that does not exist is not an
 error there but a `Skipped` entry.
 """
+
+from pa_server.planning.engine import (
+    GAP,
+    affected_targets,
+    plan,
+    plan_result,
+    plan_window,
+    replan,
+)
+from pa_server.planning.model import (
+    DEFAULT_HORIZON,
+    DEFAULT_QUIET_END,
+    DEFAULT_QUIET_START,
+    DEFAULT_TIMEZONE,
+    LEVEL_PRIORITY,
+    DeviceSpec,
+    Level,
+    Occurrence,
+    PlanError,
+    PlanResult,
+    ScheduleSpec,
+    Skipped,
+    SkipReason,
+    ZoneSpec,
+    occurrence_id,
+)
+from pa_server.planning.recurrence import expand, validate_rrule
+
+__all__ = [
+    "DEFAULT_HORIZON",
+    "DEFAULT_QUIET_END",
+    "DEFAULT_QUIET_START",
+    "DEFAULT_TIMEZONE",
+    "GAP",
+    "LEVEL_PRIORITY",
+    "DeviceSpec",
+    "Level",
+    "Occurrence",
+    "PlanError",
+    "PlanResult",
+    "ScheduleSpec",
+    "SkipReason",
+    "Skipped",
+    "ZoneSpec",
+    "affected_targets",
+    "expand",
+    "occurrence_id",
+    "plan",
+    "plan_result",
+    "plan_window",
+    "replan",
+    "validate_rrule",
+]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from devices.protocol import StopBody
 from pa_server.db.models import Occurrence, Receipt
-from pa_server.planner import LEVEL_PRIORITY
+from pa_server.planning import LEVEL_PRIORITY
 from pa_server.planning.zones import Resolved, ZoneIndex
 from pa_server.schemas.broadcasts import (
     BroadcastCreate,
@@ -26,7 +26,7 @@ from pa_server.services.audience import Audience, device_zones
 from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
-from pa_server.services.planning import (
+from pa_server.services.timelines import (
     DispatcherLike,
     occurrence_item,
     require_dispatcher,

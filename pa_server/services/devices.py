@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pa_server.db.models import Device, ScheduleTarget
-from pa_server.mqtt_auth import new_device_password
+from pa_server.messaging.broker_acl import new_device_password
 from pa_server.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound

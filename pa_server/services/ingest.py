@@ -1,11 +1,11 @@
 """What agents report: retained state and receipts, stored idempotently, one batch at a time.
 
-Called by `pa_server.ingest_writer` with the messages the bus received since its last batch;
-the caller commits. A message about an unknown device or occurrence is logged and dropped (it
-may come from a device deleted since, or a forged client the ACL let through). Receipts are
+Called by `pa_server.messaging.ingest_writer` with the messages the bus received since its last
+batch; the caller commits. A message about an unknown device or occurrence is logged and dropped
+(it may come from a device deleted since, or a forged client the ACL let through). Receipts are
 stored once per (device, occurrence, type) with an `INSERT … ON CONFLICT DO NOTHING`, so a
-duplicate (a redelivery, or another replica storing the same receipt) is skipped by the
-database itself; within a batch the latest state of each device wins.
+duplicate (a redelivery, or another replica storing the same receipt) is skipped by the database
+itself; within a batch the latest state of each device wins.
 """
 
 from __future__ import annotations

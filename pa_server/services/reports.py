@@ -16,7 +16,7 @@ from pa_server.schemas.broadcasts import PlaybackReport, PlaybackRow
 from pa_server.services.audience import Audience, device_zones
 from pa_server.services.devices import clock_flags
 from pa_server.services.errors import Invalid
-from pa_server.services.planning import MAX_LATE_WINDOW
+from pa_server.services.timelines import MAX_LATE_WINDOW
 from pa_server.services.zones import require_zone
 
 CSV_COLUMNS = (

@@ -10,14 +10,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import format_instant, parse_instant
-from pa_server import planner
+from pa_server import planning
 from pa_server.db.models import Schedule, ScheduleTarget
 from pa_server.schemas.schedules import ScheduleCreate, SchedulePublic, ScheduleUpdate
 from pa_server.services.announcements import require_approved
 from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Invalid, NotFound
-from pa_server.services.planning import schedule_spec
+from pa_server.services.timelines import schedule_spec
 from pa_server.services.validation import check_timezone, check_volume, in_zone
 from pa_server.services.zones import require_zone
 
@@ -36,8 +36,8 @@ def check_rrule(rule: str) -> str:
     if text.upper().startswith("RRULE:"):
         text = text[len("RRULE:") :]
     try:
-        planner.validate_rrule(text)
-    except planner.PlanError as exc:
+        planning.validate_rrule(text)
+    except planning.PlanError as exc:
         raise Invalid(exc.code, f"invalid rule {rule!r}: {exc.message}") from exc
     return text
 
@@ -80,7 +80,7 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None
     try:
         # The planner's own checks, so nothing it would refuse is stored and silently skipped.
         schedule_spec(schedule, duration_ms=ann.rendition.duration_ms if ann.rendition else 1)
-    except planner.PlanError as exc:
+    except planning.PlanError as exc:
         raise Invalid(exc.code, exc.message) from exc
 
 

@@ -19,7 +19,7 @@ from pa_server.db.models import Announcement
 from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate, RenderOptions
 from pa_server.services import announcements, renditions, scripts
 from pa_server.services.errors import ServiceError
-from pa_server.services.planning import media_url
+from pa_server.services.timelines import media_url
 from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.messages import service_message
 from pa_server.web.templating import render

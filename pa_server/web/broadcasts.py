@@ -17,8 +17,8 @@ from pa_server.auth.rights import (
     require_level,
     require_targets,
 )
-from pa_server.bus import BusError
 from pa_server.db.models import Occurrence
+from pa_server.messaging.bus import BusError
 from pa_server.schemas.announcements import AnnouncementCreate, RenderOptions
 from pa_server.schemas.broadcasts import BroadcastCreate
 from pa_server.services import announcements, broadcasts, renditions, zones

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from devices.protocol import MalformedMessage, validate_zone_path
 from pa_server.auth.rights import zone_within
 from pa_server.db.models import Announcement, Occurrence, Zone
-from pa_server.services.planning import media_url
+from pa_server.services.timelines import media_url
 from pa_server.web.deps import DbDep
 from pa_server.web.templating import render
 

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from pa_server import planner
+from pa_server import planning
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, may_act_in_zone, require_level, require_targets
 from pa_server.schemas.schedules import ScheduleCreate
-from pa_server.services import announcements, planning, schedules, zones
+from pa_server.services import announcements, schedules, timelines, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.messages import service_message
@@ -142,7 +142,7 @@ def _preview(
     duration = ann.rendition.duration_ms if ann.rendition else 60_000
     now = datetime.now(UTC)
     specs = [
-        planner.ScheduleSpec(
+        planning.ScheduleSpec(
             id=f"preview-{i}",
             announcement_id=ann.id,
             title=ann.title,
@@ -161,10 +161,10 @@ def _preview(
         )
         for i, g in enumerate(groups)
     ]
-    _, zone_specs, device_specs = planning.load_specs(db)
+    _, zone_specs, device_specs = timelines.load_specs(db)
     first = min(g.start for g in groups).replace(tzinfo=zone).astimezone(UTC)
     start = max(now, first - timedelta(minutes=1))
-    occurrences = planner.plan(
+    occurrences = planning.plan(
         specs, zone_specs, device_specs, now=start, horizon=timedelta(days=PREVIEW_DAYS)
     )
     seen: dict[datetime, dict[str, Any]] = {}
@@ -221,8 +221,8 @@ def week_timeline(db: DbDep, tz: str, *, days: int = 7) -> list[tuple[str, list[
     """Per targeted zone, the next `days` days of occurrences as the planner makes them."""
     zone = ZoneInfo(tz)
     today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    specs, zone_specs, device_specs = planning.load_specs(db)
-    occurrences = planner.plan(
+    specs, zone_specs, device_specs = timelines.load_specs(db)
+    occurrences = planning.plan(
         specs, zone_specs, device_specs, now=today.astimezone(UTC), horizon=timedelta(days=days)
     )
     by_zone: dict[str, list[Mark]] = {}
@@ -390,10 +390,10 @@ def detail_page(
         raise Forbidden("not_found", "Không tìm thấy lịch phát.") from exc
     now = datetime.now(UTC)
     end = now + timedelta(days=7)
-    stored = planning.stored_statuses(db, schedule_id, now, end)
+    stored = timelines.stored_statuses(db, schedule_id, now, end)
     occurrences = [
         {"play_at": o.play_at, "targets": o.targets, "status": stored.get(o.id, "planned")}
-        for o in planning.preview(db, schedule_id, start=now, end=end)
+        for o in timelines.preview(db, schedule_id, start=now, end=end)
         if o.play_at < end
     ]
     return render(

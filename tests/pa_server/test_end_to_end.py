@@ -28,8 +28,8 @@ from pa_server.app import create_app
 from pa_server.config import Settings
 from tests.pa_server.server_fixtures import FakeRenderer, acting_person
 
-pytest.importorskip("pa_server.bus")
-pytest.importorskip("pa_server.planner")
+pytest.importorskip("pa_server.messaging.bus")
+pytest.importorskip("pa_server.planning")
 
 from tests.mqtt_fixtures import Collector, TestBroker
 

@@ -55,11 +55,11 @@ def test_configure_logging_switches_the_root_handler() -> None:
         assert isinstance(handler, logging.StreamHandler)
         stream = io.StringIO()
         handler.setStream(stream)
-        logging.getLogger("pa_server.demo").info("xin chào %d", 1, extra={"zone": "a/b"})
+        logging.getLogger("pa_server.services.demo").info("xin chào %d", 1, extra={"zone": "a/b"})
         assert json.loads(stream.getvalue()) | {"ts": None} == {
             "ts": None,
             "level": "INFO",
-            "logger": "pa_server.demo",
+            "logger": "pa_server.services.demo",
             "msg": "xin chào 1",
             "zone": "a/b",
         }

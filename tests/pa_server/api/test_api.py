@@ -11,7 +11,7 @@ import pytest
 
 from devices.protocol import Receipt, State
 from pa_server.api import deps
-from pa_server.bus import PublishTimeout
+from pa_server.messaging.bus import PublishTimeout
 from pa_server.services.ingest import ingest_receipt, ingest_state
 from pa_server.services.renditions import MAX_RECORDING_BYTES
 from tests.pa_server.server_fixtures import Api

@@ -14,9 +14,9 @@ from pa_server.schemas.devices import DeviceUpdate
 from pa_server.schemas.zones import ZoneCreate
 from pa_server.services import broadcasts, devices, reports, zones
 from pa_server.services.dirty import take_plan_dirty
-from pa_server.services.planning import desired_timelines, replan
+from pa_server.services.timelines import desired_timelines, replan
 from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer
-from tests.pa_server.services.test_planning import BASE, HORIZON, seed
+from tests.pa_server.services.test_timelines import BASE, HORIZON, seed
 
 LEAD = timedelta(seconds=8)
 EMERGENCY_LEAD = timedelta(seconds=3)

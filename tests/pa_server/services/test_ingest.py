@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from devices.protocol import Receipt, ReceiptType, State
 from pa_server.db.models import Announcement, Device, DeviceState, Occurrence, Zone
 from pa_server.db.models import Receipt as ReceiptRow
-from pa_server.ingest_writer import IngestWriter
+from pa_server.messaging.ingest_writer import IngestWriter
 from pa_server.services import ingest
 from pa_server.services.ingest import Message, ingest_batch
 from tests.pa_server.server_fixtures import NOW
@@ -232,7 +232,7 @@ def test_a_full_queue_holds_the_caller_instead_of_dropping(
             writer.submit(receipt)
 
     caller = threading.Thread(target=submit_the_rest)
-    with caplog.at_level(logging.WARNING, logger="pa_server.ingest_writer"):
+    with caplog.at_level(logging.WARNING, logger="pa_server.messaging.ingest_writer"):
         caller.start()
         while "ingest queue full" not in caplog.text:
             assert caller.is_alive()

@@ -14,8 +14,8 @@ from pa_server import cli
 from pa_server.cli import device as device_cli
 from pa_server.config import Settings, get_settings
 from pa_server.db.models import Device, Schedule
-from pa_server.demo import seed
-from pa_server.mqtt_auth import verify_password
+from pa_server.messaging.broker_acl import verify_password
+from pa_server.services.demo import seed
 from tests.pa_server.server_fixtures import NOW, FakeRenderer
 
 KEYS = [{"kid": "k1", "alg": "Ed25519", "public_key": "QUJD"}]

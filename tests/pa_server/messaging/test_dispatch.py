@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from devices import protocol as p
-from pa_server.bus import FakeBus, PublishTimeout
-from pa_server.dispatch import Dispatcher, content_hash
-from pa_server.signing import ServerKeys
+from pa_server.messaging.bus import FakeBus, PublishTimeout
+from pa_server.messaging.dispatch import Dispatcher, content_hash
+from pa_server.messaging.signing import ServerKeys
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 HORIZON = timedelta(hours=48)

@@ -9,7 +9,7 @@ network interface without a login). Give `password_file`
 (lines `user:<argon2 hash>`) to require a login; for many agents on a real network use
 Mosquitto with per-device credentials and ACLs (`PA_MQTT_URL`).
 
-Errors: `BrokerStartError` (a `pa_server.bus.BusError`), e.g. when the port is taken.
+Errors: `BrokerStartError` (a `pa_server.messaging.bus.BusError`), e.g. when the port is taken.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pa_server.bus import BusError
 from pa_server.config import DEFAULT_EMBEDDED_BROKER_PORT
+from pa_server.messaging.bus import BusError
 
 log = logging.getLogger(__name__)
 

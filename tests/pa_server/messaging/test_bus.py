@@ -15,10 +15,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from devices import protocol as p
-from pa_server.broker import EmbeddedBroker
-from pa_server.bus import BrokerAddress, BusConfigError, BusError, PahoBus, PublishTimeout
-from pa_server.dispatch import Dispatcher
-from pa_server.signing import ServerKeys
+from pa_server.messaging.broker import EmbeddedBroker
+from pa_server.messaging.bus import BrokerAddress, BusConfigError, BusError, PahoBus, PublishTimeout
+from pa_server.messaging.dispatch import Dispatcher
+from pa_server.messaging.signing import ServerKeys
 from tests.mqtt_fixtures import WAIT_S, Collector, TestBroker
 
 SHA = "cd" * 32

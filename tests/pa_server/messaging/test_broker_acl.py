@@ -22,9 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.protocol import Topics
-from pa_server import mqtt_auth as ma
 from pa_server.cli import main
 from pa_server.cli.mqtt_acl import load_devices_file
+from pa_server.messaging import broker_acl as ma
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")

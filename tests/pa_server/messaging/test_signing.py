@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devices import protocol as p
-from pa_server.signing import KeyFileError, ServerKeys, SigningError, key_id
+from pa_server.messaging.signing import KeyFileError, ServerKeys, SigningError, key_id
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 

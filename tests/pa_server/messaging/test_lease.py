@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from pa_server.leader import DispatchLease, LeaderLoop, LeaseUnsupported, lock_key
+from pa_server.messaging.lease import DispatchLease, LeaderLoop, LeaseUnsupported, lock_key
 from tests.pa_server.server_fixtures import scratch_database
 
 # Generous bound for "the other replica takes over" (issue 6 asks for 15 s end to end).
@@ -21,7 +21,7 @@ TAKEOVER_BOUND_S = 15.0
 
 CHILD = """
 import sys
-from pa_server.leader import DispatchLease
+from pa_server.messaging.lease import DispatchLease
 lease = DispatchLease(sys.argv[1])
 print("held" if lease.try_acquire() else "refused", flush=True)
 sys.stdin.read()  # hold until the parent closes our stdin (or kills us)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from dateutil.rrule import rrulestr
 
-from pa_server.planner import (
+from pa_server.planning import (
     GAP,
     DeviceSpec,
     Occurrence,

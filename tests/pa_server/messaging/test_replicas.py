@@ -29,9 +29,9 @@ from sqlalchemy import text
 
 from devices.protocol import TimelineBody, load_public_key_b64, open_envelope, utc_now
 from pa_server.auth import accounts
-from pa_server.bus import BrokerAddress
 from pa_server.db.engine import make_engine, session_factory
-from pa_server.signing import ServerKeys
+from pa_server.messaging.bus import BrokerAddress
+from pa_server.messaging.signing import ServerKeys
 from tests.mqtt_fixtures import clear_retained
 from tests.pa_server.server_fixtures import scratch_database
 

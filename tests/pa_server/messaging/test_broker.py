@@ -13,8 +13,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from pa_server.broker import BrokerStartError, EmbeddedBroker
-from pa_server.bus import BusError
+from pa_server.messaging.broker import BrokerStartError, EmbeddedBroker
+from pa_server.messaging.bus import BusError
 from tests.mqtt_fixtures import WAIT_S, Collector, TestBroker
 
 
@@ -141,7 +141,7 @@ def test_password_file_requires_a_login(tmp_path: Path) -> None:
 
 
 def test_anonymous_broker_on_a_network_interface_warns(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="pa_server.broker"):
+    with caplog.at_level(logging.WARNING, logger="pa_server.messaging.broker"):
         with EmbeddedBroker("127.0.0.1", 0):
             pass
         assert "accepts anyone" not in caplog.text

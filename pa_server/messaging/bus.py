@@ -14,7 +14,7 @@ Exceptions (all subclasses of `BusError`):
 - `BusConfigError` — an unusable broker URL or TLS option.
 - `PublishTimeout` — the broker did not acknowledge (PUBACK) a publish in time, or the bus is
   not connected.
-- `pa_server.broker.BrokerStartError` — the embedded broker could not start.
+- `pa_server.messaging.broker.BrokerStartError` — the embedded broker could not start.
 """
 
 from __future__ import annotations

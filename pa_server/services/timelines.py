@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import Item, Media, parse_instant
-from pa_server import planner
+from pa_server import planning
 from pa_server.db.models import Announcement, Device, Occurrence, PublishedTimeline, Schedule, Zone
 from pa_server.services.audience import Audience
 from pa_server.services.errors import Unavailable
@@ -31,7 +31,7 @@ MAX_LATE_WINDOW = timedelta(days=1)
 
 
 class DispatcherLike(Protocol):
-    """What `pa_server.dispatch.Dispatcher` offers the services."""
+    """What `pa_server.messaging.dispatch.Dispatcher` offers the services."""
 
     def sync(
         self,
@@ -66,9 +66,9 @@ def media_url(base_url: str, sha256: str, ext: str) -> str:
     return f"{base_url.rstrip('/')}/media/{sha256}.{ext}"
 
 
-def schedule_spec(s: Schedule, *, duration_ms: int) -> planner.ScheduleSpec:
-    """The planner's view of a stored schedule (its checks raise `planner.PlanError`)."""
-    return planner.ScheduleSpec(
+def schedule_spec(s: Schedule, *, duration_ms: int) -> planning.ScheduleSpec:
+    """The planner's view of a stored schedule (its checks raise `planning.PlanError`)."""
+    return planning.ScheduleSpec(
         id=s.id,
         announcement_id=s.announcement_id,
         title=s.title,
@@ -87,16 +87,16 @@ def schedule_spec(s: Schedule, *, duration_ms: int) -> planner.ScheduleSpec:
     )
 
 
-def tree_specs(session: Session) -> tuple[list[planner.ZoneSpec], list[planner.DeviceSpec]]:
+def tree_specs(session: Session) -> tuple[list[planning.ZoneSpec], list[planning.DeviceSpec]]:
     """The zone tree (with quiet hours) and where each device sits, as planner values."""
     zones = [
-        planner.ZoneSpec(
+        planning.ZoneSpec(
             path=z.path, quiet_start=z.quiet_start, quiet_end=z.quiet_end, timezone=z.timezone
         )
         for z in session.scalars(select(Zone))
     ]
     devices = [
-        planner.DeviceSpec(id=d_id, zone_path=zone)
+        planning.DeviceSpec(id=d_id, zone_path=zone)
         for d_id, zone in session.execute(select(Device.id, Device.zone_path))
     ]
     return zones, devices
@@ -104,7 +104,7 @@ def tree_specs(session: Session) -> tuple[list[planner.ZoneSpec], list[planner.D
 
 def load_specs(
     session: Session,
-) -> tuple[list[planner.ScheduleSpec], list[planner.ZoneSpec], list[planner.DeviceSpec]]:
+) -> tuple[list[planning.ScheduleSpec], list[planning.ZoneSpec], list[planning.DeviceSpec]]:
     """The planner's inputs: enabled schedules of approved, rendered announcements; the zones."""
     zones, devices = tree_specs(session)
     rows = session.scalars(
@@ -119,7 +119,7 @@ def load_specs(
             continue
         try:
             schedules.append(schedule_spec(s, duration_ms=ann.rendition.duration_ms))
-        except planner.PlanError as exc:
+        except planning.PlanError as exc:
             # One bad stored schedule must not silence every other one.
             log.error("schedule %s left out of the plan: %s", s.id, exc)
     return schedules, zones, devices
@@ -128,7 +128,7 @@ def load_specs(
 def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult:
     """Plan `[now, now + horizon]` and upsert occurrences; cancel future ones no longer planned."""
     schedules, zones, devices = load_specs(session)
-    planned = planner.plan(schedules, zones, devices, now=now, horizon=horizon)
+    planned = planning.plan(schedules, zones, devices, now=now, horizon=horizon)
     media = _media_by_announcement(session, {o.announcement_id for o in planned})
     # Recorded per occurrence while it lies ahead; once past, a device moving elsewhere no
     # longer changes whom it was meant for (reports read this, not today's zones).
@@ -279,11 +279,11 @@ def sync_timelines(
 
 def preview(
     session: Session, schedule_id: str, *, start: datetime, end: datetime
-) -> list[planner.Occurrence]:
+) -> list[planning.Occurrence]:
     """What the planner makes of one schedule between `start` and `end` (nothing stored)."""
     schedules, zones, devices = load_specs(session)
     chosen = [s for s in schedules if s.id == schedule_id]
-    return planner.plan(chosen, zones, devices, now=start, horizon=end - start)
+    return planning.plan(chosen, zones, devices, now=start, horizon=end - start)
 
 
 def stored_statuses(

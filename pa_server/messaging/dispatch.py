@@ -28,8 +28,8 @@ from devices.protocol import (
     parse_target,
     timeline_version,
 )
-from pa_server.bus import Bus
-from pa_server.signing import ServerKeys
+from pa_server.messaging.bus import Bus
+from pa_server.messaging.signing import ServerKeys
 
 log = logging.getLogger(__name__)
 

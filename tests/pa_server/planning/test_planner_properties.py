@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pa_server.planner import (
+from pa_server.planning import (
     DEFAULT_QUIET_END,
     DEFAULT_QUIET_START,
     GAP,
@@ -23,7 +23,7 @@ from pa_server.planner import (
     plan_result,
     replan,
 )
-from tests.pa_server.test_planner import NOW, VN, sched, tree
+from tests.pa_server.planning.test_planner import NOW, VN, sched, tree
 
 TARGETS = [
     "zone:d",

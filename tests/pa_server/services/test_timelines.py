@@ -14,7 +14,7 @@ from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.schedules import ScheduleCreate, ScheduleUpdate
 from pa_server.schemas.zones import ZoneCreate
 from pa_server.services import announcements, devices, renditions, schedules, zones
-from pa_server.services.planning import desired_timelines, replan
+from pa_server.services.timelines import desired_timelines, replan
 from tests.pa_server.server_fixtures import NOW, FakeRenderer
 
 HORIZON = timedelta(hours=48)
