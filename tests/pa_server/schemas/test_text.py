@@ -155,3 +155,16 @@ def test_paths_and_query_parameters_with_nul_are_refused(api: Api) -> None:
     # Everything else still routes.
     api.ok("GET", f"{V1}/zones/vinh-tuong")
     api.ok("GET", f"{V1}/devices?zone=vinh-tuong")
+
+
+def test_an_uploaded_recording_named_with_a_nul_is_refused(api: Api) -> None:
+    ann = api.ok("POST", f"{V1}/announcements", 201, json={"title": "T", "kind": "recording"})
+    # A literal NUL in the multipart header (httpx would percent-encode it).
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\x00b.wav"\r\n'
+        b"Content-Type: audio/wav\r\n\r\nRIFF\r\n--b--\r\n"
+    )
+    headers = {"content-type": "multipart/form-data; boundary=b"}
+    url = f"{V1}/announcements/{ann['id']}/recording"
+    detail = api.refused("POST", url, "control_character", content=body, headers=headers)
+    assert "U+0000" in detail["message"]
