@@ -23,6 +23,8 @@ from pa_server.planning.recurrence import (
     parse_rule,
     validate_rrule,
 )
+from tests.pa_server.api.test_api import approved, schedule_body, seed_zones
+from tests.pa_server.server_fixtures import Api
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 NEVER = [
@@ -134,3 +136,17 @@ def test_first_local_finds_the_first_instant_or_none_within_the_bound() -> None:
     assert first_local("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", start) == datetime(2028, 2, 29)
     until = datetime(2027, 12, 31)
     assert first_local("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", start, until=until) is None
+
+
+@pytest.mark.parametrize("text", NEVER[1:4])
+def test_the_api_refuses_a_never_occurring_rule_with_a_clear_422(
+    api: Api, text: str, months_examined: list[int]
+) -> None:
+    seed_zones(api)
+    ann = approved(api)
+    months_examined[0] = 0
+    detail = api.refused(
+        "POST", "/api/v1/schedules", "rrule_never_occurs", json=schedule_body(ann["id"], rrule=text)
+    )
+    assert "no occurrence within 10 years" in detail["message"]
+    assert months_examined[0] <= 10 * 12 + 2
