@@ -11,6 +11,8 @@ from pathlib import Path
 from announcements.errors import AbbreviationFileError
 
 DEFAULT_FILE = Path(__file__).with_name("abbreviations.tsv")
+#: Foreign and brand words as Vietnamese syllables; same format, merged into the default table.
+LEXICON_FILE = Path(__file__).with_name("lexicon.tsv")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class Abbreviations:
             alternatives.append(alt)
         body = "|".join(alternatives) or r"(?!)"
         object.__setattr__(self, "_pattern", re.compile(rf"(?<![\w.@])(?:{body})"))
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """Matches every written form of the table as a whole word (longest first)."""
+        return self._pattern
 
     def lookup(self, word: str) -> str | None:
         """Spoken form of one written word, or None when the table does not know it."""
@@ -86,5 +93,7 @@ def load_abbreviations(path: Path, *, base: Abbreviations | None = None) -> Abbr
 
 @cache
 def default_abbreviations() -> Abbreviations:
-    """The built-in table shipped beside this module."""
-    return parse_abbreviations(DEFAULT_FILE.read_text(encoding="utf-8").splitlines(), "built-in")
+    """The built-in table shipped beside this module, with the pronunciation lexicon added."""
+    table = parse_abbreviations(DEFAULT_FILE.read_text(encoding="utf-8").splitlines(), "built-in")
+    lexicon = parse_abbreviations(LEXICON_FILE.read_text(encoding="utf-8").splitlines(), "lexicon")
+    return table.merged(lexicon)

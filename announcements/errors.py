@@ -8,7 +8,9 @@ AnnouncementError                 base of everything raised here
 ├── MissingPlaceholder            a script was filled without some placeholder (all named)
 ├── UnknownPlaceholder            a value was given for a placeholder the script lacks
 ├── ScriptFileError               a script data file is unreadable or malformed
-└── AbbreviationFileError         an abbreviation table is unreadable or malformed
+├── AbbreviationFileError         an abbreviation table is unreadable or malformed
+├── ReadingRulesError             the reading rules (reading.toml) are unreadable or malformed
+└── BadOverride                   an operator override is malformed (offsets, digits, JSON)
 """
 
 from __future__ import annotations
@@ -85,3 +87,11 @@ class ScriptFileError(AnnouncementError):
 
 class AbbreviationFileError(AnnouncementError):
     """An abbreviation table cannot be read or has a malformed line."""
+
+
+class ReadingRulesError(AnnouncementError):
+    """The reading rules file (`reading.toml`) cannot be read or lacks a table."""
+
+
+class BadOverride(AnnouncementError):
+    """An operator override is malformed: offsets, written text, digits in the spoken form."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from announcements.letters import spell
+from announcements.letters import is_vietnamese_syllable, spell
 from announcements.numbers import digit_by_digit
 
 #: Top-level domains as Vietnamese speakers say them. "vn" is "vê en": the letter names a
@@ -26,6 +26,42 @@ EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _TRAILING = ".,;:!?)]}>"
 
 
+def syllables(word: str) -> list[str] | None:
+    """Cut a run of letters into Vietnamese syllables ("vinhtuong" → vinh, tuong), or None."""
+    word = word.lower()
+    best: list[list[str] | None] = [None] * (len(word) + 1)
+    best[0] = []
+    for end in range(1, len(word) + 1):
+        for start in range(max(0, end - 7), end):
+            head = best[start]
+            piece = word[start:end]
+            known = best[end]
+            fewer = known is None or (head is not None and len(head) + 1 < len(known))
+            if head is not None and fewer and is_vietnamese_syllable(piece):
+                best[end] = [*head, piece]
+    return best[len(word)]
+
+
+def _say_local_part(label: str, lookup: Callable[[str], str | None]) -> str:
+    """Say the part of an e-mail address before @: words as syllables, anything else spelled.
+
+    Abbreviations are not expanded here: "ubnd@…" is a mailbox name, spelled "u bê en đê".
+    """
+    words: list[str] = []
+    for part in re.findall(r"[0-9]+|[^\W\d_]+|[-_.]", label):
+        if part.isdigit():
+            words.append(digit_by_digit(part))
+        elif part in "-_.":
+            words.append({"-": "gạch ngang", "_": "gạch dưới", ".": "chấm"}[part])
+        elif known := lookup(part):  # the word as written, any case; never "UBND" for "ubnd"
+            words.append(known)
+        elif (cut := syllables(part)) is not None and len(cut) <= max(1, len(part) // 2):
+            words.append(" ".join(cut))
+        else:
+            words.append(spell(part))
+    return " ".join(words)
+
+
 def _say_label(label: str, lookup: Callable[[str], str | None]) -> str:
     """Say one dot-free piece of an address: a known word, digits one by one, else as written."""
     words: list[str] = []
@@ -41,7 +77,12 @@ def _say_label(label: str, lookup: Callable[[str], str | None]) -> str:
             known = known or lookup(part) or lookup(part.upper())
             # Two or three consonants alone are not a word: spell them ("moh" stays, "bgd" spelled).
             no_vowel = not re.search(r"[aeiouyăâêôơư]", part.lower())
-            words.append(known or (spell(part) if no_vowel else part.lower()))
+            cut = None if known or no_vowel else syllables(part)
+            if cut is not None and len(cut) > 1:
+                known = " ".join(cut)  # "vinhtuong" → "vinh tuong"
+            # Short letter runs that are no syllable ("moh", "gdt") are spelled.
+            spelled = no_vowel or (cut is None and len(part) <= 4)
+            words.append(known or (spell(part) if spelled else part.lower()))
     return " ".join(words)
 
 
@@ -68,7 +109,7 @@ def say_url(url: str, lookup: Callable[[str], str | None] = lambda _: None) -> s
 def say_email(address: str, lookup: Callable[[str], str | None] = lambda _: None) -> str:
     """Say an e-mail address with "a còng" for @ and "chấm" for dots."""
     user, _, host = address.partition("@")
-    return f"{_say_host_path(user, lookup)} a còng {_say_host_path(host, lookup)}"
+    return f"{_say_local_part(user, lookup)} a còng {_say_host_path(host, lookup)}"
 
 
 def speak_addresses(text: str, lookup: Callable[[str], str | None] = lambda _: None) -> str:

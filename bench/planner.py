@@ -1,11 +1,10 @@
-"""Planner speed: 10,000 schedules over a district tree, 48 h, and one incremental replan.
+"""Planner speed: 10,000 schedules over a district tree, 48 h (the server always plans whole).
 
 Run: .venv/bin/python bench/planner.py  (target: full plan ≤ 1 s on one core)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import statistics
 import time
@@ -16,10 +15,8 @@ from pa_server.planning import (
     Level,
     ScheduleSpec,
     ZoneSpec,
-    affected_targets,
     plan_result,
     recurrence,
-    replan,
 )
 
 NOW = datetime(2026, 8, 10, 0, 0, 17, tzinfo=UTC)
@@ -163,41 +160,6 @@ def main() -> None:
     print(f"full plan, expansions cold (new hour): {t_cold * 1000:7.1f} ({WALLS[1] * 1000:.0f})")
     print(f"full plan, warm                      : {t_warm * 1000:7.1f} ({WALLS[2] * 1000:.0f})")
     print(f"full plan, previous= same hour       : {t_prev * 1000:7.1f} ({WALLS[3] * 1000:.0f})")
-
-    # One edit: a village bulletin moves by 7 minutes.
-    for scope, pick in (("village", "zone:vinh-tuong/xa-03/thon-04"), ("device", "device:")):
-        idx = next(i for i, s in enumerate(specs) if s.targets[0].startswith(pick))
-        old = specs[idx]
-        new = dataclasses.replace(old, start=old.start + timedelta(minutes=7))
-        changed = [*specs[:idx], new, *specs[idx + 1 :]]
-        t_re, part = timed(
-            lambda changed=changed, old=old, new=new: replan(  # type: ignore[misc]
-                full, changed, zones, devices, changed_targets=affected_targets(old, new)
-            )
-        )
-        t_full, again = timed(lambda changed=changed: plan_result(changed, zones, devices, now=NOW))
-        assert part.occurrences == again.occurrences and part.skipped == again.skipped
-        print(
-            f"replan after one {scope} schedule edit: {t_re * 1000:7.1f} ms vs full "
-            f"{t_full * 1000:7.1f} ms (ratio {t_re / t_full:.3f}); identical to the full plan"
-        )
-
-    # Without district-wide schedules a village's conflict closure stays inside its commune.
-    local = [s for s in specs if s.targets != ("zone:vinh-tuong",)]
-    base = plan_result(local, zones, devices, now=NOW)
-    idx = next(i for i, s in enumerate(local) if s.targets[0].startswith("zone:vinh-tuong/xa-03/"))
-    old = local[idx]
-    new = dataclasses.replace(old, start=old.start + timedelta(minutes=7))
-    changed = [*local[:idx], new, *local[idx + 1 :]]
-    t_re, part = timed(
-        lambda: replan(base, changed, zones, devices, changed_targets=affected_targets(old, new))
-    )
-    t_full, again = timed(lambda: plan_result(changed, zones, devices, now=NOW))
-    assert part.occurrences == again.occurrences
-    print(
-        f"same, no district-wide schedules ({len(local)}): {t_re * 1000:7.1f} ms vs full "
-        f"{t_full * 1000:7.1f} ms (ratio {t_re / t_full:.3f})"
-    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pa_server.api.media import router as media_router
 from pa_server.api.request_line import SafeRequestLine
 from pa_server.api.router import api_router
 from pa_server.api.server_time import ServerTimeHeader
+from pa_server.auth.audit import audited
 from pa_server.auth.demo import seed_accounts
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
@@ -53,7 +54,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         engine = make_engine(settings.resolved_database_url)
         upgrade(engine)
         app.state.engine = engine
-        app.state.sessions = session_factory(engine)
+        app.state.sessions = audited(session_factory(engine))
         app.state.on_plan_change = lambda: None
         app.state.renderer = CountingRenderer(build_renderer(settings), app.state.metrics)
         settings.media_dir.mkdir(parents=True, exist_ok=True)

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 
+    @property
+    def recordings_dir(self) -> Path:
+        """Operators' uploaded recordings, content-addressed."""
+        return self.data_dir / "recordings"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -70,13 +70,6 @@ class FleetCounts:
     agents_clock_drift: int = 0
 
 
-class CacheAware(Protocol):
-    """A render result that says whether the render cache had it (`audio.render.Rendition`)."""
-
-    @property
-    def cache_hit(self) -> bool: ...
-
-
 class RendererWithResult(Protocol):
     """Anything with `render(request)` returning a cache-aware result."""
 

@@ -6,22 +6,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, UploadFile, status
 
-from pa_server.api.deps import (
-    CurrentUser,
-    Limit,
-    NowDep,
-    Offset,
-    RendererDep,
-    SessionDep,
-    SettingsDep,
-)
-from pa_server.auth.rights import require_approve, require_level
+from pa_server.api.deps import Limit, Offset, SessionDep, SettingsDep, UseCaseDep
 from pa_server.config import Settings
 from pa_server.db.models import Announcement
 from pa_server.schemas.announcements import (
     AnnouncementCreate,
     AnnouncementPublic,
     AnnouncementUpdate,
+    RejectRequest,
     RenderOptions,
     RenditionPublic,
 )
@@ -61,18 +53,9 @@ def list_announcements(
 
 
 @router.post("", response_model=AnnouncementPublic, status_code=status.HTTP_201_CREATED)
-def create_announcement(
-    data: AnnouncementCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    now: NowDep,
-) -> AnnouncementPublic:
+def create_announcement(data: AnnouncementCreate, uc: UseCaseDep) -> AnnouncementPublic:
     """A new draft from text or from a script with its placeholder values."""
-    if data.level == "emergency":
-        require_level(user, "emergency", confirmed=True)
-    ann = announcements.create_announcement(session, data, author=user.name, now=now)
-    return _public(ann, settings)
+    return _public(announcements.create_announcement(uc, data), uc.settings)
 
 
 @router.get("/{announcement_id}", response_model=AnnouncementPublic)
@@ -85,84 +68,53 @@ def get_announcement(
 
 @router.patch("/{announcement_id}", response_model=AnnouncementPublic)
 def update_announcement(
-    announcement_id: str,
-    data: AnnouncementUpdate,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
+    announcement_id: str, data: AnnouncementUpdate, uc: UseCaseDep
 ) -> AnnouncementPublic:
-    """Edit a draft, archive, or withdraw an approval (status back to draft)."""
-    ann = announcements.update_announcement(session, announcement_id, data, now=now)
-    return _public(ann, settings)
+    """Edit (an approved one returns to approval), withdraw to draft, re-draft or archive."""
+    ann = announcements.update_announcement(uc, announcement_id, data)
+    return _public(ann, uc.settings)
 
 
 @router.delete("/{announcement_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_announcement(announcement_id: str, session: SessionDep) -> None:
+def delete_announcement(announcement_id: str, uc: UseCaseDep) -> None:
     """Delete an announcement never scheduled nor broadcast."""
-    announcements.delete_announcement(session, announcement_id)
+    announcements.delete_announcement(uc, announcement_id)
 
 
 @router.post("/{announcement_id}/render", response_model=RenditionPublic)
 def render_announcement(
-    announcement_id: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    renderer: RendererDep,
-    now: NowDep,
-    options: RenderOptions | None = None,
+    announcement_id: str, uc: UseCaseDep, options: RenderOptions | None = None
 ) -> RenditionPublic:
-    """Turn the draft into audio; the result is its current rendition, with its URL."""
-    ann = announcements.get_announcement(session, announcement_id)
-    rendition = renditions.render_announcement(
-        session,
-        ann,
-        options or RenderOptions(),
-        renderer=renderer,
-        default_engine=settings.tts_engine,
-        recordings_dir=settings.data_dir / "recordings",
-        now=now,
-    )
+    """Turn the text into audio; the result is its current rendition, with its URL."""
+    rendition = announcements.render_announcement(uc, announcement_id, options)
     public = RenditionPublic.model_validate(rendition)
-    public.url = media_url(settings.resolved_public_url, rendition.sha256, rendition.ext)
+    public.url = media_url(uc.settings.resolved_public_url, rendition.sha256, rendition.ext)
     return public
 
 
 @router.post("/{announcement_id}/approve", response_model=AnnouncementPublic)
-def approve_announcement(
-    announcement_id: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: CurrentUser,
-    now: NowDep,
+def approve_announcement(announcement_id: str, uc: UseCaseDep) -> AnnouncementPublic:
+    """Approve a rendered draft so it can be scheduled and broadcast (not one's own edit)."""
+    return _public(announcements.approve_announcement(uc, announcement_id), uc.settings)
+
+
+@router.post("/{announcement_id}/reject", response_model=AnnouncementPublic)
+def reject_announcement(
+    announcement_id: str, body: RejectRequest, uc: UseCaseDep
 ) -> AnnouncementPublic:
-    """Approve a rendered draft so it can be scheduled and broadcast (not one's own)."""
-    require_approve(user, announcements.get_announcement(session, announcement_id).author)
-    ann = announcements.approve_announcement(session, announcement_id, approver=user.name, now=now)
-    return _public(ann, settings)
+    """Refuse a draft with a reason (it is archived; the reason is in the audit log)."""
+    ann = announcements.reject_announcement(uc, announcement_id, body.reason)
+    return _public(ann, uc.settings)
 
 
 @router.post("/{announcement_id}/recording", response_model=AnnouncementPublic)
-def upload_recording(
-    announcement_id: str,
-    file: UploadFile,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-) -> AnnouncementPublic:
-    """Make an operator's recording (MP3, WAV, FLAC, Ogg) the draft's source; render it next."""
+def upload_recording(announcement_id: str, file: UploadFile, uc: UseCaseDep) -> AnnouncementPublic:
+    """Make an operator's recording (MP3, WAV, FLAC, Ogg) the source; render it next."""
     why = unsafe_character(file.filename or "")
     if why is not None:  # the name is stored; PostgreSQL refuses a NUL (a 500 before)
         raise Invalid("control_character", f"the file name holds a {why}")
     data = file.file.read(renditions.MAX_RECORDING_BYTES + 1)
     if len(data) > renditions.MAX_RECORDING_BYTES:
         raise Invalid("upload_too_big", f"recording exceeds {renditions.MAX_RECORDING_BYTES} bytes")
-    ann = announcements.get_announcement(session, announcement_id)
-    renditions.store_recording(
-        session,
-        ann,
-        data,
-        file.filename,
-        recordings_dir=settings.data_dir / "recordings",
-        now=now,
-    )
-    return _public(ann, settings)
+    ann = announcements.attach_recording(uc, announcement_id, data, file.filename)
+    return _public(ann, uc.settings)

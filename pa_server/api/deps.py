@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,17 +10,16 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from devices.protocol import utc_now
-from pa_server.api.rights import refuse_viewer_writes
 from pa_server.auth.deps import authenticate_api
 from pa_server.auth.rights import Actor
 from pa_server.config import Settings
 from pa_server.schemas.common import MAX_LIMIT, MAX_OFFSET
-from pa_server.services.dirty import take_plan_dirty
+from pa_server.services.context import UseCase, unit_of_work
 from pa_server.services.renditions import RendererLike
 from pa_server.services.timelines import DispatcherLike
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
@@ -28,16 +27,8 @@ def get_settings(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request, committed when the route returns, rolled back if it raised."""
-    with request.app.state.sessions() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-    if take_plan_dirty(session):
-        on_change: Callable[[], None] = request.app.state.on_plan_change
-        on_change()
+    with unit_of_work(request.app.state.sessions, request.app.state.on_plan_change) as session:
+        yield session
 
 
 def current_user(request: Request, session: SessionDep) -> Actor:
@@ -45,9 +36,7 @@ def current_user(request: Request, session: SessionDep) -> Actor:
 
     Takes the request's own database session, so the audit log names them on every change.
     """
-    actor = authenticate_api(request, session)
-    refuse_viewer_writes(request, actor)
-    return actor
+    return authenticate_api(request, session)
 
 
 def get_renderer(request: Request) -> RendererLike | None:
@@ -75,12 +64,30 @@ def get_now() -> datetime:
 # "function" scope: the commit happens before the response is sent, so a failed commit is an
 # error response, never a success the database does not hold.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 CurrentUser = Annotated[Actor, Depends(current_user)]
 RendererDep = Annotated[RendererLike | None, Depends(get_renderer)]
 DispatcherDep = Annotated[DispatcherLike | None, Depends(get_dispatcher)]
 KeysDep = Annotated[Any, Depends(get_keys)]
 NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def use_case(
+    session: SessionDep,
+    actor: CurrentUser,
+    now: NowDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    renderer: RendererDep,
+) -> UseCase:
+    """What a service function needs to act for the signed-in person."""
+    return UseCase(session, actor, now, settings, dispatcher, renderer)
+
+
+#: A use case run for the person behind an API request.
+UseCaseDep = Annotated[UseCase, Depends(use_case)]
+#: Explicit confirmation of an emergency (khẩn cấp) action (the pages use a checkbox).
+ConfirmEmergency = Annotated[bool, Query(description="confirm an emergency (khẩn cấp) level")]
 # Paging query parameters, bounded so that no number reaches the database unchecked.
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]

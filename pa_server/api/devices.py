@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from devices.protocol import PingBody, VolumeBody, device_target
-from pa_server.api.deps import (
-    CurrentUser,
-    DispatcherDep,
-    Limit,
-    NowDep,
-    Offset,
-    SessionDep,
-    SettingsDep,
-)
-from pa_server.api.rights import check_device
-from pa_server.auth.rights import require_zone
+from pa_server.api.deps import Limit, Offset, SessionDep, SettingsDep, UseCaseDep
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.schemas.devices import (
     CommandSent,
@@ -28,7 +17,6 @@ from pa_server.schemas.devices import (
 )
 from pa_server.services import devices
 from pa_server.services.errors import NotFound
-from pa_server.services.timelines import require_dispatcher
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -49,12 +37,9 @@ def list_devices(
 
 
 @router.post("", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED)
-def create_device(
-    data: DeviceCreate, session: SessionDep, now: NowDep, user: CurrentUser
-) -> DeviceCreated:
+def create_device(data: DeviceCreate, uc: UseCaseDep) -> DeviceCreated:
     """Register a device; the response holds its broker password, shown only this once."""
-    require_zone(user, data.zone)
-    device, password = devices.create_device(session, data, now=now)
+    device, password = devices.create_device(uc, data)
     public = devices.device_public(device)
     return DeviceCreated(
         **public.model_dump(by_alias=False),
@@ -73,21 +58,15 @@ def get_device(device_id: str, session: SessionDep, settings: SettingsDep) -> De
 
 
 @router.patch("/{device_id}", response_model=DevicePublic)
-def update_device(
-    device_id: str, data: DeviceUpdate, session: SessionDep, now: NowDep, user: CurrentUser
-) -> DevicePublic:
+def update_device(device_id: str, data: DeviceUpdate, uc: UseCaseDep) -> DevicePublic:
     """Move, rename or relocate a device."""
-    check_device(session, user, device_id)
-    if data.zone is not None:
-        require_zone(user, data.zone)
-    return devices.device_public(devices.update_device(session, device_id, data, now=now))
+    return devices.device_public(devices.update_device(uc, device_id, data))
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_device(device_id: str, session: SessionDep, user: CurrentUser) -> None:
+def delete_device(device_id: str, uc: UseCaseDep) -> None:
     """Remove a device no schedule names."""
-    check_device(session, user, device_id)
-    devices.delete_device(session, device_id)
+    devices.delete_device(uc, device_id)
 
 
 @router.get("/{device_id}/state", response_model=DeviceStatePublic)
@@ -100,29 +79,12 @@ def device_state(device_id: str, session: SessionDep) -> DeviceStatePublic:
 
 
 @router.post("/{device_id}/ping", response_model=CommandSent, status_code=202)
-def ping_device(
-    device_id: str, session: SessionDep, dispatcher: DispatcherDep, now: NowDep, user: CurrentUser
-) -> CommandSent:
+def ping_device(device_id: str, uc: UseCaseDep) -> CommandSent:
     """Ask the agent to republish its state."""
-    check_device(session, user, device_id)
-    target = device_target(devices.get_device(session, device_id).id)
-    require_dispatcher(dispatcher).command(target, "ping", PingBody(), now=now)
-    return CommandSent(target=target, kind="ping")
+    return CommandSent(target=devices.ping_device(uc, device_id), kind="ping")
 
 
 @router.post("/{device_id}/volume", response_model=CommandSent, status_code=202)
-def set_volume(
-    device_id: str,
-    data: VolumeRequest,
-    session: SessionDep,
-    dispatcher: DispatcherDep,
-    now: NowDep,
-    user: CurrentUser,
-) -> CommandSent:
+def set_volume(device_id: str, data: VolumeRequest, uc: UseCaseDep) -> CommandSent:
     """Set the agent's volume (0–100)."""
-    check_device(session, user, device_id)
-    target = device_target(devices.get_device(session, device_id).id)
-    require_dispatcher(dispatcher).command(
-        target, "volume", VolumeBody(volume=data.volume), now=now
-    )
-    return CommandSent(target=target, kind="volume")
+    return CommandSent(target=devices.set_volume(uc, device_id, data.volume), kind="volume")

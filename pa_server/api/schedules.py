@@ -7,8 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from pa_server.api.deps import CurrentUser, Limit, NowDep, Offset, SessionDep, SettingsDep
-from pa_server.api.rights import ConfirmEmergency, check_schedule, check_targets
+from pa_server.api.deps import (
+    ConfirmEmergency,
+    Limit,
+    NowDep,
+    Offset,
+    SessionDep,
+    UseCaseDep,
+)
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.schemas.schedules import (
     OccurrencePublic,
@@ -43,24 +49,10 @@ def list_schedules(
 
 @router.post("", response_model=SchedulePublic, status_code=status.HTTP_201_CREATED)
 def create_schedule(
-    data: ScheduleCreate,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: NowDep,
-    user: CurrentUser,
-    confirm_emergency: ConfirmEmergency = False,
+    data: ScheduleCreate, uc: UseCaseDep, confirm_emergency: ConfirmEmergency = False
 ) -> SchedulePublic:
     """Schedule an approved announcement on zones and/or devices."""
-    check_targets(
-        session,
-        user,
-        data.zones,
-        data.devices,
-        level=data.level,
-        announcement_id=data.announcement_id,
-        confirmed=confirm_emergency,
-    )
-    schedule = schedules.create_schedule(session, data, default_timezone=settings.timezone, now=now)
+    schedule = schedules.create_schedule(uc, data, confirmed=confirm_emergency)
     return schedules.schedule_public(schedule)
 
 
@@ -74,37 +66,24 @@ def get_schedule(schedule_id: str, session: SessionDep) -> SchedulePublic:
 def update_schedule(
     schedule_id: str,
     data: ScheduleUpdate,
-    session: SessionDep,
-    now: NowDep,
-    user: CurrentUser,
+    uc: UseCaseDep,
     confirm_emergency: ConfirmEmergency = False,
 ) -> SchedulePublic:
-    """Change a schedule (validated again as a whole)."""
-    check_schedule(session, user, schedule_id)
-    check_targets(
-        session,
-        user,
-        data.zones or [],
-        data.devices or [],
-        level=data.level,
-        announcement_id=data.announcement_id,
-        confirmed=confirm_emergency,
-    )
-    return schedules.schedule_public(schedules.update_schedule(session, schedule_id, data, now=now))
+    """Change a schedule (pause with `enabled: false`); checked again as a whole."""
+    schedule = schedules.update_schedule(uc, schedule_id, data, confirmed=confirm_emergency)
+    return schedules.schedule_public(schedule)
 
 
 @router.delete("/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_schedule(schedule_id: str, session: SessionDep, user: CurrentUser) -> None:
+def delete_schedule(schedule_id: str, uc: UseCaseDep) -> None:
     """Remove a schedule."""
-    check_schedule(session, user, schedule_id)
-    schedules.delete_schedule(session, schedule_id)
+    schedules.delete_schedule(uc, schedule_id)
 
 
 @router.get("/{schedule_id}/occurrences", response_model=list[OccurrencePublic])
 def schedule_occurrences(
     schedule_id: str,
     session: SessionDep,
-    settings: SettingsDep,
     now: NowDep,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,

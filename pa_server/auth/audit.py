@@ -1,9 +1,10 @@
 """The audit log: every change to the store, with who, what, when, before and after.
 
-Changes are caught in one place — after each flush of a SQLAlchemy session — so no service
-can forget to log. The person is whatever the HTTP layer put in `session.info["actor"]`
-(an `Actor`), "system" otherwise. Tables that machines write at high rate (device state,
-receipts, planned occurrences) are left out: they are data, not decisions.
+Changes are caught in one place — after each flush of a session made by an `audited` session
+factory (the app's and the CLI's) — so no service can forget to log. The person is whatever the
+HTTP layer put in `session.info["actor"]` (an `Actor`), "system" otherwise. Tables that machines
+write at high rate (device state, receipts, planned occurrences) are left out: they are data,
+not decisions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.base import NO_VALUE
 
 from pa_server.auth.models import AuditEntry
@@ -34,19 +36,12 @@ SECRET_COLUMNS = frozenset({"password_hash", "digest", "credential_hash", "passw
 #: not a change anyone made.
 VOLATILE_COLUMNS = frozenset({"last_used_at"})
 
-#: Written by machines, often: not logged. Extended by the server as it adds such tables.
-UNAUDITED_TABLES: set[str] = {
-    "audit_log",
-    "api_tokens_usage",
-    "device_states",
-    "device_state",
-    "receipts",
-    "occurrences",
-    "deliveries",
-    "published_timelines",
-    "published",
-    "alembic_version",
-}
+#: Written by machines, often: not row-logged. Occurrences are the planner's output: the use
+#: cases that make or stop one by hand (`pa_server.services.broadcasts`) log it themselves, and
+#: each replan that changed something leaves one `plan` entry.
+UNAUDITED_TABLES: frozenset[str] = frozenset(
+    {"audit_log", "device_states", "receipts", "occurrences", "published_timelines"}
+)
 
 
 def _plain(value: Any) -> Any:
@@ -103,7 +98,7 @@ def _actor(db: DbSession) -> tuple[int | None, str, str]:
     actor = db.info.get(INFO_ACTOR)
     address = str(db.info.get(INFO_ADDRESS, ""))
     if isinstance(actor, Actor):
-        return actor.id, actor.username, address
+        return actor.id or None, actor.username, address
     return None, "system", address
 
 
@@ -152,15 +147,11 @@ def _after_flush(db: DbSession, _ctx: Any) -> None:
         db.connection().execute(insert(AuditEntry), rows)
 
 
-_installed = False
-
-
-def install_change_audit() -> None:
-    """Log every flushed change of every session (idempotent; call once at start-up)."""
-    global _installed
-    if not _installed:
-        event.listen(DbSession, "after_flush", _after_flush)
-        _installed = True
+def audited(sessions: sessionmaker[DbSession]) -> sessionmaker[DbSession]:
+    """Log every flushed change of the sessions `sessions` makes (idempotent); returns it."""
+    if not event.contains(sessions, "after_flush", _after_flush):
+        event.listen(sessions, "after_flush", _after_flush)
+    return sessions
 
 
 def record(

@@ -8,6 +8,10 @@ import logging
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def command_modules() -> list[str]:
@@ -17,6 +21,20 @@ def command_modules() -> list[str]:
 
 class CommandError(Exception):
     """A user-facing failure: printed as one line on stderr, exit status 2, no traceback."""
+
+
+def console_sessions() -> sessionmaker[Session]:
+    """Sessions on the configured database (migrated), audited as the person at the console."""
+    from pa_server.auth.audit import INFO_ACTOR, audited
+    from pa_server.config import get_settings
+    from pa_server.db.engine import make_engine, session_factory, upgrade
+    from pa_server.services.context import cli_actor
+
+    engine = make_engine(get_settings().resolved_database_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    sessions.configure(info={INFO_ACTOR: cli_actor()})
+    return audited(sessions)
 
 
 def build_parser() -> argparse.ArgumentParser:

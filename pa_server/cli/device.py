@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from devices.protocol import utc_now
+from pa_server.auth.audit import audited
 from pa_server.cli import CommandError
 from pa_server.config import Settings, get_settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.services import devices
+from pa_server.services.context import UseCase, cli_actor
 from pa_server.services.errors import ServiceError
 from pa_server.services.provisioning import agent_config, agent_config_toml
 
@@ -43,9 +45,10 @@ def add_device(args: argparse.Namespace) -> int:
     engine = make_engine(settings.resolved_database_url)
     try:
         upgrade(engine)
-        with session_factory(engine)() as session:
+        with audited(session_factory(engine))() as session:
             data = DeviceCreate(id=args.id, zone=args.zone, name=args.name, location=args.location)
-            device, password = devices.create_device(session, data, now=utc_now())
+            uc = UseCase(session, cli_actor(), utc_now(), settings)
+            device, password = devices.create_device(uc, data)
             keys = server_public_keys(settings)
             config = agent_config(
                 device_id=device.id,

@@ -10,13 +10,12 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
-from sqlalchemy.orm import sessionmaker
 
 from pa_server.auth import accounts
 from pa_server.auth.errors import AccountError
 from pa_server.auth.models import User
 from pa_server.auth.rights import Role
-from pa_server.cli import CommandError
+from pa_server.cli import CommandError, console_sessions
 
 
 def register(sub: Any) -> None:
@@ -49,16 +48,6 @@ def register(sub: Any) -> None:
     tok.set_defaults(func=make_token)
 
 
-def _sessions() -> sessionmaker[DbSession]:
-    """Sessions on the configured database, migrated to the newest schema."""
-    from pa_server.config import get_settings
-    from pa_server.db.engine import make_engine, session_factory, upgrade
-
-    engine = make_engine(get_settings().resolved_database_url)
-    upgrade(engine)
-    return session_factory(engine)
-
-
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -70,7 +59,7 @@ def _read_password(from_stdin: bool) -> str:
 
 def add_user(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
-    with _sessions()() as db:
+    with console_sessions()() as db:
         try:
             user = accounts.create_user(
                 db,
@@ -90,7 +79,7 @@ def add_user(args: argparse.Namespace) -> int:
 
 
 def list_users(args: argparse.Namespace) -> int:
-    with _sessions()() as db:
+    with console_sessions()() as db:
         for user in accounts.list_users(db):
             state = "" if user.active else " (disabled)"
             print(f"{user.username}\t{user.role}\t{','.join(user.zones) or '*'}{state}")
@@ -99,7 +88,7 @@ def list_users(args: argparse.Namespace) -> int:
 
 def set_password(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
-    with _sessions()() as db:
+    with console_sessions()() as db:
         user = _find(db, args.name)
         try:
             accounts.update_user(db, user, password=password)
@@ -118,7 +107,7 @@ def _find(db: DbSession, name: str) -> User:
 
 
 def make_token(args: argparse.Namespace) -> int:
-    with _sessions()() as db:
+    with console_sessions()() as db:
         user = _find(db, args.name)
         try:
             token, _row = accounts.create_token(db, user, args.label, now=datetime.now(UTC))

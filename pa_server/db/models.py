@@ -128,6 +128,9 @@ class Announcement(Base):
     level: Mapped[str] = mapped_column(String(16), default="normal")
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     author: Mapped[str] = mapped_column(String(100))
+    #: Who last changed what is heard (text, title, level, recording or rendition): the
+    #: approver must be someone else. None on rows older than migration 0004 (the author).
+    last_editor: Mapped[str | None] = mapped_column(String(100))
     approver: Mapped[str | None] = mapped_column(String(100))
     approved_at: Mapped[datetime | None]
     rendition_id: Mapped[int | None] = mapped_column(
@@ -185,6 +188,9 @@ class Schedule(Base):
     volume: Mapped[int | None] = mapped_column(Integer)
     max_late_s: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Who created the schedule in its current form (its last editor): the person whose
+    #: rights it was checked against, and who its occurrences name as their cause.
+    set_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -252,6 +258,10 @@ class Occurrence(Base):
     #: moved later does not rewrite this history). None on rows older than migration 0003.
     expected_devices: Mapped[dict[str, str] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="planned", index=True)
+    #: Who put it on air: the broadcast's sender, or the person who set its schedule.
+    caused_by: Mapped[str | None] = mapped_column(String(100))
+    #: Who stopped or cancelled it, if anyone did.
+    stopped_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -24,7 +24,6 @@ import socket
 import ssl
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -467,8 +466,3 @@ class FakeBus:
     def retained(self) -> dict[str, bytes]:
         """What a broker would now retain: the last retained payload of each topic."""
         return {topic: payload for topic, payload, retain in self.published if retain}
-
-
-def new_client_id(prefix: str = "pa-server") -> str:
-    """A unique client id (for tests and for additional server processes)."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -14,11 +14,9 @@ error there but a `Skipped` entry.
 
 from pa_server.planning.engine import (
     GAP,
-    affected_targets,
     plan,
     plan_result,
     plan_window,
-    replan,
 )
 from pa_server.planning.model import (
     DEFAULT_HORIZON,
@@ -55,12 +53,10 @@ __all__ = [
     "SkipReason",
     "Skipped",
     "ZoneSpec",
-    "affected_targets",
     "expand",
     "occurrence_id",
     "plan",
     "plan_result",
     "plan_window",
-    "replan",
     "validate_rrule",
 ]

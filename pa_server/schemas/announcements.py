@@ -24,7 +24,7 @@ class AnnouncementCreate(Input):
 
 
 class AnnouncementUpdate(Input):
-    """Drafts may change anything; an approved announcement may only be archived."""
+    """Any change to what is said returns an approved announcement to approval."""
 
     title: SingleLine | None = Field(default=None, min_length=1, max_length=300)
     text: MultiLine | None = None
@@ -32,6 +32,12 @@ class AnnouncementUpdate(Input):
     placeholders: dict[SingleLine, MultiLine] | None = None
     level: Level | None = None
     status: Literal["draft", "archived"] | None = None
+
+
+class RejectRequest(Input):
+    """Why a draft is refused (kept in the audit log)."""
+
+    reason: MultiLine = Field(min_length=1, max_length=1000)
 
 
 class RenditionPublic(Output):

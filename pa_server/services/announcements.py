@@ -1,16 +1,27 @@
-"""Announcements: what is said, from draft to approved to archived."""
+"""Announcements: what is said, from draft to approved to archived — one function per use case.
+
+Each use case takes a `UseCase` (who acts, when, with what), checks the rights rules of
+`pa_server.services.rights` on the announcement as it would be, does the work and leaves the
+audit entry (row changes are logged under the actor; rejections and renders add their own).
+Any change to what an approved announcement says or how it sounds returns it to approval: its
+schedules are held (the planner plans approved announcements only) until someone else approves.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from announcements.errors import MAX_TEXT_CHARS
-from pa_server.db.models import Announcement, Occurrence, Rendition, Schedule
-from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate
+from pa_server.auth import audit
+from pa_server.auth.models import AuditEntry
+from pa_server.auth.rights import require_level, require_writer
+from pa_server.db.models import Announcement, Occurrence, Rendition, Schedule, Zone
+from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate, RenderOptions
+from pa_server.services import renditions, rights
+from pa_server.services.context import UseCase
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
 from pa_server.services.scripts import fill_script, require_script
@@ -49,10 +60,12 @@ def _text_of(text: str | None, script_name: str | None, placeholders: dict[str, 
     return text.strip()
 
 
-def create_announcement(
-    session: Session, data: AnnouncementCreate, *, author: str, now: datetime
-) -> Announcement:
+def create_announcement(uc: UseCase, data: AnnouncementCreate) -> Announcement:
     """A new draft. Text comes from `text` or a filled script; recording drafts may lack it."""
+    require_writer(uc.actor)
+    if data.level == "emergency":
+        # Writing an emergency text is already an admin's (nothing else may then send it).
+        require_level(uc.actor, "emergency", confirmed=True)
     recording = data.kind == "recording"
     text = (
         None
@@ -68,12 +81,13 @@ def create_announcement(
         placeholders=dict(data.placeholders),
         level=data.level,
         status="draft",
-        author=author,
-        created_at=now,
-        updated_at=now,
+        author=uc.actor.username,
+        last_editor=uc.actor.username,
+        created_at=uc.now,
+        updated_at=uc.now,
     )
-    session.add(ann)
-    session.flush()
+    uc.db.add(ann)
+    uc.db.flush()
     return ann
 
 
@@ -91,18 +105,29 @@ def list_announcements(
     return list(rows.unique()), total
 
 
+def _changed_by(uc: UseCase, ann: Announcement) -> None:
+    """`ann` now says or sounds different: its editor is `uc.actor`, and it needs approval."""
+    ann.last_editor = uc.actor.username
+    ann.updated_at = uc.now
+    if ann.status == "approved":
+        ann.status, ann.approver, ann.approved_at = "draft", None, None
+        mark_plan_dirty(uc.db)  # its schedules are held until it is approved again
+
+
 def update_announcement(
-    session: Session, announcement_id: str, data: AnnouncementUpdate, *, now: datetime
+    uc: UseCase, announcement_id: str, data: AnnouncementUpdate
 ) -> Announcement:
-    """Edit a draft (its rendition is dropped: it no longer says the text); archive any."""
-    ann = get_announcement(session, announcement_id)
+    """Edit (an approved one returns to approval), withdraw to draft, re-draft, or archive."""
+    ann = get_announcement(uc.db, announcement_id)
+    rights.require_announcement(uc.db, uc.actor, ann)
     changes = data.model_dump(exclude_unset=True)
     status = changes.pop("status", None)
+    if changes.get("level") == "emergency" or (changes and ann.level == "emergency"):
+        require_level(uc.actor, "emergency", confirmed=True)
     if changes:
-        if ann.status != "draft":
+        if ann.status == "archived" and status != "draft":
             raise Conflict(
-                "announcement_not_draft",
-                f"announcement is {ann.status}: only drafts can be edited (archive it and copy)",
+                "announcement_archived", "announcement is archived: re-draft it to change it"
             )
         if changes.get("title") is None and "title" in changes:
             raise Invalid("invalid_title", "an announcement needs a title")
@@ -121,36 +146,120 @@ def update_announcement(
             ann.placeholders = values
             ann.kind = "text"
             ann.rendition = None
-    if status == "archived":
+        _changed_by(uc, ann)
+    if status == "archived" and ann.status != "archived":
         ann.status = "archived"
-        mark_plan_dirty(session)
+        mark_plan_dirty(uc.db)
     elif status == "draft" and ann.status != "draft":
-        # Back to draft withdraws the approval: it stops being scheduled until re-approved.
+        # Withdrawn (or re-drafted): it stops being scheduled until approved again.
         ann.status, ann.approver, ann.approved_at = "draft", None, None
-        mark_plan_dirty(session)
-    ann.updated_at = now
-    session.flush()
+        mark_plan_dirty(uc.db)
+    ann.updated_at = uc.now
+    uc.db.flush()
     return ann
 
 
-def approve_announcement(
-    session: Session, announcement_id: str, *, approver: str, now: datetime
-) -> Announcement:
+def approve_announcement(uc: UseCase, announcement_id: str) -> Announcement:
     """Approve a rendered draft: from now on it may be scheduled and broadcast."""
-    ann = get_announcement(session, announcement_id)
+    ann = get_announcement(uc.db, announcement_id)
+    rights.require_approval(uc.db, uc.actor, ann)
     if ann.status != "draft":
         raise Conflict("announcement_not_draft", f"announcement is already {ann.status}")
     if ann.rendition is None:
         raise Conflict("not_rendered", "render the announcement first: approve what is heard")
-    ann.status, ann.approver, ann.approved_at, ann.updated_at = "approved", approver, now, now
-    session.flush()
-    mark_plan_dirty(session)
+    ann.status, ann.approver, ann.approved_at = "approved", uc.actor.username, uc.now
+    ann.updated_at = uc.now
+    uc.db.flush()
+    mark_plan_dirty(uc.db)
     return ann
 
 
-def delete_announcement(session: Session, announcement_id: str) -> None:
+def reject_announcement(uc: UseCase, announcement_id: str, reason: str) -> Announcement:
+    """Refuse a draft with a reason: archived, the reason kept in the audit log."""
+    ann = get_announcement(uc.db, announcement_id)
+    rights.require_approval(uc.db, uc.actor, ann)
+    reason = reason.strip()
+    if not reason:
+        raise Invalid("reason_required", "say why the announcement is rejected")
+    if ann.status != "draft":
+        raise Conflict("announcement_not_draft", "only a draft awaiting approval can be rejected")
+    ann.status, ann.updated_at = "archived", uc.now
+    uc.db.flush()
+    audit.record(uc.db, "reject", "announcements", ann.id, after={"reason": reason}, now=uc.now)
+    return ann
+
+
+def last_rejection(session: Session, announcement_id: str) -> AuditEntry | None:
+    """The audit entry of the announcement's latest rejection (who, and why), if any."""
+    return session.scalar(
+        select(AuditEntry)
+        .where(
+            AuditEntry.entity == "announcements",
+            AuditEntry.entity_id == announcement_id,
+            AuditEntry.action == "reject",
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
+
+
+def _intro_commune(session: Session, ann: Announcement) -> str | None:
+    """The commune an announcement speaks for: its author's, when they work in one commune."""
+    zones = rights.author_zones(session, ann.author)
+    communes = {"/".join(z.split("/")[:2]) for z in zones or () if z.count("/") >= 1}
+    if len(communes) != 1:
+        return None
+    zone = session.get(Zone, communes.pop())
+    return zone.name if zone is not None else None
+
+
+def render_announcement(
+    uc: UseCase, announcement_id: str, options: RenderOptions | None = None
+) -> Rendition:
+    """Render the announcement's audio (an approved one returns to approval)."""
+    ann = get_announcement(uc.db, announcement_id)
+    rights.require_announcement(uc.db, uc.actor, ann)
+    if ann.status == "archived":
+        raise Conflict("announcement_archived", "announcement is archived: re-draft it first")
+    options = options or RenderOptions()
+    if options.intro_commune is None:
+        # The same intro whichever door it came through ("Đây là Đài truyền thanh xã …").
+        options = options.model_copy(update={"intro_commune": _intro_commune(uc.db, ann)})
+    rendition = renditions.render_announcement(
+        uc.db,
+        ann,
+        options,
+        renderer=uc.renderer,
+        default_engine=uc.settings.tts_engine,
+        recordings_dir=uc.settings.recordings_dir,
+        now=uc.now,
+    )
+    _changed_by(uc, ann)
+    uc.db.flush()
+    return rendition
+
+
+def attach_recording(
+    uc: UseCase, announcement_id: str, data: bytes, filename: str | None
+) -> Announcement:
+    """Make an operator's recording the announcement's source (render it next)."""
+    ann = get_announcement(uc.db, announcement_id)
+    rights.require_announcement(uc.db, uc.actor, ann)
+    if ann.status == "archived":
+        raise Conflict("announcement_archived", "announcement is archived: re-draft it first")
+    renditions.store_recording(
+        uc.db, ann, data, filename, recordings_dir=uc.settings.recordings_dir, now=uc.now
+    )
+    _changed_by(uc, ann)
+    uc.db.flush()
+    return ann
+
+
+def delete_announcement(uc: UseCase, announcement_id: str) -> None:
     """Delete an announcement that was never scheduled nor broadcast (archive it otherwise)."""
-    ann = get_announcement(session, announcement_id)
+    ann = get_announcement(uc.db, announcement_id)
+    rights.require_announcement(uc.db, uc.actor, ann)
+    session = uc.db
     used = session.scalar(
         select(func.count()).where(Schedule.announcement_id == announcement_id)
     ) or session.scalar(select(func.count()).where(Occurrence.announcement_id == announcement_id))

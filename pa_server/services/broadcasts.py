@@ -1,7 +1,15 @@
-"""Broadcasts: occurrences seen with their per-device delivery; immediate play and stop."""
+"""Broadcasts: occurrences with their per-device delivery; putting on air, stopping, cancelling.
+
+`put_on_air`, `stop_broadcast` and `cancel_emergency` are whole use cases: rights on the
+broadcast as it would be, the row stored and committed first, then the command published
+(a broadcast on air always has its record; a bus error leaves the retained timelines to carry
+it), and an audit entry naming who did it — occurrences are not row-audited (the planner
+rewrites them), so these write their own.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -10,9 +18,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import StopBody
-from pa_server.db.models import Occurrence, Receipt
+from pa_server.auth import audit
+from pa_server.auth.errors import Forbidden
+from pa_server.auth.rights import Role, require_level, require_writer
+from pa_server.db.models import Announcement, Device, Occurrence, Receipt
+from pa_server.messaging.bus import BusError
 from pa_server.planning import LEVEL_PRIORITY
 from pa_server.planning.zones import Resolved, ZoneIndex
+from pa_server.schemas.announcements import AnnouncementCreate
 from pa_server.schemas.broadcasts import (
     BroadcastCreate,
     BroadcastDetail,
@@ -21,19 +34,32 @@ from pa_server.schemas.broadcasts import (
     DeviceDelivery,
 )
 from pa_server.schemas.schedules import OccurrencePublic
+from pa_server.services import announcements, rights
 from pa_server.services.announcements import require_approved
 from pa_server.services.audience import Audience, device_zones
+from pa_server.services.context import UseCase
 from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
 from pa_server.services.timelines import (
     DispatcherLike,
     occurrence_item,
-    require_dispatcher,
     tree_specs,
 )
 from pa_server.services.validation import check_timezone, check_volume, in_zone
 from pa_server.services.zones import require_zone
+
+log = logging.getLogger(__name__)
+
+#: How far in the past a requested `play_at` may lie (clock skew between browser and server).
+PAST_TOLERANCE = timedelta(seconds=5)
+EMERGENCY_PRIORITY = LEVEL_PRIORITY["emergency"]
+#: The placeholder that marks an announcement as the cancel notice of an emergency broadcast.
+CANCELS = "cancels"
+CANCEL_TEXT = (
+    "Thông báo hủy. Tin khẩn cấp “{title}” vừa phát đã được hủy bỏ. "
+    "Đề nghị bà con không thực hiện theo tin này. Xin cảm ơn bà con."
+)
 
 DELIVERY_TYPES = ("fetched", "started", "finished", "failed", "skipped", "missed")
 
@@ -119,45 +145,54 @@ def broadcast_detail(session: Session, occurrence_id: str) -> BroadcastDetail:
     return BroadcastDetail(**_public(occ, _counts(expected, got)).model_dump(), devices=rows)
 
 
-def create_broadcast(
-    session: Session,
-    data: BroadcastCreate,
-    *,
-    dispatcher: DispatcherLike | None,
-    timezone: str,
-    now: datetime,
-    lead: timedelta,
-    emergency_lead: timedelta,
-) -> Occurrence:
-    """Store a one-off broadcast of an approved announcement (send it with `send_play`).
+def put_on_air(uc: UseCase, data: BroadcastCreate, *, confirmed: bool = False) -> Occurrence:
+    """Play an announcement on zones and/or devices, all together, in a few seconds.
 
     Without `play_at` it starts at `now + lead` (`emergency_lead` for emergencies): one common
     instant for every loudspeaker, with time to fetch the media. It goes on the targets'
-    retained timelines (the replan this marks publishes them), so an agent that connects
-    late still gets it within `max_late_s`. A naive `play_at` is wall time in `timezone`.
+    retained timelines too, so an agent that connects late still gets it within `max_late_s`.
+    A naive `play_at` is wall time in the server's zone; one in the past is refused.
+
+    The announcement must be approved by someone other than its last editor — except an
+    emergency: an admin's explicit confirmation is the approval (no second person in the way).
     """
-    require_dispatcher(dispatcher)
-    ann = require_approved(session, data.announcement_id)
-    if ann.rendition is None:
-        raise Invalid("not_rendered", "the announcement has no audio")
+    settings = uc.settings
+    uc.require_dispatcher()
+    require_writer(uc.actor)
+    ann = _announcement(uc.db, data.announcement_id)
+    level = data.level or ann.level
+    if ann.level == "emergency":
+        level = "emergency"
     if not data.zones and not data.devices:
         raise Invalid("no_targets", "name at least one zone or device")
-    targets = [f"zone:{require_zone(session, z).path}" for z in dict.fromkeys(data.zones)]
-    targets += [f"device:{require_device(session, d).id}" for d in dict.fromkeys(data.devices)]
-    level = data.level or ann.level
+    targets = [f"zone:{require_zone(uc.db, z).path}" for z in dict.fromkeys(data.zones)]
+    targets += [f"device:{require_device(uc.db, d).id}" for d in dict.fromkeys(data.devices)]
+    require_level(uc.actor, level, confirmed=confirmed)
+    rights.require_reach(uc.db, uc.actor, targets)
+    if ann.rendition is None:
+        raise Invalid("not_rendered", "the announcement has no audio")
+    if ann.status != "approved":
+        if level != "emergency" or ann.status != "draft":
+            require_approved(uc.db, ann.id)  # raises announcement_not_approved
+        # An admin who confirmed an emergency approves its words by sending them.
+        ann.status, ann.approver, ann.approved_at = "approved", uc.actor.username, uc.now
+        ann.updated_at = uc.now
     if data.play_at is not None:
-        play_at = in_zone(data.play_at, check_timezone(timezone))
+        play_at = in_zone(data.play_at, check_timezone(settings.timezone))
+        if play_at < uc.now - PAST_TOLERANCE:
+            raise Invalid("play_at_past", "play_at lies in the past: a broadcast cannot go back")
     else:
-        play_at = now + (emergency_lead if level == "emergency" else lead)
+        lead = settings.emergency_lead_s if level == "emergency" else settings.broadcast_lead_s
+        play_at = uc.now + timedelta(seconds=lead)
     rend = ann.rendition
     if level != "emergency":
-        _refuse_quiet_hours(session, targets, play_at, rend.duration_ms)
+        _refuse_quiet_hours(uc.db, targets, max(play_at, uc.now), rend.duration_ms)
     occ = Occurrence(
         id=str(uuid.uuid4()),
         schedule_id=None,
         announcement_id=ann.id,
         title=ann.title,
-        planned_at=now,
+        planned_at=uc.now,
         play_at=play_at,
         targets=targets,
         priority=LEVEL_PRIORITY[level],
@@ -169,15 +204,45 @@ def create_broadcast(
         media_bytes=rend.bytes,
         media_mime=rend.mime,
         immediate=True,
-        expected_devices=Audience(device_zones(session)).expected(targets),
+        expected_devices=Audience(device_zones(uc.db)).expected(targets),
         status="sent",
-        created_at=now,
-        updated_at=now,
+        caused_by=uc.actor.username,
+        created_at=uc.now,
+        updated_at=uc.now,
     )
-    session.add(occ)
-    session.flush()
-    mark_plan_dirty(session)  # onto the retained timelines at the next cycle
+    uc.db.add(occ)
+    uc.db.flush()
+    audit.record(
+        uc.db,
+        "broadcast",
+        "occurrences",
+        occ.id,
+        after={"title": occ.title, "level": level, "targets": targets, "play_at": play_at},
+        now=uc.now,
+    )
+    mark_plan_dirty(uc.db)  # onto the retained timelines at the next cycle
+    _commit_then_send(uc, occ)
     return occ
+
+
+def _announcement(session: Session, announcement_id: str) -> Announcement:
+    ann = session.get(Announcement, announcement_id)
+    if ann is None:
+        raise Invalid("unknown_announcement", f"unknown announcement {announcement_id!r}")
+    return ann
+
+
+def _commit_then_send(uc: UseCase, occ: Occurrence) -> None:
+    """Commit the stored broadcast, then publish `play` to each of its targets."""
+    uc.db.commit()
+    try:
+        send_play(
+            uc.require_dispatcher(), occ, base_url=uc.settings.resolved_public_url, now=uc.now
+        )
+    except BusError as exc:
+        # Stored and committed: the retained timelines carry it at the next planner cycle, so
+        # the broadcast still happens; only the fast path failed.
+        log.warning("broadcast %s: play not sent (%s); timelines will carry it", occ.id, exc)
 
 
 def _refuse_quiet_hours(
@@ -218,15 +283,73 @@ def send_play(
     return list(occ.targets)
 
 
-def stop_broadcast(session: Session, occurrence_id: str, *, now: datetime) -> Occurrence:
-    """Mark a broadcast stopped (and out of future timelines); send with `send_stop`."""
-    occ = get_occurrence(session, occurrence_id)
+def stop_broadcast(uc: UseCase, occurrence_id: str) -> Occurrence:
+    """Stop a broadcast wherever it plays and take it off the timelines.
+
+    Committed before `stop` is published; a stop the broker does not take is an error
+    (`broker_unavailable`): what plays keeps playing, so the person must know and retry.
+    """
+    occ = get_occurrence(uc.db, occurrence_id)
+    rights.require_occurrence(uc.db, uc.actor, occ)
+    sender = uc.require_dispatcher()
     if occ.status == "cancelled":
         raise Conflict("broadcast_cancelled", "the broadcast was cancelled: nothing plays")
-    occ.status, occ.updated_at = "stopped", now
-    session.flush()
-    mark_plan_dirty(session)
+    occ.status, occ.stopped_by, occ.updated_at = "stopped", uc.actor.username, uc.now
+    uc.db.flush()
+    audit.record(uc.db, "stop", "occurrences", occ.id, after={"targets": occ.targets}, now=uc.now)
+    mark_plan_dirty(uc.db)
+    uc.db.commit()
+    send_stop(sender, occ, now=uc.now)
     return occ
+
+
+def is_cancel_notice(ann: Announcement) -> bool:
+    """True for the notice that cancels an emergency (it has no cancel of its own)."""
+    return CANCELS in (ann.placeholders or {})
+
+
+def cancel_emergency(uc: UseCase, occurrence_id: str) -> Occurrence | None:
+    """Stop an emergency and tell the loudspeakers that started it that it is void.
+
+    Only an admin, only an emergency, and only one that is not itself a cancel notice: all
+    checked before anything stops. The notice goes to the devices that reported starting the
+    emergency (a loudspeaker that never sounded it has nothing to take back); it returns the
+    notice's broadcast, or None when no loudspeaker had started.
+    """
+    occ = get_occurrence(uc.db, occurrence_id)
+    if uc.actor.role is not Role.ADMIN:
+        raise Forbidden("admin_only", "Chỉ quản trị viên mới được hủy tin khẩn cấp.")
+    ann = uc.db.get(Announcement, occ.announcement_id)
+    if occ.priority < EMERGENCY_PRIORITY or ann is None or is_cancel_notice(ann):
+        raise Conflict("not_emergency", "only an emergency broadcast has a cancel notice")
+    started = sorted(
+        uc.db.scalars(
+            select(Receipt.device_id).where(
+                Receipt.occurrence_id == occ.id, Receipt.type == "started"
+            )
+        )
+    )
+    stop_broadcast(uc, occurrence_id)
+    if not started:
+        return None
+    notice = announcements.create_announcement(
+        uc,
+        AnnouncementCreate(
+            title=f"Thông báo hủy: {occ.title}"[:300],
+            text=CANCEL_TEXT.format(title=occ.title),
+            level="emergency",
+        ),
+    )
+    notice.placeholders = {CANCELS: occ.id}
+    announcements.render_announcement(uc, notice.id)
+    still_there = [d for d in started if uc.db.get(Device, d) is not None]
+    if not still_there:
+        return None
+    return put_on_air(
+        uc,
+        BroadcastCreate(announcement_id=notice.id, devices=still_there, level="emergency"),
+        confirmed=True,
+    )
 
 
 def send_stop(dispatcher: DispatcherLike, occ: Occurrence, *, now: datetime) -> list[str]:

@@ -7,6 +7,7 @@ Seeds only an empty database; every step goes through the same services as the A
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,13 +15,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from devices.protocol import utc_now
+from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
 from pa_server.db.models import Zone
 from pa_server.schemas.announcements import AnnouncementCreate, RenderOptions
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.schedules import ScheduleCreate
 from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import announcements, devices, renditions, schedules, zones
+from pa_server.services import announcements, devices, schedules, zones
+from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.services.renditions import RendererLike
 
@@ -69,9 +72,15 @@ def seed(
     return True
 
 
+#: The seed's two people: it writes as one and approves as another, like staff would.
+DEMO_AUTHOR = Actor(id=0, username="demo-soan", role=Role.ADMIN, full_name="Dữ liệu mẫu")
+DEMO_APPROVER = Actor(id=0, username="demo-duyet", role=Role.ADMIN, full_name="Dữ liệu mẫu")
+
+
 def _seed(
     session: Session, settings: Settings, renderer: RendererLike | None, now: datetime
 ) -> None:
+    uc = UseCase(session, DEMO_AUTHOR, now, settings, renderer=renderer)
     tz = settings.timezone
 
     def zone(path: str, name: str) -> None:
@@ -86,60 +95,44 @@ def _seed(
         for village in villages:
             zone(f"{commune}/{village}", VILLAGE_NAMES[village])
             devices.create_device(
-                session,
+                uc,
                 DeviceCreate(
                     id=f"loa-{slug}-{village}",
                     zone=f"{commune}/{village}",
                     name=f"Loa {VILLAGE_NAMES[village]}, xã {name}",
                     location="Nhà văn hóa thôn",
                 ),
-                now=now,
             )
             count += 1
-        _campaign(session, settings, renderer, commune, name, now)
+        _campaign(uc, commune, name)
     log.info(
         "demo: seeded %s with %d communes and %d loudspeakers", DISTRICT[1], len(COMMUNES), count
     )
 
 
-def _campaign(
-    session: Session,
-    settings: Settings,
-    renderer: RendererLike | None,
-    commune: str,
-    name: str,
-    now: datetime,
-) -> None:
+def _campaign(uc: UseCase, commune: str, name: str) -> None:
     """The Bluezone campaign in one commune: 6:00 and 17:00 daily for three weeks."""
     ann = announcements.create_announcement(
-        session,
+        uc,
         AnnouncementCreate(
             title=f"Cài đặt Bluezone — xã {name}",
             script_name="bluezone-cai-dat",
             placeholders={"commune": name, "district": "Vĩnh Tường", "hotline": HOTLINE},
             level="priority",
         ),
-        author="demo",
-        now=now,
     )
-    if renderer is None:
+    if uc.renderer is None:
         log.warning("demo: no audio renderer; %s stays a draft, unscheduled", ann.title)
         return
-    renditions.render_announcement(
-        session,
-        ann,
-        RenderOptions(engine="espeak", intro_commune=name),
-        renderer=renderer,
-        default_engine="espeak",
-        recordings_dir=settings.data_dir / "recordings",
-        now=now,
+    announcements.render_announcement(
+        uc, ann.id, RenderOptions(engine="espeak", intro_commune=name)
     )
-    announcements.approve_announcement(session, ann.id, approver="demo", now=now)
-    today = now.astimezone(ZoneInfo(settings.timezone)).replace(
+    announcements.approve_announcement(replace(uc, actor=DEMO_APPROVER), ann.id)
+    today = uc.now.astimezone(ZoneInfo(uc.settings.timezone)).replace(
         hour=0, minute=0, second=0, microsecond=0, tzinfo=None
     )
     schedules.create_schedule(
-        session,
+        uc,
         ScheduleCreate(
             announcement_id=ann.id,
             title=f"Chiến dịch Bluezone — xã {name}",
@@ -148,6 +141,4 @@ def _campaign(
             start=today,
             end=today + timedelta(days=21),
         ),
-        default_timezone=settings.timezone,
-        now=now,
     )

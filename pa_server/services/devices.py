@@ -1,18 +1,25 @@
-"""Devices: the loudspeaker agents, where they hang and their broker credentials."""
+"""Devices: the loudspeaker agents, where they hang, their broker credentials, commands to them.
+
+Every change is a use case taking a `UseCase`: the device as it is and as it would be must lie
+in the actor's zones (moving a loudspeaker needs both ends), commands are audited.
+"""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from devices.protocol import PingBody, VolumeBody, device_target
+from pa_server.auth import audit
+from pa_server.auth.rights import require_writer
 from pa_server.db.models import Device, ScheduleTarget
 from pa_server.messaging.broker_acl import new_device_password
 from pa_server.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
+from pa_server.services import rights
+from pa_server.services.context import UseCase
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
-from pa_server.services.validation import check_device_id
+from pa_server.services.validation import check_device_id, check_volume
 from pa_server.services.zones import require_zone, subtree_paths
 
 
@@ -33,8 +40,11 @@ def require_device(session: Session, device_id: str) -> Device:
     return device
 
 
-def create_device(session: Session, data: DeviceCreate, *, now: datetime) -> tuple[Device, str]:
+def create_device(uc: UseCase, data: DeviceCreate) -> tuple[Device, str]:
     """Register a device in an existing zone; returns it and its new broker password."""
+    session, now = uc.db, uc.now
+    require_writer(uc.actor)
+    rights.require_reach(session, uc.actor, [f"zone:{data.zone.strip('/')}"])
     device_id = check_device_id(data.id)
     zone = require_zone(session, data.zone)
     if session.get(Device, device_id) is not None:
@@ -68,10 +78,13 @@ def list_devices(
     return list(rows), total
 
 
-def update_device(session: Session, device_id: str, data: DeviceUpdate, *, now: datetime) -> Device:
-    """Move or rename a device."""
+def update_device(uc: UseCase, device_id: str, data: DeviceUpdate) -> Device:
+    """Move or rename a device (a move needs the right to both zones)."""
+    session, now = uc.db, uc.now
     device = get_device(session, device_id)
+    rights.require_device(session, uc.actor, device)
     if data.zone is not None:
+        rights.require_reach(session, uc.actor, [f"zone:{data.zone.strip('/')}"])
         device.zone_path = require_zone(session, data.zone).path
     if data.name is not None:
         device.name = data.name.strip()
@@ -83,24 +96,38 @@ def update_device(session: Session, device_id: str, data: DeviceUpdate, *, now: 
     return device
 
 
-def reset_password(session: Session, device_id: str, *, now: datetime) -> str:
-    """Give a device a new broker password (the old one stops working once the ACL is redone)."""
-    device = get_device(session, device_id)
-    password, device.credential_hash = new_device_password()
-    device.updated_at = now
-    session.flush()
-    return password
-
-
-def delete_device(session: Session, device_id: str) -> None:
+def delete_device(uc: UseCase, device_id: str) -> None:
     """Remove a device that no schedule names (its receipts go with it)."""
+    session = uc.db
     device = get_device(session, device_id)
+    rights.require_device(session, uc.actor, device)
     targets = session.scalar(select(func.count()).where(ScheduleTarget.device_id == device_id))
     if targets:
         raise Conflict("device_in_use", f"device {device_id!r} is a target of {targets} schedules")
     session.delete(device)
     session.flush()
     mark_plan_dirty(session)
+
+
+def ping_device(uc: UseCase, device_id: str) -> str:
+    """Ask the agent to republish its state; returns the target it was sent to."""
+    return _command(uc, device_id, "ping", PingBody())
+
+
+def set_volume(uc: UseCase, device_id: str, volume: int) -> str:
+    """Set the agent's volume (0–100); returns the target it was sent to."""
+    check_volume(volume)
+    return _command(uc, device_id, "volume", VolumeBody(volume=volume))
+
+
+def _command(uc: UseCase, device_id: str, kind: str, body: PingBody | VolumeBody) -> str:
+    device = get_device(uc.db, device_id)
+    rights.require_device(uc.db, uc.actor, device)
+    dispatcher = uc.require_dispatcher()
+    target = device_target(device.id)
+    dispatcher.command(target, kind, body, now=uc.now)
+    audit.record(uc.db, kind, "devices", device.id, after=body.model_dump(), now=uc.now)
+    return target
 
 
 def clock_flags(offset_ms: int | None, synced: bool | None, *, threshold_s: float) -> list[str]:

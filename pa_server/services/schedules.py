@@ -1,9 +1,13 @@
-"""Schedules: when and where an approved announcement is heard."""
+"""Schedules: when and where an approved announcement is heard — one function per use case.
+
+A schedule is checked as if it were created in the form it will have (targets, level,
+announcement, times); changing or removing one also needs the right to it as it stands, so an
+operator cannot take over an admin's emergency schedule by editing it.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,9 +15,12 @@ from sqlalchemy.orm import Session
 
 from devices.protocol import format_instant, parse_instant
 from pa_server import planning
-from pa_server.db.models import Schedule, ScheduleTarget
+from pa_server.auth import audit
+from pa_server.db.models import Announcement, Schedule, ScheduleTarget
 from pa_server.schemas.schedules import ScheduleCreate, SchedulePublic, ScheduleUpdate
+from pa_server.services import rights
 from pa_server.services.announcements import require_approved
+from pa_server.services.context import UseCase
 from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Invalid, NotFound
@@ -84,26 +91,34 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None
         raise Invalid(exc.code, exc.message) from exc
 
 
-def create_schedule(
-    session: Session, data: ScheduleCreate, *, default_timezone: str, now: datetime
-) -> Schedule:
-    """A new schedule of an approved announcement."""
+def _resulting_rights(uc: UseCase, fields: dict[str, Any], *, confirmed: bool) -> None:
+    """Refuse the schedule `fields` describe unless `uc.actor` could create it as it is."""
+    targets = [f"zone:{z.strip('/')}" for z in fields["zones"] or []]
+    targets += [f"device:{d}" for d in fields["devices"] or []]
+    ann = uc.db.get(Announcement, fields["announcement_id"])
+    level = fields["level"] or (ann.level if ann is not None else "normal")
+    if ann is not None and ann.level == "emergency":
+        level = "emergency"  # an emergency text on air is an emergency, whatever the label
+    rights.require_new_schedule(uc.db, uc.actor, targets=targets, level=level, confirmed=confirmed)
+
+
+def create_schedule(uc: UseCase, data: ScheduleCreate, *, confirmed: bool = False) -> Schedule:
+    """A new schedule of an approved announcement (`confirmed`: an emergency, explicitly)."""
     fields = data.model_dump()
-    fields["timezone"] = fields["timezone"] or default_timezone
-    schedule = Schedule(id=str(uuid.uuid4()), created_at=now, updated_at=now)
-    _apply(session, schedule, fields)
-    session.add(schedule)
-    session.flush()
-    mark_plan_dirty(session)
+    fields["timezone"] = fields["timezone"] or uc.settings.timezone
+    _resulting_rights(uc, fields, confirmed=confirmed)
+    schedule = Schedule(
+        id=str(uuid.uuid4()), set_by=uc.actor.username, created_at=uc.now, updated_at=uc.now
+    )
+    _apply(uc.db, schedule, fields)
+    uc.db.add(schedule)
+    uc.db.flush()
+    mark_plan_dirty(uc.db)
     return schedule
 
 
-def update_schedule(
-    session: Session, schedule_id: str, data: ScheduleUpdate, *, now: datetime
-) -> Schedule:
-    """Change any field; the whole schedule is validated again as one."""
-    schedule = get_schedule(session, schedule_id)
-    current: dict[str, Any] = {
+def _fields(schedule: Schedule) -> dict[str, Any]:
+    return {
         "announcement_id": schedule.announcement_id,
         "title": schedule.title,
         "zones": [t.zone_path for t in schedule.targets if t.zone_path],
@@ -118,6 +133,15 @@ def update_schedule(
         "max_late_s": schedule.max_late_s,
         "enabled": schedule.enabled,
     }
+
+
+def update_schedule(
+    uc: UseCase, schedule_id: str, data: ScheduleUpdate, *, confirmed: bool = False
+) -> Schedule:
+    """Change any field (pause, resume, edit); the result is checked and validated as a whole."""
+    schedule = get_schedule(uc.db, schedule_id)
+    rights.require_schedule(uc.db, uc.actor, schedule)
+    current = _fields(schedule)
     changes = data.model_dump(exclude_unset=True)
     fields = {**current, **changes}
     for required in ("announcement_id", "start", "timezone", "max_late_s", "enabled"):
@@ -125,10 +149,29 @@ def update_schedule(
             fields[required] = current[required]
     for listed in ("zones", "devices", "exdates"):
         fields[listed] = fields[listed] or []
-    _apply(session, schedule, fields)
-    schedule.updated_at = now
-    session.flush()
-    mark_plan_dirty(session)
+    if "level" in changes and changes["level"] is None:
+        # No level given: the announcement's own, as when creating.
+        ann = uc.db.get(Announcement, fields["announcement_id"])
+        fields["level"] = ann.level if ann is not None else current["level"]
+    _resulting_rights(uc, fields, confirmed=confirmed)
+    before = sorted(t.target for t in schedule.targets)
+    _apply(uc.db, schedule, fields)
+    schedule.set_by = uc.actor.username
+    schedule.updated_at = uc.now
+    uc.db.flush()
+    after = sorted(t.target for t in schedule.targets)
+    if before != after:
+        # Replaced targets are deleted as orphans inside the flush, out of the row audit's sight.
+        audit.record(
+            uc.db,
+            "update",
+            "schedule_targets",
+            schedule.id,
+            before={"targets": before},
+            after={"targets": after},
+            now=uc.now,
+        )
+    mark_plan_dirty(uc.db)
     return schedule
 
 
@@ -146,11 +189,17 @@ def list_schedules(
     return list(rows), total
 
 
-def delete_schedule(session: Session, schedule_id: str) -> None:
+def delete_schedule(uc: UseCase, schedule_id: str) -> None:
     """Remove a schedule; its future occurrences leave the timelines at the next plan."""
-    session.delete(get_schedule(session, schedule_id))
-    session.flush()
-    mark_plan_dirty(session)
+    schedule = get_schedule(uc.db, schedule_id)
+    rights.require_schedule(uc.db, uc.actor, schedule)
+    targets = sorted(t.target for t in schedule.targets)
+    uc.db.delete(schedule)
+    uc.db.flush()
+    audit.record(
+        uc.db, "delete", "schedule_targets", schedule_id, before={"targets": targets}, now=uc.now
+    )
+    mark_plan_dirty(uc.db)
 
 
 def schedule_public(schedule: Schedule) -> SchedulePublic:

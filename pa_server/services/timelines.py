@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from devices.protocol import Item, Media, parse_instant
 from pa_server import planning
+from pa_server.auth import audit
 from pa_server.db.models import Announcement, Device, Occurrence, PublishedTimeline, Schedule, Zone
 from pa_server.services.audience import Audience
 from pa_server.services.errors import Unavailable
@@ -133,6 +134,9 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult
     # Recorded per occurrence while it lies ahead; once past, a device moving elsewhere no
     # longer changes whom it was meant for (reports read this, not today's zones).
     audience = Audience((d.id, d.zone_path) for d in devices)
+    set_by: dict[str, str | None] = dict(
+        session.execute(select(Schedule.id, Schedule.set_by)).all()
+    )
     existing = {
         o.id: o
         for o in session.scalars(
@@ -158,6 +162,7 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult
             "max_late_s": occ.max_late_s,
             "duration_ms": occ.duration_ms,
             "expected_devices": audience.expected(occ.targets),
+            "caused_by": set_by.get(occ.schedule_id),
             **media[occ.announcement_id],
         }
         row = existing.get(occ.id) or session.get(Occurrence, occ.id)
@@ -191,6 +196,15 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult
     if created or updated or cancelled:
         log.info(
             "replan: %d new, %d changed, %d cancelled occurrences", created, updated, cancelled
+        )
+        # The server's own change, in the log beside people's (occurrences are not row-audited:
+        # the planner rewrites them often; one entry per plan that changed something).
+        audit.record(
+            session,
+            "plan",
+            "occurrences",
+            after={"created": created, "changed": updated, "cancelled": cancelled},
+            now=now,
         )
     return PlanResult(created, updated, cancelled, len(planned))
 

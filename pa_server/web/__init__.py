@@ -9,7 +9,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from pa_server.auth import audit
 from pa_server.auth.deps import AuthState
 from pa_server.auth.errors import (
     AuthError,
@@ -83,7 +82,6 @@ async def _bad_text(request: Request, exc: Exception) -> Response:
 
 def install_web(app: FastAPI, settings: Settings) -> None:
     """Add accounts, the staff pages, the public pages and the static files to `app`."""
-    audit.install_change_audit()
     app.state.auth = AuthState(
         codec=SessionCodec(load_or_create_secret(settings.data_dir)),
         limiter=SignInLimiter(),

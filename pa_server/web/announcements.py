@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,17 +10,16 @@ from starlette.datastructures import FormData, UploadFile
 
 from announcements.errors import MAX_TEXT_CHARS
 from announcements.library import Script
-from pa_server.auth import audit
 from pa_server.auth.errors import Forbidden
-from pa_server.auth.models import AuditEntry
-from pa_server.auth.rights import Actor, Role, require_approve, require_level, require_writer
+from pa_server.auth.rights import Actor, Role, require_writer
 from pa_server.db.models import Announcement
-from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate, RenderOptions
-from pa_server.services import announcements, renditions, scripts
+from pa_server.schemas.announcements import AnnouncementCreate
+from pa_server.services import announcements, renditions, rights, scripts
+from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.services.timelines import media_url
-from pa_server.web.deps import DbDep, PageActor
-from pa_server.web.messages import service_message
+from pa_server.web.deps import DbDep, PageActor, PageUseCase
+from pa_server.web.messages import refusal_message, service_message
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -72,18 +70,13 @@ def _values(form: FormData) -> dict[str, str]:
     return {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
 
 
-def _check(values: dict[str, str], actor: Actor) -> tuple[dict[str, str], str | None]:
+def _check(values: dict[str, str]) -> tuple[dict[str, str], str | None]:
     """Errors by field, and the text to say (filled script or typed text)."""
     errors: dict[str, str] = {}
     if not values.get("title"):
         errors["title"] = "Vui lòng nhập tiêu đề."
     elif len(values["title"]) > 300:
         errors["title"] = "Tiêu đề dài tối đa 300 ký tự."
-    level = values.get("level", "normal")
-    try:
-        require_level(actor, level, confirmed=True)
-    except Forbidden as exc:
-        errors["level"] = exc.message_vi
     text: str | None = None
     script = _script(values.get("script", ""))
     if values.get("script") and script is None:
@@ -131,11 +124,10 @@ def compose_page(request: Request, actor: PageActor, script: str = "") -> Respon
 
 
 @router.post(BASE + "/moi")
-async def compose(request: Request, actor: PageActor, db: DbDep) -> Response:
+async def compose(request: Request, uc: PageUseCase) -> Response:
     """Show the spoken form (action=spoken) or save the draft and render its preview."""
-    require_writer(actor)
     values = _values(await request.form())
-    errors, text = _check(values, actor)
+    errors, text = _check(values)
     if errors or text is None:
         return render(request, "announcement_form.html", _form_context(values, errors), status=422)
     if values.get("action") == "spoken":
@@ -151,26 +143,27 @@ async def compose(request: Request, actor: PageActor, db: DbDep) -> Response:
         text=None if script else text,
         script_name=script.name if script else None,
         placeholders={p: values[f"ph_{p}"] for p in script.placeholders} if script else {},
-        level=values.get("level", "normal"),
+        level=_level(values.get("level", "normal")),
     )
     try:
-        ann = announcements.create_announcement(db, data, author=actor.name, now=_now())
-    except ServiceError as exc:
-        return render(
-            request,
-            "announcement_form.html",
-            _form_context(values, {}, error=service_message(exc)),
-            status=422,
-        )
-    flash = _render_preview(request, db, ann)
-    db.commit()
+        ann = announcements.create_announcement(uc, data)
+    except (Forbidden, ServiceError) as exc:
+        field = "level" if isinstance(exc, Forbidden) else "error"
+        ctx = _form_context(values, {field: refusal_message(exc)} if field == "level" else {})
+        if field == "error":
+            ctx["error"] = refusal_message(exc)
+        return render(request, "announcement_form.html", ctx, status=422)
+    flash = _render_preview(uc, ann)
     return _to_detail(ann.id, flash)
 
 
+def _level(value: str) -> Any:
+    return value if value in ("normal", "priority", "emergency") else "normal"
+
+
 @router.post(BASE + "/moi/ghi-am")
-async def compose_recording(request: Request, actor: PageActor, db: DbDep) -> Response:
+async def compose_recording(request: Request, uc: PageUseCase) -> Response:
     """A draft from a recorded voice (uploaded, or recorded in the browser as WAV)."""
-    require_writer(actor)
     form = await request.form()
     values = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     upload = form.get("recording")
@@ -183,36 +176,31 @@ async def compose_recording(request: Request, actor: PageActor, db: DbDep) -> Re
         data = await upload.read(renditions.MAX_RECORDING_BYTES + 1)
     if not data:
         errors["recording"] = "Vui lòng chọn hoặc ghi một bản ghi âm."
-    level = values.get("rec_level", "normal")
-    try:
-        require_level(actor, level, confirmed=True)
-    except Forbidden as exc:
-        errors["rec_level"] = exc.message_vi
     if not errors:
         try:
             renditions.probe_audio(data)
         except ServiceError as exc:
             errors["recording"] = RECORDING_ERRORS.get(exc.code, service_message(exc))
-    if errors:
+    ann: Announcement | None = None
+    if not errors:
+        filename = upload.filename if isinstance(upload, UploadFile) else None
+        try:
+            ann = announcements.create_announcement(
+                uc,
+                AnnouncementCreate(
+                    title=title, kind="recording", level=_level(values.get("rec_level", ""))
+                ),
+            )
+            announcements.attach_recording(uc, ann.id, data, filename)
+        except (Forbidden, ServiceError) as exc:
+            uc.db.rollback()
+            errors["rec_level" if isinstance(exc, Forbidden) else "recording"] = refusal_message(
+                exc
+            )
+    if errors or ann is None:
         ctx = _form_context({"script": "", **values}, errors)
         return render(request, "announcement_form.html", ctx, status=422)
-    ann = announcements.create_announcement(
-        db,
-        AnnouncementCreate(title=title, kind="recording", level=level),
-        author=actor.name,
-        now=_now(),
-    )
-    filename = upload.filename if isinstance(upload, UploadFile) else None
-    renditions.store_recording(
-        db,
-        ann,
-        data,
-        filename,
-        recordings_dir=request.app.state.settings.data_dir / "recordings",
-        now=_now(),
-    )
-    flash = _render_preview(request, db, ann)
-    db.commit()
+    flash = _render_preview(uc, ann)
     return _to_detail(ann.id, flash)
 
 
@@ -222,25 +210,14 @@ RECORDING_ERRORS = {
 }
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _render_preview(request: Request, db: DbDep, ann: Announcement) -> str:
-    """Render the audio preview; a failure is told, never fatal (the draft is kept)."""
-    settings = request.app.state.settings
+def _render_preview(uc: UseCase, ann: Announcement) -> str:
+    """Commit the draft, then render its preview; a failed render is told, the draft kept."""
+    uc.db.commit()
     try:
-        renditions.render_announcement(
-            db,
-            ann,
-            RenderOptions(),
-            renderer=getattr(request.app.state, "renderer", None),
-            default_engine=settings.tts_engine,
-            recordings_dir=settings.data_dir / "recordings",
-            now=_now(),
-        )
-    except ServiceError as exc:
-        return "Đã lưu bản nháp, nhưng chưa tạo được bản nghe thử: " + service_message(exc)
+        announcements.render_announcement(uc, ann.id)
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        return "Đã lưu bản nháp, nhưng chưa tạo được bản nghe thử: " + refusal_message(exc)
     return "saved"
 
 
@@ -257,15 +234,6 @@ FLASHES = {
 }
 
 
-def _rejection(db: DbDep, announcement_id: str) -> AuditEntry | None:
-    rows = [
-        e
-        for e in audit.entries(db, entity="announcements", limit=50)
-        if e.entity_id == announcement_id and e.action == "reject"
-    ]
-    return rows[0] if rows else None
-
-
 def _detail(
     request: Request, actor: Actor, db: DbDep, ann: Announcement, **extra: Any
 ) -> dict[str, Any]:
@@ -275,7 +243,7 @@ def _detail(
     if spoken is None and ann.text:
         spoken = scripts.spoken_form(ann.text)
     try:
-        require_approve(actor, ann.author)
+        rights.require_approval(db, actor, ann)
         may_approve = ann.status == "draft"
     except Forbidden:
         may_approve = False
@@ -288,7 +256,7 @@ def _detail(
         "may_approve": may_approve,
         "is_author": ann.author == actor.name,
         "may_write": actor.role is not Role.VIEWER,
-        "rejection": _rejection(db, ann.id),
+        "rejection": announcements.last_rejection(db, ann.id),
         "errors": {},
         "values": {},
         **extra,
@@ -300,67 +268,59 @@ def detail_page(
     request: Request, announcement_id: str, actor: PageActor, db: DbDep, tb: str = ""
 ) -> Response:
     """One announcement: text, spoken form, audio preview, and what can be done next."""
-    ann = _get(db, announcement_id)
+    ann = announcements.get_announcement(db, announcement_id)
     return render(
         request, "announcement.html", _detail(request, actor, db, ann, flash=FLASHES.get(tb))
     )
 
 
-def _get(db: DbDep, announcement_id: str) -> Announcement:
-    try:
-        return announcements.get_announcement(db, announcement_id)
-    except ServiceError as exc:
-        raise Forbidden("not_found", "Không tìm thấy thông báo.") from exc
+def _refused(request: Request, uc: UseCase, ann_id: str, exc: Forbidden | ServiceError) -> Response:
+    uc.db.rollback()
+    ann = announcements.get_announcement(uc.db, ann_id)
+    ctx = _detail(request, uc.actor, uc.db, ann, error=refusal_message(exc))
+    return render(
+        request, "announcement.html", ctx, status=403 if isinstance(exc, Forbidden) else exc.status
+    )
 
 
 @router.post(BASE + "/{announcement_id}/nghe-thu")
-def rerender(request: Request, announcement_id: str, actor: PageActor, db: DbDep) -> Response:
+def rerender(request: Request, announcement_id: str, uc: PageUseCase) -> Response:
     """Render the preview again."""
-    require_writer(actor)
-    ann = _get(db, announcement_id)
-    flash = _render_preview(request, db, ann)
-    if flash != "saved":
-        return render(request, "announcement.html", _detail(request, actor, db, ann, error=flash))
-    return _to_detail(ann.id, "rendered")
+    try:
+        announcements.render_announcement(uc, announcement_id)
+    except (Forbidden, ServiceError) as exc:
+        return _refused(request, uc, announcement_id, exc)
+    return _to_detail(announcement_id, "rendered")
 
 
 @router.post(BASE + "/{announcement_id}/duyet")
-def approve(request: Request, announcement_id: str, actor: PageActor, db: DbDep) -> Response:
-    """Approve: only an approver who is not the author."""
-    ann = _get(db, announcement_id)
-    require_approve(actor, ann.author)
+def approve(request: Request, announcement_id: str, uc: PageUseCase) -> Response:
+    """Approve: only an approver who did not write the last change."""
     try:
-        announcements.approve_announcement(db, ann.id, approver=actor.name, now=_now())
-    except ServiceError as exc:
-        return render(
-            request,
-            "announcement.html",
-            _detail(request, actor, db, ann, error=service_message(exc)),
-            status=409,
-        )
-    return _to_detail(ann.id, "approved")
+        announcements.approve_announcement(uc, announcement_id)
+    except (Forbidden, ServiceError) as exc:
+        return _refused(request, uc, announcement_id, exc)
+    return _to_detail(announcement_id, "approved")
 
 
 @router.post(BASE + "/{announcement_id}/tu-choi")
-async def reject(request: Request, announcement_id: str, actor: PageActor, db: DbDep) -> Response:
+async def reject(request: Request, announcement_id: str, uc: PageUseCase) -> Response:
     """Reject with a reason: the draft is archived and the reason kept in the audit log."""
-    ann = _get(db, announcement_id)
-    require_approve(actor, ann.author)
     values = _values(await request.form())
     reason = values.get("reason", "")
     if not reason:
+        ann = announcements.get_announcement(uc.db, announcement_id)
         ctx = _detail(
             request,
-            actor,
-            db,
+            uc.actor,
+            uc.db,
             ann,
             errors={"reason": "Vui lòng ghi lý do từ chối."},
             values=values,
         )
         return render(request, "announcement.html", ctx, status=422)
-    if ann.status != "draft":
-        ctx = _detail(request, actor, db, ann, error="Chỉ từ chối được thông báo đang chờ duyệt.")
-        return render(request, "announcement.html", ctx, status=409)
-    announcements.update_announcement(db, ann.id, AnnouncementUpdate(status="archived"), now=_now())
-    audit.record(db, "reject", "announcements", ann.id, after={"reason": reason}, now=_now())
-    return _to_detail(ann.id, "rejected")
+    try:
+        announcements.reject_announcement(uc, announcement_id, reason)
+    except (Forbidden, ServiceError) as exc:
+        return _refused(request, uc, announcement_id, exc)
+    return _to_detail(announcement_id, "rejected")

@@ -6,10 +6,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pa_server.api.deps import SessionDep
+from pa_server.api.deps import (
+    DispatcherDep,
+    NowDep,
+    RendererDep,
+    SessionDep,
+    SettingsDep,
+)
 from pa_server.auth.deps import authenticate_page, browser_session
 from pa_server.auth.rights import Actor
 from pa_server.auth.sessions import Session
+from pa_server.services.context import UseCase
 
 #: The API's per-request session: committed when the page returns, replans after plan changes.
 DbDep = SessionDep
@@ -22,3 +29,19 @@ async def page_actor(request: Request, db: DbDep) -> Actor:
 
 PageActor = Annotated[Actor, Depends(page_actor)]
 BrowserSession = Annotated[Session | None, Depends(browser_session)]
+
+
+def page_use_case(
+    db: DbDep,
+    actor: PageActor,
+    now: NowDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    renderer: RendererDep,
+) -> UseCase:
+    """What a service function needs to act for the person on a page (as the API builds it)."""
+    return UseCase(db, actor, now, settings, dispatcher, renderer)
+
+
+#: A use case run for the person on a page.
+PageUseCase = Annotated[UseCase, Depends(page_use_case)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,13 +12,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from devices.protocol import PingBody, VolumeBody, device_target
-from pa_server.auth import audit
-from pa_server.auth.errors import Forbidden
-from pa_server.auth.rights import Actor, require_zone
+from pa_server.api.deps import NowDep, get_now
 from pa_server.services import broadcasts, devices, reports
+from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
-from pa_server.web.deps import DbDep, PageActor
+from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import service_message
 from pa_server.web.templating import render
 
@@ -28,8 +26,8 @@ router = APIRouter()
 EVENT_INTERVAL_S = 5.0
 
 
-def _today(tz: str) -> tuple[datetime, datetime]:
-    day = datetime.now(ZoneInfo(tz)).date()
+def _today(tz: str, now: datetime) -> tuple[datetime, datetime]:
+    day = now.astimezone(ZoneInfo(tz)).date()
     start = datetime.combine(day, time(0, 0), ZoneInfo(tz)).astimezone(UTC)
     return start, start + timedelta(days=1)
 
@@ -43,13 +41,13 @@ def _progress(b: Any) -> str:
 
 
 @router.get("/")
-def overview(request: Request, actor: PageActor, db: DbDep) -> Response:
+def overview(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Response:
     """Tổng quan: agents online and offline, today's broadcasts, recent failures."""
     tz = request.app.state.settings.timezone
     rows, _ = devices.list_devices(db, limit=10_000, offset=0)
     public = [devices.device_public(d) for d in rows]
     online = sum(1 for d in public if d.online)
-    start, end = _today(tz)
+    start, end = _today(tz, now)
     today, _ = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
     recent, _ = broadcasts.list_broadcasts(
         db, start=start - timedelta(days=7), end=end, limit=200, offset=0
@@ -79,7 +77,7 @@ async def progress_events(request: Request, actor: PageActor) -> Response:
 
     async def stream() -> AsyncIterator[str]:
         while not await request.is_disconnected():
-            start, end = _today(tz)
+            start, end = _today(tz, get_now())
             with sessions() as db:
                 today, _ = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
             yield f"data: {json.dumps({b.id: _progress(b) for b in today})}\n\n"
@@ -125,9 +123,9 @@ def devices_page(
 
 
 def _report_range(
-    tz: str, values: dict[str, str], errors: dict[str, str]
+    tz: str, now: datetime, values: dict[str, str], errors: dict[str, str]
 ) -> tuple[datetime, datetime] | None:
-    today = datetime.now(ZoneInfo(tz)).date()
+    today = now.astimezone(ZoneInfo(tz)).date()
     try:
         first = date.fromisoformat(values.get("from") or (today - timedelta(days=7)).isoformat())
     except ValueError:
@@ -151,6 +149,7 @@ def report_page(
     request: Request,
     actor: PageActor,
     db: DbDep,
+    now: NowDep,
     zone: str = "",
     to: str = "",
     format: str = "",
@@ -159,7 +158,7 @@ def report_page(
     tz = request.app.state.settings.timezone
     values = {"zone": zone, "from": request.query_params.get("from", ""), "to": to}
     errors: dict[str, str] = {}
-    period = _report_range(tz, values, errors)
+    period = _report_range(tz, now, values, errors)
     report = None
     if period is not None:
         try:
@@ -193,35 +192,27 @@ def report_page(
     )
 
 
-def _device_command(
-    request: Request, actor: Actor, db: DbDep, device_id: str, kind: str, body: Any
-) -> Response:
-    """Send one command to one device inside the actor's zones; back to the device list."""
-    try:
-        device = devices.get_device(db, device_id)
-    except ServiceError as exc:
-        raise Forbidden("not_found", "Không tìm thấy thiết bị.") from exc
-    require_zone(actor, device.zone_path)
-    dispatcher = getattr(request.app.state, "dispatcher", None)
-    if dispatcher is None:
-        flash = "bus"
-    else:
-        dispatcher.command(device_target(device.id), kind, body, now=datetime.now(UTC))
-        audit.record(db, kind, "devices", device.id, after=body.model_dump(), now=datetime.now(UTC))
-        flash = kind
-    return RedirectResponse(f"/thiet-bi?tb={flash}", status_code=303)
-
-
 @router.post("/thiet-bi/{device_id}/ping")
-def ping(request: Request, device_id: str, actor: PageActor, db: DbDep) -> Response:
+def ping(device_id: str, uc: PageUseCase) -> Response:
     """Ask the agent to report its state again."""
-    return _device_command(request, actor, db, device_id, "ping", PingBody())
+    return _command(uc, lambda: devices.ping_device(uc, device_id), "ping")
 
 
 @router.post("/thiet-bi/{device_id}/am-luong")
-async def volume(request: Request, device_id: str, actor: PageActor, db: DbDep) -> Response:
+async def volume(request: Request, device_id: str, uc: PageUseCase) -> Response:
     """Set the agent's volume (0–100)."""
     value = str((await request.form()).get("volume", "")).strip()
     if not value.isdigit() or not 0 <= int(value) <= 100:
         return RedirectResponse("/thiet-bi?tb=bad-volume", status_code=303)
-    return _device_command(request, actor, db, device_id, "volume", VolumeBody(volume=int(value)))
+    return _command(uc, lambda: devices.set_volume(uc, device_id, int(value)), "volume")
+
+
+def _command(uc: UseCase, send: Callable[[], str], flash: str) -> Response:
+    """Run one device command; back to the device list with what happened."""
+    try:
+        send()
+    except ServiceError as exc:
+        if exc.code != "bus_unavailable":
+            raise
+        flash = "bus"
+    return RedirectResponse(f"/thiet-bi?tb={flash}", status_code=303)

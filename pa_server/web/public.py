@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from devices.protocol import MalformedMessage, validate_zone_path
+from pa_server.api.deps import NowDep
 from pa_server.auth.rights import zone_within
 from pa_server.db.models import Announcement, Occurrence, Zone
 from pa_server.services.timelines import media_url
@@ -95,14 +96,14 @@ def _zone(db: DbDep, zone: str) -> tuple[str, Zone | None]:
 
 
 @router.get("/cong-khai/{zone:path}/rss.xml")
-def public_feed(request: Request, zone: str, db: DbDep) -> Response:
+def public_feed(request: Request, zone: str, db: DbDep, now: NowDep) -> Response:
     """RSS 2.0 with enclosures, so podcast apps can replay the announcements."""
     zone_path, row = _zone(db, zone)
     if row is None:
         return Response("unknown zone", status_code=404, media_type="text/plain")
     base = request.app.state.settings.resolved_public_url
     parts = []
-    for item in _items(db, zone_path, base, datetime.now(UTC)):
+    for item in _items(db, zone_path, base, now):
         enclosure = (
             f'<enclosure url="{escape(item.audio_url)}" length="{item.audio_bytes}" '
             f'type="{escape(item.audio_mime)}"/>'
@@ -126,7 +127,7 @@ def public_feed(request: Request, zone: str, db: DbDep) -> Response:
 
 
 @router.get("/cong-khai/{zone:path}")
-def public_zone(request: Request, zone: str, db: DbDep) -> Response:
+def public_zone(request: Request, zone: str, db: DbDep, now: NowDep) -> Response:
     """Today's and recent announcements of `zone`, with their text and audio."""
     zone_path, row = _zone(db, zone)
     if row is None:
@@ -143,7 +144,7 @@ def public_zone(request: Request, zone: str, db: DbDep) -> Response:
             "title": f"Thông báo — {row.name}",
             "zone_path": zone_path,
             "zone_name": row.name,
-            "items": _items(db, zone_path, "", datetime.now(UTC)),
+            "items": _items(db, zone_path, "", now),
             "feed_url": f"/cong-khai/{zone_path}/rss.xml",
         },
     )

@@ -12,12 +12,13 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from pa_server import planning
+from pa_server.api.deps import NowDep
 from pa_server.auth.errors import Forbidden
-from pa_server.auth.rights import Actor, may_act_in_zone, require_level, require_targets
+from pa_server.auth.rights import Actor
 from pa_server.schemas.schedules import ScheduleCreate
-from pa_server.services import announcements, schedules, timelines, zones
+from pa_server.services import announcements, rights, schedules, timelines, zones
 from pa_server.services.errors import ServiceError
-from pa_server.web.deps import DbDep, PageActor
+from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import service_message
 from pa_server.web.recurrence import (
     WEEKDAY_LABELS_VI,
@@ -58,7 +59,7 @@ def _zone_choices(db: DbDep, actor: Actor) -> list[ZoneChoice]:
     return [
         ZoneChoice(z.path, z.name, z.path.count("/"))
         for z in zones.list_zones(db)
-        if may_act_in_zone(actor, z.path)
+        if rights.reachable_zone(actor, z.path)
     ]
 
 
@@ -75,7 +76,7 @@ def _form(form: FormData) -> tuple[dict[str, str], list[str], set[int]]:
 
 
 def _parse(
-    values: dict[str, str], chosen_zones: list[str], weekdays: set[int], actor: Actor
+    values: dict[str, str], chosen_zones: list[str], weekdays: set[int]
 ) -> tuple[list[RuleGroup], dict[str, str]]:
     errors: dict[str, str] = {}
     if not values.get("announcement_id"):
@@ -106,15 +107,6 @@ def _parse(
         errors["every_weeks"] = "Số tuần lặp phải là số."
     if not chosen_zones:
         errors["zones"] = "Vui lòng chọn ít nhất một khu vực phát."
-    else:
-        try:
-            require_targets(actor, [f"zone:{z}" for z in chosen_zones])
-        except Forbidden as exc:
-            errors["zones"] = exc.message_vi
-    try:
-        require_level(actor, values.get("level", "normal"), confirmed=values.get("confirm") == "1")
-    except Forbidden as exc:
-        errors["level"] = exc.message_vi
     groups: list[RuleGroup] = []
     if date_from is not None and "times" not in errors and "every_weeks" not in errors:
         try:
@@ -134,13 +126,17 @@ def _parse(
 
 
 def _preview(
-    db: DbDep, groups: list[RuleGroup], values: dict[str, str], chosen_zones: list[str], tz: str
+    db: DbDep,
+    groups: list[RuleGroup],
+    values: dict[str, str],
+    chosen_zones: list[str],
+    tz: str,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     """Next occurrences as the planner will play them (quiet hours and all); nothing stored."""
     zone = ZoneInfo(tz)
     ann = announcements.get_announcement(db, values["announcement_id"])
     duration = ann.rendition.duration_ms if ann.rendition else 60_000
-    now = datetime.now(UTC)
     specs = [
         planning.ScheduleSpec(
             id=f"preview-{i}",
@@ -217,10 +213,12 @@ class Mark:
     title: str
 
 
-def week_timeline(db: DbDep, tz: str, *, days: int = 7) -> list[tuple[str, list[Mark]]]:
+def week_timeline(
+    db: DbDep, tz: str, now: datetime, *, days: int = 7
+) -> list[tuple[str, list[Mark]]]:
     """Per targeted zone, the next `days` days of occurrences as the planner makes them."""
     zone = ZoneInfo(tz)
-    today = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     specs, zone_specs, device_specs = timelines.load_specs(db)
     occurrences = planning.plan(
         specs, zone_specs, device_specs, now=today.astimezone(UTC), horizon=timedelta(days=days)
@@ -244,12 +242,12 @@ def week_timeline(db: DbDep, tz: str, *, days: int = 7) -> list[tuple[str, list[
 
 
 @router.get(BASE)
-def list_page(request: Request, actor: PageActor, db: DbDep) -> Response:
+def list_page(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Response:
     """Every schedule, newest first, and each zone's next 7 days as a picture."""
     tz = request.app.state.settings.timezone
     rows, _ = schedules.list_schedules(db, announcement_id=None, limit=100, offset=0)
     items = [schedules.schedule_public(s) for s in rows]
-    today = datetime.now(ZoneInfo(tz)).date()
+    today = now.astimezone(ZoneInfo(tz)).date()
     days = [today + timedelta(days=i) for i in range(7)]
     day_labels = [f"{WEEKDAY_LABELS_VI[d.weekday()]} {d:%d/%m}" for d in days]
     return render(
@@ -259,16 +257,18 @@ def list_page(request: Request, actor: PageActor, db: DbDep) -> Response:
             "title": "Lịch phát",
             "active": BASE,
             "rows": items,
-            "timeline": week_timeline(db, tz),
+            "timeline": week_timeline(db, tz, now),
             "day_labels": day_labels,
         },
     )
 
 
 @router.get(BASE + "/moi")
-def new_page(request: Request, actor: PageActor, db: DbDep, announcement: str = "") -> Response:
+def new_page(
+    request: Request, actor: PageActor, db: DbDep, now: NowDep, announcement: str = ""
+) -> Response:
     """The plain-terms schedule form."""
-    today = datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
+    today = now.astimezone(ZoneInfo(request.app.state.settings.timezone)).date()
     values = {
         "announcement_id": announcement,
         "times": "06:00, 17:00",
@@ -281,23 +281,24 @@ def new_page(request: Request, actor: PageActor, db: DbDep, announcement: str = 
 
 
 @router.post(BASE + "/moi")
-async def create(request: Request, actor: PageActor, db: DbDep) -> Response:
+async def create(request: Request, uc: PageUseCase) -> Response:
     """Preview the next occurrences (action=preview) or save the schedule(s)."""
-    tz = request.app.state.settings.timezone
+    db, actor = uc.db, uc.actor
+    tz = uc.settings.timezone
     values, chosen_zones, weekdays = _form(await request.form())
-    groups, errors = _parse(values, chosen_zones, weekdays, actor)
+    groups, errors = _parse(values, chosen_zones, weekdays)
     if errors:
         ctx = _context(db, actor, values, chosen_zones, weekdays, errors)
         return render(request, "schedule_form.html", ctx, status=422)
     try:
         ann = announcements.require_approved(db, values["announcement_id"])
         if values.get("action") != "save":
-            preview = _preview(db, groups, values, chosen_zones, tz)
+            preview = _preview(db, groups, values, chosen_zones, tz, uc.now)
             ctx = _context(db, actor, values, chosen_zones, weekdays, {}, preview=preview, tz=tz)
             return render(request, "schedule_form.html", ctx)
         created = [
             schedules.create_schedule(
-                db,
+                uc,
                 ScheduleCreate(
                     announcement_id=ann.id,
                     title=ann.title,
@@ -309,14 +310,19 @@ async def create(request: Request, actor: PageActor, db: DbDep) -> Response:
                     timezone=tz,
                     level=_level(values),
                 ),
-                default_timezone=tz,
-                now=datetime.now(UTC),
+                confirmed=values.get("confirm") == "1",
             )
             for g in groups
         ]
+    except Forbidden as exc:
+        db.rollback()
+        field = "zones" if exc.code == "outside_zone" else "level"
+        ctx = _context(db, actor, values, chosen_zones, weekdays, {field: exc.message_vi})
+        return render(request, "schedule_form.html", ctx, status=403)
     except ServiceError as exc:
-        field = "announcement_id" if "announcement" in exc.code else None
-        errs = {field: service_message(exc)} if field else {}
+        db.rollback()
+        on_announcement = "announcement" in exc.code
+        errs = {"announcement_id": service_message(exc)} if on_announcement else {}
         ctx = _context(
             db,
             actor,
@@ -324,7 +330,7 @@ async def create(request: Request, actor: PageActor, db: DbDep) -> Response:
             chosen_zones,
             weekdays,
             errs,
-            error=None if field else service_message(exc),
+            error=None if on_announcement else service_message(exc),
         )
         return render(request, "schedule_form.html", ctx, status=422)
     return RedirectResponse(f"{BASE}/{created[0].id}?tb=saved", status_code=303)
@@ -363,7 +369,7 @@ def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
 
 
 @router.get(BASE + "/{schedule_id}.ics")
-def ics_export(schedule_id: str, actor: PageActor, db: DbDep) -> Response:
+def ics_export(schedule_id: str, actor: PageActor, db: DbDep, now: NowDep) -> Response:
     """iCalendar export of one schedule, for any calendar program."""
     try:
         schedule = schedules.get_schedule(db, schedule_id)
@@ -371,7 +377,7 @@ def ics_export(schedule_id: str, actor: PageActor, db: DbDep) -> Response:
         raise Forbidden("not_found", "Không tìm thấy lịch phát.") from exc
     ann = announcements.get_announcement(db, schedule.announcement_id)
     duration = ann.rendition.duration_ms if ann.rendition else 60_000
-    body = schedule_ics(schedules.schedule_public(schedule), duration, stamp=datetime.now(UTC))
+    body = schedule_ics(schedules.schedule_public(schedule), duration, stamp=now)
     return Response(
         body,
         media_type="text/calendar; charset=utf-8",
@@ -381,14 +387,10 @@ def ics_export(schedule_id: str, actor: PageActor, db: DbDep) -> Response:
 
 @router.get(BASE + "/{schedule_id}")
 def detail_page(
-    request: Request, schedule_id: str, actor: PageActor, db: DbDep, tb: str = ""
+    request: Request, schedule_id: str, actor: PageActor, db: DbDep, now: NowDep, tb: str = ""
 ) -> Response:
     """One schedule and its occurrences over the next 7 days."""
-    try:
-        schedule = schedules.get_schedule(db, schedule_id)
-    except ServiceError as exc:
-        raise Forbidden("not_found", "Không tìm thấy lịch phát.") from exc
-    now = datetime.now(UTC)
+    schedule = schedules.get_schedule(db, schedule_id)
     end = now + timedelta(days=7)
     stored = timelines.stored_statuses(db, schedule_id, now, end)
     occurrences = [

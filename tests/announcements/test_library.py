@@ -48,7 +48,7 @@ def test_bluezone_script_placeholders_and_spoken_hotline() -> None:
     assert script.placeholders == ("commune", "district", "hotline")
     spoken = check_text(fill(script, {k: VALUES[k] for k in script.placeholders}))
     assert "không hai một một, ba tám sáu một, hai ba bốn" in spoken
-    assert "bluezone chấm gờ o vê chấm vê en" in spoken
+    assert "blu dôn chấm gờ o vê chấm vê en" in spoken
 
 
 def test_values_are_inserted_verbatim() -> None:

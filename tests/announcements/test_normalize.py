@@ -92,7 +92,7 @@ def said(text: str) -> str:
         ("40 km/h", "bốn mươi ki lô mét trên giờ"),
         # phones
         ("gọi số 0912345678", "gọi số không chín một hai ba bốn năm sáu bảy tám"),
-        ("hotline: 0912.345.678", "hotline không chín một hai ba bốn năm sáu bảy tám"),
+        ("hotline: 0912.345.678", "hót lai không chín một hai ba bốn năm sáu bảy tám"),
         ("ĐT: (0211) 3861 234", "điện thoại không hai một một ba tám sáu một hai ba bốn"),
         ("đường dây nóng 1900 9095", "đường dây nóng một chín không không chín không chín năm"),
         ("gọi 1800.1234", "gọi một tám không không một hai ba bốn"),
@@ -105,7 +105,7 @@ def said(text: str) -> str:
         ("cúm A H5N1", "cúm a hát năm en một"),
         ("Covid-19", "cô vít mười chín"),
         ("COVID-19", "cô vít mười chín"),
-        ("virus SARS-CoV-2", "virus sát cô vi hai"),
+        ("virus SARS-CoV-2", "vi rút sát cô vi hai"),
         ("thông điệp 5K", "thông điệp năm ca"),
         ("mạng 4G", "mạng bốn giê"),
         # abbreviations
@@ -135,16 +135,16 @@ def said(text: str) -> str:
         ("tải từ <https://ncovi.vn>", "tải từ en cô vi chấm vê en"),
         (
             "xem www.moh.gov.vn/tin-tuc",
-            "xem moh chấm gờ o vê chấm vê en gạch chéo tin gạch ngang tuc",
+            "xem em o hát chấm gờ o vê chấm vê en gạch chéo tin gạch ngang tuc",
         ),
-        ("truy cập bluezone.gov.vn.", "truy cập bluezone chấm gờ o vê chấm vê en"),
+        ("truy cập bluezone.gov.vn.", "truy cập blu dôn chấm gờ o vê chấm vê en"),
         (
             "gửi ubnd@vinhtuong.gov.vn",
-            "gửi ủy ban nhân dân a còng vinhtuong chấm gờ o vê chấm vê en",
+            "gửi u bê en dê a còng vinh tuong chấm gờ o vê chấm vê en",
         ),
         # punctuation
         ("Độc lập - Tự do - Hạnh phúc", "độc lập tự do hạnh phúc"),
-        ("“Bluezone” – ứng dụng…", "bluezone ứng dụng"),
+        ("“Bluezone” – ứng dụng…", "blu dôn ứng dụng"),
         ("**Lưu ý:** cài đặt", "lưu ý cài đặt"),
         ("cài đặt & sử dụng", "cài đặt và sử dụng"),
         ("xã/thị trấn", "xã thị trấn"),
@@ -162,7 +162,7 @@ def test_no_doubled_ngay_and_no_https_or_www() -> None:
 
 def test_output_keeps_sentence_punctuation_for_pauses() -> None:
     out = normalize("Kính thưa bà con! Từ ngày 1/9, đề nghị: cài Bluezone.")
-    assert out == "Kính thưa bà con! Từ ngày một tháng chín, đề nghị: cài Bluezone."
+    assert out == "Kính thưa bà con! Từ ngày một tháng chín, đề nghị: cài blu dôn."
 
 
 def test_lines_become_sentences() -> None:
@@ -320,3 +320,120 @@ def test_split_pieces_are_short_and_keep_every_word(text: str) -> None:
     pieces = split_sentences(text)
     assert all(0 < len(p) <= 100 for p in pieces)
     assert "".join("".join(pieces).split()) == "".join(text.split())
+
+
+# --- issue 12: reading by context -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        # fractions, idioms and dates decided by the words around them
+        ("3/4 số hộ", "ba phần tư số hộ"),
+        ("1/2 số thôn", "một phần hai số thôn"),
+        ("trực 24/7", "trực hai mươi tư trên bảy"),
+        ("ngày 24/7", "ngày hai mươi tư tháng bảy"),
+        ("chiếm 1/3", "chiếm một phần ba"),
+        ("từ 1/10", "từ ngày một tháng mười"),
+        ("8/8 thanh niên đạt", "tám trên tám thanh niên đạt"),
+        ("Đường 19/5", "đường mười chín tháng năm"),
+        ("huyết áp 140/90 mmHg", "huyết áp một trăm bốn mươi trên chín mươi mi li mét thủy ngân"),
+        # counts are numbers, phones and codes are digits
+        ("gọi 100 người", "gọi một trăm người"),
+        ("gọi 115", "gọi một một năm"),
+        ("mã số thuế: 8012345678", "mã số thuế tám không một hai ba bốn năm sáu bảy tám"),
+        ("biển số 88A-123.45", "biển số tám tám a một hai ba bốn năm"),
+        # unit and currency slashes
+        ("80.000 đồng/kg", "tám mươi nghìn đồng một ki lô gam"),
+        ("50.000đ/hộ", "năm mươi nghìn đồng mỗi hộ"),
+        ("1,2 tấn/ha", "một phẩy hai tấn trên héc ta"),
+        ("20.000 đồng/hộ/tháng", "hai mươi nghìn đồng mỗi hộ một tháng"),
+        ("km 12+500", "ki lô mét mười hai cộng năm trăm"),
+        ("Km 12+500", "ki lô mét mười hai cộng năm trăm"),
+        # ranges
+        ("14h-16h30", "mười bốn giờ đến mười sáu giờ ba mươi phút"),
+        ("5-11 tuổi", "năm đến mười một tuổi"),
+        ("T2-T6", "thứ hai đến thứ sáu"),
+        ("T7, CN", "thứ bảy chủ nhật"),
+        ("15-16/12", "ngày mười lăm đến ngày mười sáu tháng mười hai"),
+        ("ngày 15-16/12", "ngày mười lăm đến ngày mười sáu tháng mười hai"),
+        ("thứ 2-6", "thứ hai đến thứ sáu"),
+        ("NPK 16-16-8", "en pê ca mười sáu mười sáu tám"),
+        # signs, ratios, scores
+        ("-5 độ", "âm năm độ"),
+        ("từ -2 đến 3°C", "từ âm hai đến ba độ xê"),
+        ("từ 5 -7 ngày", "từ năm đến bảy ngày"),
+        ("1:1000", "một trên một nghìn"),
+        ("tỷ lệ 1:500", "tỷ lệ một trên năm trăm"),
+        ("thắng 2-1", "thắng hai một"),
+        # place and road prefixes, only where they are prefixes
+        ("P.Tân Tiến", "phường tân tiến"),
+        ("H.Vĩnh Tường", "huyện vĩnh tường"),
+        ("ĐT.305", "đường tỉnh ba trăm linh năm"),
+        ("QL.2C", "quốc lộ hai xê"),
+        ("QL2", "quốc lộ hai"),
+        ("TL.301", "tỉnh lộ ba trăm linh một"),
+        ("Q.1, P.3", "quận một phường ba"),
+        ("ĐT: 0912345678", "điện thoại không chín một hai ba bốn năm sáu bảy tám"),
+        ("TL. CHỦ TỊCH", "thừa lệnh chủ tịch"),
+        ("ông Nguyễn Văn H. trú tại", "ông nguyễn văn hát trú tại"),
+        # documents
+        (
+            "Nghị quyết số 05/2024/NQ-HĐND",
+            "nghị quyết số năm năm hai nghìn không trăm hai mươi tư nghị quyết hội đồng nhân dân",
+        ),
+        # e-mail local parts are spelled or read as syllables, never expanded
+        ("gửi ubnd@vinhtuong.gov.vn", "gửi u bê en dê a còng vinh tuong chấm gờ o vê chấm vê en"),
+        # pronunciation lexicon
+        ("Bluezone và Bluetooth", "blu dôn và blu tút"),
+        ("Zalo, Facebook", "da lô phây búc"),
+        ("vắc xin Pfizer, AstraZeneca, Moderna", "vắc xin phai dơ át tra dê nê ca mô đéc na"),
+        ("Vero Cell, Sputnik V", "vê rô xen xpút ních vê"),
+        ("Wi-Fi, email, website, Google", "oai phai i meo oép sai gu gồ"),
+        ("iPhone, Android", "ai phôn an đờ roi"),
+        ("mã QR", "mã kiu a"),
+        ("COVID-19", "cô vít mười chín"),
+    ],
+)
+def test_issue_12_examples(text: str, spoken: str) -> None:
+    assert said(text) == spoken
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Bộ Y tế khuyến cáo", "Bộ Y tế khuyến cáo"),
+        (
+            "Ngày 29/7, Bộ Y tế đưa ra khuyến cáo",
+            "Ngày hai mươi chín tháng bảy, Bộ Y tế đưa ra khuyến cáo",
+        ),
+        ("H.Vĩnh Tường, TP.HCM", "huyện Vĩnh Tường, thành phố Hồ Chí Minh"),
+        ("CHXHCN VN", "cộng hòa xã hội chủ nghĩa Việt Nam"),
+    ],
+)
+def test_proper_names_keep_their_capitals(text: str, spoken: str) -> None:
+    assert normalize(text) == spoken
+
+
+def test_prefix_dots_do_not_split_sentences() -> None:
+    spoken = normalize("UBND P.Tân Tiến, H.Vĩnh Tường thông báo. Mời bà con dự họp.")
+    assert split_sentences(spoken) == [
+        "ủy ban nhân dân phường Tân Tiến, huyện Vĩnh Tường thông báo.",
+        "Mời bà con dự họp.",
+    ]
+
+
+def test_reading_rules_file_errors_are_named(tmp_path: Path) -> None:
+    from announcements.errors import ReadingRulesError
+    from announcements.reading import DEFAULT_FILE, load_rules
+
+    assert load_rules(DEFAULT_FILE).weekdays["CN"] == "chủ nhật"
+    bad = tmp_path / "reading.toml"
+    bad.write_text(DEFAULT_FILE.read_text("utf-8").replace('"24/7" = "hai', '"24/7" = "2 hai'))
+    with pytest.raises(ReadingRulesError, match="digits"):
+        load_rules(bad)
+    bad.write_text("[quantity]\nnouns = 3\n", "utf-8")
+    with pytest.raises(ReadingRulesError):
+        load_rules(bad)
+    with pytest.raises(ReadingRulesError, match="cannot read"):
+        load_rules(tmp_path / "missing.toml")

@@ -24,11 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from devices.protocol import Item
 from pa_server.api import deps
 from pa_server.app import create_app
+from pa_server.auth.audit import audited
 from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, scratch_database, session_factory, upgrade
 from pa_server.db.models import Base
 from pa_server.metrics import CountingRenderer
+from pa_server.services.context import UseCase
 
 NOW = datetime(2026, 8, 9, 22, 0, tzinfo=UTC)  # 05:00 on 10 August in Hà Nội
 
@@ -90,7 +92,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
-    return session_factory(engine)
+    return audited(session_factory(engine))
 
 
 @pytest.fixture
@@ -249,3 +251,18 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
         app.state.on_plan_change = lambda: replans.append(1)
         app.state.clock = clock
         yield Api(client, settings, clock, dispatcher, renderer, replans)
+
+
+def use_case(
+    session: Session,
+    actor: Actor = TEST_AUTHOR,
+    *,
+    data_dir: Path,
+    now: datetime = NOW,
+    renderer: Any = None,
+    dispatcher: Any = None,
+    **settings: Any,
+) -> UseCase:
+    """A service call's inputs, as the API builds them, for tests that call services directly."""
+    config = Settings(data_dir=data_dir, public_url="http://pa.test:8000", **settings)
+    return UseCase(session, actor, now, config, dispatcher, renderer)

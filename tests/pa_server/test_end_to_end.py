@@ -6,7 +6,6 @@ bounded waits for network delivery, never assertions of speed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from pa_server.api import deps
 from pa_server.app import create_app
 from pa_server.config import Settings
 from tests.pa_server.server_fixtures import FakeRenderer, acting_person
+from tests.support import wait_for
 
 pytest.importorskip("pa_server.messaging.bus")
 pytest.importorskip("pa_server.planning")
@@ -35,18 +35,6 @@ from tests.mqtt_fixtures import Collector, TestBroker
 
 pytestmark = pytest.mark.network
 V1 = "/api/v1"
-WAIT_S = 15.0
-
-
-def wait_for(predicate: Callable[[], Any], what: str) -> Any:
-    """Poll until `predicate()` is truthy (bounded): messages cross threads and sockets."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ok(client: TestClient, method: str, url: str, status: int = 200, **kw: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, event, select, text
@@ -22,8 +23,7 @@ PASSWORD = "mat-khau-dai-1"
 
 @pytest.fixture
 def db(session: DbSession) -> DbSession:
-    """A session on a migrated SQLite file, and on PostgreSQL when there is one."""
-    audit.install_change_audit()
+    """A session on a migrated SQLite file, and on PostgreSQL when there is one (audited)."""
     return session
 
 
@@ -148,6 +148,20 @@ def test_audit_log_cannot_be_edited(engine: Engine, db: DbSession) -> None:
     assert db.scalar(select(AuditEntry.actor_name)) == "system"
 
 
-def test_unaudited_tables_skipped() -> None:
-    assert "audit_log" in audit.UNAUDITED_TABLES
-    assert event.contains(DbSession, "after_flush", audit._after_flush)
+def test_unaudited_tables_are_real_tables_and_console_sessions_are_audited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pa_server.cli import console_sessions
+    from pa_server.config import get_settings
+    from pa_server.db.models import Base
+
+    assert set(Base.metadata.tables) >= audit.UNAUDITED_TABLES
+    monkeypatch.setenv("PA_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("PA_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        sessions = console_sessions()
+    finally:
+        get_settings.cache_clear()
+    assert event.contains(sessions, "after_flush", audit._after_flush)
+    assert not event.contains(DbSession, "after_flush", audit._after_flush)

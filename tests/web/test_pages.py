@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from pa_server.app import create_app
 from pa_server.auth import accounts
 from pa_server.config import Settings
+from pa_server.services.context import UseCase, cli_actor
 
 PASSWORD = "mat-khau-dai-1"
 NOW = datetime(2026, 8, 10, tzinfo=UTC)
@@ -206,8 +207,9 @@ def test_device_commands_inside_zone_only(client: TestClient) -> None:
     with app.state.sessions() as db:  # type: ignore[attr-defined]
         for path in ("huyen", "huyen/xa-a", "huyen/xa-b"):
             zones.create_zone(db, ZoneCreate(path=path, name=path), default_timezone="UTC", now=NOW)
-        devices.create_device(db, DeviceCreate(id="loa-a", zone="huyen/xa-a"), now=NOW)
-        devices.create_device(db, DeviceCreate(id="loa-b", zone="huyen/xa-b"), now=NOW)
+        uc = UseCase(db, cli_actor(), NOW, app.state.settings)  # type: ignore[attr-defined]
+        devices.create_device(uc, DeviceCreate(id="loa-a", zone="huyen/xa-a"))
+        devices.create_device(uc, DeviceCreate(id="loa-b", zone="huyen/xa-b"))
         db.commit()
     recorder = RecordingDispatcher()
     app.state.dispatcher = recorder  # type: ignore[attr-defined]
@@ -238,7 +240,8 @@ def test_device_state_shown(client: TestClient) -> None:
         zones.create_zone(
             db, ZoneCreate(path="huyen", name="Huyện"), default_timezone="UTC", now=NOW
         )
-        devices.create_device(db, DeviceCreate(id="loa-1", zone="huyen"), now=NOW)
+        uc = UseCase(db, cli_actor(), NOW, app.state.settings)  # type: ignore[attr-defined]
+        devices.create_device(uc, DeviceCreate(id="loa-1", zone="huyen"))
         payload = {
             "device_id": "loa-1",
             "online": True,

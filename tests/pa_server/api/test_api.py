@@ -175,13 +175,10 @@ def test_announcement_render_approve_and_media(api: Api) -> None:
     assert api.client.get("/media/" + "0" * 64 + ".mp3").status_code == 404
     assert api.client.get("/media/../../etc/passwd").status_code == 404
     # approved: no more edits, only archive
-    api.refused(
-        "PATCH",
-        f"{V1}/announcements/{ann['id']}",
-        "announcement_not_draft",
-        409,
-        json={"text": "khác"},
-    )
+    # Changing an approved text returns it to approval: no audio, no approver, not on air.
+    edited = api.ok("PATCH", f"{V1}/announcements/{ann['id']}", json={"text": "khác"})
+    assert edited["status"] == "draft" and edited["approver"] is None
+    assert edited["rendition"] is None and edited["text"] == "khác"
     archived = api.ok("PATCH", f"{V1}/announcements/{ann['id']}", json={"status": "archived"})
     assert archived["status"] == "archived"
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from pa_server.messaging.bus import BrokerAddress
 from pa_server.messaging.signing import ServerKeys
 from tests.mqtt_fixtures import clear_retained
 from tests.pa_server.server_fixtures import scratch_database
+from tests.support import WAIT_S, free_port, wait_for
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -41,25 +40,6 @@ V1 = "/api/v1"
 ZONE = "vinh-tuong/tan-tien"
 #: Issue 6: a standby takes over within 15 s. A bound on the wait, and the requirement.
 TAKEOVER_S = 15.0
-WAIT_S = 30.0  # upper bound on any other wait (start-up, rendering); never a speed check
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    """Poll until `predicate()` is truthy, at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -19,12 +19,10 @@ from pa_server.planning import (
     PlanError,
     ScheduleSpec,
     ZoneSpec,
-    affected_targets,
     expand,
     occurrence_id,
     plan,
     plan_result,
-    replan,
     validate_rrule,
 )
 from pa_server.planning.model import OCCURRENCE_NAMESPACE
@@ -660,49 +658,7 @@ def test_occurrence_carries_schedule_fields() -> None:
     ) == ("a-s1", "Bản tin s1", 50, 70, 120, 60000, ("zone:d/c1", "device:loa-2"))
 
 
-# ------------------------------------------------------------------ replanning
-
-
-def test_affected_targets() -> None:
-    old = sched(targets=("zone:d/c1",))
-    new = sched(targets=("zone:d/c2", "device:loa-1"))
-    assert affected_targets(old, new) == {"zone:d/c1", "zone:d/c2", "device:loa-1"}
-    assert affected_targets(None, new) == set(new.targets)
-    assert affected_targets(old, None) == {"zone:d/c1"}
-
-
-def test_replan_equals_full_plan_and_keeps_untouched_occurrences() -> None:
-    specs = [
-        sched(id="c1", targets=("zone:d/c1",)),
-        sched(id="c1v1", targets=("zone:d/c1/v1",), created=1),
-        sched(id="c2", targets=("zone:d/c2",), created=2),
-    ]
-    before = plan_result(specs, ZONES, DEVICES, now=NOW)
-    moved = sched(id="c1", targets=("zone:d/c1",), level="priority")
-    after_change = [moved, *specs[1:]]
-    part = replan(
-        before, after_change, ZONES, DEVICES, changed_targets=affected_targets(specs[0], moved)
-    )
-    full = plan_result(after_change, ZONES, DEVICES, now=NOW)
-    assert part.occurrences == full.occurrences and part.skipped == full.skipped
-    untouched = [o for o in before.occurrences if o.schedule_id == "c2"]
-    assert all(any(o is p for p in part.occurrences) for o in untouched)
-
-
-def test_replan_after_delete_and_add() -> None:
-    specs = [sched(id="a"), sched(id="b", created=1)]
-    before = plan_result(specs, ZONES, DEVICES, now=NOW)
-    part = replan(
-        before, specs[1:], ZONES, DEVICES, changed_targets=affected_targets(specs[0], None)
-    )
-    assert part.occurrences == plan_result(specs[1:], ZONES, DEVICES, now=NOW).occurrences
-    added = sched(id="c", targets=("device:loa-2",))
-    part2 = replan(
-        part, [*specs[1:], added], ZONES, DEVICES, changed_targets=affected_targets(None, added)
-    )
-    assert (
-        part2.occurrences == plan_result([*specs[1:], added], ZONES, DEVICES, now=NOW).occurrences
-    )
+# ------------------------------------------------------------------ caching
 
 
 def test_previous_result_lends_expansions() -> None:
@@ -711,17 +667,3 @@ def test_previous_result_lends_expansions() -> None:
     again = plan_result(specs, ZONES, DEVICES, now=NOW + timedelta(minutes=5), previous=first)
     assert again.occurrences == first.occurrences
     assert again.expansions["a"][1] is first.expansions["a"][1]
-
-
-def test_replan_follows_conflicts_transitively() -> None:
-    # v2 never shares a speaker with v1, but the commune bulletin between them moves.
-    a = sched(id="a", targets=("zone:d/c1/v1",), level="priority")
-    b = sched(id="b", targets=("zone:d/c1",), created=1)
-    c = sched("FREQ=DAILY;BYHOUR=6;BYMINUTE=1", id="c", targets=("zone:d/c1/v2",), created=2)
-    before = plan_result([a, b, c], ZONES, DEVICES, now=NOW, horizon=timedelta(hours=24))
-    assert {o.schedule_id: o.play_at for o in before.occurrences}["c"] == after(after(SIX, 60), 60)
-    moved = sched("FREQ=DAILY;BYHOUR=7", id="a", targets=("zone:d/c1/v1",), level="priority")
-    part = replan(before, [moved, b, c], ZONES, DEVICES, changed_targets=affected_targets(a, moved))
-    assert {o.schedule_id: o.play_at for o in part.occurrences}["c"] == after(SIX, 60)
-    full = plan_result([moved, b, c], ZONES, DEVICES, now=NOW, horizon=timedelta(hours=24))
-    assert part.occurrences == full.occurrences

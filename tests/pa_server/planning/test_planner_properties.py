@@ -3,7 +3,6 @@ written independently of the planner's own data structures."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,9 +18,7 @@ from pa_server.planning import (
     PlanResult,
     ScheduleSpec,
     ZoneSpec,
-    affected_targets,
     plan_result,
-    replan,
 )
 from tests.pa_server.planning.test_planner import NOW, VN, sched, tree
 
@@ -232,47 +229,6 @@ def test_every_target_of_an_occurrence_is_played_or_reported(
         assert not set(occ.targets) & reported
     assert not any(o.targets == () for o in result.occurrences)
     assert all("zone:d/c3" not in o.targets for o in result.occurrences)
-
-
-@PROPS
-@given(
-    schedules(),
-    quiet_hours(),
-    offsets,
-    horizons,
-    st.integers(0, 7),
-    st.sampled_from(["start", "level", "targets", "delete", "add"]),
-    st.sampled_from(TARGETS),
-)
-def test_replan_after_one_change_equals_the_full_plan(
-    specs: list[ScheduleSpec],
-    quiet: dict[str, tuple[time, time]],
-    offset: int,
-    hours: int,
-    which: int,
-    change: str,
-    new_target: str,
-) -> None:
-    before, zones, devices = run(specs, quiet, offset, hours)
-    old: ScheduleSpec | None = specs[which % len(specs)]
-    assert old is not None
-    new: ScheduleSpec | None
-    if change == "start":
-        moved = timedelta(minutes=35)
-        new = dataclasses.replace(old, start=old.start + moved, end=old.end and old.end + moved)
-    elif change == "level":
-        new = dataclasses.replace(old, level="priority" if old.level != "priority" else "normal")
-    elif change == "targets":
-        new = dataclasses.replace(old, targets=(new_target,))
-    elif change == "delete":
-        new = None
-    else:
-        old, new = None, dataclasses.replace(specs[0], id="added", targets=(new_target,))
-    changed = [s for s in specs if old is None or s.id != old.id] + ([new] if new else [])
-    part = replan(before, changed, zones, devices, changed_targets=affected_targets(old, new))
-    full = plan_result(changed, zones, devices, now=before.now, horizon=before.horizon)
-    assert part.occurrences == full.occurrences
-    assert part.skipped == full.skipped
 
 
 def test_strategies_reach_shifts_and_skips() -> None:

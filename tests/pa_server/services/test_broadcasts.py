@@ -13,33 +13,34 @@ from pa_server.schemas.broadcasts import BroadcastCreate
 from pa_server.schemas.devices import DeviceUpdate
 from pa_server.schemas.zones import ZoneCreate
 from pa_server.services import broadcasts, devices, reports, zones
+from pa_server.services.context import UseCase
 from pa_server.services.dirty import take_plan_dirty
 from pa_server.services.timelines import desired_timelines, replan
-from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer
-from tests.pa_server.services.test_timelines import BASE, HORIZON, seed
+from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, use_case
+from tests.pa_server.services.support import BASE, HORIZON, seed
 
 LEAD = timedelta(seconds=8)
 EMERGENCY_LEAD = timedelta(seconds=3)
 ZONE = "zone:vinh-tuong/tan-tien"
 
 
-def _create(session: Session, dispatcher: FakeDispatcher, **over: object) -> str:
-    ann_id = session.query(Announcement.id).scalar()
+def _uc(session: Session, dispatcher: FakeDispatcher, tmp_path: Path) -> UseCase:
+    return use_case(
+        session,
+        data_dir=tmp_path,
+        dispatcher=dispatcher,
+        broadcast_lead_s=LEAD.total_seconds(),
+        emergency_lead_s=EMERGENCY_LEAD.total_seconds(),
+    )
+
+
+def _create(uc: UseCase, **over: object) -> str:
+    ann_id = uc.db.query(Announcement.id).scalar()
     data = BroadcastCreate.model_validate(
         {"announcement_id": ann_id, "zones": ["vinh-tuong/tan-tien"], **over}
     )
-    occ = broadcasts.create_broadcast(
-        session,
-        data,
-        dispatcher=dispatcher,
-        timezone="Asia/Ho_Chi_Minh",
-        now=NOW,
-        lead=LEAD,
-        emergency_lead=EMERGENCY_LEAD,
-    )
-    assert take_plan_dirty(session)  # the timelines must be republished
-    session.commit()
-    broadcasts.send_play(dispatcher, occ, base_url=BASE, now=NOW)
+    occ = broadcasts.put_on_air(uc, data, confirmed=over.get("level") == "emergency")
+    assert take_plan_dirty(uc.db)  # the timelines must be republished
     return occ.id
 
 
@@ -49,8 +50,9 @@ def test_broadcast_starts_together_after_the_lead_and_is_on_the_timeline(
     dispatcher = FakeDispatcher()
     with sessions() as s:
         seed(s, FakeRenderer(tmp_path / "media"))
-        normal = _create(s, dispatcher)
-        emergency = _create(s, dispatcher, level="emergency")
+        uc = _uc(s, dispatcher, tmp_path)
+        normal = _create(uc)
+        emergency = _create(uc, level="emergency")
     plays = {item.occurrence_id: item for _, kind, item in dispatcher.commands if kind == "play"}
     # Every agent gets the same absolute instant: none starts "when the message arrives".
     assert plays[normal].play_at == NOW + LEAD
@@ -75,11 +77,10 @@ def test_stop_takes_the_broadcast_off_the_timelines(
     dispatcher = FakeDispatcher()
     with sessions() as s:
         seed(s, FakeRenderer(tmp_path / "media"))
-        occ_id = _create(s, dispatcher, play_at=(NOW + timedelta(hours=1)).isoformat())
-        stopped = broadcasts.stop_broadcast(s, occ_id, now=NOW)
+        uc = _uc(s, dispatcher, tmp_path)
+        occ_id = _create(uc, play_at=(NOW + timedelta(hours=1)).isoformat())
+        broadcasts.stop_broadcast(uc, occ_id)
         assert take_plan_dirty(s)
-        s.commit()
-        broadcasts.send_stop(dispatcher, stopped, now=NOW)
         desired = desired_timelines(s, now=NOW, horizon_until=NOW + HORIZON, base_url=BASE)
     assert occ_id not in {i.occurrence_id for i in desired.get(ZONE, ())}
     assert dispatcher.commands[-1][:2] == (ZONE, "stop")
@@ -93,8 +94,9 @@ def test_reports_keep_the_devices_an_occurrence_was_meant_for(
     with sessions() as s:
         seed(s, FakeRenderer(tmp_path / "media"))
         replan(s, now=NOW, horizon=HORIZON)
-        occ_id = _create(s, dispatcher)
-        old_row = _create(s, dispatcher)
+        uc = _uc(s, dispatcher, tmp_path)
+        occ_id = _create(uc)
+        old_row = _create(uc)
         # A row from before migration 0003: nothing recorded, reports use today's zones.
         s.get_one(Occurrence, old_row).expected_devices = None
         zones.create_zone(
@@ -107,7 +109,9 @@ def test_reports_keep_the_devices_an_occurrence_was_meant_for(
     with sessions() as s:
         assert s.get_one(Occurrence, occ_id).expected_devices == {"loa-01": "vinh-tuong/tan-tien"}
         # Later the loudspeaker is moved to another commune.
-        devices.update_device(s, "loa-01", DeviceUpdate(zone="vinh-tuong/an-tuong"), now=NOW)
+        devices.update_device(
+            _uc(s, dispatcher, tmp_path), "loa-01", DeviceUpdate(zone="vinh-tuong/an-tuong")
+        )
         replan(s, now=NOW + timedelta(minutes=1), horizon=HORIZON)
         s.commit()
         detail = broadcasts.broadcast_detail(s, occ_id)

@@ -2,57 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pa_server.db.models import Occurrence
 from pa_server.db.published import DbPublishedStore
-from pa_server.schemas.announcements import AnnouncementCreate, RenderOptions
-from pa_server.schemas.devices import DeviceCreate
-from pa_server.schemas.schedules import ScheduleCreate, ScheduleUpdate
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import announcements, devices, renditions, schedules, zones
+from pa_server.schemas.schedules import ScheduleUpdate
+from pa_server.services import schedules
 from pa_server.services.timelines import desired_timelines, replan
-from tests.pa_server.server_fixtures import NOW, FakeRenderer
-
-HORIZON = timedelta(hours=48)
-BASE = "http://pa.test:8000"
-
-
-def seed(session: Session, tmp_media: FakeRenderer) -> str:
-    for path, name in (("vinh-tuong", "Vĩnh Tường"), ("vinh-tuong/tan-tien", "Tân Tiến")):
-        zones.create_zone(
-            session, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=NOW
-        )
-    devices.create_device(session, DeviceCreate(id="loa-01", zone="vinh-tuong/tan-tien"), now=NOW)
-    ann = announcements.create_announcement(
-        session, AnnouncementCreate(title="Bluezone", text="Cài Bluezone."), author="t", now=NOW
-    )
-    renditions.render_announcement(
-        session,
-        ann,
-        RenderOptions(),
-        renderer=tmp_media,
-        default_engine="auto",
-        recordings_dir=tmp_media.media_dir,
-        now=NOW,
-    )
-    announcements.approve_announcement(session, ann.id, approver="a", now=NOW)
-    sched = schedules.create_schedule(
-        session,
-        ScheduleCreate(
-            announcement_id=ann.id,
-            zones=["vinh-tuong/tan-tien"],
-            rrule="FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0",
-            start=NOW.replace(hour=0),
-        ),
-        default_timezone="Asia/Ho_Chi_Minh",
-        now=NOW,
-    )
-    session.commit()
-    return sched.id
+from tests.pa_server.server_fixtures import NOW, FakeRenderer, use_case
+from tests.pa_server.services.support import BASE, HORIZON, seed
 
 
 def count(session: Session) -> int:
@@ -86,7 +45,8 @@ def test_timelines_per_target_and_cancellation(sessions: sessionmaker[Session], 
     assert items[0].media.url.startswith(f"{BASE}/media/") and items[0].priority == 50
     DbPublishedStore(sessions).put("zone:vinh-tuong/tan-tien", 1, "h")
     with sessions() as s:  # move the schedule to another zone: the old target empties
-        schedules.update_schedule(s, sched_id, ScheduleUpdate(zones=["vinh-tuong"]), now=NOW)
+        uc = use_case(s, data_dir=tmp_path)
+        schedules.update_schedule(uc, sched_id, ScheduleUpdate(zones=["vinh-tuong"]))
         result = replan(s, now=NOW, horizon=HORIZON)
         s.commit()
         assert result.updated == 4 and count(s) == 4
@@ -94,7 +54,7 @@ def test_timelines_per_target_and_cancellation(sessions: sessionmaker[Session], 
     assert desired["zone:vinh-tuong/tan-tien"] == ()
     assert len(desired["zone:vinh-tuong"]) == 4
     with sessions() as s:
-        schedules.delete_schedule(s, sched_id)
+        schedules.delete_schedule(use_case(s, data_dir=tmp_path), sched_id)
         result = replan(s, now=NOW, horizon=HORIZON)
         s.commit()
         assert result.cancelled == 4

@@ -1,0 +1,165 @@
+"""The rights rules, once, applied to the state an action would produce (docs/accounts.md).
+
+`pa_server.auth.rights` holds the pure rules over targets and roles; this module gives them the
+facts from the store that they need — where an announcement is heard, which zone a device
+hangs in, who last changed a text — so that every service function asks one question per use
+case, about the result, not about the fields a request happened to change:
+
+- an operator (and a commune approver) acts only on announcements, schedules, broadcasts and
+  devices whose every target lies in its zones; an announcement's targets are the zones and
+  devices it is scheduled or broadcast in, and before it has any, its author's zones;
+- the approver of a text and its rendition is not whoever last changed either;
+- a schedule or broadcast is checked as if it were created in its new form: targets, level
+  (an emergency is an admin's, with an explicit confirmation), announcement, times;
+- acting on an existing schedule or broadcast also needs the right to what it is now (an
+  operator cannot take over an admin's emergency schedule by editing it);
+- viewers change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pa_server.auth.errors import Forbidden
+from pa_server.auth.models import User
+from pa_server.auth.rights import (
+    Actor,
+    Role,
+    require_approve,
+    require_level,
+    require_targets,
+    require_writer,
+)
+from pa_server.db.models import Announcement, Device, Occurrence, Schedule
+from pa_server.planning import LEVEL_PRIORITY
+from pa_server.services.audience import device_zones
+
+EMERGENCY_PRIORITY = LEVEL_PRIORITY["emergency"]
+
+
+def _device_zones(db: Session, targets: Iterable[str]) -> dict[str, str]:
+    ids = [t.partition(":")[2] for t in targets if t.startswith("device:")]
+    if not ids:
+        return {}
+    query = select(Device.id, Device.zone_path).where(Device.id.in_(ids))
+    return {device_id: zone for device_id, zone in db.execute(query)}  # noqa: C416
+
+
+def require_reach(db: Session, actor: Actor, targets: Iterable[str]) -> None:
+    """Refuse unless every target (`zone:…` / `device:…`) lies inside the actor's zones."""
+    listed = list(targets)
+    require_targets(actor, listed, _device_zones(db, listed))
+
+
+def announcement_targets(db: Session, announcement_id: str) -> set[str]:
+    """Where an announcement is heard: its schedules' targets and its live broadcasts'."""
+    targets: set[str] = set()
+    for schedule in db.scalars(select(Schedule).where(Schedule.announcement_id == announcement_id)):
+        targets.update(t.target for t in schedule.targets)
+    for occ_targets in db.scalars(
+        select(Occurrence.targets).where(
+            Occurrence.announcement_id == announcement_id,
+            Occurrence.status.in_(("planned", "sent")),
+        )
+    ):
+        targets.update(occ_targets)
+    return targets
+
+
+def author_zones(db: Session, author: str) -> tuple[str, ...] | None:
+    """The zones an author acts in; None when they act everywhere or are unknown (CLI, demo)."""
+    user = db.scalar(select(User).where(User.username == author))
+    if user is None:
+        return None
+    if user.role == Role.ADMIN or (user.role == Role.APPROVER and not user.zones):
+        return None
+    return tuple(user.zones or ())
+
+
+def require_announcement(db: Session, actor: Actor, ann: Announcement) -> None:
+    """Refuse changing `ann` (edit, render, record, archive, withdraw, delete) out of scope."""
+    require_writer(actor)
+    targets = announcement_targets(db, ann.id)
+    if targets:
+        require_reach(db, actor, targets)
+        return
+    # Not heard anywhere yet: it belongs to where its author works.
+    if ann.author == actor.username:
+        return
+    zones = author_zones(db, ann.author)
+    if zones is None:
+        require_reach(db, actor, ["zone:"])  # only those who act everywhere
+    else:
+        require_reach(db, actor, [f"zone:{z}" for z in zones] or ["zone:"])
+
+
+def last_editor(ann: Announcement) -> str:
+    """Who last changed what `ann` says or how it sounds."""
+    return ann.last_editor or ann.author
+
+
+def require_approval(db: Session, actor: Actor, ann: Announcement) -> None:
+    """Refuse approving or rejecting `ann` unless by another approver in scope."""
+    require_approve(actor, last_editor(ann))
+    require_announcement(db, actor, ann)
+
+
+def require_level_for(actor: Actor, level: str, *, confirmed: bool) -> None:
+    """An emergency is an admin's, confirmed; other levels need only the right to write."""
+    require_level(actor, level, confirmed=confirmed)
+
+
+def require_schedule(db: Session, actor: Actor, schedule: Schedule) -> None:
+    """Refuse touching `schedule` as it stands: its targets, and its level if an emergency."""
+    require_reach(db, actor, [t.target for t in schedule.targets])
+    if schedule.level == "emergency":
+        require_level(actor, "emergency", confirmed=True)
+
+
+def require_new_schedule(
+    db: Session, actor: Actor, *, targets: Iterable[str], level: str, confirmed: bool
+) -> None:
+    """Refuse a schedule in this form (as if it were created now)."""
+    require_level(actor, level, confirmed=confirmed)
+    require_reach(db, actor, targets)
+
+
+def require_occurrence(db: Session, actor: Actor, occ: Occurrence) -> None:
+    """Refuse stopping `occ` unless all its targets are the actor's; an emergency is an admin's."""
+    require_reach(db, actor, occ.targets)
+    if occ.priority >= EMERGENCY_PRIORITY and actor.role is not Role.ADMIN:
+        raise Forbidden("emergency_admin_only", "Chỉ quản trị viên mới được dừng tin khẩn cấp.")
+
+
+def require_device(db: Session, actor: Actor, device: Device) -> None:
+    """Refuse commanding or changing a device outside the actor's zones."""
+    require_reach(db, actor, [f"device:{device.id}"])
+
+
+def reachable_zone(actor: Actor, zone_path: str) -> bool:
+    """True when `actor` may act in `zone_path` (for pickers: what to offer)."""
+    try:
+        require_targets(actor, [f"zone:{zone_path}"], {})
+    except Forbidden:
+        return False
+    return True
+
+
+__all__ = [
+    "EMERGENCY_PRIORITY",
+    "announcement_targets",
+    "device_zones",
+    "last_editor",
+    "reachable_zone",
+    "require_announcement",
+    "require_approval",
+    "require_device",
+    "require_level_for",
+    "require_new_schedule",
+    "require_occurrence",
+    "require_reach",
+    "require_schedule",
+]

@@ -1,0 +1,380 @@
+"""Each rights finding of the hostile review, replayed through the API and the pages: refused.
+
+The district: Vĩnh Tường with the communes Tân Tiến and Ngũ Kiên, one loudspeaker in each.
+Ngũ Kiên has an approved, scheduled announcement; the people are a district admin, a district
+approver, an approver and an operator scoped to Tân Tiến, and an operator of Ngũ Kiên. Every
+test runs on SQLite and on PostgreSQL (the `db_url` fixture).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from pa_server.api import deps
+from pa_server.app import create_app
+from pa_server.auth import accounts
+from pa_server.auth.models import AuditEntry
+from pa_server.config import Settings
+from pa_server.db.models import Announcement, Occurrence
+from tests.pa_server.server_fixtures import Clock, FakeDispatcher, FakeRenderer
+
+PASSWORD = "mat-khau-dai-1"
+V1 = "/api/v1"
+PEOPLE = (
+    ("quantri", "admin", []),
+    ("duyet", "approver", []),
+    ("duyet-tt", "approver", ["vinh-tuong/tan-tien"]),
+    ("vanhanh", "operator", ["vinh-tuong/tan-tien"]),
+    ("vanhanh-nk", "operator", ["vinh-tuong/ngu-kien"]),
+)
+
+
+@dataclass
+class District:
+    client: TestClient
+    clock: Clock
+    dispatcher: FakeDispatcher
+    tokens: dict[str, str] = field(default_factory=dict)
+    ngu_kien_ann: str = ""
+    ngu_kien_schedule: str = ""
+
+    def call(self, who: str, method: str, url: str, status: int, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        r = self.client.request(method, url, headers=headers, **kw)
+        assert r.status_code == status, (who, method, url, r.text)
+        return r.json() if r.content and "json" in r.headers.get("content-type", "") else r
+
+    def refused(self, who: str, method: str, url: str, code: str, **kw: Any) -> None:
+        body = self.call(who, method, url, 403, **kw)
+        assert body["detail"]["code"] == code, body
+
+    def audit(self, action: str, entity: str) -> list[AuditEntry]:
+        with self.client.app.state.sessions() as db:  # type: ignore[attr-defined]
+            rows = db.scalars(
+                select(AuditEntry).where(AuditEntry.action == action, AuditEntry.entity == entity)
+            )
+            return list(rows)
+
+    def page_as(self, who: str) -> Page:
+        """A second browser-like client signed in as `who` (its own cookies)."""
+        other = TestClient(self.client.app, follow_redirects=False)
+        token = _csrf(other.get("/dang-nhap").text)
+        r = other.post(
+            "/dang-nhap",
+            data={"username": who, "password": PASSWORD, "csrf_token": token, "next": "/"},
+        )
+        assert r.status_code == 303, r.text
+        return Page(other, _csrf(other.get("/").text))
+
+
+@dataclass
+class Page:
+    client: TestClient
+    csrf: str
+
+    def post(self, url: str, **data: Any) -> Any:
+        return self.client.post(url, data={"csrf_token": self.csrf, **data})
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+@pytest.fixture
+def district(db_url: str, tmp_path: Path) -> Iterator[District]:
+    settings = Settings(
+        data_dir=tmp_path / "data", database_url=db_url, public_url="http://pa.test:8000"
+    )
+    app = create_app(settings, background=False)
+    clock = Clock()
+    dispatcher = FakeDispatcher()
+    renderer = FakeRenderer(settings.media_dir)
+    app.dependency_overrides[deps.get_now] = clock
+    app.dependency_overrides[deps.get_dispatcher] = lambda: dispatcher
+    app.dependency_overrides[deps.get_renderer] = lambda: renderer
+    with TestClient(app, follow_redirects=False) as client:
+        d = District(client, clock, dispatcher)
+        with app.state.sessions() as db:
+            for name, role, zones in PEOPLE:
+                user = accounts.create_user(
+                    db, name, role=role, password=PASSWORD, zones=zones, now=clock.now
+                )
+                d.tokens[name], _ = accounts.create_token(db, user, "test", now=clock.now)
+            db.commit()
+        d.call("quantri", "POST", f"{V1}/zones", 201, json={"path": "vinh-tuong", "name": "VT"})
+        for slug, name in (("tan-tien", "Xã Tân Tiến"), ("ngu-kien", "Xã Ngũ Kiên")):
+            path = f"vinh-tuong/{slug}"
+            d.call("quantri", "POST", f"{V1}/zones", 201, json={"path": path, "name": name})
+            # No quiet hours unless a test sets them: these tests run at any hour.
+            d.call("quantri", "PATCH", f"{V1}/zones/{path}", 200, json={"quiet_start": None})
+            body = {"id": f"loa-{slug}", "zone": path}
+            d.call("quantri", "POST", f"{V1}/devices", 201, json=body)
+        ann = d.call(
+            "vanhanh-nk",
+            "POST",
+            f"{V1}/announcements",
+            201,
+            json={"title": "Ngũ Kiên: Bluezone", "text": "Bà con Ngũ Kiên cài Bluezone."},
+        )
+        d.call("vanhanh-nk", "POST", f"{V1}/announcements/{ann['id']}/render", 200)
+        d.call("duyet", "POST", f"{V1}/announcements/{ann['id']}/approve", 200)
+        sched = d.call(
+            "vanhanh-nk",
+            "POST",
+            f"{V1}/schedules",
+            201,
+            json={
+                "announcement_id": ann["id"],
+                "zones": ["vinh-tuong/ngu-kien"],
+                "rrule": "FREQ=DAILY;BYHOUR=7;BYMINUTE=0",
+                "start": clock.now.isoformat(),
+            },
+        )
+        d.ngu_kien_ann, d.ngu_kien_schedule = ann["id"], sched["id"]
+        yield d
+
+
+def _draft(d: District, who: str, text: str = "Thông báo thử.") -> str:
+    ann = d.call(who, "POST", f"{V1}/announcements", 201, json={"title": "Thử", "text": text})
+    d.call(who, "POST", f"{V1}/announcements/{ann['id']}/render", 200)
+    ann_id: str = ann["id"]
+    return ann_id
+
+
+# --- finding 1: an approver of one commune put its own words on another commune -------------
+
+
+def test_commune_approver_cannot_withdraw_rewrite_or_approve_another_communes_words(
+    district: District,
+) -> None:
+    d, ann = district, district.ngu_kien_ann
+    url = f"{V1}/announcements/{ann}"
+    d.refused("duyet-tt", "PATCH", url, "outside_zone", json={"status": "draft"})
+    d.refused("duyet-tt", "PATCH", url, "outside_zone", json={"text": "Lời của Tân Tiến."})
+    d.refused("duyet-tt", "POST", f"{url}/render", "outside_zone")
+    # Even once withdrawn by someone entitled, its approval stays with Ngũ Kiên's scope.
+    d.call("quantri", "PATCH", url, 200, json={"status": "draft"})
+    d.refused("duyet-tt", "POST", f"{url}/approve", "outside_zone")
+    page = d.page_as("duyet-tt")
+    assert page.post(f"/thong-bao/{ann}/duyet").status_code == 403
+    assert page.post(f"/thong-bao/{ann}/nghe-thu").status_code == 403
+    with d.client.app.state.sessions() as db:  # type: ignore[attr-defined]
+        row = db.get_one(Announcement, ann)
+        assert row.status == "draft" and row.text == "Bà con Ngũ Kiên cài Bluezone."
+
+
+def test_whoever_last_changed_the_words_cannot_approve_them(district: District) -> None:
+    d, ann = district, district.ngu_kien_ann
+    url = f"{V1}/announcements/{ann}"
+    # The district approver rewrites an approved text: it returns to approval...
+    edited = d.call("duyet", "PATCH", url, 200, json={"text": "Lời mới của người duyệt."})
+    assert edited["status"] == "draft" and edited["approver"] is None
+    d.call("duyet", "POST", f"{url}/render", 200)
+    # ...and the author is still someone else, but the last editor may not approve.
+    d.refused("duyet", "POST", f"{url}/approve", "own_announcement")
+    assert d.page_as("duyet").post(f"/thong-bao/{ann}/duyet").status_code == 403
+    # Someone else may.
+    d.call("quantri", "POST", f"{url}/approve", 200)
+
+
+def test_an_edit_of_approved_words_holds_their_schedules_until_approved(
+    district: District,
+) -> None:
+    d, ann = district, district.ngu_kien_ann
+    d.call("vanhanh-nk", "PATCH", f"{V1}/announcements/{ann}", 200, json={"title": "Mới"})
+    with d.client.app.state.sessions() as db:  # type: ignore[attr-defined]
+        from pa_server.services.timelines import load_specs
+
+        schedules, _, _ = load_specs(db)
+    assert d.ngu_kien_schedule not in {s.id for s in schedules}
+
+
+# --- finding 2: an operator turned an admin's emergency schedule into its own -----------------
+
+
+def test_operator_cannot_take_over_an_admins_emergency_schedule(district: District) -> None:
+    d = district
+    emergency = _draft(d, "quantri", "Khẩn cấp: lũ quét.")
+    d.call("duyet", "POST", f"{V1}/announcements/{emergency}/approve", 200)
+    sched = d.call(
+        "quantri",
+        "POST",
+        f"{V1}/schedules?confirm_emergency=true",
+        201,
+        json={
+            "announcement_id": emergency,
+            "zones": ["vinh-tuong/tan-tien"],
+            "start": (d.clock.now + timedelta(hours=2)).isoformat(),
+            "level": "emergency",
+        },
+    )
+    own = _draft(d, "vanhanh")
+    d.call("duyet", "POST", f"{V1}/announcements/{own}/approve", 200)
+    takeover = {"announcement_id": own, "start": d.clock.now.isoformat(), "enabled": True}
+    url = f"{V1}/schedules/{sched['id']}"
+    d.refused("vanhanh", "PATCH", url, "emergency_admin_only", json=takeover)
+    d.refused("vanhanh", "PATCH", url, "emergency_admin_only", json={"enabled": False})
+    d.refused("vanhanh", "DELETE", url, "emergency_admin_only")
+    # Nor raise its own schedule to an emergency.
+    mine = d.call(
+        "vanhanh",
+        "POST",
+        f"{V1}/schedules",
+        201,
+        json={"announcement_id": own, "zones": ["vinh-tuong/tan-tien"], "start": takeover["start"]},
+    )
+    d.refused(
+        "vanhanh",
+        "PATCH",
+        f"{V1}/schedules/{mine['id']}?confirm_emergency=true",
+        "emergency_admin_only",
+        json={"level": "emergency"},
+    )
+    after = d.call("quantri", "GET", url, 200)
+    assert after["announcement_id"] == emergency and after["level"] == "emergency"
+
+
+# --- finding 3: operators reach other zones through announcements ------------------------------
+
+
+def test_operator_cannot_touch_another_communes_announcement(district: District) -> None:
+    d, ann = district, district.ngu_kien_ann
+    url = f"{V1}/announcements/{ann}"
+    for body in ({"status": "draft"}, {"status": "archived"}, {"text": "x"}, {"title": "x"}):
+        d.refused("vanhanh", "PATCH", url, "outside_zone", json=body)
+    d.refused("vanhanh", "DELETE", url, "outside_zone")
+    # The schedule's occurrences are still Ngũ Kiên's.
+    assert d.call("vanhanh-nk", "GET", url, 200)["status"] == "approved"
+
+
+def test_operator_cannot_raise_its_text_to_an_emergency(district: District) -> None:
+    d = district
+    own = _draft(d, "vanhanh")
+    d.refused(
+        "vanhanh",
+        "PATCH",
+        f"{V1}/announcements/{own}",
+        "emergency_admin_only",
+        json={"level": "emergency"},
+    )
+
+
+def test_unscheduled_drafts_belong_to_their_authors_commune(district: District) -> None:
+    d = district
+    draft = _draft(d, "vanhanh-nk")
+    d.refused("vanhanh", "PATCH", f"{V1}/announcements/{draft}", "outside_zone", json={"text": "x"})
+    d.refused("duyet-tt", "POST", f"{V1}/announcements/{draft}/approve", "outside_zone")
+    d.call("duyet", "POST", f"{V1}/announcements/{draft}/approve", 200)
+
+
+# --- finding 4: quiet hours fell to a back-dated play_at ---------------------------------------
+
+
+def test_a_broadcast_in_the_past_is_refused(district: District) -> None:
+    d, ann = district, district.ngu_kien_ann
+    body = {
+        "announcement_id": ann,
+        "zones": ["vinh-tuong/ngu-kien"],
+        "play_at": (d.clock.now - timedelta(hours=3)).isoformat(),
+        "max_late_s": 86400,
+    }
+    r = d.call("vanhanh-nk", "POST", f"{V1}/broadcasts", 422, json=body)
+    assert r["detail"]["code"] == "play_at_past"
+    assert not [c for c in d.dispatcher.commands if c[1] == "play"]
+
+
+def test_quiet_hours_hold_for_the_instant_it_would_sound_api_and_page(district: District) -> None:
+    d, ann = district, district.ngu_kien_ann
+    local = (d.clock.now + timedelta(hours=7)).time()  # Asia/Ho_Chi_Minh, no DST
+    start = f"{(local.hour - 1) % 24:02d}:00"
+    end = f"{(local.hour + 1) % 24:02d}:00"
+    quiet = {"quiet_start": start, "quiet_end": end}
+    d.call("quantri", "PATCH", f"{V1}/zones/vinh-tuong/ngu-kien", 200, json=quiet)
+    body = {"announcement_id": ann, "zones": ["vinh-tuong/ngu-kien"]}
+    r = d.call("vanhanh-nk", "POST", f"{V1}/broadcasts", 422, json=body)
+    assert r["detail"]["code"] == "quiet_hours"
+    page = d.page_as("vanhanh-nk")
+    r = page.post(f"/thong-bao/{ann}/phat-ngay", zone="vinh-tuong/ngu-kien", level="normal")
+    assert r.status_code == 422 and "giờ yên tĩnh" in r.text
+    assert not [c for c in d.dispatcher.commands if c[1] == "play"]
+
+
+# --- finding 5: the audit log could not name who sounded an emergency --------------------------
+
+
+def test_emergency_needs_no_second_approver_and_names_its_sender(district: District) -> None:
+    d = district
+    flood = d.call(
+        "quantri",
+        "POST",
+        f"{V1}/announcements",
+        201,
+        json={"title": "Lũ quét", "text": "Khẩn cấp: lũ quét.", "level": "emergency"},
+    )
+    d.call("quantri", "POST", f"{V1}/announcements/{flood['id']}/render", 200)
+    body = {"announcement_id": flood["id"], "zones": ["vinh-tuong/tan-tien"]}
+    # Unconfirmed: refused, nothing sent.
+    d.refused("quantri", "POST", f"{V1}/broadcasts", "emergency_unconfirmed", json=body)
+    occ = d.call("quantri", "POST", f"{V1}/broadcasts?confirm_emergency=true", 201, json=body)
+    assert occ["priority"] == 100
+    with d.client.app.state.sessions() as db:  # type: ignore[attr-defined]
+        row = db.get_one(Occurrence, occ["id"])
+        assert row.caused_by == "quantri"
+        assert db.get_one(Announcement, flood["id"]).approver == "quantri"
+    sent = d.audit("broadcast", "occurrences")
+    assert [(e.actor_name, e.entity_id) for e in sent] == [("quantri", occ["id"])]
+    # An operator may not stop it; the admin may, and that is logged too.
+    d.refused("vanhanh", "POST", f"{V1}/broadcasts/{occ['id']}/stop", "emergency_admin_only")
+    d.call("quantri", "POST", f"{V1}/broadcasts/{occ['id']}/stop", 200)
+    assert [e.actor_name for e in d.audit("stop", "occurrences")] == ["quantri"]
+
+
+def test_page_broadcast_stop_volume_and_ping_are_audited(district: District) -> None:
+    d, ann = district, district.ngu_kien_ann
+    page = d.page_as("vanhanh-nk")
+    r = page.post(f"/thong-bao/{ann}/phat-ngay", zone="vinh-tuong/ngu-kien", level="normal")
+    assert r.status_code == 303, r.text
+    occ_id = r.headers["location"].rsplit("/", 1)[1]
+    assert page.post(f"/phat/{occ_id}/dung").status_code == 303
+    assert page.post("/thiet-bi/loa-ngu-kien/am-luong", volume="70").status_code == 303
+    assert page.post("/thiet-bi/loa-ngu-kien/ping").status_code == 303
+    d.call("vanhanh-nk", "POST", f"{V1}/devices/loa-ngu-kien/ping", 202)
+    d.call("vanhanh-nk", "POST", f"{V1}/devices/loa-ngu-kien/volume", 202, json={"volume": 60})
+    assert [e.actor_name for e in d.audit("broadcast", "occurrences")] == ["vanhanh-nk"]
+    assert [e.actor_name for e in d.audit("stop", "occurrences")] == ["vanhanh-nk"]
+    assert len(d.audit("ping", "devices")) == 2 and len(d.audit("volume", "devices")) == 2
+    # Another commune's loudspeaker: refused on both doors, nothing sent or logged.
+    d.refused("vanhanh", "POST", f"{V1}/devices/loa-ngu-kien/ping", "outside_zone")
+    assert d.page_as("vanhanh").post("/thiet-bi/loa-ngu-kien/ping").status_code == 403
+    assert len(d.audit("ping", "devices")) == 2
+
+
+def test_removed_schedule_targets_are_in_the_log(district: District) -> None:
+    d = district
+    url = f"{V1}/schedules/{d.ngu_kien_schedule}"
+    both = {"zones": ["vinh-tuong/ngu-kien"], "devices": ["loa-ngu-kien"]}
+    d.call("vanhanh-nk", "PATCH", url, 200, json=both)
+    d.call("vanhanh-nk", "PATCH", url, 200, json={"zones": ["vinh-tuong/ngu-kien"], "devices": []})
+    changes = d.audit("update", "schedule_targets")
+    assert changes[-1].actor_name == "vanhanh-nk"
+    assert changes[-1].before == {"targets": ["device:loa-ngu-kien", "zone:vinh-tuong/ngu-kien"]}
+    assert changes[-1].after == {"targets": ["zone:vinh-tuong/ngu-kien"]}
+
+
+def test_missing_rows_are_404_on_pages_and_api(district: District) -> None:
+    d = district
+    page = d.page_as("vanhanh")
+    for url in ("/thong-bao/khong-co", "/lich-phat/khong-co", "/phat/khong-co"):
+        assert page.client.get(url).status_code == 404, url
+    d.call("vanhanh", "GET", f"{V1}/announcements/khong-co", 404)
