@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
@@ -24,3 +25,21 @@ def band_limit(x: npt.NDArray[np.float64], rate: int) -> npt.NDArray[np.float64]
     from scipy.signal import sosfilt
 
     return np.asarray(sosfilt(_sos(rate), x), dtype=np.float64)
+
+
+def band_limit_int16(x: npt.NDArray[np.int16], rate: int) -> npt.NDArray[np.int16]:
+    """`band_limit` of int16 samples, chunk by chunk (the filter's state carried across)."""
+    from scipy.signal import sosfilt
+
+    from audio.loudness import CHUNK, to_int16
+
+    sos = _sos(rate)
+    state = np.zeros((sos.shape[0], 2))
+
+    def filtered() -> Iterator[npt.NDArray[np.float64]]:
+        nonlocal state
+        for a in range(0, len(x), CHUNK):
+            y, state = sosfilt(sos, x[a : a + CHUNK].astype(np.float64) / 32768.0, zi=state)
+            yield np.asarray(y, dtype=np.float64)
+
+    return to_int16(filtered(), len(x))

@@ -1,50 +1,62 @@
-"""Composition with pydub: chime, intro, the body repeated with gaps, outro, at one rate, mono."""
+"""Composition: chime, intro, the body repeated with pauses, outro, as clips placed on a timeline.
+
+Nothing here builds the whole broadcast: a `Programme` is its distinct clips (int16 at the
+output rate) and the offsets where copies of them start, silence elsewhere. Mastering and
+encoding walk it chunk by chunk (`Programme.chunks`), so memory follows the longest clip,
+not the length of the broadcast.
+"""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from math import gcd
 
 import numpy as np
+import numpy.typing as npt
 
 from audio.pcm import OUTPUT_RATE, Pcm
 
-with warnings.catch_warnings():
-    # pydub warns at import when ffmpeg is absent; we only hand it raw PCM, which needs none
-    warnings.simplefilter("ignore", RuntimeWarning)
-    from pydub import AudioSegment
-    from pydub.effects import speedup
-    from pydub.silence import detect_leading_silence
+Samples = npt.NDArray[np.int16]
 
-#: Parts of a programme that are silence by construction (never stored or processed).
-SILENT_PARTS = frozenset({"lead", "pause", "gap", "tail"})
-#: Below this a TTS piece's edge counts as silence and is trimmed, so our gaps are the gaps.
+#: Below this a TTS piece's edge counts as silence and is trimmed, so our pauses are the pauses.
 SILENCE_DBFS = -50.0
+#: Trimming looks at the edges in steps of this (pydub's `detect_leading_silence` default).
+TRIM_STEP_S = 0.01
+#: Samples handed on at a time when a programme is walked (about 6 s at 22,050 Hz).
+CHUNK = 1 << 17
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Pauses and fades of a broadcast, in seconds."""
+    """Fixed pauses and fades of a broadcast, in seconds (the chosen ones are RenderOptions)."""
 
     lead_s: float = 0.3
     after_chime_s: float = 0.6
-    sentence_gap_s: float = 0.35
     after_intro_s: float = 0.8
     before_outro_s: float = 1.2
     tail_s: float = 0.5
     fade_s: float = 0.012
+    recording_fade_s: float = 0.02
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One prepared clip of speech and the silence after it (ignored after a part's last)."""
+
+    samples: Samples
+    pause_after_s: float
 
 
 @dataclass(frozen=True)
 class Programme:
     """The composed broadcast as its distinct clips and where they sit, silence elsewhere.
 
-    A body repeated N times is one clip placed N times: loudness work runs on each clip once.
-    `parts` names every span (seconds), silences included, for metadata and tests.
+    A body repeated N times is the same clips placed N times: loudness work runs on each clip
+    once. `parts` names every span (seconds), silences included, for metadata and tests.
     """
 
-    clips: tuple[Pcm, ...]
+    clips: tuple[Samples, ...]
     offsets: tuple[tuple[int, ...], ...]
     frames: int
     parts: tuple[tuple[str, float, float], ...]
@@ -54,106 +66,153 @@ class Programme:
         """Length in seconds."""
         return self.frames / OUTPUT_RATE
 
-    def assemble(self, clips: Sequence[Pcm]) -> Pcm:
-        """The whole broadcast with `clips` (processed versions of `self.clips`) in place."""
-        out = np.zeros(self.frames, dtype="<i2")
-        for clip, offsets in zip(clips, self.offsets, strict=True):
-            samples = np.frombuffer(clip.samples, dtype="<i2")
-            for at in offsets:
-                out[at : at + len(samples)] = samples
-        return Pcm(out.tobytes(), OUTPUT_RATE)
+    def chunks(self, clips: Sequence[Samples] | None = None) -> Iterator[Samples]:
+        """The broadcast, `CHUNK` samples at a time, with `clips` (processed `self.clips`)."""
+        use = self.clips if clips is None else clips
+        placed = sorted(
+            (at, i) for i, offsets in enumerate(self.offsets) for at in offsets if len(use[i])
+        )
+        first = 0  # placements before this one end before the current chunk
+        for start in range(0, self.frames, CHUNK):
+            end = min(self.frames, start + CHUNK)
+            out = np.zeros(end - start, dtype=np.int16)
+            for k in range(first, len(placed)):
+                at, i = placed[k]
+                if at >= end:
+                    break
+                clip = use[i]
+                if at + len(clip) <= start:
+                    if k == first:
+                        first += 1
+                    continue
+                a, b = max(start, at), min(end, at + len(clip))
+                out[a - start : b - start] = clip[a - at : b - at]
+            yield out
 
 
-def _segment(pcm: Pcm) -> AudioSegment:
-    seg = AudioSegment(data=pcm.samples, sample_width=2, frame_rate=pcm.rate, channels=1)
-    return seg if pcm.rate == OUTPUT_RATE else seg.set_frame_rate(OUTPUT_RATE)
+def to_output_rate(pcm: Pcm) -> Samples:
+    """`pcm`'s samples at OUTPUT_RATE (polyphase resampling when the engine's rate differs)."""
+    x = np.frombuffer(pcm.samples, dtype="<i2")
+    if pcm.rate == OUTPUT_RATE or not len(x):
+        return np.asarray(x, dtype=np.int16)
+    from scipy.signal import resample_poly  # lazily: only gTTS-at-24-kHz-like voices need it
+
+    g = gcd(OUTPUT_RATE, pcm.rate)
+    y = np.asarray(resample_poly(x.astype(np.float64), OUTPUT_RATE // g, pcm.rate // g))
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
 
 
-def _silence(seconds: float) -> AudioSegment:
-    return AudioSegment.silent(duration=round(seconds * 1000), frame_rate=OUTPUT_RATE)
+def _fade(x: Samples, fade_s: float) -> Samples:
+    n = min(round(fade_s * OUTPUT_RATE), len(x) // 2)
+    if n <= 0:
+        return x
+    y = x.astype(np.float64)
+    ramp = np.arange(n) / n
+    y[:n] *= ramp
+    y[len(y) - n :] *= ramp[::-1]
+    return np.round(y).astype(np.int16)
 
 
-def speech_segment(pieces: Sequence[Pcm], layout: Layout) -> AudioSegment:
-    """Sentences trimmed of edge silence, faded in/out, joined with the sentence gap."""
-    fade_ms = round(layout.fade_s * 1000)
-    out: list[AudioSegment] = []
-    for i, pcm in enumerate(pieces):
-        seg = _segment(pcm)
-        start = detect_leading_silence(seg, SILENCE_DBFS)
-        end = len(seg) - detect_leading_silence(seg.reverse(), SILENCE_DBFS)
-        if end > start:
-            seg = seg[start:end]
-        if i:
-            out.append(_silence(layout.sentence_gap_s))
-        out.append(seg.fade_in(min(fade_ms, len(seg) // 2)).fade_out(min(fade_ms, len(seg) // 2)))
-    return _join(out)
+def trim(x: Samples) -> Samples:
+    """`x` without leading and trailing stretches quieter than SILENCE_DBFS (RMS per 10 ms)."""
+    step = round(TRIM_STEP_S * OUTPUT_RATE)
+    n = len(x) // step
+    if n == 0:
+        return x
+    blocks = x[: n * step].astype(np.float64).reshape(n, step)
+    rms = np.sqrt((blocks * blocks).mean(axis=1))
+    loud = np.flatnonzero(rms >= 32768 * 10 ** (SILENCE_DBFS / 20))
+    if not len(loud):
+        return x  # all quiet: keep it as it is rather than lose it
+    end = (loud[-1] + 1) * step if loud[-1] < n - 1 else len(x)
+    return x[loud[0] * step : end]
 
 
-def _join(segments: Sequence[AudioSegment]) -> AudioSegment:
-    # one join instead of repeated `+`, which copies the growing programme every time
-    return AudioSegment(
-        data=b"".join(s.raw_data for s in segments),
-        sample_width=2,
-        frame_rate=OUTPUT_RATE,
-        channels=1,
-    )
+def speech_piece(pcm: Pcm, pause_after_s: float, layout: Layout) -> Piece:
+    """A spoken unit at the output rate, trimmed of edge silence, faded in and out."""
+    return Piece(_fade(trim(to_output_rate(pcm)), layout.fade_s), pause_after_s)
+
+
+def recording_piece(pcm: Pcm, layout: Layout) -> Piece:
+    """An operator's recording as the body: at the output rate, with short fades, untrimmed."""
+    return Piece(_fade(to_output_rate(pcm), layout.recording_fade_s), 0.0)
+
+
+def _frames(seconds: float) -> int:
+    return round(seconds * OUTPUT_RATE)
 
 
 def compose(
     *,
     chime: Pcm | None,
-    intro: Sequence[Pcm],
-    body: AudioSegment,
+    intro: Sequence[Piece],
+    body: Sequence[Piece],
     repeat: int,
-    gap_s: float,
-    outro: Sequence[Pcm],
+    repeat_pause_s: float,
+    outro: Sequence[Piece],
     layout: Layout = Layout(),
 ) -> Programme:
-    """Lay out the broadcast: [chime] [intro] body × repeat (gap between) [outro]."""
-    parts: list[tuple[str, AudioSegment]] = [("lead", _silence(layout.lead_s))]
+    """Lay out the broadcast: [chime] [intro] body × repeat (pauses between) [outro]."""
+    clips: list[Samples] = []
+    offsets: list[list[int]] = []
+    spans: list[tuple[str, float, float]] = []
+    at = 0
+
+    def silence(name: str, seconds: float) -> None:
+        nonlocal at
+        n = _frames(seconds)
+        spans.append((name, at / OUTPUT_RATE, (at + n) / OUTPUT_RATE))
+        at += n
+
+    def place(name: str, pieces: Sequence[Piece], ids: list[int]) -> None:
+        # pieces already placed once (a repeated body) reuse their clip: placed, not copied
+        nonlocal at
+        start = at
+        for k, piece in enumerate(pieces):
+            if k:
+                at += _frames(pieces[k - 1].pause_after_s)
+            if len(ids) <= k:
+                ids.append(len(clips))
+                clips.append(piece.samples)
+                offsets.append([])
+            offsets[ids[k]].append(at)
+            at += len(piece.samples)
+        spans.append((name, start / OUTPUT_RATE, at / OUTPUT_RATE))
+
+    silence("lead", layout.lead_s)
     if chime is not None:
-        parts += [("chime", _segment(chime)), ("pause", _silence(layout.after_chime_s))]
+        place("chime", [Piece(to_output_rate(chime), 0.0)], [])
+        silence("pause", layout.after_chime_s)
     if intro:
-        parts += [
-            ("intro", speech_segment(intro, layout)),
-            ("pause", _silence(layout.after_intro_s)),
-        ]
+        place("intro", intro, [])
+        silence("pause", layout.after_intro_s)
+    body_ids: list[int] = []
     for i in range(repeat):
         if i:
-            parts.append(("gap", _silence(gap_s)))
-        parts.append(("body", body))
+            silence("gap", repeat_pause_s)
+        place("body", body, body_ids)
     if outro:
-        parts += [
-            ("pause", _silence(layout.before_outro_s)),
-            ("outro", speech_segment(outro, layout)),
-        ]
-    parts.append(("tail", _silence(layout.tail_s)))
-    spans: list[tuple[str, float, float]] = []
-    clips: dict[int, tuple[AudioSegment, list[int]]] = {}  # by identity: the body is one object
-    at = 0
-    for name, seg in parts:
-        n = len(seg.raw_data) // 2
-        spans.append((name, at / OUTPUT_RATE, (at + n) / OUTPUT_RATE))
-        if name not in SILENT_PARTS:
-            clips.setdefault(id(seg), (seg, []))[1].append(at)
-        at += n
+        silence("pause", layout.before_outro_s)
+        place("outro", outro, [])
+    silence("tail", layout.tail_s)
     return Programme(
-        clips=tuple(Pcm(seg.raw_data, OUTPUT_RATE) for seg, _ in clips.values()),
-        offsets=tuple(tuple(offsets) for _, offsets in clips.values()),
+        clips=tuple(clips),
+        offsets=tuple(tuple(o) for o in offsets),
         frames=at,
         parts=tuple(spans),
     )
 
 
-def as_segment(pcm: Pcm) -> AudioSegment:
-    """A recording as the body: at the output rate, with short fades."""
-    seg = _segment(pcm)
-    fade_ms = min(20, len(seg) // 2)
-    return seg.fade_in(fade_ms).fade_out(fade_ms)
-
-
 def speed_up(pcm: Pcm, speed: float) -> Pcm:
     """`pcm` played `speed` times faster at the same pitch (pydub's chunked crossfade)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # pydub warns at import when ffmpeg is absent; we only hand it raw PCM, which needs none
+        warnings.simplefilter("ignore", RuntimeWarning)
+        from pydub import AudioSegment
+        from pydub.effects import speedup
+
     seg = AudioSegment(data=pcm.samples, sample_width=2, frame_rate=pcm.rate, channels=1)
     faster = speedup(seg, playback_speed=speed, chunk_size=80, crossfade=20)
     return Pcm(faster.raw_data, pcm.rate)

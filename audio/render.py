@@ -2,6 +2,8 @@
 
 validate (nothing written) → render cache → speak (sentence cache, engine chain) → compose
 → band-limit → loudness → encode → media store (atomic) → render cache.
+Memory follows the longest clip, not the broadcast: the body is placed, never copied, per
+repeat; loudness, limiting, encoding and the check of the encoded file all run chunk by chunk.
 """
 
 from __future__ import annotations
@@ -10,44 +12,41 @@ import hashlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+import numpy as np
 
 from announcements.normalize import normalize, split_sentences
 from audio import loudness
-from audio.bandpass import band_limit
+from audio.bandpass import band_limit_int16
 from audio.chime import chime_fingerprint, make_chime
-from audio.compose import Layout, Programme, as_segment, compose, speech_segment
-from audio.decode import decode_audio
-from audio.encode import FORMATS, MP3_BITRATE_KBPS, MP3_QUALITY, check_format, encode
-from audio.errors import BadRecording, BadRequest, BadText, UnknownEngine
+from audio.compose import CHUNK, Layout, Programme, compose, recording_piece, speech_piece
+from audio.encode import FORMATS, MP3_BITRATE_KBPS, MP3_QUALITY, check_format, open_encoder
+from audio.errors import BadRecording, BadText, UnknownEngine
+from audio.options import RenderOptions
 from audio.pcm import OUTPUT_RATE, Pcm
 from audio.sentence_cache import SentenceCache
-from audio.speaker import Speaker
-from audio.store import MediaStore, RenderCache
+from audio.speaker import Speaker, Spoken
+from audio.store import HashingWriter, MediaStore, RenderCache
 from audio.tts import TTSEngine
 from audio.tts.espeak import EspeakEngine
 from audio.tts.google import GttsEngine
+from audio.tts.piper import PiperEngine
 from audio.tts.recording import load_recording
 
 log = logging.getLogger(__name__)
 
-Engine = Literal["auto", "gtts", "espeak"]
-Format = Literal["mp3", "opus"]
-
 #: Bump when a change in this pipeline changes the sound: old render cache entries then miss.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 MAX_TEXT_CHARS = 5_000
-MAX_COMMUNE_CHARS = 80
-SPEED_RANGE = (0.5, 2.0)
-MAX_REPEAT = 10
-MAX_GAP_S = 30.0
 TARGET_LUFS = -16.0
 CEILING_DBTP = -1.0
 #: Delivered loudness this close to the target needs no second pass.
@@ -61,29 +60,27 @@ MP3_LOSS_LU = 0.4
 MP3_PEAK_HEADROOM_DB = 0.3
 #: After gTTS fails, `auto` renders skip the network (cached gTTS sentences still count) this long.
 GTTS_RETRY_AFTER_S = 60.0
-#: `auto` tries these in order.
-AUTO_CHAIN = ("gtts", "espeak")
+#: `auto` tries these in order (Piper only when a voice is configured).
+AUTO_CHAIN = ("piper", "gtts", "espeak")
+#: Engines that fall back to espeak-ng when they cannot speak (gTTS asked for alone does not:
+#: whoever names it wants Google's voice or an error).
+FALLS_BACK = {"piper": ("piper", "espeak")}
+#: A text unit ending in one of these is followed by the comma pause; any other by the
+#: sentence pause. Sentences are cut after them, so every engine pauses as the options say.
+COMMA_MARKS = ",;:"
+_CLAUSE = re.compile(r"(?<=[,;:])\s+")
 
 PHRASES: dict[str, str] = tomllib.loads(Path(__file__).with_name("phrases.toml").read_text("utf-8"))
 
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """Everything that shapes one broadcast file."""
+    """What to say (text, or an operator's recording) and how (RenderOptions)."""
 
     text: str | None = None
     recording: bytes | None = None
     recording_name: str | None = None
-    engine: Engine = "auto"
-    voice: str | None = None
-    speed: float = 1.0
-    repeat: int = 2
-    gap_s: float = 2.0
-    chime: bool = True
-    intro_commune: str | None = None
-    outro: bool = True
-    format: Format = "mp3"
-    band_limit: bool = False
+    options: RenderOptions = field(default_factory=RenderOptions)
 
 
 @dataclass(frozen=True)
@@ -122,13 +119,24 @@ class _Plan:
         return hashlib.sha256(f"{self.material}\0{outcome}".encode()).hexdigest()
 
 
-def master(programme: Programme, clips: Sequence[loudness.Signal], fmt: str) -> _Mastered:
-    """Normalise, encode, measure the delivered file; correct once if the codec moved it.
+@dataclass(frozen=True)
+class _Mastered:
+    """The encoded broadcast's measured loudness and peak, and how many encodes it took."""
 
-    `clips` are `programme.clips` as floats (band-limited if asked): loudness work runs on
-    each distinct clip once. MP3 at our rate reads about 0.35 LU quieter after decoding than
-    before encoding, and a codec can add peak: so loudness and true peak are measured on the
-    decoded file (what residents hear), and a second pass compensates when they miss. Opus has
+    lufs: float
+    peak: float
+    passes: int
+
+
+def master(
+    programme: Programme, clips: Sequence[loudness.Samples16], fmt: str, out: HashingWriter
+) -> _Mastered:
+    """Normalise, encode into `out` chunk by chunk, measure the delivered file; correct once.
+
+    `clips` are `programme.clips` (band-limited if asked): loudness work runs on each distinct
+    clip once. MP3 at our rate reads about 0.35 LU quieter after decoding than before encoding,
+    and a codec can add peak: so loudness and true peak are measured on the decoded file (what
+    residents hear, decoded as a stream), and a second pass compensates when they miss. Opus has
     no in-process decoder here: its figures are the encoder's input's.
     """
     mp3 = fmt == "mp3"
@@ -136,37 +144,60 @@ def master(programme: Programme, clips: Sequence[loudness.Signal], fmt: str) -> 
     ceiling = CEILING_DBTP - (MP3_PEAK_HEADROOM_DB if mp3 else 0.0)
     placed = list(zip(clips, programme.offsets, strict=True))
     for attempt in range(2):
-        ys = loudness.normalize(placed, programme.frames, OUTPUT_RATE, target, ceiling)
-        pcm = programme.assemble([Pcm.from_float(y, OUTPUT_RATE) for y in ys])
-        data = encode(pcm, fmt)
-        heard = decode_audio(data, "our own MP3").to_float() if fmt == "mp3" else pcm.to_float()
-        lufs = loudness.integrated_lufs(heard, OUTPUT_RATE)
-        peak = loudness.true_peak_dbtp(heard)
+        ys = loudness.normalize_int16(placed, programme.frames, OUTPUT_RATE, target, ceiling)
+        out.restart()
+        meter = loudness.StreamMeter(programme.frames, OUTPUT_RATE)
+        encoder = open_encoder(fmt, out, OUTPUT_RATE)
+        try:
+            for chunk in programme.chunks(ys):
+                encoder.write(chunk.tobytes())
+                if not mp3:
+                    meter.add(chunk / 32768.0)
+            encoder.finish()
+        except BaseException:
+            encoder.abort()
+            raise
+        del ys
+        lufs, peak = _measure_mp3(out, programme.frames) if mp3 else meter.result()
         if attempt or (abs(lufs - TARGET_LUFS) <= LOUDNESS_TOLERANCE_LU and peak <= CEILING_DBTP):
             break
         log.info("second mastering pass: %.2f LUFS, %.2f dBTP after encoding", lufs, peak)
         target += TARGET_LUFS - lufs
         ceiling -= max(0.0, peak - CEILING_DBTP)
-    return _Mastered(data, round(lufs, 2), round(peak, 2), attempt + 1)
+    return _Mastered(round(lufs, 2), round(peak, 2), attempt + 1)
 
 
-@dataclass(frozen=True)
-class _Mastered:
-    """The encoded broadcast, its measured loudness and peak, and how many encodes it took."""
+def _measure_mp3(out: HashingWriter, frames: int) -> tuple[float, float]:
+    """(LUFS, dBTP) of the MP3 written so far, decoded as a stream (never whole in memory)."""
+    import miniaudio
 
-    data: bytes
-    lufs: float
-    peak: float
-    passes: int
+    out.file.flush()
+    # the decoder adds LAME's delay and padding: a second of room for them
+    meter = loudness.StreamMeter(frames + OUTPUT_RATE, OUTPUT_RATE)
+    stream = miniaudio.stream_file(
+        str(out.path), miniaudio.SampleFormat.SIGNED16, 1, OUTPUT_RATE, CHUNK
+    )
+    for block in stream:
+        meter.add(np.frombuffer(block, dtype=np.int16) / 32768.0)
+    return meter.result()
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _sentences(text: str) -> tuple[str, ...]:
-    # punctuation-only pieces ("…", "-") carry no words: nothing for a voice to say
-    return tuple(s for s in split_sentences(normalize(text)) if any(c.isalnum() for c in s))
+def _units(text: str) -> tuple[str, ...]:
+    """Text → what a voice says in one go: sentences, cut at commas, semicolons and colons."""
+    units: list[str] = []
+    for sentence in split_sentences(normalize(text)):
+        # punctuation-only pieces ("…", "-") carry no words: nothing for a voice to say
+        units += [u for u in _CLAUSE.split(sentence) if any(c.isalnum() for c in u)]
+    return tuple(units)
+
+
+def _pause_after_s(unit: str, options: RenderOptions) -> float:
+    ms = options.comma_pause_ms if unit[-1:] in COMMA_MARKS else options.sentence_pause_ms
+    return ms / 1000
 
 
 class Renderer:
@@ -178,6 +209,7 @@ class Renderer:
         cache_dir: Path,
         gtts_timeout_s: float = 4.0,
         *,
+        piper_model: Path | None = None,
         engines: Mapping[str, TTSEngine] | None = None,
         clock: Callable[[], datetime] = _utcnow,
         monotonic: Callable[[], float] = time.monotonic,
@@ -188,7 +220,11 @@ class Renderer:
         self.engines: dict[str, TTSEngine] = (
             dict(engines)
             if engines is not None
-            else {"gtts": GttsEngine(gtts_timeout_s), "espeak": EspeakEngine()}
+            else {
+                "piper": PiperEngine(piper_model),
+                "gtts": GttsEngine(gtts_timeout_s),
+                "espeak": EspeakEngine(),
+            }
         )
         self.clock = clock
         self.monotonic = monotonic
@@ -197,44 +233,35 @@ class Renderer:
 
     # -- validation -------------------------------------------------------------------------
 
-    def _chain(self, req: RenderRequest) -> tuple[tuple[TTSEngine, str], ...]:
-        if req.engine == "auto":
-            names = [n for n in AUTO_CHAIN if n in self.engines]
-            # the voice chooses among espeak-ng's accents; gTTS has one voice
-            return tuple(
-                (self.engines[n], self.engines[n].resolve_voice(None if n == "gtts" else req.voice))
-                for n in names
-            )
-        engine = self.engines.get(req.engine)
-        if engine is None:
-            known = ", ".join(["auto", *self.engines])
-            raise UnknownEngine(f"unknown engine {req.engine!r} (choose {known})")
-        return ((engine, engine.resolve_voice(req.voice)),)
+    def _chain(self, o: RenderOptions) -> tuple[tuple[TTSEngine, str], ...]:
+        if o.engine == "auto":
+            # an engine that says it has no voice configured (Piper without a model) is skipped
+            names = [
+                n
+                for n in AUTO_CHAIN
+                if n in self.engines and getattr(self.engines[n], "configured", True)
+            ]
+        else:
+            names = [n for n in FALLS_BACK.get(o.engine, (o.engine,)) if n in self.engines]
+            if o.engine not in self.engines:
+                known = ", ".join(["auto", *self.engines])
+                raise UnknownEngine(f"unknown engine {o.engine!r} (choose {known})")
+        # the region chooses among espeak-ng's accents (and Piper's voices); gTTS has one voice
+        return tuple(
+            (self.engines[n], self.engines[n].resolve_voice(None if n == "gtts" else o.region))
+            for n in names
+        )
 
     def plan(self, req: RenderRequest) -> _Plan:
         """Validate `req` fully; raises AudioError (or announcements' errors) before any write."""
-        chain = self._chain(req)
-        check_format(req.format)
-        if not (SPEED_RANGE[0] <= req.speed <= SPEED_RANGE[1]):
-            raise BadRequest(f"speed {req.speed:g} is outside {SPEED_RANGE[0]}–{SPEED_RANGE[1]}")
-        if not (1 <= req.repeat <= MAX_REPEAT):
-            raise BadRequest(f"repeat {req.repeat} is outside 1–{MAX_REPEAT}")
-        if not (0.0 <= req.gap_s <= MAX_GAP_S):
-            raise BadRequest(f"gap {req.gap_s:g} s is outside 0–{MAX_GAP_S:g} s")
-        commune = None
-        if req.intro_commune is not None:
-            commune = " ".join(req.intro_commune.split())
-            if not commune:
-                raise BadRequest("the commune name for the intro is empty")
-            if len(commune) > MAX_COMMUNE_CHARS:
-                raise BadRequest(f"the commune name is over {MAX_COMMUNE_CHARS} characters")
+        o = req.options
+        chain = self._chain(o)
+        check_format(o.format)
         if req.text is not None and len(req.text) > MAX_TEXT_CHARS:
             raise BadText(f"text is {len(req.text):,} characters long (limit {MAX_TEXT_CHARS:,})")
 
         recording = recording_sha = None
         if req.recording is not None:
-            if req.speed != 1.0:
-                raise BadRequest("speed applies to synthesised speech; a recording plays as is")
             recording = load_recording(req.recording, req.recording_name)
             recording_sha = hashlib.sha256(req.recording).hexdigest()
             body: tuple[str, ...] = ()
@@ -243,32 +270,27 @@ class Renderer:
         else:
             if req.text is None or not req.text.strip():
                 raise BadText("text is empty")
-            body = _sentences(req.text)
+            body = _units(req.text)
             if not body:
                 raise BadText("text has nothing speakable (no letters or digits)")
             spoken = " ".join(body)
-        intro = _sentences(PHRASES["intro"].format(commune=commune)) if commune else ()
+        intro = _units(PHRASES["intro"].format(commune=o.commune)) if o.says_intro else ()
         outro: tuple[str, ...] = ()
-        if req.outro:
-            template = PHRASES["outro_commune"] if commune else PHRASES["outro"]
-            outro = _sentences(template.format(commune=commune))
+        if o.outro:
+            template = PHRASES["outro_commune"] if o.commune else PHRASES["outro"]
+            outro = _units(template.format(commune=o.commune))
 
         material = json.dumps(
             {
                 "v": RENDER_VERSION,
-                "engine": req.engine,
+                "options": o.to_dict(),
                 "chain": [(e.name, v) for e, v in chain],
-                "speed": round(req.speed, 3),
-                "repeat": req.repeat,
-                "gap_s": round(req.gap_s, 3),
-                "chime": chime_fingerprint() if req.chime else None,
+                "chime": chime_fingerprint() if o.chime else None,
                 "intro": intro,
                 "body": body,
                 "recording": recording_sha,
                 "transcript": spoken if recording is not None else None,
                 "outro": outro,
-                "format": req.format,
-                "band_limit": req.band_limit,
                 "loudness": [TARGET_LUFS, CEILING_DBTP],
                 "layout": asdict(Layout()),
                 "rate": OUTPUT_RATE,
@@ -282,10 +304,15 @@ class Renderer:
     # -- rendering --------------------------------------------------------------------------
 
     def render(self, req: RenderRequest) -> Rendition:
-        """Render `req` (or serve it from the render cache); see the module docstring."""
+        """Render `req` (or serve it from the render cache); see the module docstring.
+
+        The one render function: the pages, the API (through `audio.worker.RenderWorker`)
+        and `pa-server say` all end here, so equal requests give byte-identical files.
+        """
+        o = req.options
         plan = self.plan(req)
         cache_only: frozenset[str] = frozenset()
-        if req.engine == "auto" and self.monotonic() < self._gtts_down_until:
+        if o.engine == "auto" and self.monotonic() < self._gtts_down_until:
             cache_only = frozenset({"gtts"})
         # the render cache key includes which engine speaks: guess the first that is up
         guess = next((e.name for e, _ in plan.chain if e.name not in cache_only), "")
@@ -293,8 +320,8 @@ class Renderer:
         if cached is not None:
             return cached
 
-        speaker = Speaker(plan.chain, self.sentences, req.speed, cache_only)
-        spoken = speaker.speak([*plan.intro, *plan.body, *plan.outro])
+        units = [*plan.intro, *plan.body, *plan.outro]
+        spoken = Speaker(plan.chain, self.sentences, o.speed, cache_only).speak(units)
         if spoken.fell_back and "gtts" in {e.name for e, _ in plan.chain}:
             with self._lock:
                 self._gtts_down_until = self.monotonic() + GTTS_RETRY_AFTER_S
@@ -306,45 +333,67 @@ class Renderer:
                 return cached
 
         n_intro, n_body = len(plan.intro), len(plan.body)
-        pieces = spoken.pieces
         layout = Layout()
-        body_seg = (
-            as_segment(plan.recording)
+        pieces = [
+            speech_piece(pcm, _pause_after_s(text, o), layout)
+            for pcm, text in zip(spoken.pieces, units, strict=True)
+        ]
+        body = (
+            [recording_piece(plan.recording, layout)]
             if plan.recording is not None
-            else speech_segment(pieces[n_intro : n_intro + n_body], layout)
+            else pieces[n_intro : n_intro + n_body]
         )
         programme = compose(
-            chime=make_chime(OUTPUT_RATE) if req.chime else None,
+            chime=make_chime(OUTPUT_RATE) if o.chime else None,
             intro=pieces[:n_intro],
-            body=body_seg,
-            repeat=req.repeat,
-            gap_s=req.gap_s,
+            body=body,
+            repeat=o.repeat,
+            repeat_pause_s=o.repeat_pause_ms / 1000,
             outro=pieces[n_intro + n_body :],
             layout=layout,
         )
+        del pieces, body  # the programme holds the clips now
         # each clip filtered alone: clips end in fades, so the filter's ringing past them is nil
-        clips = [c.to_float() for c in programme.clips]
-        if req.band_limit:
-            clips = [band_limit(x, OUTPUT_RATE) for x in clips]
-        try:
-            mastered = master(programme, clips, req.format)
-        except loudness.Silent as exc:
-            if plan.recording is not None:
-                raise BadRecording("the recording is silent") from exc
-            raise
-        data, lufs, peak = mastered.data, mastered.lufs, mastered.peak
-        ext, mime = FORMATS[req.format]
+        clips = list(programme.clips)
+        if o.band_limit:
+            clips = [band_limit_int16(c, OUTPUT_RATE) for c in clips]
+        ext, mime = FORMATS[o.format]
+        with self.store.writing() as out:
+            try:
+                mastered = master(programme, clips, o.format, out)
+            except loudness.Silent as exc:
+                if plan.recording is not None:
+                    raise BadRecording("the recording is silent") from exc
+                raise
+            out.hexdigest()  # counts what ffmpeg wrote straight into the file, too
+            meta = self._meta(req, plan, programme, spoken, mastered, mime, out.size)
+            sha = self.store.put_file(out, ext, meta)
+        self.renders.put(key, sha, ext)
+        return self._rendition(sha, ext, self.store.meta(sha) or meta, cache_hit=False)
+
+    def _meta(
+        self,
+        req: RenderRequest,
+        plan: _Plan,
+        programme: Programme,
+        spoken: Spoken,
+        mastered: _Mastered,
+        mime: str,
+        size: int,
+    ) -> dict[str, Any]:
         engines = tuple(dict.fromkeys(spoken.engines))
         if plan.recording is not None:
             engines = (*engines, "recording")
         texts = [*plan.intro, *plan.body, *plan.outro]
-        parts = ["intro"] * n_intro + ["body"] * n_body + ["outro"] * len(plan.outro)
-        meta: dict[str, Any] = {
+        parts = ["intro"] * len(plan.intro) + ["body"] * len(plan.body)
+        parts += ["outro"] * len(plan.outro)
+        return {
             "mime": mime,
-            "bytes": len(data),
+            "bytes": size,
             "duration_ms": round(programme.duration_s * 1000),
-            "loudness_lufs": lufs,
-            "true_peak_dbtp": peak,
+            "loudness_lufs": mastered.lufs,
+            "true_peak_dbtp": mastered.peak,
+            "mastering_passes": mastered.passes,
             "engines": list(engines),
             "fell_back": spoken.fell_back,
             "engine_failures": list(spoken.failures),
@@ -360,24 +409,10 @@ class Renderer:
                 {"part": n, "start_s": round(a, 3), "end_s": round(b, 3)}
                 for n, a, b in programme.parts
             ],
-            "request": {
-                "engine": req.engine,
-                "voice": req.voice,
-                "speed": req.speed,
-                "repeat": req.repeat,
-                "gap_s": req.gap_s,
-                "chime": req.chime,
-                "intro_commune": req.intro_commune,
-                "outro": req.outro,
-                "format": req.format,
-                "band_limit": req.band_limit,
-            },
+            "options": req.options.to_dict(),
             "rate": OUTPUT_RATE,
             "created": self.clock().isoformat(),
         }
-        sha = self.store.put(data, ext, meta)
-        self.renders.put(key, sha, ext)
-        return self._rendition(sha, ext, self.store.meta(sha) or meta, cache_hit=False)
 
     def _cached(self, key: str, fell_back: bool | None = None) -> Rendition | None:
         entry = self.renders.get(key)
@@ -410,5 +445,5 @@ class Renderer:
 
 
 def spoken_sentences(text: str) -> Sequence[str]:
-    """The sentences `Renderer` would send to a TTS engine for `text` (for benches and tools)."""
-    return _sentences(text)
+    """The units `Renderer` would send to a TTS engine for `text` (for benches and tools)."""
+    return _units(text)

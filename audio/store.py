@@ -6,9 +6,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from audio.atomic import write_atomic
 from audio.errors import BadRequest
@@ -71,6 +74,79 @@ class MediaStore:
                     path.unlink()
             raise
         return sha
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[HashingWriter]:
+        """A temporary file in the store to stream a new media file into (removed unless kept).
+
+        Pass the writer to `put_file` once complete; any exception before that removes it.
+        """
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.media_dir / f".{uuid.uuid4().hex}.part"
+        try:
+            with tmp.open("wb") as f:
+                yield HashingWriter(f, tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def put_file(self, written: HashingWriter, ext: str, meta: dict[str, Any]) -> str:
+        """Move a complete streamed file into the store under its digest, then its metadata."""
+        sha = written.hexdigest()
+        path = self.path(sha, ext)
+        existed = path.is_file()
+        written.file.flush()
+        os.fsync(written.file.fileno())
+        if not existed:
+            written.path.replace(path)
+        try:
+            body = json.dumps({"sha256": sha, "ext": ext, **meta}, ensure_ascii=False, indent=1)
+            write_atomic(self.media_dir / f"{sha}.json", body.encode())
+        except BaseException:
+            if not existed:  # no media file without its metadata
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            raise
+        return sha
+
+
+class HashingWriter:
+    """A binary file that hashes (sha256) and counts what is written through it."""
+
+    def __init__(self, file: IO[bytes], path: Path) -> None:
+        self.file = file
+        self.path = path
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        """Write and hash `data`."""
+        self._hash.update(data)
+        self.size += len(data)
+        return self.file.write(data)
+
+    def restart(self) -> None:
+        """Empty the file to write it again (a second mastering pass)."""
+        self.file.seek(0)
+        self.file.truncate()
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    def fileno(self) -> int:
+        """The file's descriptor (a subprocess encoder writes to it directly: not hashed)."""
+        return self.file.fileno()
+
+    def hexdigest(self) -> str:
+        """sha256 of the file as written (re-read when a subprocess wrote it directly)."""
+        if self.size == 0:
+            self.file.flush()
+            h = hashlib.sha256()
+            with self.path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+                    self.size += len(block)
+            self._hash = h
+        return self._hash.hexdigest()
 
 
 class RenderCache:

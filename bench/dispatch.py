@@ -124,7 +124,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
     with tempfile.TemporaryDirectory() as tmp:
         keys = ServerKeys.load_or_create(Path(tmp))
-        with EmbeddedBroker("127.0.0.1", 0) as broker:
+        with EmbeddedBroker("127.0.0.1", 0, allow_anonymous=True) as broker:
             run("embedded", broker.url, n, keys)
         if os.environ.get("PA_TEST_MQTT_URL"):
             run("mosquitto", os.environ["PA_TEST_MQTT_URL"], n, keys)

@@ -1,23 +1,37 @@
-"""Render speed with espeak-ng: cold render, cached re-render, raw synthesis as the baseline.
+"""Render speed and memory with espeak-ng, each beside a baseline measured in the same run.
 
-Prints realtime factors (seconds of audio per second spent) for a ~60-second announcement, in
+Memory (issue 10): the maximum announcement (5,000 characters) at the maximum repeat (5)
+rendered (a) through `RenderWorker`, as the server does, in a fresh process standing for the
+server (it imports the server's app first), printing that process's peak RSS and the render
+worker's; (b) in-process, as `pa-server say` does. The baseline is the ~60-s Bluezone text
+at repeat 2, the same two ways. Each case runs in its own fresh interpreter, so every peak
+is that case's alone. Target: <= 300 MB peak RSS for the maximum case.
+
+Speed: prints realtime factors (seconds of audio per second spent) for a ~60-second announcement, in
 wall time and in CPU time of this process (`time.process_time()`: less disturbed by other
 processes on a loaded machine), and the cold/raw ratio against raw espeak-ng synthesis of the
 same sentences measured in the same run. Targets (issue 2): cold >= 50x realtime on one core
 and within 2x of raw synthesis; cached >= 1,000x. PASS/MISS is judged on CPU time (one core's
 work); wall figures are shown beside it. Each figure is the best of a few runs.
-Run: .venv/bin/python bench/render.py
+Run: .venv/bin/python bench/render.py            (both parts)
+     .venv/bin/python bench/render.py --only memory
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from audio.render import Renderer, RenderRequest, spoken_sentences
+from audio.options import RenderOptions
+from audio.render import MAX_TEXT_CHARS, Renderer, RenderRequest, spoken_sentences
 from audio.tts.espeak import EspeakEngine
 
 TEXT = (
@@ -29,6 +43,117 @@ TEXT = (
     "cách, không tụ tập, khai báo y tế. Cán bộ, đảng viên và gia đình gương mẫu thực hiện "
     "trước. Mọi thắc mắc xin liên hệ trạm y tế xã để được hướng dẫn. "
 ) * 2
+
+MAX_RSS_MIB = 300.0
+COMMUNE = "Tân Tiến"
+
+
+def max_text() -> str:
+    """The Bluezone sentences over and over, as long as an announcement may be (5,000 chars)."""
+    sentences = [s.strip() for s in TEXT.split(". ") if s.strip()]
+    out, i = "", 0
+    while True:
+        sentence = sentences[i % len(sentences)].rstrip(".") + ". "
+        if len(out) + len(sentence) > MAX_TEXT_CHARS:
+            return out.strip()
+        out += sentence
+        i += 1
+
+
+CASES = {"baseline": (TEXT, 2), "maximum": (max_text(), 5)}
+
+
+def _rss_now_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# VmHWM, not ru_maxrss: ru_maxrss survives exec on Linux, so a process forked from a big
+# parent would report the parent's size as its own peak
+from audio.worker import peak_rss_mib  # noqa: E402
+
+
+def _cpu_s(who: int) -> float:
+    u = resource.getrusage(who)
+    return u.ru_utime + u.ru_stime
+
+
+def child(case: str, via: str) -> None:
+    """One case in this fresh interpreter; prints one JSON line of figures."""
+    text, repeat = CASES[case]
+    opts = RenderOptions(engine="espeak", repeat=repeat, commune=COMMUNE)
+    req = RenderRequest(text=text, options=opts)
+    with tempfile.TemporaryDirectory() as d:
+        if via == "worker":
+            import pa_server.app  # noqa: F401  (the server process's own weight)
+            from audio.worker import RendererConfig, RenderWorker
+
+            with RenderWorker(RendererConfig(Path(d) / "m", Path(d) / "c"), max_pending=0) as w:
+                # start the worker (spawn, imports) outside the timing, as a running server has
+                w.render(RenderRequest(text="Khởi động.", options=RenderOptions(engine="espeak")))
+                before, hwm_before = _rss_now_mib(), peak_rss_mib()
+                start, cpu = time.perf_counter(), _cpu_s(resource.RUSAGE_SELF)
+                r = w.render(req)
+                wall = time.perf_counter() - start
+                server_cpu = _cpu_s(resource.RUSAGE_SELF) - cpu
+                server = peak_rss_mib()
+                worker = w.worker_peak_rss_mib()
+            render_cpu = _cpu_s(resource.RUSAGE_CHILDREN)  # includes the worker's start-up
+        else:
+            renderer = Renderer(Path(d) / "m", Path(d) / "c")
+            before, hwm_before = _rss_now_mib(), peak_rss_mib()
+            start, cpu = time.perf_counter(), _cpu_s(resource.RUSAGE_SELF)
+            r = renderer.render(req)
+            wall = time.perf_counter() - start
+            render_cpu = server_cpu = _cpu_s(resource.RUSAGE_SELF) - cpu
+            server = worker = peak_rss_mib()
+        print(json.dumps({"case": case, "via": via, "chars": len(text), "repeat": repeat,
+                          "wall_s": wall, "cpu_s": render_cpu, "server_cpu_s": server_cpu,
+                          "before_mib": before, "hwm_before_mib": hwm_before,
+                          "server_mib": server, "worker_mib": worker,
+                          "audio_s": r.duration_ms / 1000, "lufs": r.loudness_lufs,
+                          "dbtp": r.true_peak_dbtp, "bytes": r.bytes}))  # fmt: skip
+
+
+def memory() -> None:
+    """Each case × path in its own interpreter; print time and peak RSS side by side."""
+    print(
+        f"time and peak RSS (VmHWM) per render, each in a fresh interpreter; "
+        f"target <= {MAX_RSS_MIB:.0f} MB"
+    )
+    rows = []
+    for case in CASES:
+        for via in ("worker", "inprocess"):
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", case, via],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for r in rows:
+        print(
+            f"{r['case']:8} {r['chars']:5} chars x{r['repeat']} -> {r['audio_s']:7.1f} s audio, "
+            f"{r['bytes']:>10,} B, {r['lufs']:.2f} LUFS, {r['dbtp']:.2f} dBTP"
+        )
+        if r["via"] == "worker":
+            print(
+                f"    via RenderWorker (server): {r['wall_s']:5.1f} s wall; server process "
+                f"{r['server_cpu_s']:.2f} s CPU, RSS {r['before_mib']:.1f} MB, peak "
+                f"{r['hwm_before_mib']:.1f} MB before the render (its imports) -> "
+                f"{r['server_mib']:.1f} MB after; render worker {r['cpu_s']:.1f} s CPU (with "
+                f"its start-up), peak {r['worker_mib']:.1f} MB"
+            )
+        else:
+            print(
+                f"    in-process (pa-server say): {r['wall_s']:5.1f} s wall, {r['cpu_s']:.1f} s "
+                f"CPU; RSS {r['before_mib']:.1f} MB before -> peak {r['server_mib']:.1f} MB"
+            )
+    big = [r for r in rows if r["case"] == "maximum"]
+    worst = max(max(r["server_mib"], r["worker_mib"]) for r in big)
+    print(f"maximum case, worst peak RSS of any process: {worst:.1f} MB "
+          f"(target <= {MAX_RSS_MIB:.0f}: {verdict(worst <= MAX_RSS_MIB)})")  # fmt: skip
+
 
 COLD_MIN_RTF = 50.0
 COLD_MAX_RATIO = 2.0
@@ -61,6 +186,22 @@ def verdict(ok: bool) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["memory", "speed"])
+    parser.add_argument("--child", nargs=2, metavar=("CASE", "VIA"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    if args.only != "speed":
+        memory()
+    if args.only != "memory":
+        print()
+        speed()
+
+
+def speed() -> None:
+    """Cold and cached renders of the ~60-s text against raw espeak-ng synthesis."""
     sentences = spoken_sentences(TEXT)
     engine = EspeakEngine()
     engine.synthesize("khởi động", voice="vi", speed=1.0)  # load the library outside the timing
@@ -79,12 +220,14 @@ def main() -> None:
     )
 
     for repeat in (1, 2):
-        req = RenderRequest(text=TEXT, engine="espeak", repeat=repeat, intro_commune="Tân Tiến")
+        opts = RenderOptions(engine="espeak", repeat=repeat, commune=COMMUNE)
+        req = RenderRequest(text=TEXT, options=opts)
         colds, warms = [], []
         for _ in range(3):  # each cold render in fresh folders: nothing cached at all
             with tempfile.TemporaryDirectory() as d:
                 r = Renderer(Path(d) / "media", Path(d) / "cache")
-                rend = r.render(RenderRequest(text="khởi động", engine="espeak", repeat=1))
+                warm = RenderOptions(engine="espeak", repeat=1)
+                rend = r.render(RenderRequest(text="khởi động", options=warm))
                 colds.append(timed(lambda r=r, req=req: r.render(req)))
                 rend = r.render(req)
                 assert rend.cache_hit

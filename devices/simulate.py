@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", help="state folders (default: a temporary folder)")
     parser.add_argument("--username", help="broker user name shared by the simulated agents")
     parser.add_argument("--password", help="broker password shared by the simulated agents")
+    parser.add_argument(
+        "--credentials",
+        help="TOML file of each agent's broker password (`pa-server device add-sim -o FILE`)",
+    )
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument("--per-process", type=int, default=PER_PROCESS, help=argparse.SUPPRESS)
 
@@ -79,6 +84,7 @@ class SimulateOptions:
     state_dir: Path | None
     username: str | None
     password: str | None
+    credentials: Path | None
     duration: float | None
     per_process: int
 
@@ -108,6 +114,7 @@ class SimulateOptions:
             state_dir=Path(args.state_dir) if args.state_dir else None,
             username=args.username,
             password=args.password,
+            credentials=Path(args.credentials) if args.credentials else None,
             duration=args.duration,
             per_process=max(1, args.per_process),
         )
@@ -136,18 +143,44 @@ def fetch_public_keys(server: str, client: httpx.Client | None = None) -> dict[s
     return keys
 
 
+def simulated_device_id(id_prefix: str, n: int) -> str:
+    """The device id of simulated agent number `n` (the server's `device add-sim` uses it too)."""
+    return f"{id_prefix}-{n:05d}"
+
+
+def load_credentials(path: Path) -> dict[str, str]:
+    """{device id: broker password} from a `pa-server device add-sim` file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the credentials file {path}: {exc}") from exc
+    passwords = data.get("passwords")
+    if not isinstance(passwords, dict) or not all(isinstance(v, str) for v in passwords.values()):
+        raise ConfigError(f"{path}: expected a [passwords] table of device id = password")
+    return passwords
+
+
 def agent_configs(opts: SimulateOptions, state_root: Path) -> list[AgentConfig]:
     """One config per simulated agent."""
     configs = []
+    passwords = load_credentials(opts.credentials) if opts.credentials else None
     for n in range(opts.first, opts.first + opts.count):
-        device_id = f"{opts.id_prefix}-{n:05d}"
+        device_id = simulated_device_id(opts.id_prefix, n)
+        username, password = opts.username, opts.password
+        if passwords is not None:
+            if device_id not in passwords:
+                raise ConfigError(
+                    f"{opts.credentials} has no password for {device_id}: register it with "
+                    "`pa-server device add-sim`"
+                )
+            username, password = device_id, passwords[device_id]
         # No busy-wait: hundreds of agents share one GIL; a spinning thread would hold it.
         player: dict[str, Any] = {"kind": opts.player, "spin_s": 0.0}
         if opts.output is not None:
             player["output_dir"] = str(opts.output / device_id)
         data = {
             "device": {"id": device_id, "zone": opts.zone},
-            "mqtt": {"url": opts.broker, "username": opts.username, "password": opts.password},
+            "mqtt": {"url": opts.broker, "username": username, "password": password},
             "server": {"url": opts.server, "public_keys": opts.public_keys},
             "topic_prefix": opts.prefix,
             "paths": {"state_dir": str(state_root / device_id)},
@@ -170,6 +203,8 @@ def _child_command(opts: SimulateOptions, first: int, count: int, state_root: Pa
         cmd += ["--output", str(opts.output)]
     if opts.username:
         cmd += ["--username", opts.username, "--password", opts.password or ""]
+    if opts.credentials is not None:
+        cmd += ["--credentials", str(opts.credentials)]
     if opts.duration is not None:
         cmd += ["--duration", str(opts.duration)]
     return cmd

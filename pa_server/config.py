@@ -31,8 +31,13 @@ class Settings(BaseSettings):
     public_url: str | None = Field(default=None, description="Base URL agents fetch media from.")
 
     mqtt_url: str | None = Field(default=None, description="External broker; unset = embedded.")
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
+    mqtt_username: str | None = Field(
+        default=None, description="The server's broker login; embedded broker default pa-server."
+    )
+    mqtt_password: str | None = Field(
+        default=None,
+        description="Embedded broker default: made at first start, data_dir/mqtt-server-password.",
+    )
     mqtt_ca_file: Path | None = None
     mqtt_client_id: str | None = Field(
         default=None,
@@ -47,8 +52,19 @@ class Settings(BaseSettings):
         default="text", description="`json`: one JSON object per log line (ts, level, logger, msg)."
     )
     timezone: str = "Asia/Ho_Chi_Minh"
-    tts_engine: str = Field(default="auto", pattern="^(auto|gtts|espeak)$")
+    tts_engine: str = Field(default="auto", pattern="^(auto|gtts|espeak|piper)$")
     gtts_timeout_s: float = Field(default=4.0, gt=0, le=60)
+    tts_piper_model: Path | None = Field(
+        default=None,
+        description="A Piper voice (.onnx, its .onnx.json beside it) copied onto this server; "
+        "used by engine piper and first by auto; espeak-ng speaks when it cannot (docs/audio.md).",
+    )
+    render_processes: int = Field(
+        default=1, ge=1, le=16, description="Worker processes rendering audio (each up to ~200 MB)."
+    )
+    render_queue: int = Field(
+        default=4, ge=0, le=100, description="Renders that may wait for a worker; more get 503."
+    )
     planner_horizon_h: int = Field(default=48, ge=1, le=24 * 31)
     planner_interval_s: float = Field(default=5.0, gt=0, le=3600)
     broadcast_lead_s: float = Field(
@@ -76,6 +92,32 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="An agent whose clock is further off is flagged."
     )
 
+    # Live audio (Snapcast): see docs/live.md.
+    snapserver_url: str | None = Field(
+        default=None,
+        description="External snapserver's JSON-RPC control, tcp://127.0.0.1:1705 (loopback "
+        "only: snapserver 0.26 has no authentication). Unset = run our own when installed.",
+    )
+    snapserver_fifo_dir: Path | None = Field(
+        default=None,
+        description="External snapserver only: directory of its pipe sources live-1…live-N.",
+    )
+    snapserver_binary: str = Field(default="snapserver", description="Managed snapserver.")
+    snapserver_stream_bind: str = Field(
+        default="127.0.0.1",
+        description="Where the managed snapserver's audio port listens (0.0.0.0 for agents on "
+        "the network); its control port is always on 127.0.0.1.",
+    )
+    snapserver_stream_port: int = Field(default=1704, ge=0, le=65535, description="0 = any.")
+    snapserver_stream_host: str | None = Field(
+        default=None, description="Host agents connect to; default: PA_PUBLIC_URL's host."
+    )
+    snapserver_streams: int = Field(
+        default=4, ge=1, le=64, description="Concurrent live sessions (one pipe source each)."
+    )
+    snapserver_buffer_ms: int = Field(default=1000, ge=200, le=10_000)
+    snapserver_opus_bitrate: int = Field(default=64_000, ge=6_000, le=512_000)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
@@ -83,6 +125,16 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @field_validator("snapserver_url")
+    @classmethod
+    def _loopback_control(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from pa_server.live.control import parse_control_url
+
+        parse_control_url(v)  # raises ValueError for anything but tcp://<loopback>:<port>
         return v
 
     @property

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from devices.protocol import Receipt, State, Topics, utc_now
 from pa_server.config import Settings
+from pa_server.db.broker_accounts import DbDeviceLookup
 from pa_server.db.published import DbPublishedStore
-from pa_server.messaging.broker import EmbeddedBroker
+from pa_server.messaging.broker import EmbeddedBroker, embedded_access
 from pa_server.messaging.bus import PahoBus
 from pa_server.messaging.dispatch import Dispatcher
 from pa_server.messaging.ingest_writer import IngestWriter
@@ -32,7 +33,7 @@ from pa_server.messaging.lease import DispatchLease, LeaderLoop
 from pa_server.messaging.signing import ServerKeys
 from pa_server.metrics import PaMetrics
 from pa_server.services.provisioning import broker_url
-from pa_server.services.timelines import DispatcherLike, PlanResult, replan, sync_timelines
+from pa_server.services.timelines import DispatcherLike, ReplanCounts, replan, sync_timelines
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def plan_and_publish(
     settings: Settings,
     *,
     now: datetime,
-) -> tuple[PlanResult, list[str]]:
+) -> tuple[ReplanCounts, list[str]]:
     """One planner cycle: replan and commit, then publish the timelines that changed."""
     horizon = timedelta(hours=settings.planner_horizon_h)
     with sessions() as session:
@@ -113,15 +114,19 @@ class Runtime:
     def start(self) -> None:
         """Start the broker (when no `PA_MQTT_URL`), connect the bus, start the planner loop."""
         s = self.settings
+        username, password = s.mqtt_username, s.mqtt_password
         if s.mqtt_url is None:
-            self.broker = EmbeddedBroker(s.broker_host, s.broker_port)
+            # Devices log in with what `device add` printed, looked up in the database at
+            # each connect; the server with its own account (made at first start).
+            access, username, password = embedded_access(s, DbDeviceLookup(self.sessions))
+            self.broker = EmbeddedBroker(s.broker_host, s.broker_port, access=access)
             self.broker.start()
             log.info("embedded MQTT broker on %s", self.broker.url)
         url = self.broker.url if self.broker is not None else broker_url(s)
         self.bus = PahoBus(
             url,
-            username=s.mqtt_username,
-            password=s.mqtt_password,
+            username=username,
+            password=password,
             ca_file=s.mqtt_ca_file,
             client_id=s.resolved_mqtt_client_id,
             topics=self.topics,

@@ -52,7 +52,7 @@ class TestBroker:
             pytest.skip("only the embedded broker can be restarted by a test")
         port = self.embedded.port
         self.embedded.stop()
-        self.embedded = EmbeddedBroker("127.0.0.1", port)
+        self.embedded = EmbeddedBroker("127.0.0.1", port, allow_anonymous=True)
         self.embedded.start()
 
     def stop(self) -> None:
@@ -69,7 +69,7 @@ def mqtt_broker(request: pytest.FixtureRequest) -> Iterator[TestBroker]:
         yield TestBroker("mosquitto", url, topics)
         clear_retained(url, topics.prefix)
         return
-    broker = EmbeddedBroker("127.0.0.1", 0)
+    broker = EmbeddedBroker("127.0.0.1", 0, allow_anonymous=True)
     broker.start()
     test_broker = TestBroker("embedded", broker.url, topics, broker)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _ctypes  # dlclose: unload espeak-ng between utterances (see _Library)
 import ctypes
 import logging
 import threading
@@ -43,7 +44,15 @@ _SynthCallback = ctypes.CFUNCTYPE(
 
 
 class _Library:
-    """The loaded espeak-ng library; one per process because espeak-ng is global state."""
+    """espeak-ng, loaded afresh for every utterance so the same text always gives the same audio.
+
+    espeak-ng keeps state from one utterance to the next in C statics (its pitch-flutter
+    index, a waveform double buffer): the same sentence synthesised twice in one process
+    came out different (measured: different samples, lengths a few samples apart). Loading
+    the library, speaking, then terminating and unloading it (dlclose) starts every utterance
+    from the same state, for about 6 ms more per utterance; renders from the page, the API
+    and the CLI then agree byte for byte even with separate caches.
+    """
 
     def __init__(self) -> None:
         try:
@@ -52,7 +61,17 @@ class _Library:
             raise TTSUnavailable(
                 "espeak-ng is not installed (pip install espeakng-loader)"
             ) from exc
-        lib: Any = ctypes.CDLL(espeakng_loader.get_library_path())
+        self.path = espeakng_loader.get_library_path()
+        self.data = espeakng_loader.get_data_path().encode()
+        self.chunks: list[bytes] = []
+        # Kept on self: ctypes would otherwise free the trampoline while C still holds it.
+        self.callback = _SynthCallback(self._collect)
+        lib = self._open()  # fail here, at first use, if the library or its data is unusable
+        self.rate = int(lib.rate)
+        self._close(lib)
+
+    def _open(self) -> Any:
+        lib: Any = ctypes.CDLL(self.path)
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
@@ -72,16 +91,21 @@ class _Library:
             ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
-        data = espeakng_loader.get_data_path().encode()
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
+        lib.espeak_Terminate.restype = ctypes.c_int
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data, 0)
         if rate <= 0:
-            raise TTSUnavailable(f"espeak-ng failed to initialise (data path {data!r})")
-        self.lib = lib
-        self.rate = int(rate)
-        self.chunks: list[bytes] = []
-        # Kept on self: ctypes would otherwise free the trampoline while C still holds it.
-        self.callback = _SynthCallback(self._collect)
+            self._close(lib, initialised=False)
+            raise TTSUnavailable(f"espeak-ng failed to initialise (data path {self.data!r})")
+        lib.rate = rate
         lib.espeak_SetSynthCallback(self.callback)
+        return lib
+
+    @staticmethod
+    def _close(lib: Any, *, initialised: bool = True) -> None:
+        if initialised:
+            lib.espeak_Terminate()
+        # the last handle closed unloads the library: the next _open starts from clean statics
+        _ctypes.dlclose(lib._handle)
 
     def _collect(self, wav: Any, count: int, _events: Any) -> int:
         if wav and count > 0:
@@ -89,17 +113,21 @@ class _Library:
         return 0
 
     def speak(self, text: str, voice: str, rate_wpm: int) -> Pcm:
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
-            raise UnknownVoice(f"espeak-ng has no voice {voice!r}")
-        self.lib.espeak_SetParameter(_ESPEAK_RATE, rate_wpm, 0)
-        data = text.encode("utf-8") + b"\0"
-        self.chunks = []
-        err = self.lib.espeak_Synth(
-            data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
-        )
-        if err != _EE_OK:
-            raise TTSUnavailable(f"espeak-ng synthesis failed (error {err})")
-        samples, self.chunks = b"".join(self.chunks), []
+        lib = self._open()
+        try:
+            if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+                raise UnknownVoice(f"espeak-ng has no voice {voice!r}")
+            lib.espeak_SetParameter(_ESPEAK_RATE, rate_wpm, 0)
+            data = text.encode("utf-8") + b"\0"
+            self.chunks = []
+            err = lib.espeak_Synth(
+                data, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
+            )
+            if err != _EE_OK:
+                raise TTSUnavailable(f"espeak-ng synthesis failed (error {err})")
+            samples, self.chunks = b"".join(self.chunks), []
+        finally:
+            self._close(lib)
         return Pcm(samples, self.rate)
 
 

@@ -20,7 +20,7 @@ class FakeEngine:
         *,
         rate: int = 22_050,
         seconds_per_char: float = 0.02,
-        voices: tuple[str, ...] = ("fake",),
+        voices: tuple[str, ...] = ("bac", "trung", "nam"),
         fail: bool = False,
     ) -> None:
         self.name = name

@@ -8,7 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from pa_server.api.deps import ConfirmEmergency, Limit, Offset, SessionDep, SettingsDep, UseCaseDep
-from pa_server.schemas.broadcasts import BroadcastCreate, BroadcastDetail, BroadcastPublic
+from pa_server.schemas.broadcasts import (
+    BroadcastCreate,
+    BroadcastDetail,
+    BroadcastPublic,
+    EmergencyCreate,
+)
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.services import broadcasts
 from pa_server.services.validation import check_timezone, in_zone
@@ -49,6 +54,22 @@ def create_broadcast(
 ) -> BroadcastDetail:
     """Play an announcement on zones and/or devices, all together, in a few seconds."""
     occ = broadcasts.put_on_air(uc, data, confirmed=confirm_emergency)
+    return broadcasts.broadcast_detail(uc.db, occ.id)
+
+
+@router.post("/emergency", response_model=BroadcastDetail, status_code=status.HTTP_201_CREATED)
+def sound_emergency(
+    data: EmergencyCreate, uc: UseCaseDep, confirm_emergency: ConfirmEmergency = False
+) -> BroadcastDetail:
+    """Write, render and broadcast an emergency at once (admins; no second approver)."""
+    occ = broadcasts.sound_emergency(
+        uc,
+        title=data.title,
+        text=data.text,
+        zones=data.zones,
+        devices=data.devices,
+        confirmed=confirm_emergency,
+    )
     return broadcasts.broadcast_detail(uc.db, occ.id)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -72,16 +73,38 @@ KeysDep = Annotated[Any, Depends(get_keys)]
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
-def use_case(
+@dataclass(frozen=True)
+class Surroundings:
+    """Everything a use case needs besides who acts: one request's session, clock and parts."""
+
+    session: Session
+    now: datetime
+    settings: Settings
+    dispatcher: DispatcherLike | None
+    renderer: RendererLike | None
+
+    def acting(self, actor: Actor) -> UseCase:
+        """The use case run by `actor`."""
+        return UseCase(self.session, actor, self.now, self.settings, self.dispatcher, self.renderer)
+
+
+def surroundings(
     session: SessionDep,
-    actor: CurrentUser,
     now: NowDep,
     settings: SettingsDep,
     dispatcher: DispatcherDep,
     renderer: RendererDep,
-) -> UseCase:
+) -> Surroundings:
+    """The request's surroundings (the pages use them too)."""
+    return Surroundings(session, now, settings, dispatcher, renderer)
+
+
+SurroundingsDep = Annotated[Surroundings, Depends(surroundings)]
+
+
+def use_case(actor: CurrentUser, around: SurroundingsDep) -> UseCase:
     """What a service function needs to act for the signed-in person."""
-    return UseCase(session, actor, now, settings, dispatcher, renderer)
+    return around.acting(actor)
 
 
 #: A use case run for the person behind an API request.

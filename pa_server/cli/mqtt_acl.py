@@ -13,6 +13,7 @@ from typing import Any
 
 from pa_server.cli import CommandError
 from pa_server.messaging.broker_acl import (
+    DEFAULT_SERVER_USER,
     DeviceCredential,
     MqttAuthError,
     hash_password,
@@ -24,7 +25,6 @@ from pa_server.messaging.broker_acl import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVER_USER = "pa-server"
 SERVER_SECRET_NAME = "server-password"  # noqa: S105  (a file name, not a secret)
 DEVICE_COLUMNS = ("id", "zone", "password_hash")
 
@@ -103,8 +103,24 @@ def load_devices(args: argparse.Namespace) -> list[DeviceCredential]:
 
 def load_devices_from_database() -> list[DeviceCredential]:
     """Every registered device with its zone and stored `$7$` hash (the server's device table)."""
-    # The device table is built in another room; until it lands this is the one seam to wire.
-    raise CommandError("the server's device table is not available yet: pass --devices FILE")
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pa_server.config import get_settings
+    from pa_server.db.broker_accounts import device_credentials
+    from pa_server.db.engine import make_engine, session_factory, upgrade
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        upgrade(engine)
+        with session_factory(engine)() as session:
+            return device_credentials(session)
+    except SQLAlchemyError as exc:
+        raise CommandError(f"cannot read the devices from the database: {exc}") from exc
+    except MqttAuthError as exc:
+        raise CommandError(f"a stored device login is unusable: {exc}") from exc
+    finally:
+        engine.dispose()
 
 
 def load_devices_file(path: Path) -> list[DeviceCredential]:

@@ -2,12 +2,16 @@
 
 amqtt runs in its own thread with its own asyncio event loop, so it works the same under
 FastAPI's loop, a CLI or a test. It speaks MQTT 3.1.1 only (it answers a v5 CONNECT with
-"unacceptable protocol version"), keeps retained messages in memory only (a restart loses
-them: see `Dispatcher.forget_published`), and by default lets anyone connect: the stance is
-that it is a development / single-machine broker bound to 127.0.0.1 (it warns when bound to a
-network interface without a login). Give `password_file`
-(lines `user:<argon2 hash>`) to require a login; for many agents on a real network use
-Mosquitto with per-device credentials and ACLs (`PA_MQTT_URL`).
+"unacceptable protocol version") and keeps retained messages in memory only (a restart loses
+them: see `Dispatcher.forget_published`).
+
+It requires a login: `BrokerAccess` admits the server's own account and every registered
+device (username = device id, its `$7$` hash looked up at each connect, so a device added or
+removed takes effect on its next connect without a restart), refuses anonymous clients, and
+enforces the same `TopicRules` that `pa-server mqtt-acl` writes for Mosquitto: an agent
+publishes only its own state and receipts and reads only its own and its zone chain's commands
+and timelines. `password_file` (lines `user:<argon2 hash>`, no ACL) and `allow_anonymous`
+(tests only) remain for tools that need a bare broker.
 
 Errors: `BrokerStartError` (a `pa_server.messaging.bus.BusError`), e.g. when the port is taken.
 """
@@ -17,17 +21,36 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
+import hmac
 import ipaddress
 import logging
 import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
-from pa_server.config import DEFAULT_EMBEDDED_BROKER_PORT
+from pa_server.config import DEFAULT_EMBEDDED_BROKER_PORT, Settings
+from pa_server.messaging.broker_acl import (
+    DEFAULT_SERVER_USER,
+    DeviceCredential,
+    Grant,
+    MqttAuthError,
+    filter_covers,
+    load_or_create_secret,
+    topic_rules,
+    validate_prefix,
+    validate_username,
+    verify_password,
+)
 from pa_server.messaging.bus import BusError
 
 log = logging.getLogger(__name__)
+
+#: The server's own password for the embedded broker, made at first start (mode 0600).
+SERVER_SECRET_FILE = "mqtt-server-password"  # noqa: S105  (a file name, not a secret)
 
 _START_TIMEOUT_S = 15.0
 _STOP_TIMEOUT_S = 15.0
@@ -37,17 +60,157 @@ class BrokerStartError(BusError):
     """The embedded broker could not start (port taken, bad password file, …)."""
 
 
+#: Looks up a device's login by username (= device id); None if there is no such device.
+#: Called in a worker thread (it may query the database), once per connect.
+DeviceLookup = Callable[[str], DeviceCredential | None]
+
+Check = Literal["connect", "publish", "subscribe", "receive"]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One thing the embedded broker refused: who (None = anonymous), what, on which topic."""
+
+    username: str | None
+    action: Check
+    topic: str | None
+
+
+class BrokerAccess:
+    """The embedded broker's logins and topic rights: the server's account and the devices.
+
+    A device's rights are the `TopicRules` of its zone as of its last successful login; they
+    are computed by the same function that writes Mosquitto's ACL.
+    """
+
+    #: Refusals kept for `refusals()` (tests and diagnostics); older ones are dropped.
+    KEEP_REFUSALS = 1000
+
+    def __init__(
+        self, *, prefix: str, server_user: str, server_password: str, lookup: DeviceLookup
+    ) -> None:
+        validate_prefix(prefix)
+        validate_username(server_user)
+        if not server_password:
+            raise MqttAuthError("the server's broker password is empty")
+        self.prefix = prefix
+        self.server_user = server_user
+        self._server_password = server_password.encode()
+        self._lookup = lookup
+        self._server_grants = topic_rules(prefix=prefix, server_user=server_user, devices=[]).server
+        # username → rights at its last login; read on the broker's loop only.
+        self._grants: dict[str, tuple[Grant, ...]] = {}
+        self._refused: deque[Refusal] = deque(maxlen=self.KEEP_REFUSALS)
+        self._lock = threading.Lock()
+
+    def refusals(self) -> list[Refusal]:
+        """What was refused so far (the latest `KEEP_REFUSALS`), oldest first."""
+        with self._lock:
+            return list(self._refused)
+
+    async def authenticate(self, username: str | None, password: str | None) -> bool:
+        """True if `username`/`password` is the server's account or a registered device's."""
+        grants = None
+        if not username or not password:
+            pass
+        elif username == self.server_user:
+            if hmac.compare_digest(password.encode(), self._server_password):
+                grants = self._server_grants
+        else:
+            try:
+                found, grants = await asyncio.to_thread(self._device_grants, username, password)
+            except Exception:  # a database outage refuses the login, never stops the broker
+                log.exception("embedded MQTT broker: looking up %r failed", username)
+            else:
+                if not found:
+                    self._grants.pop(username, None)  # removed: its live sessions lose all rights
+        if grants is None or username is None:
+            self._refuse(username, "connect", None)
+            return False
+        self._grants[username] = grants
+        return True
+
+    def allowed(self, username: str | None, action: Check, topic: str | None) -> bool:
+        """True if `username` (logged in) may publish on, subscribe to or receive `topic`."""
+        grants = self._grants.get(username, ()) if username else ()
+        need = "write" if action == "publish" else "read"
+        if topic and any(g.access == need and filter_covers(g.topic, topic) for g in grants):
+            return True
+        self._refuse(username, action, topic)
+        return False
+
+    def _device_grants(self, username: str, password: str) -> tuple[bool, tuple[Grant, ...] | None]:
+        """(device exists, its rights if the password is right); runs in a worker thread."""
+        credential = self._lookup(username)
+        if credential is None or credential.device_id != username:
+            return False, None
+        if not verify_password(password, credential.password_hash):
+            return True, None
+        rules = topic_rules(
+            prefix=self.prefix,
+            server_user=self.server_user,
+            devices=[(credential.device_id, credential.zone_path)],
+        )
+        return True, rules.grants_for(credential.device_id)
+
+    def _refuse(self, username: str | None, action: Check, topic: str | None) -> None:
+        level = logging.INFO if action == "receive" else logging.WARNING
+        where = f" on {topic}" if topic else ""
+        log.log(level, "embedded MQTT broker refused %s by %r%s", action, username, where)
+        with self._lock:
+            self._refused.append(Refusal(username, action, topic))
+
+
+def server_login(settings: Settings) -> tuple[str, str]:
+    """The server's own account on the embedded broker: `PA_MQTT_USERNAME` (default
+    `pa-server`) and `PA_MQTT_PASSWORD`, else a random password kept in the data dir."""
+    user = settings.mqtt_username or DEFAULT_SERVER_USER
+    if settings.mqtt_password:
+        return user, settings.mqtt_password
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return user, load_or_create_secret(settings.data_dir / SERVER_SECRET_FILE)
+    except (OSError, MqttAuthError) as exc:
+        raise BrokerStartError(
+            f"cannot read or create the server's broker password: {exc}"
+        ) from exc
+
+
+def embedded_access(settings: Settings, lookup: DeviceLookup) -> tuple[BrokerAccess, str, str]:
+    """The embedded broker's `BrokerAccess` for these settings, and the server's login."""
+    user, password = server_login(settings)
+    try:
+        access = BrokerAccess(
+            prefix=settings.topic_prefix, server_user=user, server_password=password, lookup=lookup
+        )
+    except MqttAuthError as exc:
+        raise BrokerStartError(f"embedded MQTT broker: {exc}") from exc
+    return access, user, password
+
+
 class EmbeddedBroker:
-    """amqtt on `host:port` in a thread of its own; `port=0` picks a free port (see `.port`)."""
+    """amqtt on `host:port` in a thread of its own; `port=0` picks a free port (see `.port`).
+
+    Exactly one of `access` (the server's logins and topic rules), `password_file` (argon2
+    lines, no topic rules) or `allow_anonymous=True` (tests and benchmarks only).
+    """
 
     def __init__(
         self,
         host: str = "127.0.0.1",
         port: int = DEFAULT_EMBEDDED_BROKER_PORT,
         *,
+        access: BrokerAccess | None = None,
         password_file: Path | None = None,
+        allow_anonymous: bool = False,
     ) -> None:
+        if sum((access is not None, password_file is not None, allow_anonymous)) != 1:
+            raise BrokerStartError(
+                "the embedded MQTT broker needs exactly one of: access (logins and topic rules), "
+                "a password file, or allow_anonymous=True"
+            )
         self.host = host
+        self.access = access
         self._requested_port = port
         self._bound_port: int | None = None
         self._password_file = password_file
@@ -106,7 +269,7 @@ class EmbeddedBroker:
             raise
         self._loop, self._thread = loop, thread
         log.info("embedded MQTT broker listening on %s:%s", self.host, self._bound_port)
-        if self._password_file is None and not _is_loopback(self.host):
+        if self.access is None and self._password_file is None and not _is_loopback(self.host):
             log.warning(
                 "embedded MQTT broker on %s:%s accepts anyone: agents' messages are signed, but "
                 "anyone on this network can send fake state and receipts. Give it a password "
@@ -150,11 +313,12 @@ class EmbeddedBroker:
 
     async def _start_broker(self) -> int:
         # Imported here: amqtt is a server-only dependency and pulls in a lot.
-        from amqtt.broker import Broker
         from amqtt.errors import BrokerError as AmqttBrokerError
 
+        from pa_server.messaging.broker_plugins import AuthFirstBroker
+
         try:
-            self._broker = Broker(self._config())
+            self._broker = AuthFirstBroker(self._config())
             await self._broker.start()
         except AmqttBrokerError as exc:
             raise self._explain(exc) from exc
@@ -170,10 +334,14 @@ class EmbeddedBroker:
             log.exception("embedded MQTT broker did not shut down cleanly")
 
     def _config(self) -> dict[str, Any]:
-        if self._password_file is None:
+        if self.access is not None:
+            plugins = "pa_server.messaging.broker_plugins"
             auth: dict[str, Any] = {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+                f"{plugins}.AccessAuthPlugin": {"access": self.access},
+                f"{plugins}.AccessTopicPlugin": {"access": self.access},
             }
+        elif self._password_file is None:
+            auth = {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
         else:
             auth = {
                 "amqtt.plugins.authentication.FileAuthPlugin": {
@@ -184,7 +352,8 @@ class EmbeddedBroker:
             "listeners": {
                 "default": {"type": "tcp", "bind": f"{self.host}:{self._requested_port}"}
             },
-            # Only auth: amqtt's packet/event loggers and $SYS publisher cost CPU per message.
+            # Only auth and topic rules: amqtt's packet/event loggers and $SYS publisher cost
+            # CPU per message.
             "plugins": auth,
         }
 

@@ -38,7 +38,7 @@ from pa_server.planning.model import (
     EMERGENCY_PRIORITY,
     OCCURRENCE_NAMESPACE,
     DeviceSpec,
-    Occurrence,
+    PlannedOccurrence,
     PlanResult,
     ScheduleSpec,
     Skipped,
@@ -130,7 +130,7 @@ def _run(
     horizon: timedelta,
     window: tuple[datetime, datetime],
     cache: Expansions,
-) -> tuple[list[Occurrence], list[Skipped], Expansions]:
+) -> tuple[list[PlannedOccurrence], list[Skipped], Expansions]:
     expansions: Expansions = {}
     candidates: list[tuple[int, int, int, str, datetime, _Prepared]] = []
     targeted: dict[str, tuple[str, ...]] = {}
@@ -162,7 +162,7 @@ def _run(
             text = iso[planned] = planned.isoformat()
         return _fast_id(schedule_id, text)
 
-    occurrences: list[Occurrence] = []
+    occurrences: list[PlannedOccurrence] = []
     skipped: list[Skipped] = []
     for _, _, planned_ms, sid, planned, prep in candidates:
         spec = prep.spec
@@ -205,7 +205,7 @@ def _run(
         if not visible or start + prep.late_ms < now_ms:
             continue
         occurrences.append(
-            Occurrence(
+            PlannedOccurrence(
                 id=oid or make_id(sid, planned),
                 schedule_id=sid,
                 announcement_id=spec.announcement_id,
@@ -226,7 +226,7 @@ def _result(
     now: datetime,
     horizon: timedelta,
     window: tuple[datetime, datetime],
-    occurrences: Iterable[Occurrence],
+    occurrences: Iterable[PlannedOccurrence],
     skipped: Iterable[Skipped],
     expansions: Expansions,
 ) -> PlanResult:
@@ -267,6 +267,6 @@ def plan(
     *,
     now: datetime,
     horizon: timedelta = DEFAULT_HORIZON,
-) -> list[Occurrence]:
+) -> list[PlannedOccurrence]:
     """Occurrences to broadcast in [now, now + horizon), plus any still inside their play window."""
     return list(plan_result(schedules, zones, devices, now=now, horizon=horizon).occurrences)

@@ -163,7 +163,7 @@ class DeviceSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Occurrence:
+class PlannedOccurrence:
     """One planned broadcast: every target starts it at `play_at` (UTC).
 
     `planned_at` is the rule's instant (it names the occurrence); `play_at` is later only when
@@ -208,7 +208,7 @@ class PlanResult:
 
     now: datetime
     horizon: timedelta
-    occurrences: tuple[Occurrence, ...]
+    occurrences: tuple[PlannedOccurrence, ...]
     skipped: tuple[Skipped, ...]
     window: tuple[datetime, datetime]
     # schedule id → (the spec expanded, its instants in `window`)

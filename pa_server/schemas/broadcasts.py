@@ -72,3 +72,12 @@ class PlaybackReport(Output):
     start: UTC
     end: UTC
     rows: list[PlaybackRow]
+
+
+class EmergencyCreate(Input):
+    """An emergency written and sent in one step (admins, with `?confirm_emergency=true`)."""
+
+    title: str = Field(min_length=1, max_length=300)
+    text: str = Field(min_length=1, max_length=2000)
+    zones: list[str] = Field(default_factory=list, max_length=200)
+    devices: list[str] = Field(default_factory=list, max_length=1000)

@@ -357,3 +357,32 @@ def send_stop(dispatcher: DispatcherLike, occ: Occurrence, *, now: datetime) -> 
     for target in occ.targets:
         dispatcher.command(target, "stop", StopBody(occurrence_id=occ.id), now=now)
     return list(occ.targets)
+
+
+def sound_emergency(
+    uc: UseCase,
+    *,
+    title: str,
+    text: str,
+    zones: list[str],
+    devices: list[str] | None = None,
+    confirmed: bool = False,
+) -> Occurrence:
+    """Write, render and put an emergency on air in one step: a flood leaves no time for more.
+
+    An admin's, with an explicit confirmation — both checked before anything is written; the
+    words need no second approver (the admin approves them by sending). Everything else —
+    targets, quiet hours (emergencies ignore them), the audit entries — is `put_on_air`'s.
+    """
+    require_level(uc.actor, "emergency", confirmed=confirmed)
+    ann = announcements.create_announcement(
+        uc, AnnouncementCreate(title=title, text=text, level="emergency")
+    )
+    announcements.render_announcement(uc, ann.id)
+    return put_on_air(
+        uc,
+        BroadcastCreate(
+            announcement_id=ann.id, zones=zones, devices=devices or [], level="emergency"
+        ),
+        confirmed=True,
+    )

@@ -96,6 +96,16 @@ def update_device(uc: UseCase, device_id: str, data: DeviceUpdate) -> Device:
     return device
 
 
+def reset_password(uc: UseCase, device_id: str) -> str:
+    """Give a device a new broker password; the old one stops working at its next login."""
+    device = get_device(uc.db, device_id)
+    rights.require_device(uc.db, uc.actor, device)
+    password, device.credential_hash = new_device_password()
+    device.updated_at = uc.now
+    uc.db.flush()
+    return password
+
+
 def delete_device(uc: UseCase, device_id: str) -> None:
     """Remove a device that no schedule names (its receipts go with it)."""
     session = uc.db

@@ -15,7 +15,16 @@ from typing import Any, Protocol
 import miniaudio
 from sqlalchemy.orm import Session
 
-from audio.errors import AudioError, BadRecording, BadText, EncoderUnavailable, TTSUnavailable
+from audio.errors import (
+    AudioError,
+    BadOptions,
+    BadRecording,
+    BadText,
+    EncoderUnavailable,
+    RenderBusy,
+    TTSUnavailable,
+)
+from audio.options import RenderOptions as AudioOptions
 from audio.render import RenderRequest
 from pa_server.db.models import Announcement, Rendition
 from pa_server.schemas.announcements import RenderOptions
@@ -115,6 +124,32 @@ def store_recording(
     return announcement
 
 
+def audio_options(options: RenderOptions, default_engine: str) -> AudioOptions:
+    """The API's render options as `audio`'s RenderOptions (stored as `AudioOptions.to_json()`).
+
+    The intro is said when the commune is given, as before; `AudioOptions` carries the new
+    choices (region, comma and sentence pauses) with their defaults until the API has them.
+    """
+    try:
+        return AudioOptions.from_dict(
+            {
+                "engine": options.engine or default_engine,
+                "region": options.voice or "bac",
+                "speed": options.speed,
+                "repeat": options.repeat,
+                "repeat_pause_ms": round(options.gap_s * 1000),
+                "chime": options.chime,
+                "intro": options.intro_commune is not None,
+                "commune": options.intro_commune,
+                "outro": options.outro,
+                "format": options.format,
+                "band_limit": options.band_limit,
+            }
+        )
+    except BadOptions as exc:
+        raise Invalid("bad_options", str(exc)) from exc
+
+
 def render_announcement(
     session: Session,
     announcement: Announcement,
@@ -141,19 +176,12 @@ def render_announcement(
         text=announcement.text if recording is None else None,
         recording=recording,
         recording_name=announcement.recording_name,
-        engine=options.engine or default_engine,  # type: ignore[arg-type]
-        voice=options.voice,
-        speed=options.speed,
-        repeat=options.repeat,
-        gap_s=options.gap_s,
-        chime=options.chime,
-        intro_commune=options.intro_commune,
-        outro=options.outro,
-        format=options.format,
-        band_limit=options.band_limit,
+        options=audio_options(options, default_engine),
     )
     try:
         result = renderer.render(req)
+    except RenderBusy as exc:
+        raise Unavailable("render_busy", str(exc)) from exc
     except (TTSUnavailable, EncoderUnavailable) as exc:
         raise Unavailable("tts_unavailable", f"no voice or encoder available now: {exc}") from exc
     except BadText as exc:

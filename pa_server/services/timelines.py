@@ -53,7 +53,7 @@ def require_dispatcher(dispatcher: DispatcherLike | None) -> DispatcherLike:
 
 
 @dataclass(frozen=True)
-class PlanResult:
+class ReplanCounts:
     """What a replan changed in the occurrences table."""
 
     created: int
@@ -126,7 +126,7 @@ def load_specs(
     return schedules, zones, devices
 
 
-def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult:
+def replan(session: Session, *, now: datetime, horizon: timedelta) -> ReplanCounts:
     """Plan `[now, now + horizon]` and upsert occurrences; cancel future ones no longer planned."""
     schedules, zones, devices = load_specs(session)
     planned = planning.plan(schedules, zones, devices, now=now, horizon=horizon)
@@ -206,7 +206,7 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> PlanResult
             after={"created": created, "changed": updated, "cancelled": cancelled},
             now=now,
         )
-    return PlanResult(created, updated, cancelled, len(planned))
+    return ReplanCounts(created, updated, cancelled, len(planned))
 
 
 def _media_by_announcement(session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -293,7 +293,7 @@ def sync_timelines(
 
 def preview(
     session: Session, schedule_id: str, *, start: datetime, end: datetime
-) -> list[planning.Occurrence]:
+) -> list[planning.PlannedOccurrence]:
     """What the planner makes of one schedule between `start` and `end` (nothing stored)."""
     schedules, zones, devices = load_specs(session)
     chosen = [s for s in schedules if s.id == schedule_id]

@@ -24,6 +24,7 @@ from pa_server.config import Settings
 from pa_server.web import (
     announcements,
     broadcasts,
+    emergency,
     operations,
     pages,
     public,
@@ -94,6 +95,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(announcements.router, include_in_schema=False)
     app.include_router(schedules.router, include_in_schema=False)
     app.include_router(broadcasts.router, include_in_schema=False)
+    app.include_router(emergency.router, include_in_schema=False)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(users.router, include_in_schema=False)
     app.include_router(public.router, include_in_schema=False)

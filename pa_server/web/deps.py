@@ -6,13 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pa_server.api.deps import (
-    DispatcherDep,
-    NowDep,
-    RendererDep,
-    SessionDep,
-    SettingsDep,
-)
+from pa_server.api.deps import SessionDep, SurroundingsDep
 from pa_server.auth.deps import authenticate_page, browser_session
 from pa_server.auth.rights import Actor
 from pa_server.auth.sessions import Session
@@ -31,16 +25,9 @@ PageActor = Annotated[Actor, Depends(page_actor)]
 BrowserSession = Annotated[Session | None, Depends(browser_session)]
 
 
-def page_use_case(
-    db: DbDep,
-    actor: PageActor,
-    now: NowDep,
-    settings: SettingsDep,
-    dispatcher: DispatcherDep,
-    renderer: RendererDep,
-) -> UseCase:
+def page_use_case(actor: PageActor, around: SurroundingsDep) -> UseCase:
     """What a service function needs to act for the person on a page (as the API builds it)."""
-    return UseCase(db, actor, now, settings, dispatcher, renderer)
+    return around.acting(actor)
 
 
 #: A use case run for the person on a page.

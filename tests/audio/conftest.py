@@ -54,7 +54,10 @@ def measure(path: Path) -> tuple[float, float, float]:
 
 @pytest.fixture
 def fakes() -> dict[str, FakeEngine]:
-    return {"gtts": FakeEngine("gtts", rate=24_000), "espeak": FakeEngine("espeak")}
+    return {
+        "gtts": FakeEngine("gtts", rate=24_000),
+        "espeak": FakeEngine("espeak", voices=("bac", "trung", "nam")),
+    }
 
 
 @pytest.fixture

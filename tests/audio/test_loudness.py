@@ -87,3 +87,35 @@ def test_normalize_reaches_target_under_the_ceiling_on_every_clip() -> None:
             whole[o : o + len(y)] = y
     assert pyloudnorm.Meter(RATE).integrated_loudness(whole) == pytest.approx(-16.0, abs=0.5)
     assert 20 * math.log10(np.max(np.abs(resample_poly(whole, 4, 1)))) <= -1.0
+
+
+@pytest.mark.parametrize("chunk", [1_000, 7_777, 1 << 16])
+def test_streaming_meter_equals_the_whole_signal(chunk: int) -> None:
+    x = sosfilt(butter(4, 5000, fs=RATE, output="sos"), speechlike(9.0, 6) * 3)
+    meter = loudness.StreamMeter(len(x), RATE)
+    for a in range(0, len(x), chunk):
+        meter.add(x[a : a + chunk])
+    lufs, peak = meter.result()
+    assert lufs == pytest.approx(loudness.integrated_lufs(x, RATE), abs=1e-9)
+    # true peak from chunks with carried neighbours = true peak of the whole, to the bit
+    whole = float(np.max(loudness.true_peak_envelope(x)))
+    assert peak == pytest.approx(20 * math.log10(whole), abs=1e-9)
+    assert lufs == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(x), abs=0.1)
+
+
+def test_chunked_limiter_equals_limiting_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = sosfilt(butter(4, 5000, fs=RATE, output="sos"), speechlike(6.0, 7) * 8)
+    whole = np.concatenate(list(loudness.limited(x, 1.0, RATE, -1.0)))  # one chunk: all of it
+    monkeypatch.setattr(loudness, "CHUNK", 3_001)
+    chunked = np.concatenate(list(loudness.limited(x, 1.0, RATE, -1.0)))
+    assert len(chunked) == len(x) and np.max(np.abs(chunked - whole)) < 1e-12
+    assert loudness.true_peak_dbtp(chunked) <= -1.0 + 1e-9
+    assert loudness.true_peak_dbtp(x) > 0  # the limiter had work to do
+
+
+def test_int16_clips_measure_like_floats() -> None:
+    x = speechlike(5.0, 8)
+    ints = np.round(x * 32768).astype(np.int16)
+    assert loudness.integrated_lufs(x, RATE) == pytest.approx(
+        loudness.programme_lufs([(ints, (0,))], len(ints), RATE), abs=1e-3
+    )

@@ -194,8 +194,8 @@ class Clock:
         self.now += timedelta(**kw)
 
 
-#: Accounts and rights are tested in tests/web; here a district admin writes and a second
-#: person approves (nobody approves their own announcement).
+#: Accounts and rights are tested in tests/pa_server/auth and tests/pa_server/web; here a
+#: district admin writes and a second person approves (nobody approves their own announcement).
 TEST_AUTHOR = Actor(id=0, username="system", role=Role.ADMIN)
 TEST_APPROVER = Actor(id=1, username="duyet", role=Role.APPROVER)
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from pa_server import runtime
 from pa_server.db.models import Occurrence
-from tests.pa_server.api.test_api import V1, approved, schedule_body, seed_zones
+from tests.pa_server.api.support import V1, approved, schedule_body, seed_zones
 from tests.pa_server.server_fixtures import Api, FakeDispatcher
 
 

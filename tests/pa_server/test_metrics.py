@@ -30,7 +30,7 @@ def value(
 
 
 @dataclass
-class FakeBus:
+class FakeBusCounters:
     connected: bool = True
     reconnects: int = 0
     messages_in: int = 0
@@ -101,7 +101,9 @@ def test_fleet_gauges_follow_the_source_at_each_scrape() -> None:
 
 
 def test_bus_counters_exported() -> None:
-    bus: FakeBus | None = FakeBus(reconnects=1, messages_in=10, messages_out=4, dropped=2)
+    bus: FakeBusCounters | None = FakeBusCounters(
+        reconnects=1, messages_in=10, messages_out=4, dropped=2
+    )
     m = PaMetrics(bus=lambda: bus)
     s = scrape(m)
     assert value(s, "pa_mqtt_connected") == 1
@@ -124,7 +126,7 @@ def test_failing_source_does_not_break_the_scrape() -> None:
     def broken() -> FleetCounts:
         raise RuntimeError("database is down")
 
-    m = PaMetrics(fleet=broken, bus=lambda: FakeBus(messages_in=7), is_leader=lambda: True)
+    m = PaMetrics(fleet=broken, bus=lambda: FakeBusCounters(messages_in=7), is_leader=lambda: True)
     s = scrape(m)
     assert value(s, "pa_metrics_source_errors_total", source="fleet") == 1
     assert ("pa_agents_online", ()) not in s

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.pa_server.api.test_api import approved, schedule_body, seed_zones
+from tests.pa_server.api.support import approved, schedule_body, seed_zones
 from tests.pa_server.server_fixtures import Api
 
 #: Examples per operation and mode (about 40 operations, most in both modes): ~40 s here.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pa_server.api.test_api import approved, schedule_body, seed_zones
+from tests.pa_server.api.support import approved, schedule_body, seed_zones
 from tests.pa_server.server_fixtures import Api
 
 V1 = "/api/v1"

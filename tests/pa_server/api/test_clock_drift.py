@@ -9,7 +9,7 @@ from devices.protocol import State
 from pa_server.api.server_time import format_stamp
 from pa_server.services.devices import clock_flags
 from pa_server.services.ingest import ingest_state
-from tests.pa_server.api.test_api import V1, seed_zones
+from tests.pa_server.api.support import V1, seed_zones
 from tests.pa_server.server_fixtures import Api
 
 

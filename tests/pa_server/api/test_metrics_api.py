@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from devices.protocol import Receipt, State
 from pa_server.runtime import Runtime
 from pa_server.services.ingest import ingest_state
-from tests.pa_server.api.test_api import V1, approved, seed_zones
+from tests.pa_server.api.support import V1, approved, seed_zones
 from tests.pa_server.server_fixtures import Api
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

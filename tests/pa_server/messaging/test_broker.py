@@ -1,4 +1,7 @@
-"""The embedded amqtt broker: retained QoS-1 messages, clean stop, a clear error on a taken port."""
+"""The embedded amqtt broker: retained QoS-1 messages, clean stop, a clear error on a taken port.
+
+Logins and topic rules: `test_broker_auth.py`.
+"""
 
 from __future__ import annotations
 
@@ -65,7 +68,7 @@ def _connect_result(
 
 
 def test_start_accepts_connections_and_stop_releases_the_port() -> None:
-    broker = EmbeddedBroker("127.0.0.1", 0)
+    broker = EmbeddedBroker("127.0.0.1", 0, allow_anonymous=True)
     with broker:
         port = broker.port
         assert port != 0
@@ -73,7 +76,7 @@ def test_start_accepts_connections_and_stop_releases_the_port() -> None:
         assert _connect_result(port) == "Success"
     assert not broker.running
     # The port is free again: a new broker can take it at once.
-    with EmbeddedBroker("127.0.0.1", port) as again:
+    with EmbeddedBroker("127.0.0.1", port, allow_anonymous=True) as again:
         assert again.port == port
     assert not [t for t in threading.enumerate() if t.name == "pa-embedded-broker"]
 
@@ -82,7 +85,7 @@ def test_taken_port_is_a_clear_error_naming_port_and_settings(
     listening_socket: socket.socket,
 ) -> None:
     port = listening_socket.getsockname()[1]
-    broker = EmbeddedBroker("127.0.0.1", port)
+    broker = EmbeddedBroker("127.0.0.1", port, allow_anonymous=True)
     with pytest.raises(BrokerStartError) as info:
         broker.start()
     message = str(info.value)
@@ -94,12 +97,12 @@ def test_taken_port_is_a_clear_error_naming_port_and_settings(
 
 
 def test_stop_and_start_on_the_same_object() -> None:
-    broker = EmbeddedBroker("127.0.0.1", 0)
+    broker = EmbeddedBroker("127.0.0.1", 0, allow_anonymous=True)
     broker.start()
     port = broker.port
     broker.stop()
     broker.stop()  # twice is harmless
-    broker2 = EmbeddedBroker("127.0.0.1", port)
+    broker2 = EmbeddedBroker("127.0.0.1", port, allow_anonymous=True)
     broker2.start()
     try:
         assert _connect_result(port) == "Success"
@@ -109,7 +112,7 @@ def test_stop_and_start_on_the_same_object() -> None:
 
 def test_refuses_mqtt5_clients() -> None:
     """amqtt speaks MQTT 3.1.1 only: the reason the bus uses 3.1.1."""
-    with EmbeddedBroker("127.0.0.1", 0) as broker:
+    with EmbeddedBroker("127.0.0.1", 0, allow_anonymous=True) as broker:
         assert "Unsupported protocol version" in _connect_result(
             broker.port, protocol=MQTTProtocolVersion.MQTTv5
         )
@@ -140,12 +143,17 @@ def test_password_file_requires_a_login(tmp_path: Path) -> None:
         assert _connect_result(broker.port) != "Success"
 
 
+def test_an_anonymous_broker_must_be_asked_for() -> None:
+    with pytest.raises(BrokerStartError, match="allow_anonymous"):
+        EmbeddedBroker("127.0.0.1", 0)
+
+
 def test_anonymous_broker_on_a_network_interface_warns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="pa_server.messaging.broker"):
-        with EmbeddedBroker("127.0.0.1", 0):
+        with EmbeddedBroker("127.0.0.1", 0, allow_anonymous=True):
             pass
         assert "accepts anyone" not in caplog.text
-        with EmbeddedBroker("0.0.0.0", 0):
+        with EmbeddedBroker("0.0.0.0", 0, allow_anonymous=True):
             pass
     assert "accepts anyone" in caplog.text
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import socket
 import stat
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,23 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.enums import MQTTProtocolVersion
+from sqlalchemy.orm import Session, sessionmaker
 
 from devices.protocol import Topics
 from pa_server.cli import main
 from pa_server.cli.mqtt_acl import load_devices_file
+from pa_server.config import Settings, get_settings
 from pa_server.messaging import broker_acl as ma
+from pa_server.schemas.devices import DeviceCreate
+from pa_server.schemas.zones import ZoneCreate
+from pa_server.services import devices, zones
+from pa_server.services.context import UseCase, cli_actor
+from tests.pa_server.messaging.mqtt_clients import WAIT_S, Client
+from tests.pa_server.server_fixtures import NOW
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
-#: Bounded waits for things that must happen (connect, a message) — generous, never asserted on.
-WAIT_S = 10.0
-#: After a barrier message has arrived, how much longer a forbidden message gets to show up.
-#: The barrier already proves ordering (see `Client.collect_until`); this only guards broker quirks.
-GRACE_S = 0.3
 
 
 # --------------------------------------------------------------------------- hashes
@@ -145,6 +144,57 @@ def test_acl_grants_per_device_zone_reads_and_patterns_once(tmp_path: Path) -> N
     ]
 
 
+def test_one_rule_set_gives_each_login_its_rights() -> None:
+    rules = ma.topic_rules(
+        prefix="pa/v2", server_user="pa-server", devices=[("loa-01", "vt/tt"), ("loa-02", "vt")]
+    )
+    assert rules.grants_for("loa-01") == (
+        ma.Grant("read", "pa/v2/cmd/device/loa-01"),
+        ma.Grant("read", "pa/v2/timeline/device/loa-01"),
+        ma.Grant("write", "pa/v2/state/loa-01"),
+        ma.Grant("write", "pa/v2/event/loa-01"),
+        ma.Grant("read", "pa/v2/cmd/zone/vt"),
+        ma.Grant("read", "pa/v2/timeline/zone/vt"),
+        ma.Grant("read", "pa/v2/cmd/zone/vt/tt"),
+        ma.Grant("read", "pa/v2/timeline/zone/vt/tt"),
+    )
+    assert rules.grants_for("pa-server") == (
+        ma.Grant("read", "pa/v2/state/+"),
+        ma.Grant("read", "pa/v2/event/+"),
+        ma.Grant("write", "pa/v2/cmd/#"),
+        ma.Grant("write", "pa/v2/timeline/#"),
+    )
+    assert rules.grants_for("loa-03") is None
+    # Mosquitto's ACL is these same rules rendered, not a second hand-written copy.
+    assert ma.render_mosquitto_acl(rules) == ma.acl_text(
+        prefix="pa/v2", server_user="pa-server", devices=[("loa-02", "vt"), ("loa-01", "vt/tt")]
+    )
+
+
+@pytest.mark.parametrize(
+    ("granted", "requested", "covered"),
+    [
+        ("p/state/a", "p/state/a", True),
+        ("p/state/a", "p/state/b", False),
+        ("p/state/a", "p/state/+", False),  # a literal never covers a wildcard
+        ("p/state/a", "p/state/#", False),
+        ("p/state/a", "p/state", False),
+        ("p/state/a", "p/state/a/x", False),
+        ("p/state/+", "p/state/a", True),
+        ("p/state/+", "p/state/+", True),
+        ("p/state/+", "p/state/#", False),  # `#` also reaches p/state/a/x
+        ("p/state/+", "p/state/a/x", False),
+        ("p/cmd/#", "p/cmd/zone/a/b", True),
+        ("p/cmd/#", "p/cmd/#", True),
+        ("p/cmd/#", "p/cmd", True),  # MQTT's `p/cmd/#` matches `p/cmd` itself
+        ("p/cmd/#", "p/#", False),
+        ("p/cmd/#", "p/timeline/zone/a", False),
+    ],
+)
+def test_filter_covers(granted: str, requested: str, covered: bool) -> None:
+    assert ma.filter_covers(granted, requested) is covered
+
+
 @pytest.mark.parametrize(
     ("prefix", "server_user", "devices"),
     [
@@ -208,11 +258,34 @@ def test_bad_devices_files_name_the_entry(
     assert not (out / "passwd").exists()  # nothing half-written
 
 
-def test_cli_without_device_source_says_what_to_do(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_cli_reads_the_devices_from_the_servers_database(
+    tmp_path: Path,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["mqtt-acl", "--out", str(tmp_path)]) == 2
-    assert "--devices" in capsys.readouterr().err
+    with sessions() as s:
+        for path in ("vt", "vt/tt"):
+            zones.create_zone(s, ZoneCreate(path=path, name=path), default_timezone="UTC", now=NOW)
+        uc = UseCase(s, cli_actor(), NOW, Settings(data_dir=tmp_path / "data"))
+        _device, password = devices.create_device(uc, DeviceCreate(id="loa-01", zone="vt/tt"))
+        s.commit()
+    monkeypatch.setenv("PA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PA_DATABASE_URL", db_url)
+    monkeypatch.setenv("PA_MQTT_PASSWORD", "server-secret")
+    get_settings.cache_clear()
+    try:
+        assert main(["mqtt-acl", "--out", str(tmp_path / "out"), "--prefix", "pa/v2"]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert "1 agent(s)" in capsys.readouterr().out
+    users = dict(
+        line.split(":", 1) for line in (tmp_path / "out" / "passwd").read_text().splitlines()
+    )
+    assert ma.verify_password(password, users["loa-01"])  # what `device add` printed works
+    assert ma.verify_password("server-secret", users["pa-server"])
+    assert "user loa-01\ntopic read pa/v2/cmd/zone/vt\n" in (tmp_path / "out" / "acl").read_text()
 
 
 # --------------------------------------------------------------------------- real Mosquitto
@@ -300,82 +373,6 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int) -> bool:
         except OSError:
             time.sleep(0.05)
     return False
-
-
-class Client:
-    """A paho client that records what it receives; connect errors come back as reason codes."""
-
-    def __init__(
-        self,
-        port: int,
-        username: str | None,
-        password: str | None,
-        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
-    ) -> None:
-        self.port = port
-        self.received: queue.Queue[tuple[str, bytes]] = queue.Queue()
-        self.connack: queue.Queue[ReasonCode] = queue.Queue()
-        self.subacks: queue.Queue[list[ReasonCode]] = queue.Queue()
-        self.pubacks: dict[int, ReasonCode] = {}
-        self._puback = threading.Condition()
-        self.c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"t-{uuid.uuid4().hex[:12]}",
-            protocol=protocol,
-            reconnect_on_failure=False,
-        )
-        if username is not None:
-            self.c.username_pw_set(username, password)
-        self.c.on_connect = lambda _c, _u, _f, rc, _p: self.connack.put(rc)
-        self.c.on_message = lambda _c, _u, m: self.received.put((m.topic, bytes(m.payload)))
-        self.c.on_subscribe = lambda _c, _u, _mid, rcs, _p: self.subacks.put(list(rcs))
-        self.c.on_publish = self._on_publish
-
-    def _on_publish(self, _c: object, _u: object, mid: int, rc: ReasonCode, _p: object) -> None:
-        with self._puback:
-            self.pubacks[mid] = rc
-            self._puback.notify_all()
-
-    def connect(self) -> ReasonCode:
-        """Connect and return the CONNACK reason code (success or the broker's refusal)."""
-        self.c.connect("127.0.0.1", self.port)
-        self.c.loop_start()
-        return self.connack.get(timeout=WAIT_S)
-
-    def subscribe(self, topic: str) -> list[ReasonCode]:
-        self.c.subscribe(topic, qos=1)
-        return self.subacks.get(timeout=WAIT_S)
-
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> ReasonCode:
-        """Publish at QoS 1 and wait for the PUBACK: the broker has then routed the message."""
-        info = self.c.publish(topic, payload, qos=1, retain=retain)
-        with self._puback:
-            assert self._puback.wait_for(lambda: info.mid in self.pubacks, timeout=WAIT_S)
-            return self.pubacks[info.mid]
-
-    def collect_until(self, barrier: tuple[str, bytes]) -> list[tuple[str, bytes]]:
-        """Everything received up to and including `barrier`, plus a short grace period.
-
-        Mosquitto routes one message at a time and PUBACKs after routing, so a message
-        published (and acked) before the barrier was published reaches this client first.
-        """
-        got: list[tuple[str, bytes]] = []
-        deadline = time.monotonic() + WAIT_S
-        while barrier not in got:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"barrier {barrier} never arrived; got {got}"
-            got.append(self.received.get(timeout=remaining))
-        end = time.monotonic() + GRACE_S
-        while (left := end - time.monotonic()) > 0:
-            try:
-                got.append(self.received.get(timeout=left))
-            except queue.Empty:
-                break
-        return got
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
 
 
 class Connect(Protocol):

@@ -127,7 +127,7 @@ def test_wrong_credentials_are_a_clear_error(tmp_path: Path) -> None:
 
 def test_publish_while_disconnected_fails_at_once() -> None:
     # Nothing listens on this port: the bus starts, keeps retrying, and refuses to publish.
-    with EmbeddedBroker("127.0.0.1", 0) as probe:
+    with EmbeddedBroker("127.0.0.1", 0, allow_anonymous=True) as probe:
         port = probe.port
     bus = PahoBus(f"mqtt://127.0.0.1:{port}", connect_timeout_s=0.2, clean_session=True)
     with bus:

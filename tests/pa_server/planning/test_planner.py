@@ -15,8 +15,8 @@ from dateutil.rrule import rrulestr
 from pa_server.planning import (
     GAP,
     DeviceSpec,
-    Occurrence,
     PlanError,
+    PlannedOccurrence,
     ScheduleSpec,
     ZoneSpec,
     expand,
@@ -352,7 +352,7 @@ def test_zone_and_device_specs_reject(make: Any, code: str) -> None:
 # ------------------------------------------------------------------ quiet hours
 
 
-def planned_local(occs: list[Occurrence]) -> list[tuple[str, datetime]]:
+def planned_local(occs: list[PlannedOccurrence]) -> list[tuple[str, datetime]]:
     """(schedule id, local play time) pairs."""
     return [(o.schedule_id, (o.play_at + timedelta(hours=7)).replace(tzinfo=None)) for o in occs]
 

@@ -378,3 +378,32 @@ def test_missing_rows_are_404_on_pages_and_api(district: District) -> None:
     for url in ("/thong-bao/khong-co", "/lich-phat/khong-co", "/phat/khong-co"):
         assert page.client.get(url).status_code == 404, url
     d.call("vanhanh", "GET", f"{V1}/announcements/khong-co", 404)
+
+
+def test_an_emergency_is_written_and_on_air_in_one_step_api_and_page(district: District) -> None:
+    d = district
+    body = {
+        "title": "Khẩn cấp: lũ quét",
+        "text": "Lũ quét. Bà con lên chỗ cao.",
+        "zones": ["vinh-tuong/tan-tien"],
+    }
+    url = f"{V1}/broadcasts/emergency"
+    d.refused("quantri", "POST", url, "emergency_unconfirmed", json=body)
+    d.refused("vanhanh", "POST", f"{url}?confirm_emergency=true", "emergency_admin_only", json=body)
+    with d.client.app.state.sessions() as db:  # type: ignore[attr-defined]
+        assert db.scalar(select(Announcement).where(Announcement.title == body["title"])) is None
+    occ = d.call("quantri", "POST", f"{url}?confirm_emergency=true", 201, json=body)
+    assert occ["priority"] == 100 and occ["targets"] == ["zone:vinh-tuong/tan-tien"]
+    plays = [c for c in d.dispatcher.commands if c[1] == "play"]
+    assert [c[0] for c in plays] == ["zone:vinh-tuong/tan-tien"]
+    page = d.page_as("quantri")
+    form = {"title": "Khẩn cấp: vỡ đê", "text": "Vỡ đê.", "zone": "vinh-tuong/ngu-kien"}
+    refused = page.post("/khan-cap", **form)
+    assert refused.status_code == 403 and "xác nhận" in refused.text
+    sent = page.post("/khan-cap", confirm="1", **form)
+    assert sent.status_code == 303 and sent.headers["location"].startswith("/phat/")
+    assert [e.actor_name for e in d.audit("broadcast", "occurrences")] == ["quantri", "quantri"]
+    # An operator's page refuses it too, with the reason, and sends nothing more.
+    other = d.page_as("vanhanh").post("/khan-cap", confirm="1", **form)
+    assert other.status_code == 403 and "quản trị" in other.text
+    assert len([c for c in d.dispatcher.commands if c[1] == "play"]) == 2

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.web.conftest import PASSWORD, LiveServer, Visitor
+from tests.pa_server.web.conftest import PASSWORD, LiveServer, Visitor
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import LiveServer, Visitor
+from tests.pa_server.web.conftest import LiveServer, Visitor
 
 pytestmark = pytest.mark.browser
 

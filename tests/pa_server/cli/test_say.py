@@ -45,7 +45,7 @@ def test_say_auto_offline_falls_back(tmp_path: Path, capsys: pytest.CaptureFixtu
         (["say", ""], "text is empty"),
         (["say", "x" * 5001], "limit 5,000"),
         (["say", "?!…"], "nothing speakable"),
-        (["say", "xin chào", "--engine", "espeak", "--voice", "xx"], "unknown espeak-ng voice"),
+        (["say", "xin chào", "--engine", "espeak", "--voice", "xx"], "unknown region"),
         (["say", "xin chào", "--speed", "9"], "speed"),
         (["say", "xin chào", "--intro"], "--intro needs"),
         (["say", "xin chào", "--set", "commune=A"], "needs --script"),

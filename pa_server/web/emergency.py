@@ -1,0 +1,86 @@
+"""Phát khẩn cấp: an admin writes an emergency and it is on air in seconds, after one confirmation.
+
+Presentation only: `pa_server.services.broadcasts.sound_emergency` holds the rights (admin,
+explicit confirmation), the render, the broadcast and the audit entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from pa_server.auth.errors import Forbidden
+from pa_server.auth.rights import Actor
+from pa_server.services import broadcasts, rights, zones
+from pa_server.services.errors import ServiceError
+from pa_server.web.deps import DbDep, PageActor, PageUseCase
+from pa_server.web.messages import refusal_message, refusal_status
+from pa_server.web.templating import render
+
+router = APIRouter()
+
+BASE = "/khan-cap"
+MAX_TITLE = 300
+MAX_TEXT = 2000
+
+
+def _context(db: DbDep, actor: Actor, values: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "title": "Phát tin khẩn cấp",
+        "active": BASE,
+        "values": values,
+        "errors": extra.pop("errors", {}),
+        "zone_choices": [
+            (z.path, z.name, z.path.count("/"))
+            for z in zones.list_zones(db)
+            if rights.reachable_zone(actor, z.path)
+        ],
+        "max_text": MAX_TEXT,
+        **extra,
+    }
+
+
+@router.get(BASE)
+def form_page(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """The emergency form: title, what to say, where; one confirmation."""
+    return render(request, "emergency_form.html", _context(db, actor, {}))
+
+
+@router.post(BASE)
+async def sound(request: Request, uc: PageUseCase) -> Response:
+    """Write, render and broadcast the emergency now."""
+    form = await request.form()
+    values: dict[str, Any] = {
+        k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"
+    }
+    chosen = [v for v in form.getlist("zone") if isinstance(v, str)]
+    values["zones"] = set(chosen)
+    errors: dict[str, str] = {}
+    if not values.get("title"):
+        errors["title"] = "Vui lòng nhập tiêu đề."
+    elif len(values["title"]) > MAX_TITLE:
+        errors["title"] = f"Tiêu đề dài tối đa {MAX_TITLE} ký tự."
+    if not values.get("text"):
+        errors["text"] = "Vui lòng nhập nội dung cần phát."
+    elif len(values["text"]) > MAX_TEXT:
+        errors["text"] = f"Nội dung tin khẩn cấp dài tối đa {MAX_TEXT} ký tự."
+    if not chosen:
+        errors["zones"] = "Vui lòng chọn ít nhất một khu vực phát."
+    if errors:
+        ctx = _context(uc.db, uc.actor, values, errors=errors)
+        return render(request, "emergency_form.html", ctx, status=422)
+    try:
+        occ = broadcasts.sound_emergency(
+            uc,
+            title=values["title"],
+            text=values["text"],
+            zones=chosen,
+            confirmed=values.get("confirm") == "1",
+        )
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        ctx = _context(uc.db, uc.actor, values, error=refusal_message(exc))
+        return render(request, "emergency_form.html", ctx, status=refusal_status(exc))
+    return RedirectResponse(f"/phat/{occ.id}", status_code=303)

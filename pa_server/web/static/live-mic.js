@@ -1,0 +1,87 @@
+// Live microphone page: 48 kHz mono 16-bit PCM over a WebSocket while the button is held.
+(() => {
+  "use strict";
+  const root = document.getElementById("live-mic");
+  if (!root) return;
+  const talk = document.getElementById("live-talk");
+  const endButton = document.getElementById("live-end");
+  const meter = document.getElementById("live-level");
+  const status = document.getElementById("live-status");
+  const CLOSED = {
+    1000: "Đã kết thúc phát.",
+    4403: "Không được phép: phiên phát đã kết thúc hoặc đang mở ở trang khác.",
+    4400: "Âm thanh gửi lên không hợp lệ; hãy tải lại trang.",
+  };
+  let ws = null;
+  let talking = false;
+
+  function say(text) { status.textContent = text; }
+
+  function setTalking(on) {
+    talking = on && ws !== null && ws.readyState === WebSocket.OPEN;
+    talk.classList.toggle("on", talking);
+    talk.textContent = talking ? "Đang nói… (thả ra để dừng)" : "Giữ để nói";
+  }
+
+  async function start() {
+    let media;
+    try {
+      media = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      });
+    } catch (err) {
+      say("Không mở được micrô: " + err.message);
+      return;
+    }
+    // 48 kHz: the stream's own rate, so the server does not resample.
+    const ctx = new AudioContext({ sampleRate: 48000 });
+    const source = ctx.createMediaStreamSource(media);
+    // ScriptProcessor: deprecated but everywhere, and needs no second script file.
+    const proc = ctx.createScriptProcessor(1024, 1, 1);
+    proc.onaudioprocess = (event) => {
+      const x = event.inputBuffer.getChannelData(0);
+      const pcm = new Int16Array(x.length);
+      let peak = 0;
+      for (let i = 0; i < x.length; i++) {
+        const v = Math.max(-1, Math.min(1, x[i]));
+        peak = Math.max(peak, Math.abs(v));
+        pcm[i] = v < 0 ? v * 32768 : v * 32767;
+      }
+      meter.value = peak;
+      if (talking && ws.readyState === WebSocket.OPEN) ws.send(pcm.buffer);
+    };
+    source.connect(proc);
+    proc.connect(ctx.destination); // it runs only when connected; its output stays silent
+
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    ws = new WebSocket(scheme + location.host + root.dataset.wsPath);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      ws.send(root.dataset.token);
+      talk.disabled = false;
+      endButton.disabled = false;
+      say("Đã sẵn sàng. Giữ nút (hoặc phím cách) để nói.");
+    };
+    ws.onclose = (event) => {
+      setTalking(false);
+      talk.disabled = true;
+      endButton.disabled = true;
+      say(CLOSED[event.code] || "Mất kết nối tới máy chủ.");
+      media.getTracks().forEach((t) => t.stop());
+    };
+  }
+
+  talk.addEventListener("pointerdown", () => setTalking(true));
+  for (const name of ["pointerup", "pointerleave", "pointercancel"]) {
+    talk.addEventListener(name, () => setTalking(false));
+  }
+  document.addEventListener("keydown", (e) => {
+    if (e.code === "Space" && !e.repeat && !talk.disabled) { e.preventDefault(); setTalking(true); }
+  });
+  document.addEventListener("keyup", (e) => { if (e.code === "Space") setTalking(false); });
+  endButton.addEventListener("click", () => {
+    setTalking(false);
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send("end");
+  });
+  start();
+})();
