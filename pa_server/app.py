@@ -8,7 +8,7 @@ from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import FastAPI, Response
 
-from audio.render import Renderer
+from audio.worker import RendererConfig, RenderWorker
 from devices.protocol import utc_now
 from pa_server.api import errors
 from pa_server.api.body_limit import BodyLimit
@@ -37,9 +37,15 @@ log = logging.getLogger(__name__)
 UPLOAD_PATHS = (r"/api/v1/announcements/[^/]+/recording", r"/thong-bao/moi/ghi-am")
 
 
-def build_renderer(settings: Settings) -> Renderer:
-    """The audio renderer on the data directory's media store and caches."""
-    return Renderer(settings.media_dir, settings.cache_dir, gtts_timeout_s=settings.gtts_timeout_s)
+def build_renderer(settings: Settings) -> RenderWorker:
+    """Renders in worker processes (started at the first render): a long render never blocks
+    the API, and its memory is the worker's, not the server's."""
+    config = RendererConfig(
+        settings.media_dir, settings.cache_dir, settings.gtts_timeout_s, settings.tts_piper_model
+    )
+    return RenderWorker(
+        config, processes=settings.render_processes, max_pending=settings.render_queue
+    )
 
 
 def create_app(settings: Settings, *, background: bool = True, demo: bool = False) -> FastAPI:
@@ -56,7 +62,8 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         app.state.engine = engine
         app.state.sessions = audited(session_factory(engine))
         app.state.on_plan_change = lambda: None
-        app.state.renderer = CountingRenderer(build_renderer(settings), app.state.metrics)
+        worker = build_renderer(settings)
+        app.state.renderer = CountingRenderer(worker, app.state.metrics)
         settings.media_dir.mkdir(parents=True, exist_ok=True)
         if demo:
             from pa_server.services.demo import seed
@@ -64,6 +71,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
             seed(app.state.sessions, settings, renderer=app.state.renderer)
             seed_accounts(app.state.sessions, now=utc_now())
         with ExitStack() as stack:
+            stack.callback(worker.close)
             if background:
                 from pa_server.runtime import Runtime
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, select
+from sqlalchemy import event, func, insert, inspect, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.base import NO_VALUE
@@ -191,9 +191,10 @@ def entries(
     actor_name: str | None = None,
     limit: int = 200,
     before_id: int | None = None,
+    offset: int = 0,
 ) -> list[AuditEntry]:
     """The newest log entries first, optionally filtered."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
     if entity:
         query = query.where(AuditEntry.entity == entity)
     if actor_name:
@@ -201,6 +202,14 @@ def entries(
     if before_id is not None:
         query = query.where(AuditEntry.id < before_id)
     return list(db.scalars(query))
+
+
+def count(db: DbSession, *, entity: str | None = None) -> int:
+    """How many log entries there are (of `entity` if given): the audit page's total."""
+    query = select(func.count()).select_from(AuditEntry)
+    if entity:
+        query = query.where(AuditEntry.entity == entity)
+    return int(db.scalar(query) or 0)
 
 
 #: SQL making the log append-only in the database itself, per dialect (used by the migration).

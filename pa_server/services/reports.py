@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from pa_server.db.models import Device, DeviceState, Occurrence, Receipt
+from pa_server.db.models import Device, DeviceState, Occurrence, Receipt, Zone
 from pa_server.metrics import FleetCounts
 from pa_server.schemas.broadcasts import PlaybackReport, PlaybackRow
 from pa_server.services.audience import Audience, device_zones
@@ -95,6 +95,50 @@ def report_csv(report: PlaybackReport) -> str:
     for row in report.rows:
         writer.writerow([getattr(row, c) for c in CSV_COLUMNS])
     return out.getvalue()
+
+
+#: The spreadsheet a person downloads: Vietnamese headers, names beside the ids.
+PEOPLE_CSV_HEADERS = (
+    "Khu vực",
+    "Loa",
+    "Mã loa",
+    "Dự kiến",
+    "Đã bắt đầu",
+    "Đã phát xong",
+    "Lỗi",
+    "Bỏ lỡ",
+    "Chưa báo",
+)
+#: Excel reads a CSV without a byte-order mark in the machine's legacy code page and garbles
+#: Vietnamese; with the UTF-8 BOM it reads UTF-8.
+UTF8_BOM = "\ufeff"
+
+
+def report_csv_for_people(session: Session, report: PlaybackReport) -> bytes:
+    """The report as a spreadsheet for people: UTF-8 with BOM, Vietnamese headers and names.
+
+    The API's `report_csv` stays the machine format (English column codes, no BOM).
+    """
+    zone_names: dict[str, str] = dict(session.execute(select(Zone.path, Zone.name)).all())
+    device_names: dict[str, str] = dict(session.execute(select(Device.id, Device.name)).all())
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(PEOPLE_CSV_HEADERS)
+    for row in report.rows:
+        writer.writerow(
+            [
+                zone_names.get(row.zone, row.zone),
+                device_names.get(row.device_id) or row.device_id,
+                row.device_id,
+                row.planned,
+                row.started,
+                row.finished,
+                row.failed,
+                row.missed,
+                row.no_report,
+            ]
+        )
+    return (UTF8_BOM + out.getvalue()).encode("utf-8")
 
 
 #: Receipts that prove an occurrence was heard somewhere.

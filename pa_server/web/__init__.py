@@ -25,6 +25,8 @@ from pa_server.web import (
     announcements,
     broadcasts,
     emergency,
+    errors,
+    messages,
     operations,
     pages,
     public,
@@ -60,25 +62,28 @@ async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadCsrf | Forbidden)
     if _wants_json(request):
         return _api_error(403, exc)
+    if exc.code == "not_found":
+        # Pages raise Forbidden("not_found") for a missing item: it is a 404, said as such.
+        return errors.error_page(request, 404, exc.message_vi)
     title = "Không gửi được biểu mẫu" if isinstance(exc, BadCsrf) else "Không được phép"
     return render(
         request,
         "message.html",
-        {"title": title, "message": exc.message_vi, "back_url": "/"},
+        {"title": title, "message": forbidden_message(exc), "back_url": "/"},
         status=403,
     )
+
+
+def forbidden_message(exc: AuthError) -> str:
+    """A refusal's page wording (slug-free for rights refusals)."""
+    return messages.forbidden_message(exc) if isinstance(exc, Forbidden) else exc.message_vi
 
 
 async def _bad_text(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadText)
     if _wants_json(request):
         return _api_error(422, exc)
-    return render(
-        request,
-        "message.html",
-        {"title": "Không gửi được biểu mẫu", "message": exc.message_vi, "back_url": "/"},
-        status=422,
-    )
+    return errors.error_page(request, 422, exc.message_vi, title="Không gửi được biểu mẫu")
 
 
 def install_web(app: FastAPI, settings: Settings) -> None:
@@ -99,6 +104,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(users.router, include_in_schema=False)
     app.include_router(public.router, include_in_schema=False)
+    errors.install(app)
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(BadCredentials, _not_signed_in)
     app.add_exception_handler(BadCsrf, _refused)

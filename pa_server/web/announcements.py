@@ -20,6 +20,7 @@ from pa_server.services.errors import ServiceError
 from pa_server.services.timelines import media_url
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import refusal_message, service_message
+from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -101,13 +102,19 @@ def _check(values: dict[str, str]) -> tuple[dict[str, str], str | None]:
 
 
 @router.get(BASE)
-def list_page(request: Request, actor: PageActor, db: DbDep, status: str = "") -> Response:
+def list_page(
+    request: Request, actor: PageActor, db: DbDep, status: str = "", trang: str = ""
+) -> Response:
     """The announcements, newest first, with what each one waits for."""
-    rows, _total = announcements.list_announcements(db, status=status or None, limit=100, offset=0)
+    page = page_number(trang)
+    rows, total = announcements.list_announcements(
+        db, status=status or None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
+    paging = paginate(page, total, query={"status": status})
     return render(
         request,
         "announcements.html",
-        {"title": "Thông báo", "active": BASE, "rows": rows, "status": status},
+        {"title": "Thông báo", "active": BASE, "rows": rows, "status": status, "paging": paging},
     )
 
 

@@ -18,7 +18,7 @@ from pa_server.schemas.broadcasts import BroadcastCreate
 from pa_server.services import announcements, broadcasts, rights, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
-from pa_server.web.messages import refusal_message, refusal_status
+from pa_server.web.messages import refusal_field, refusal_message, refusal_status
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -76,7 +76,9 @@ async def broadcast_now(request: Request, announcement_id: str, uc: PageUseCase)
         )
     except (Forbidden, ServiceError) as exc:
         uc.db.rollback()
-        ctx = _form_ctx(uc.db, uc.actor, ann, values, error=refusal_message(exc))
+        field, message = refusal_field(exc), refusal_message(exc)
+        said = {"errors": {field: message}} if field else {"error": message}
+        ctx = _form_ctx(uc.db, uc.actor, ann, values, **said)
         return render(request, "broadcast_form.html", ctx, status=refusal_status(exc))
     return RedirectResponse(f"{BASE}/{occ.id}", status_code=303)
 

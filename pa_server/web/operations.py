@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,8 +16,10 @@ from pa_server.api.deps import NowDep, get_now
 from pa_server.services import broadcasts, devices, reports
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
+from pa_server.web import labels
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import service_message
+from pa_server.web.recurrence import parse_day
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -33,11 +35,8 @@ def _today(tz: str, now: datetime) -> tuple[datetime, datetime]:
 
 
 def _progress(b: Any) -> str:
-    d = b.delivery
-    text = f"{d.finished}/{d.expected} đã phát xong"
-    if d.failed or d.missed:
-        text += f", {d.failed + d.missed} lỗi"
-    return text
+    # The broadcast page's own words (labels.py), so both pages say one state one way.
+    return labels.counts_sentence(b.delivery)
 
 
 @router.get("/")
@@ -61,6 +60,7 @@ def overview(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Resp
             "active": "/",
             "online": online,
             "offline": len(public) - online,
+            "links": labels.link_counts(public),
             "today": sorted(today, key=lambda b: b.play_at),
             "failures": failures,
             "progress": {b.id: _progress(b) for b in today},
@@ -127,11 +127,11 @@ def _report_range(
 ) -> tuple[datetime, datetime] | None:
     today = now.astimezone(ZoneInfo(tz)).date()
     try:
-        first = date.fromisoformat(values.get("from") or (today - timedelta(days=7)).isoformat())
+        first = parse_day(values.get("from") or (today - timedelta(days=7)).isoformat())
     except ValueError:
         errors["from"] = "Ngày bắt đầu không hợp lệ."
     try:
-        last = date.fromisoformat(values.get("to") or today.isoformat())
+        last = parse_day(values.get("to") or today.isoformat())
     except ValueError:
         errors["to"] = "Ngày kết thúc không hợp lệ."
     if errors:
@@ -167,7 +167,7 @@ def report_page(
             errors["zone" if "zone" in exc.code else "to"] = service_message(exc)
     if report is not None and format == "csv":
         return Response(
-            reports.report_csv(report),
+            reports.report_csv_for_people(db, report),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="bao-cao-phat.csv"'},
         )

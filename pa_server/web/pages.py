@@ -7,17 +7,27 @@ from fastapi.responses import Response
 
 from pa_server.auth import audit
 from pa_server.web.deps import DbDep, PageActor
+from pa_server.web.paging import paginate
 from pa_server.web.templating import render
 
 router = APIRouter()
 
 
 @router.get("/nhat-ky")
-def audit_log(request: Request, actor: PageActor, db: DbDep, entity: str = "") -> Response:
+def audit_log(
+    request: Request, actor: PageActor, db: DbDep, entity: str = "", trang: str = ""
+) -> Response:
     """Nhật ký: the audit log, newest first; read-only."""
-    rows = audit.entries(db, entity=entity or None, limit=200)
+    paging = paginate(trang, audit.count(db, entity=entity or None), query={"entity": entity})
+    rows = audit.entries(db, entity=entity or None, limit=paging.per_page, offset=paging.offset)
     return render(
         request,
         "audit.html",
-        {"title": "Nhật ký", "active": "/nhat-ky", "rows": rows, "entity": entity},
+        {
+            "title": "Nhật ký",
+            "active": "/nhat-ky",
+            "rows": rows,
+            "entity": entity,
+            "paging": paging,
+        },
     )

@@ -17,6 +17,7 @@ from pa_server.auth.rights import zone_within
 from pa_server.db.models import Announcement, Occurrence, Zone
 from pa_server.services.timelines import media_url
 from pa_server.web.deps import DbDep
+from pa_server.web.errors import error_page
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -100,7 +101,7 @@ def public_feed(request: Request, zone: str, db: DbDep, now: NowDep) -> Response
     """RSS 2.0 with enclosures, so podcast apps can replay the announcements."""
     zone_path, row = _zone(db, zone)
     if row is None:
-        return Response("unknown zone", status_code=404, media_type="text/plain")
+        return error_page(request, 404, "Không có khu vực này. Kiểm tra lại địa chỉ.")
     base = request.app.state.settings.resolved_public_url
     parts = []
     for item in _items(db, zone_path, base, now):
@@ -131,12 +132,7 @@ def public_zone(request: Request, zone: str, db: DbDep, now: NowDep) -> Response
     """Today's and recent announcements of `zone`, with their text and audio."""
     zone_path, row = _zone(db, zone)
     if row is None:
-        return render(
-            request,
-            "message.html",
-            {"title": "Không tìm thấy", "message": "Không có khu vực này."},
-            status=404,
-        )
+        return error_page(request, 404, "Không có khu vực này. Kiểm tra lại địa chỉ.")
     return render(
         request,
         "public.html",

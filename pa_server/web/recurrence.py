@@ -19,7 +19,7 @@ from pa_server.planning.recurrence import first_local
 
 #: Monday first, as Python numbers weekdays.
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-WEEKDAY_LABELS_VI = ("Thứ hai", "Thứ ba", "Thứ tư", "Thứ năm", "Thứ sáu", "Thứ bảy", "Chủ nhật")
+WEEKDAY_LABELS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 MAX_TIMES = 12
 MAX_DAYS = 366
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3])[:hH.]([0-5]\d)$")
@@ -87,6 +87,29 @@ def parse_dates(text: str) -> tuple[date, ...]:
         else:
             raise ValueError(f"Ngày “{piece}” không hợp lệ (viết như 15/08/2026).")
     return tuple(sorted(set(out)))
+
+
+def parse_day(text: str) -> date:
+    """One date typed as "05/12/2026" (or "2026-12-05", what older forms sent); `ValueError`."""
+    piece = text.strip()
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(piece, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"Ngày “{piece}” không hợp lệ (viết như 05/12/2026).")
+
+
+def day_text(value: str | date | None) -> str:
+    """A date as the form shows it, "05/12/2026"; text that is not a date is kept as typed."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, date):
+        return f"{value:%d/%m/%Y}"
+    try:
+        return f"{parse_day(value):%d/%m/%Y}"
+    except ValueError:
+        return value
 
 
 def to_rules(plain: PlainSchedule) -> list[RuleGroup]:

@@ -19,7 +19,8 @@ from pa_server.schemas.schedules import ScheduleCreate
 from pa_server.services import announcements, rights, schedules, timelines, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
-from pa_server.web.messages import service_message
+from pa_server.web.messages import refusal_message, service_message
+from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.recurrence import (
     WEEKDAY_LABELS_VI,
     PlainSchedule,
@@ -27,6 +28,7 @@ from pa_server.web.recurrence import (
     RuleGroup,
     instants,
     parse_dates,
+    parse_day,
     parse_times,
     to_rules,
 )
@@ -89,12 +91,12 @@ def _parse(
     date_from: date | None = None
     date_to: date | None = None
     try:
-        date_from = date.fromisoformat(values.get("date_from", ""))
+        date_from = parse_day(values.get("date_from", ""))
     except ValueError:
         errors["date_from"] = "Vui lòng chọn ngày bắt đầu."
     if values.get("date_to"):
         try:
-            date_to = date.fromisoformat(values["date_to"])
+            date_to = parse_day(values["date_to"])
         except ValueError:
             errors["date_to"] = "Ngày kết thúc không hợp lệ."
     except_dates: tuple[date, ...] = ()
@@ -242,10 +244,15 @@ def week_timeline(
 
 
 @router.get(BASE)
-def list_page(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Response:
+def list_page(
+    request: Request, actor: PageActor, db: DbDep, now: NowDep, trang: str = ""
+) -> Response:
     """Every schedule, newest first, and each zone's next 7 days as a picture."""
     tz = request.app.state.settings.timezone
-    rows, _ = schedules.list_schedules(db, announcement_id=None, limit=100, offset=0)
+    page = page_number(trang)
+    rows, total = schedules.list_schedules(
+        db, announcement_id=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
     items = [schedules.schedule_public(s) for s in rows]
     today = now.astimezone(ZoneInfo(tz)).date()
     days = [today + timedelta(days=i) for i in range(7)]
@@ -259,6 +266,7 @@ def list_page(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Res
             "rows": items,
             "timeline": week_timeline(db, tz, now),
             "day_labels": day_labels,
+            "paging": paginate(page, total),
         },
     )
 
@@ -317,7 +325,7 @@ async def create(request: Request, uc: PageUseCase) -> Response:
     except Forbidden as exc:
         db.rollback()
         field = "zones" if exc.code == "outside_zone" else "level"
-        ctx = _context(db, actor, values, chosen_zones, weekdays, {field: exc.message_vi})
+        ctx = _context(db, actor, values, chosen_zones, weekdays, {field: refusal_message(exc)})
         return render(request, "schedule_form.html", ctx, status=403)
     except ServiceError as exc:
         db.rollback()

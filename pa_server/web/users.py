@@ -58,7 +58,7 @@ async def add_user(request: Request, actor: PageActor, db: DbDep) -> Response:
             values.get("username", ""),
             role=values.get("role", ""),
             password=password,
-            zones=_zones(values.get("zones", "")),
+            zones=_zones(",".join(str(z) for z in form.getlist("zones"))),
             full_name=values.get("full_name", ""),
             now=datetime.now(UTC),
         )
@@ -88,7 +88,7 @@ async def change_user(request: Request, user_id: int, actor: PageActor, db: DbDe
                 db,
                 user,
                 role=str(form.get("role", user.role)),
-                zones=_zones(str(form.get("zones", ""))),
+                zones=_zones(",".join(str(z) for z in form.getlist("zones"))),
             )
     except AccountError as exc:
         db.rollback()

@@ -21,7 +21,7 @@ from pa_server.live.sources import MicRegistry, MicSource
 from pa_server.web import STATIC_DIR
 from pa_server.web.live import mic_page
 from tests.live_support import band_energy, tone, wait_for, wav_bytes
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, _chromium_or_reason, free_port
+from tests.pa_server.web.conftest import CHROMIUM, CHROMIUM_ARGS, _chromium_or_reason, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -22,7 +22,7 @@ def test_sign_in_lands_on_asked_page_and_signs_out(visitor: Visitor) -> None:
     visitor.page.click("button[type=submit]")
     visitor.page.wait_for_url("**/nhat-ky")
     visitor.shot("audit")
-    assert "sign_in" in visitor.page.content()
+    assert "quantri đã đăng nhập lúc" in visitor.page.locator("main").inner_text()
     for label in ("Tổng quan", "Thông báo", "Lịch phát", "Thiết bị", "Báo cáo", "Nhật ký"):
         assert visitor.page.get_by_role("link", name=label).count() == 1
     visitor.sign_out()

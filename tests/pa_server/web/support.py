@@ -1,0 +1,110 @@
+"""The demo district with what the pages must say well, for the visible-text and phone tests.
+
+A draft, a rejected announcement, an emergency broadcast with a finished, a failed and a silent
+loudspeaker, devices online, offline and never seen (one reporting an English error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+
+from pa_server.auth import accounts
+from pa_server.db.models import DeviceState, Receipt
+from pa_server.schemas.announcements import AnnouncementCreate
+from pa_server.schemas.broadcasts import BroadcastCreate
+from pa_server.services import announcements, broadcasts, schedules
+from pa_server.services.context import UseCase
+
+COMMUNE = "vinh-tuong/tan-tien"
+
+
+class NullDispatcher:
+    """Takes the broadcast without sending anything (no bus in this test)."""
+
+    def sync(self, *args: object, **kwargs: object) -> list[str]:
+        return []
+
+    def command(self, *args: object, **kwargs: object) -> str:
+        return "id"
+
+
+@dataclass
+class World:
+    """The app, and the ids of what each page shows."""
+
+    client: TestClient
+    draft: str
+    rejected: str
+    approved: str
+    schedule: str
+    broadcast: str
+
+
+def seed_world(client: TestClient) -> World:
+    """Add the states above to the demo district of `client`'s app (its lifespan has run)."""
+    app = client.app
+    now = datetime.now(UTC)
+    settings = app.state.settings  # type: ignore[attr-defined]
+    with app.state.sessions() as db:  # type: ignore[attr-defined]
+        people = {u.username: accounts.actor_of(u) for u in accounts.list_users(db)}
+
+        def as_(username: str, at: datetime = now) -> UseCase:
+            return UseCase(db, people[username], at, settings, NullDispatcher())  # type: ignore[arg-type]
+
+        draft = announcements.create_announcement(
+            as_("vanhanh"),
+            AnnouncementCreate(title="Họp thôn tối nay", text="Mời bà con họp lúc 19 giờ."),
+        )
+        rejected = announcements.create_announcement(
+            as_("vanhanh"),
+            AnnouncementCreate(title="Thông báo viết sai", text="Nội dung sai.", level="priority"),
+        )
+        announcements.reject_announcement(as_("duyet"), rejected.id, "Sai ngày họp")
+        approved, _ = announcements.list_announcements(db, status="approved", limit=1, offset=0)
+        (schedule,), _ = schedules.list_schedules(
+            db, announcement_id=approved[0].id, limit=1, offset=0
+        )
+        occ = broadcasts.put_on_air(
+            as_("quantri", now - timedelta(minutes=5)),
+            BroadcastCreate(announcement_id=approved[0].id, zones=[COMMUNE], level="emergency"),
+            confirmed=True,
+        )
+        for device, kinds, detail in (
+            ("loa-tan-tien-thon-1", ("fetched", "started", "finished"), None),
+            ("loa-tan-tien-thon-2", ("fetched", "started", "failed"), "alsa: device busy"),
+        ):
+            for i, kind in enumerate(kinds):
+                at = now - timedelta(minutes=4) + timedelta(seconds=i)
+                db.add(
+                    Receipt(
+                        device_id=device,
+                        occurrence_id=occ.id,
+                        type=kind,
+                        at=at,
+                        late_ms=0,
+                        detail=detail if kind == "failed" else None,
+                        received_at=at,
+                    )
+                )
+        states = {
+            "loa-tan-tien-thon-1": (
+                True,
+                {"volume": 70, "clock_offset_ms": 5, "clock_synced": True},
+            ),
+            "loa-tan-tien-thon-2": (
+                True,
+                {"volume": 40, "last_error": "unsupported protocol version None", "playing": True},
+            ),
+            "loa-vinh-thinh-thon-dong": (False, {"volume": 50}),
+        }
+        for device, (online, payload) in states.items():
+            db.add(
+                DeviceState(
+                    device_id=device, online=online, at=now, received_at=now, payload=payload
+                )
+            )
+        db.commit()
+        return World(client, draft.id, rejected.id, approved[0].id, schedule.id, occ.id)

@@ -1,0 +1,163 @@
+"""The main pages on a 390 × 844 phone in Chromium, as each role: nothing scrolls sideways,
+every control is big enough to tap, the whole menu is visible, nothing English shows.
+
+Runs against the demo district (with the states of `test_visible_text`); screenshots land in
+`test-artifacts/screenshots/phone-*.png`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from pa_server.app import create_app
+from pa_server.auth.demo import DEMO_PASSWORD
+from pa_server.config import Settings
+from tests.pa_server.web.conftest import SCREENSHOTS
+from tests.pa_server.web.support import World, seed_world
+from tests.pa_server.web.visible_text import problems
+from tests.support import free_port
+
+pytestmark = pytest.mark.browser
+
+WIDTH, HEIGHT = 390, 844
+MIN_TAP = 40
+
+#: What a control measures on the page: its own box, or its label's for a checkbox
+#: (the label is what a finger hits); offscreen ones (the skip link) are left out.
+MEASURE_JS = """
+() => {
+  const out = [];
+  for (const el of document.querySelectorAll(
+      'a[href], button, select, input:not([type=hidden]), textarea, summary')) {
+    let box = el;
+    if (el.matches('input[type=checkbox], input[type=radio]') && el.closest('label')) {
+      box = el.closest('label');
+    }
+    const r = box.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.right <= 0) continue;
+    if (getComputedStyle(el).visibility === 'hidden') continue;
+    if (el.closest('details:not([open])') && el.tagName !== 'SUMMARY') continue;
+    out.push({what: (el.innerText || el.value || el.name || el.tagName).trim().slice(0, 40),
+              tag: el.tagName, w: r.width, h: r.height});
+  }
+  return out;
+}
+"""
+MENU_JS = """
+() => Array.from(document.querySelectorAll('header nav a')).map(a => {
+  const r = a.getBoundingClientRect();
+  return {text: a.innerText, left: r.left, right: r.right, top: r.top, bottom: r.bottom,
+          clipped: a.scrollWidth > a.clientWidth + 1};
+})
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World]]:
+    """The demo district, served on a free port for the browser."""
+    port = free_port()
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("phone") / "data",
+        host="127.0.0.1",
+        port=port,
+        broker_port=free_port(),
+        tts_engine="espeak",
+    )
+    app = create_app(settings, background=False, demo=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="phone-server", daemon=True)
+    thread.start()
+    for _ in range(1200):
+        if server.started or not thread.is_alive():
+            break
+        thread.join(0.05)
+    if not server.started:
+        pytest.fail("the demo server did not start")
+    # The extra states go in through the same app (its lifespan has run: sessions exist).
+    world = seed_world(TestClient(app))
+    yield f"http://127.0.0.1:{port}", world
+    server.should_exit = True
+    thread.join(10)
+
+
+def _pages(w: World) -> list[tuple[str, str]]:
+    return [
+        ("/", "overview"),
+        ("/thong-bao", "announcements"),
+        ("/thong-bao/moi", "compose"),
+        (f"/thong-bao/{w.approved}", "announcement"),
+        ("/lich-phat", "schedules"),
+        ("/lich-phat/moi", "schedule-form"),
+        (f"/lich-phat/{w.schedule}", "schedule"),
+        (f"/phat/{w.broadcast}", "broadcast"),
+        ("/thiet-bi", "devices"),
+        ("/bao-cao", "report"),
+        ("/nhat-ky", "audit"),
+        ("/nguoi-dung", "users"),
+        ("/khong-co", "not-found"),
+    ]
+
+
+@pytest.mark.parametrize("username", ["quantri", "duyet", "vanhanh"])
+def test_main_pages_fit_a_phone(
+    browser: Any, demo_server: tuple[str, World], username: str
+) -> None:
+    base, world = demo_server
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, locale="en-US")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    try:
+        page.goto(base + "/dang-nhap")
+        page.fill("#f-username", username)
+        page.fill("#f-password", DEMO_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        found: list[str] = []
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for path, name in _pages(world):
+            page.goto(base + path)
+            shot = SCREENSHOTS / f"phone-{username}-{name}"
+            page.screenshot(path=f"{shot}.png", full_page=True)
+            page.screenshot(path=f"{shot}-screen.png")  # the first screenful, as on the phone
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > WIDTH:
+                found.append(f"{path}: page is {width}px wide, scrolls sideways")
+            for c in page.evaluate(MEASURE_JS):
+                if c["h"] < MIN_TAP or c["w"] < MIN_TAP:
+                    found.append(f"{path}: {c['tag']} {c['what']!r} is {c['w']:.0f}×{c['h']:.0f}px")
+            for item in page.evaluate(MENU_JS):
+                if item["left"] < 0 or item["right"] > WIDTH or item["clipped"]:
+                    found.append(f"{path}: menu item {item['text']!r} is cut off")
+            found += [f"{path}: {p}" for p in problems(page.content())]
+        assert not found, "\n".join(dict.fromkeys(found))
+    finally:
+        context.close()
+
+
+def test_menu_shows_only_what_the_role_may_open(
+    browser: Any, demo_server: tuple[str, World]
+) -> None:
+    base, _ = demo_server
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+    page = context.new_page()
+    try:
+        page.goto(base + "/dang-nhap")
+        page.fill("#f-username", "vanhanh")
+        page.fill("#f-password", DEMO_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        labels = page.locator("header nav a").all_inner_texts()
+        assert labels == ["Tổng quan", "Thông báo", "Lịch phát", "Thiết bị", "Báo cáo", "Nhật ký"]
+        # Every item is on screen at once: no sideways scrolling to find "Thiết bị".
+        for item in page.evaluate(MENU_JS):
+            assert item["left"] >= 0 and item["right"] <= WIDTH and item["bottom"] <= HEIGHT
+    finally:
+        context.close()
