@@ -11,7 +11,9 @@ from fastapi import FastAPI, Response
 from audio.worker import RendererConfig, RenderWorker
 from devices.protocol import utc_now
 from pa_server.api import errors
+from pa_server.api.body_limit import BodyLimit
 from pa_server.api.media import router as media_router
+from pa_server.api.request_line import SafeRequestLine
 from pa_server.api.router import api_router
 from pa_server.api.server_time import ServerTimeHeader
 from pa_server.auth.audit import audited
@@ -31,6 +33,9 @@ from pa_server.services.timelines import plan_cuts
 from pa_server.web import install_web
 
 log = logging.getLogger(__name__)
+
+#: The routes that take a recording: the only bodies allowed past `max_body_bytes`.
+UPLOAD_PATHS = (r"/api/v1/announcements/[^/]+/recording", r"/thong-bao/moi/ghi-am")
 
 
 def build_renderer(settings: Settings) -> RenderWorker:
@@ -95,6 +100,14 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
     errors.install(app)
     app.include_router(api_router())
     app.include_router(media_router)
+    # Added before the time header, so it wraps them: their refusals carry the server time too.
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        upload_limit=settings.max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
+    )
+    app.add_middleware(SafeRequestLine)
     app.add_middleware(ServerTimeHeader)
     install_web(app, settings)
 

@@ -84,6 +84,16 @@ class Settings(BaseSettings):
         description="FAULT TESTS ONLY: SIGKILL this process right after a replan that created "
         "occurrences is committed, before any timeline is published (tests/faults).",
     )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body (bytes), refused with 413 before any parsing.",
+    )
+    max_upload_bytes: int = Field(
+        default=26 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of a recording upload (the 25 MiB recording and its form).",
+    )
     clock_drift_threshold_s: float = Field(
         default=1.0, gt=0, description="An agent whose clock is further off is flagged."
     )

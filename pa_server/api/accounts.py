@@ -16,6 +16,7 @@ from pa_server.auth import accounts
 from pa_server.auth.errors import AccountError, NotSignedIn
 from pa_server.auth.models import ApiToken, User
 from pa_server.auth.rights import Actor
+from pa_server.schemas.common import SingleLine
 from pa_server.services.errors import Invalid, NotFound
 
 router = APIRouter(tags=["accounts"])
@@ -34,7 +35,7 @@ class TokenCreate(BaseModel):
     """A request for a new API token."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: SingleLine = Field(min_length=1, max_length=100)
 
 
 class TokenPublic(BaseModel):

@@ -17,7 +17,7 @@ from pa_server.schemas.announcements import (
     RenderOptions,
     RenditionPublic,
 )
-from pa_server.schemas.common import DEFAULT_LIMIT, Page
+from pa_server.schemas.common import DEFAULT_LIMIT, Page, unsafe_character
 from pa_server.services import announcements, renditions
 from pa_server.services.errors import Invalid
 from pa_server.services.timelines import media_url
@@ -110,6 +110,9 @@ def reject_announcement(
 @router.post("/{announcement_id}/recording", response_model=AnnouncementPublic)
 def upload_recording(announcement_id: str, file: UploadFile, uc: UseCaseDep) -> AnnouncementPublic:
     """Make an operator's recording (MP3, WAV, FLAC, Ogg) the source; render it next."""
+    why = unsafe_character(file.filename or "")
+    if why is not None:  # the name is stored; PostgreSQL refuses a NUL (a 500 before)
+        raise Invalid("control_character", f"the file name holds a {why}")
     data = file.file.read(renditions.MAX_RECORDING_BYTES + 1)
     if len(data) > renditions.MAX_RECORDING_BYTES:
         raise Invalid("upload_too_big", f"recording exceeds {renditions.MAX_RECORDING_BYTES} bytes")

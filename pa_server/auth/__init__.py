@@ -8,7 +8,8 @@ Exception tree (all in `pa_server.auth.errors`)::
     ├── RateLimited           too many failed sign-ins for one username + address (retry_after_s)
     ├── BadCsrf               a form posted without its CSRF token, or with someone else's
     ├── Forbidden             signed in, but the rights do not allow it (code + Vietnamese message)
-    └── AccountError          a user or token change refused (duplicate name, bad role, …; field)
+    ├── AccountError          a user or token change refused (duplicate name, bad role, …; field)
+    └── BadText               a posted form field holds a control character (NUL, …; field)
 
 The pure parts (`rights`, `ratelimit`, `passwords`, `sessions`, `tokens`) never touch the
 database or FastAPI; `pa_server.auth.deps` wires them into the HTTP app.

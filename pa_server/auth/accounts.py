@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
+from pa_server.auth import audit
 from pa_server.auth.errors import AccountError, BadCredentials
 from pa_server.auth.models import ApiToken, User
 from pa_server.auth.passwords import WeakPassword, hash_password, needs_rehash, verify_password
@@ -76,7 +78,9 @@ def create_user(
         role=role,
         zones=zones,
         password_hash=password_hash,
-        session_epoch=0,
+        # Random, not 0: SQLite gives a deleted user's id to the next one, and a cookie of
+        # the deleted user must not fit the new one.
+        session_epoch=secrets.randbelow(2**30),
         active=True,
         created_at=now,
     )
@@ -108,8 +112,28 @@ def authenticate(
     return user
 
 
+def end_sessions(db: DbSession, user: User, *, reason: str, now: datetime) -> None:
+    """End every open session of `user` on the server, and log it naming them.
+
+    The one way sessions end before they expire: signing out, a new password, a new role,
+    disabling. Cookies carry the user's session epoch, checked on every request
+    (`user_for_session`); moving it on voids every cookie issued before, even one a thief
+    copied, wherever it is replayed.
+    """
+    user.session_epoch += 1
+    db.flush()
+    audit.record(
+        db,
+        "end_sessions",
+        "sessions",
+        str(user.id),
+        after={"user": user.username, "reason": reason},
+        now=now,
+    )
+
+
 def user_for_session(db: DbSession, session: Session | None) -> User | None:
-    """The active user a session cookie names, unless their epoch moved on since."""
+    """The active user a session cookie names, unless their sessions were ended since."""
     if session is None or session.user_id is None:
         return None
     user = db.get(User, session.user_id)
@@ -163,24 +187,27 @@ def update_user(
     zones: Sequence[str] | None = None,
     active: bool | None = None,
     password: str | None = None,
+    now: datetime | None = None,
 ) -> User:
-    """Change a user; a new password, role or deactivation voids their open sessions."""
+    """Change a user; a new password, role or deactivation ends their open sessions."""
     new_role = user.role if role is None else role
     new_zones = list(user.zones) if zones is None else [z.strip().strip("/") for z in zones]
     _check_fields(user.username, new_role, new_zones)
-    void_sessions = False
+    reasons: list[str] = []
     if password is not None:
         try:
             user.password_hash = hash_password(password)
         except WeakPassword as exc:
             raise AccountError("weak_password", str(exc), "password") from exc
-        void_sessions = True
-    if new_role != user.role or (active is not None and active != user.active):
-        void_sessions = True
+        reasons.append("password")
+    if new_role != user.role:
+        reasons.append("role")
+    if active is not None and active != user.active:
+        reasons.append("enabled" if active else "disabled")
     user.role, user.zones = new_role, new_zones
     if active is not None:
         user.active = active
-    if void_sessions:
-        user.session_epoch += 1
+    if reasons:
+        end_sessions(db, user, reason=",".join(reasons), now=now or datetime.now(UTC))
     db.flush()
     return user

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 from sqlalchemy.orm import Session as DbSession
+from starlette.datastructures import FormData, UploadFile
 
 from pa_server.auth import accounts, audit
-from pa_server.auth.errors import NotSignedIn
+from pa_server.auth.errors import BadText, NotSignedIn
 from pa_server.auth.models import User
 from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.rights import Actor
@@ -34,8 +35,12 @@ from pa_server.auth.sessions import (
     check_csrf,
 )
 from pa_server.auth.tokens import bearer_token
+from pa_server.schemas.common import unsafe_character
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Form fields typed in a <textarea>: line breaks and tabs belong there, nowhere else.
+MULTI_LINE_FIELDS = frozenset({"text", "reason"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 @dataclass
@@ -103,11 +108,31 @@ async def authenticate_page(request: Request, db: DbSession) -> Actor:
     return _signed_in(db, user, request)
 
 
+def check_form_text(form: FormData) -> None:
+    """Raise `BadText` if a field (or an uploaded file's name) holds a control character."""
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            text, multiline = value.filename or "", False
+        else:
+            text, multiline = value, name in MULTI_LINE_FIELDS
+        why = unsafe_character(name) or unsafe_character(text, multiline=multiline)
+        if why is not None:
+            raise BadText(name, why)
+
+
 async def require_form_csrf(request: Request, session: Session | None) -> None:
-    """Raise `BadCsrf` unless the posted form (or header) carries this session's token."""
+    """Raise `BadCsrf` unless the posted form (or header) carries this session's token.
+
+    Every page POST passes here first, so this is also where a form's text is checked for
+    control characters (`BadText`): no handler sees a NUL (PostgreSQL would refuse it: a 500).
+    """
+    form = None
+    if request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        form = await request.form()  # parsed once: Starlette keeps it for the handler
     submitted = request.headers.get(CSRF_HEADER)
-    if submitted is None:
-        form = await request.form()
+    if submitted is None and form is not None:
         value = form.get(CSRF_FIELD)
         submitted = value if isinstance(value, str) else None
     check_csrf(session, submitted)
+    if form is not None:
+        check_form_text(form)

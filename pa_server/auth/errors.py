@@ -66,3 +66,17 @@ class AccountError(AuthError):
         self.code = code
         self.message_vi = message_vi
         self.field = field
+
+
+class BadText(AuthError):
+    """A posted form field holds a control character (NUL and the like); `field` names it."""
+
+    code = "control_character"
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(f"form field {field!r} holds a {why}")
+        self.field = field
+        self.message_vi = (
+            "Nội dung gửi lên có ký tự điều khiển không hợp lệ. "
+            "Vui lòng xoá ký tự đó (thường do dán từ tài liệu khác) rồi gửi lại."
+        )

@@ -2,7 +2,9 @@
 
 The cookie holds `{"u": user id or None, "e": the user's session epoch, "c": CSRF token}`,
 signed (HMAC-SHA1 by itsdangerous, keyed by a secret made on first start) and time-stamped.
-Bumping a user's epoch (sign-out everywhere, password change, disabling) voids their cookies.
+Bumping a user's epoch (signing out, password change, new role, disabling) voids every cookie
+issued to them before, on the server, wherever a copy is replayed. A user's epoch starts at a
+random number, so a cookie of a deleted user does not fit a new user given the same id.
 """
 
 from __future__ import annotations

@@ -4,13 +4,20 @@ Rules run on naive local wall time in the schedule's zone (python-dateutil), so 
 06:00" stays at 06:00 local across DST changes; each instant is then placed in the zone. A
 local time that a DST change skips (e.g. 02:30 in Berlin on the spring Sunday) sounds at the
 instant the clock shows 03:30; a local time that occurs twice sounds once, at the first.
+
+Every scan of a rule is bounded. dateutil walks period after period until it finds an instant
+or passes year 9999, so a rule that never matches (30 February, a BYSETPOS past the set) made
+it walk some 8,000 years — seconds of CPU per request. The Gregorian calendar repeats exactly
+every 400 years (146,097 days, a whole number of weeks), so a rule run 400·k years later gives
+the same instants shifted by 400·k years: probes and expansions run in the calendar's last
+years, where dateutil's own end (9999) stops a fruitless walk after at most `SCAN_YEARS`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import MAXYEAR, UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import islice
 from typing import Final
@@ -23,6 +30,13 @@ MAX_PER_DAY: Final = 48  # more than one every 30 minutes on a loudspeaker is a 
 _PROBE_DAYS: Final = 7
 _NEVER_YEARS: Final = 10
 _DUMMY: Final = datetime(2000, 1, 3, 0, 0)  # a Monday, so weekly probes start a full week
+#: The Gregorian calendar's period: weekdays and leap years repeat exactly after it.
+CYCLE_YEARS: Final = 400
+#: Validation probes start here: a Monday whose ten years end where dateutil stops (9999), so
+#: a rule without an instant in them is refused after scanning ten years, not 8,000.
+_PROBE: Final = datetime(MAXYEAR - _NEVER_YEARS + 1, 1, 1, 0, 0)
+#: The most calendar years any scan of a rule walks past the end of its window.
+SCAN_YEARS: Final = CYCLE_YEARS
 # Rule instants are computed on local wall time; this much slack on each side of the window
 # covers any UTC offset change (DST moves clocks by at most 2 hours anywhere).
 _TZ_SLACK: Final = timedelta(hours=3)
@@ -93,6 +107,10 @@ def parse_rule(text: str) -> Rule:
         raise _invalid(text, "DTSTART is not allowed in the rule; the start is a separate field")
     if any(word in upper for word in ("EXDATE", "RDATE", "EXRULE")):
         raise _invalid(text, "only RRULE is accepted; exception dates are a separate field")
+    if "BYEASTER" in upper:
+        # A dateutil extension, not RFC 5545; Easter does not repeat with the 400-year cycle
+        # that bounds every scan.
+        raise _invalid(text, "BYEASTER is not part of RFC 5545")
     upper_parts = dict(p.partition("=")[::2] for p in upper.split(";") if p)
     freq = upper_parts.get("FREQ")
     if freq not in _FREQS:
@@ -126,23 +144,49 @@ def parse_rule(text: str) -> Rule:
 
 
 def _check_rate(text: str, template: rrule) -> None:
-    probe_end = _DUMMY + timedelta(days=_PROBE_DAYS)
+    probe = template.replace(dtstart=_PROBE)
+    probe_end = _PROBE + timedelta(days=_PROBE_DAYS)
     limit = MAX_PER_DAY * _PROBE_DAYS
-    first = list(islice(template.xafter(_DUMMY, inc=True), limit + 1))
+    # Both probes stop at year 9999, ten years on: a rule that never matches (30 February, a
+    # BYSETPOS beyond its set) is refused after a bounded scan instead of one to year 9999.
+    first = list(islice(probe.xafter(_PROBE, inc=True), limit + 1))
     count = sum(1 for dt in first if dt < probe_end)
     if count > limit:
         raise PlanError(
             "rrule_too_frequent",
             f"recurrence rule {text!r} sounds more than {MAX_PER_DAY} times a day",
         )
-    # A rule that can never match (e.g. 30 February) would make dateutil search until year
-    # 9999 on every plan; refuse rules with no instant within ten years.
-    bounded = template.replace(count=None, until=_DUMMY.replace(year=_DUMMY.year + _NEVER_YEARS))
-    if next(iter(bounded), None) is None and count == 0:
+    if not first:
         raise PlanError(
             "rrule_never_occurs",
             f"recurrence rule {text!r} has no occurrence within {_NEVER_YEARS} years",
         )
+
+
+def cycle_shift(year: int) -> int:
+    """Whole 400-year cycles to add to `year` so it falls within the calendar's last cycle."""
+    return CYCLE_YEARS * max(0, (MAXYEAR - year) // CYCLE_YEARS)
+
+
+def _shifted(moment: datetime, years: int) -> datetime:
+    # A multiple of 400 years keeps 29 February a real date, and the weekday of every date.
+    return moment.replace(year=moment.year + years)
+
+
+def first_local(text: str, start: datetime, *, until: datetime | None = None) -> datetime | None:
+    """The first local instant of RRULE `text` from naive `start` (inclusive), or None.
+
+    None when there is none before `until` (if given) or within `SCAN_YEARS` of `start`;
+    raises `PlanError` for a bad rule.
+    """
+    rule = parse_rule(text)
+    years = cycle_shift((until or start).year)
+    shifted = rule.template.replace(dtstart=_shifted(start, years))
+    found = shifted.after(_shifted(start, years), inc=True)
+    if found is None:
+        return None
+    found = _shifted(found, -years)
+    return None if until is not None and found > until else found
 
 
 def validate_rrule(text: str) -> None:
@@ -178,11 +222,17 @@ def _instants(
 ) -> tuple[tuple[datetime, datetime], ...]:
     """(local wall time, UTC instant) pairs of `rule` from `anchor` within [lower, upper]."""
     tz = timezone_of(tz_name)
-    rule_from_anchor = rule.template.replace(dtstart=anchor)
-    return tuple(
-        (local, local.replace(tzinfo=tz).astimezone(UTC))
-        for local in rule_from_anchor.between(lower, upper, inc=True)
+    # Run in the calendar's last cycle: `between` walks on to the first instant past `upper`,
+    # which for a rule that never matches from this anchor would be year 9999.
+    years = cycle_shift(upper.year)
+    rule_from_anchor = rule.template.replace(dtstart=_shifted(anchor, years))
+    locals_ = (
+        _shifted(local, -years)
+        for local in rule_from_anchor.between(
+            _shifted(lower, years), _shifted(upper, years), inc=True
+        )
     )
+    return tuple((local, local.replace(tzinfo=tz).astimezone(UTC)) for local in locals_)
 
 
 @lru_cache(maxsize=256)

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from devices.protocol import Level as Level
-from pa_server.schemas.common import UTC, Input, Output
+from pa_server.schemas.common import UTC, Input, MultiLine, Output, SingleLine
 
 Status = Literal["draft", "approved", "archived"]
 
@@ -15,21 +15,21 @@ Status = Literal["draft", "approved", "archived"]
 class AnnouncementCreate(Input):
     """Text given directly, or a script name with its placeholder values (text is then filled)."""
 
-    title: str = Field(min_length=1, max_length=300)
+    title: SingleLine = Field(min_length=1, max_length=300)
     kind: Literal["text", "recording"] = "text"
-    text: str | None = None
-    script_name: str | None = None
-    placeholders: dict[str, str] = Field(default_factory=dict)
+    text: MultiLine | None = None
+    script_name: SingleLine | None = None
+    placeholders: dict[SingleLine, MultiLine] = Field(default_factory=dict)
     level: Level = "normal"
 
 
 class AnnouncementUpdate(Input):
     """Any change to what is said returns an approved announcement to approval."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    text: str | None = None
-    script_name: str | None = None
-    placeholders: dict[str, str] | None = None
+    title: SingleLine | None = Field(default=None, min_length=1, max_length=300)
+    text: MultiLine | None = None
+    script_name: SingleLine | None = None
+    placeholders: dict[SingleLine, MultiLine] | None = None
     level: Level | None = None
     status: Literal["draft", "archived"] | None = None
 
@@ -37,7 +37,7 @@ class AnnouncementUpdate(Input):
 class RejectRequest(Input):
     """Why a draft is refused (kept in the audit log)."""
 
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: MultiLine = Field(min_length=1, max_length=1000)
 
 
 class RenditionPublic(Output):
@@ -78,12 +78,12 @@ class RenderOptions(Input):
     """How to render; every field has a sensible default."""
 
     engine: Literal["auto", "gtts", "espeak"] | None = None
-    voice: str | None = None
+    voice: SingleLine | None = None
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
     repeat: int = Field(default=2, ge=1, le=5)
     gap_s: float = Field(default=2.0, ge=0, le=10)
     chime: bool = True
-    intro_commune: str | None = Field(default=None, max_length=100)
+    intro_commune: SingleLine | None = Field(default=None, max_length=100)
     outro: bool = True
     format: Literal["mp3", "opus"] = "mp3"
     band_limit: bool = False

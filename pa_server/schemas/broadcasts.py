@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from pa_server.schemas.announcements import Level
-from pa_server.schemas.common import UTC, Input, Output
+from pa_server.schemas.common import UTC, Input, MultiLine, Output, SingleLine
 from pa_server.schemas.schedules import OccurrencePublic
 
 
@@ -45,9 +45,9 @@ class BroadcastDetail(BroadcastPublic):
 class BroadcastCreate(Input):
     """Play an approved announcement now (or at `play_at`) on zones and/or devices."""
 
-    announcement_id: str
-    zones: list[str] = Field(default_factory=list)
-    devices: list[str] = Field(default_factory=list)
+    announcement_id: SingleLine
+    zones: list[SingleLine] = Field(default_factory=list)
+    devices: list[SingleLine] = Field(default_factory=list)
     level: Level | None = None
     volume: int | None = None
     play_at: datetime | None = None
@@ -77,7 +77,7 @@ class PlaybackReport(Output):
 class EmergencyCreate(Input):
     """An emergency written and sent in one step (admins, with `?confirm_emergency=true`)."""
 
-    title: str = Field(min_length=1, max_length=300)
-    text: str = Field(min_length=1, max_length=2000)
-    zones: list[str] = Field(default_factory=list, max_length=200)
-    devices: list[str] = Field(default_factory=list, max_length=1000)
+    title: SingleLine = Field(min_length=1, max_length=300)
+    text: MultiLine = Field(min_length=1, max_length=2000)
+    zones: list[SingleLine] = Field(default_factory=list, max_length=200)
+    devices: list[SingleLine] = Field(default_factory=list, max_length=1000)

@@ -6,20 +6,20 @@ from typing import Any
 
 from pydantic import Field
 
-from pa_server.schemas.common import UTC, Input, Output
+from pa_server.schemas.common import UTC, Input, Output, SingleLine
 
 
 class DeviceCreate(Input):
-    id: str = Field(description="[a-z0-9-]{1,64}")
-    zone: str = Field(description="zone path")
-    name: str = Field(default="", max_length=200)
-    location: str = Field(default="", max_length=300)
+    id: SingleLine = Field(description="[a-z0-9-]{1,64}")
+    zone: SingleLine = Field(description="zone path")
+    name: SingleLine = Field(default="", max_length=200)
+    location: SingleLine = Field(default="", max_length=300)
 
 
 class DeviceUpdate(Input):
-    zone: str | None = None
-    name: str | None = Field(default=None, max_length=200)
-    location: str | None = Field(default=None, max_length=300)
+    zone: SingleLine | None = None
+    name: SingleLine | None = Field(default=None, max_length=200)
+    location: SingleLine | None = Field(default=None, max_length=300)
 
 
 class DeviceStatePublic(Output):

@@ -7,21 +7,21 @@ from datetime import datetime
 from pydantic import Field
 
 from pa_server.schemas.announcements import Level
-from pa_server.schemas.common import UTC, Input, Output
+from pa_server.schemas.common import UTC, Input, Output, SingleLine
 
 
 class ScheduleCreate(Input):
     """Naive instants (`start`, `end`, `exdates`) are wall time in `timezone`."""
 
-    announcement_id: str
-    title: str | None = Field(default=None, max_length=300)
-    zones: list[str] = Field(default_factory=list)
-    devices: list[str] = Field(default_factory=list)
-    rrule: str | None = Field(default=None, max_length=1000, description="RFC 5545 RRULE")
+    announcement_id: SingleLine
+    title: SingleLine | None = Field(default=None, max_length=300)
+    zones: list[SingleLine] = Field(default_factory=list)
+    devices: list[SingleLine] = Field(default_factory=list)
+    rrule: SingleLine | None = Field(default=None, max_length=1000, description="RFC 5545 RRULE")
     start: datetime
     end: datetime | None = None
     exdates: list[datetime] = Field(default_factory=list)
-    timezone: str | None = None
+    timezone: SingleLine | None = None
     level: Level | None = Field(default=None, description="default: the announcement's")
     volume: int | None = None
     max_late_s: int = Field(default=120, ge=0, le=24 * 3600)
@@ -29,15 +29,15 @@ class ScheduleCreate(Input):
 
 
 class ScheduleUpdate(Input):
-    announcement_id: str | None = None
-    title: str | None = Field(default=None, max_length=300)
-    zones: list[str] | None = None
-    devices: list[str] | None = None
-    rrule: str | None = None
+    announcement_id: SingleLine | None = None
+    title: SingleLine | None = Field(default=None, max_length=300)
+    zones: list[SingleLine] | None = None
+    devices: list[SingleLine] | None = None
+    rrule: SingleLine | None = Field(default=None, max_length=1000)
     start: datetime | None = None
     end: datetime | None = None
     exdates: list[datetime] | None = None
-    timezone: str | None = None
+    timezone: SingleLine | None = None
     level: Level | None = None
     volume: int | None = None
     max_late_s: int | None = Field(default=None, ge=0, le=24 * 3600)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from pa_server.schemas.common import Input, Output
+from pa_server.schemas.common import Input, MultiLine, Output, SingleLine
 
 
 class ScriptPublic(Output):
@@ -19,7 +19,7 @@ class ScriptPublic(Output):
 
 
 class ScriptFill(Input):
-    values: dict[str, str] = Field(default_factory=dict)
+    values: dict[SingleLine, MultiLine] = Field(default_factory=dict)
 
 
 class ScriptFilled(Output):

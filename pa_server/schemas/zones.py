@@ -6,17 +6,19 @@ from datetime import time
 
 from pydantic import Field
 
-from pa_server.schemas.common import UTC, Input, Output
+from pa_server.schemas.common import UTC, Input, Output, SingleLine
 
 
 class ZoneCreate(Input):
     """Quiet hours: both or neither; neither inherits the parent's (the top: 21:30–05:00)."""
 
-    path: str = Field(description="slug path, e.g. vinh-tuong/tan-tien; its parent must exist")
-    name: str = Field(min_length=1, max_length=200, description="Vietnamese name")
+    path: SingleLine = Field(
+        description="slug path, e.g. vinh-tuong/tan-tien; its parent must exist"
+    )
+    name: SingleLine = Field(min_length=1, max_length=200, description="Vietnamese name")
     quiet_start: time | None = None
     quiet_end: time | None = None
-    timezone: str | None = Field(default=None, description="default: the server's")
+    timezone: SingleLine | None = Field(default=None, description="default: the server's")
     default_volume: int | None = None
     emergency_volume: int | None = Field(
         default=None, description="emergency items' volume; none inherits the parent's (top: 100)"
@@ -24,10 +26,10 @@ class ZoneCreate(Input):
 
 
 class ZoneUpdate(Input):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: SingleLine | None = Field(default=None, min_length=1, max_length=200)
     quiet_start: time | None = None
     quiet_end: time | None = None
-    timezone: str | None = None
+    timezone: SingleLine | None = None
     default_volume: int | None = None
     emergency_volume: int | None = None
 

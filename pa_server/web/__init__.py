@@ -10,7 +10,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from pa_server.auth.deps import AuthState
-from pa_server.auth.errors import AuthError, BadCredentials, BadCsrf, Forbidden, NotSignedIn
+from pa_server.auth.errors import (
+    AuthError,
+    BadCredentials,
+    BadCsrf,
+    BadText,
+    Forbidden,
+    NotSignedIn,
+)
 from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.sessions import SessionCodec, cookie_is_secure, load_or_create_secret
 from pa_server.config import Settings
@@ -72,6 +79,13 @@ def forbidden_message(exc: AuthError) -> str:
     return messages.forbidden_message(exc) if isinstance(exc, Forbidden) else exc.message_vi
 
 
+async def _bad_text(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadText)
+    if _wants_json(request):
+        return _api_error(422, exc)
+    return errors.error_page(request, 422, exc.message_vi, title="Không gửi được biểu mẫu")
+
+
 def install_web(app: FastAPI, settings: Settings) -> None:
     """Add accounts, the staff pages, the public pages and the static files to `app`."""
     app.state.auth = AuthState(
@@ -95,3 +109,4 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(BadCredentials, _not_signed_in)
     app.add_exception_handler(BadCsrf, _refused)
     app.add_exception_handler(Forbidden, _refused)
+    app.add_exception_handler(BadText, _bad_text)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from devices.protocol import MalformedMessage, validate_zone_path
 from pa_server.api.deps import NowDep
 from pa_server.auth.rights import zone_within
 from pa_server.db.models import Announcement, Occurrence, Zone
@@ -81,11 +82,24 @@ def _items(db: DbDep, zone_path: str, base_url: str, now: datetime) -> list[Publ
     return items
 
 
+def _zone(db: DbDep, zone: str) -> tuple[str, Zone | None]:
+    """The zone path asked for and its row; None for an unknown path or one no zone could have.
+
+    Open to everyone: a path that is not a slug path (a NUL, spaces, anything odd) is simply
+    not found, and never reaches the database.
+    """
+    zone_path = zone.strip("/")
+    try:
+        validate_zone_path(zone_path)
+    except MalformedMessage:
+        return zone_path, None
+    return zone_path, db.get(Zone, zone_path)
+
+
 @router.get("/cong-khai/{zone:path}/rss.xml")
 def public_feed(request: Request, zone: str, db: DbDep, now: NowDep) -> Response:
     """RSS 2.0 with enclosures, so podcast apps can replay the announcements."""
-    zone_path = zone.strip("/")
-    row = db.get(Zone, zone_path)
+    zone_path, row = _zone(db, zone)
     if row is None:
         return error_page(request, 404, "Không có khu vực này. Kiểm tra lại địa chỉ.")
     base = request.app.state.settings.resolved_public_url
@@ -116,8 +130,7 @@ def public_feed(request: Request, zone: str, db: DbDep, now: NowDep) -> Response
 @router.get("/cong-khai/{zone:path}")
 def public_zone(request: Request, zone: str, db: DbDep, now: NowDep) -> Response:
     """Today's and recent announcements of `zone`, with their text and audio."""
-    zone_path = zone.strip("/")
-    row = db.get(Zone, zone_path)
+    zone_path, row = _zone(db, zone)
     if row is None:
         return error_page(request, 404, "Không có khu vực này. Kiểm tra lại địa chỉ.")
     return render(

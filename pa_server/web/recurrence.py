@@ -11,8 +11,11 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from itertools import islice
 
 from dateutil.rrule import rrulestr
+
+from pa_server.planning.recurrence import first_local
 
 #: Monday first, as Python numbers weekdays.
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -151,8 +154,9 @@ def to_rules(plain: PlainSchedule) -> list[RuleGroup]:
         parts.append("BYSECOND=0")
         rule = ";".join(parts)
         day_start = datetime.combine(plain.date_from, time(0, 0))
-        first = rrulestr(rule, dtstart=day_start).after(day_start, inc=True)
-        if first is None or (end is not None and first > end):
+        # The planner's bounded search (and its checks: never too frequent, never empty).
+        first = first_local(rule, day_start, until=end)
+        if first is None:
             continue
         exdates = tuple(
             datetime.combine(d, time(h, minute)) for d in plain.except_dates for h in sorted(hours)
@@ -172,7 +176,8 @@ def instants(group: RuleGroup, *, limit: int, until: datetime | None = None) -> 
     rule = rrulestr(group.rrule, dtstart=group.start)
     out: list[datetime] = []
     skip = set(group.exdates)
-    for at in rule:
+    # Every instant yielded is either shown or one of the finite exceptions: bounded.
+    for at in islice(rule, limit + len(skip)):
         if (group.end is not None and at > group.end) or (until is not None and at > until):
             break
         if at not in skip:

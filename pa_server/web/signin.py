@@ -115,9 +115,19 @@ async def sign_in(
 
 
 @router.post("/dang-xuat")
-async def sign_out(request: Request, session: BrowserSession) -> Response:
-    """Forget the session in this browser and go back to the sign-in page."""
+async def sign_out(request: Request, db: DbDep, session: BrowserSession) -> Response:
+    """End the session on the server (not just in this browser) and go to the sign-in page."""
     await require_form_csrf(request, session)
+    user = accounts.user_for_session(db, session)
+    if user is not None:
+        # A copy of the cookie (another tab, a proxy log, a thief) must not outlive the
+        # sign-out: the server ends the session, the browser merely forgets it.
+        now = datetime.now(UTC)
+        db.info[audit.INFO_ACTOR] = accounts.actor_of(user)
+        db.info[audit.INFO_ADDRESS] = client_address(request)
+        audit.record(db, "sign_out", "users", str(user.id), now=now)
+        accounts.end_sessions(db, user, reason="sign_out", now=now)
+        db.commit()
     response = RedirectResponse(SIGN_IN, status_code=303)
     set_session_cookie(response, auth_state(request), Session.anonymous())
     return response

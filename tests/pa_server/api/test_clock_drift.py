@@ -6,6 +6,7 @@ import time
 
 from devices.clock import SERVER_TIME_HEADER
 from devices.protocol import State
+from pa_server.api.server_time import format_stamp
 from pa_server.services.devices import clock_flags
 from pa_server.services.ingest import ingest_state
 from tests.pa_server.api.support import V1, seed_zones
@@ -63,9 +64,20 @@ def test_threshold_is_a_setting(api: Api) -> None:
 
 
 def test_every_response_carries_the_server_time_to_the_millisecond(api: Api) -> None:
-    before = time.time()
+    # Compared in whole milliseconds: the stamp is the server's clock truncated to the
+    # millisecond, so it lies in [the ms of `before`, the ms of the check] and never later.
+    before_ms = time.time_ns() // 1_000_000
     for method, url in (("HEAD", "/"), ("GET", "/healthz"), ("GET", f"{V1}/devices")):
         response = api.client.request(method, url)
-        stamp = float(response.headers[SERVER_TIME_HEADER])
-        assert before <= stamp <= time.time()
-        assert "." in response.headers[SERVER_TIME_HEADER]
+        header = response.headers[SERVER_TIME_HEADER]
+        seconds, dot, millis = header.partition(".")
+        assert dot and len(millis) == 3
+        stamp_ms = int(seconds) * 1000 + int(millis)
+        assert before_ms <= stamp_ms <= time.time_ns() // 1_000_000
+
+
+def test_the_server_time_is_truncated_never_rounded_up() -> None:
+    # 0.9999 s past the second: rounding would say the next second, 0.1 ms in the future.
+    assert format_stamp(1_700_000_000_999_900_000) == "1700000000.999"
+    assert format_stamp(1_700_000_000_000_400_000) == "1700000000.000"
+    assert format_stamp(5_000_000) == "0.005"

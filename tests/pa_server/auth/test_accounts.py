@@ -126,8 +126,9 @@ def test_every_change_is_audited_with_actor_before_after(db: DbSession) -> None:
     assert got[0].address == "10.0.0.5"
     assert got[0].before is None and got[0].after is not None
     assert got[0].after["username"] == "an" and got[0].after["password_hash"] == "***"
-    assert got[1].before == {"role": "viewer", "session_epoch": 0}
-    assert got[1].after == {"role": "approver", "session_epoch": 1}
+    epoch = got[0].after["session_epoch"]
+    assert got[1].before == {"role": "viewer", "session_epoch": epoch}
+    assert got[1].after == {"role": "approver", "session_epoch": epoch + 1}
     assert got[2].before is not None and got[2].before["username"] == "an"
 
 
