@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -10,14 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from pa_server.api.deps import CurrentUser
+from pa_server.api.deps import CurrentUser, UseCaseDep
 from pa_server.api.deps import SessionDep as DbDep
-from pa_server.auth import accounts
-from pa_server.auth.errors import AccountError, NotSignedIn
+from pa_server.auth.errors import NotSignedIn
 from pa_server.auth.models import ApiToken, User
 from pa_server.auth.rights import Actor
 from pa_server.schemas.common import SingleLine
-from pa_server.services.errors import Invalid, NotFound
+from pa_server.services import accounts as account_cases
 
 router = APIRouter(tags=["accounts"])
 
@@ -88,23 +87,13 @@ def list_tokens(actor: CurrentUser, db: DbDep) -> list[TokenPublic]:
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
-def create_token(body: TokenCreate, actor: CurrentUser, db: DbDep) -> TokenCreated:
+def create_token(body: TokenCreate, uc: UseCaseDep) -> TokenCreated:
     """A new API token for the caller; the secret is in this answer only."""
-    try:
-        token, row = accounts.create_token(db, _user(db, actor), body.name, now=datetime.now(UTC))
-    except AccountError as exc:
-        raise Invalid(exc.code, "a token needs a name") from exc
-    db.commit()
+    token, row = account_cases.create_token(uc, body.name)
     return TokenCreated(token=token, **_public(row).model_dump())
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], actor: CurrentUser, db: DbDep
-) -> None:
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], uc: UseCaseDep) -> None:
     """Revoke one of the caller's tokens."""
-    row = db.get(ApiToken, token_id)
-    if row is None or row.user_id != actor.id:
-        raise NotFound("unknown_token", f"no token {token_id} of yours")
-    accounts.revoke_token(db, token_id, now=datetime.now(UTC))
-    db.commit()
+    account_cases.revoke_token(uc, token_id)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from announcements.errors import MAX_TEXT_CHARS
 from pa_server.auth import audit
+from pa_server.auth.errors import Forbidden
 from pa_server.auth.models import AuditEntry
 from pa_server.auth.rights import require_level, require_writer
 from pa_server.db.models import Announcement, Occurrence, Rendition, Schedule, Zone
@@ -23,7 +24,7 @@ from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpda
 from pa_server.services import renditions, rights
 from pa_server.services.context import UseCase
 from pa_server.services.dirty import mark_plan_dirty
-from pa_server.services.errors import Conflict, Invalid, NotFound
+from pa_server.services.errors import Conflict, Invalid, NotFound, ServiceError
 from pa_server.services.scripts import fill_script, require_script
 
 
@@ -237,6 +238,21 @@ def render_announcement(
     _changed_by(uc, ann)
     uc.db.flush()
     return rendition
+
+
+def render_preview(uc: UseCase, announcement_id: str) -> Forbidden | ServiceError | None:
+    """Keep what was saved (committed), then render it; a failed render is returned, not raised.
+
+    The compose page saves a draft and renders its preview in one step: a voice that is down
+    must not lose what the person typed.
+    """
+    uc.db.commit()
+    try:
+        render_announcement(uc, announcement_id)
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        return exc
+    return None
 
 
 def attach_recording(

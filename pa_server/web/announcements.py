@@ -218,13 +218,10 @@ RECORDING_ERRORS = {
 
 
 def _render_preview(uc: UseCase, ann: Announcement) -> str:
-    """Commit the draft, then render its preview; a failed render is told, the draft kept."""
-    uc.db.commit()
-    try:
-        announcements.render_announcement(uc, ann.id)
-    except (Forbidden, ServiceError) as exc:
-        uc.db.rollback()
-        return "Đã lưu bản nháp, nhưng chưa tạo được bản nghe thử: " + refusal_message(exc)
+    """Render the saved draft's preview; a failed render is told, the draft kept."""
+    failed = announcements.render_preview(uc, ann.id)
+    if failed is not None:
+        return "Đã lưu bản nháp, nhưng chưa tạo được bản nghe thử: " + refusal_message(failed)
     return "saved"
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pa_server.auth import accounts, audit
+from pa_server.api.deps import NowDep
+from pa_server.auth import accounts
 from pa_server.auth.deps import AuthState, auth_state, client_address, require_form_csrf
 from pa_server.auth.errors import BadCredentials, RateLimited
 from pa_server.auth.sessions import COOKIE_NAME, Session
+from pa_server.services import accounts as account_cases
 from pa_server.web.deps import BrowserSession, DbDep
 from pa_server.web.templating import render
 
@@ -62,6 +63,7 @@ async def sign_in(
     request: Request,
     db: DbDep,
     session: BrowserSession,
+    now: NowDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
@@ -77,13 +79,13 @@ async def sign_in(
     status, message, retry_after = 422, None, 0
     if not errors:
         try:
-            user = accounts.authenticate(
+            user = account_cases.sign_in(
                 db,
                 username,
                 password,
                 address=client_address(request),
                 limiter=state.limiter,
-                now=datetime.now(UTC),
+                now=now,
             )
         except RateLimited as exc:
             status, message, retry_after = 429, exc.message_vi, exc.retry_after_s
@@ -91,9 +93,6 @@ async def sign_in(
             log.warning("failed sign-in for %r from %s", username[:64], client_address(request))
             status, message = 401, exc.message_vi
         else:
-            db.info[audit.INFO_ACTOR] = accounts.actor_of(user)
-            audit.record(db, "sign_in", "users", str(user.id), now=datetime.now(UTC))
-            db.commit()
             redirect = RedirectResponse(safe_next(next), status_code=303)
             set_session_cookie(redirect, state, Session.signed_in(user.id, user.session_epoch))
             return redirect
@@ -115,19 +114,14 @@ async def sign_in(
 
 
 @router.post("/dang-xuat")
-async def sign_out(request: Request, db: DbDep, session: BrowserSession) -> Response:
+async def sign_out(request: Request, db: DbDep, session: BrowserSession, now: NowDep) -> Response:
     """End the session on the server (not just in this browser) and go to the sign-in page."""
     await require_form_csrf(request, session)
     user = accounts.user_for_session(db, session)
     if user is not None:
         # A copy of the cookie (another tab, a proxy log, a thief) must not outlive the
         # sign-out: the server ends the session, the browser merely forgets it.
-        now = datetime.now(UTC)
-        db.info[audit.INFO_ACTOR] = accounts.actor_of(user)
-        db.info[audit.INFO_ADDRESS] = client_address(request)
-        audit.record(db, "sign_out", "users", str(user.id), now=now)
-        accounts.end_sessions(db, user, reason="sign_out", now=now)
-        db.commit()
+        account_cases.sign_out(db, user, address=client_address(request), now=now)
     response = RedirectResponse(SIGN_IN, status_code=303)
     set_session_cookie(response, auth_state(request), Session.anonymous())
     return response

@@ -22,6 +22,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from sqlalchemy import select
 
+from devices.protocol import utc_now
 from pa_server.auth.rights import Role
 from pa_server.auth.sessions import CSRF_FIELD
 from pa_server.web import audit_text, labels
@@ -220,7 +221,7 @@ def _person(ctx: Context, username: str | None) -> str:
 def _schedule_text(ctx: Context, schedule: Any, tz: str | None = None) -> str:
     zone = tz or getattr(schedule, "timezone", None) or DEFAULT_TZ
     try:
-        today = datetime.now(ZoneInfo(zone)).date()
+        today = utc_now().astimezone(ZoneInfo(zone)).date()
         return describe_schedule(
             schedule.rrule,
             schedule.start,

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pa_server.auth import accounts
-from pa_server.auth.errors import AccountError, Forbidden
+from pa_server.auth.errors import AccountError
 from pa_server.auth.models import User
 from pa_server.auth.rights import require_admin
-from pa_server.web.deps import DbDep, PageActor
+from pa_server.services import accounts as account_cases
+from pa_server.services.errors import NotFound
+from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -46,21 +47,20 @@ def users_page(request: Request, actor: PageActor, db: DbDep, tb: str = "") -> R
 
 
 @router.post(BASE)
-async def add_user(request: Request, actor: PageActor, db: DbDep) -> Response:
+async def add_user(request: Request, uc: PageUseCase) -> Response:
     """Add an account; errors beside the fields, what was typed kept (but the password)."""
-    require_admin(actor)
+    db = uc.db
     form = await request.form()
     values = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     password = str(form.get("password", ""))
     try:
-        accounts.create_user(
-            db,
+        account_cases.add_user(
+            uc,
             values.get("username", ""),
             role=values.get("role", ""),
             password=password,
             zones=_zones(",".join(str(z) for z in form.getlist("zones"))),
             full_name=values.get("full_name", ""),
-            now=datetime.now(UTC),
         )
     except AccountError as exc:
         db.rollback()
@@ -70,23 +70,21 @@ async def add_user(request: Request, actor: PageActor, db: DbDep) -> Response:
 
 
 @router.post(BASE + "/{user_id}")
-async def change_user(request: Request, user_id: int, actor: PageActor, db: DbDep) -> Response:
+async def change_user(request: Request, user_id: int, uc: PageUseCase) -> Response:
     """Lock, unlock, or change role and zones of one account."""
-    require_admin(actor)
+    db = uc.db
     user = db.get(User, user_id)
     if user is None:
-        raise Forbidden("not_found", "Không tìm thấy người dùng.")
-    if user.id == actor.id:
-        raise Forbidden("self_change", "Không tự khóa hoặc đổi vai trò của chính mình.")
+        raise NotFound("user_not_found", f"no user {user_id}")
     form = await request.form()
     action = str(form.get("action", ""))
     try:
         if action in ("lock", "unlock"):
-            accounts.update_user(db, user, active=action == "unlock")
+            account_cases.change_user(uc, user_id, active=action == "unlock")
         else:
-            accounts.update_user(
-                db,
-                user,
+            account_cases.change_user(
+                uc,
+                user_id,
                 role=str(form.get("role", user.role)),
                 zones=_zones(",".join(str(z) for z in form.getlist("zones"))),
             )
