@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from announcements.normalize import normalize, split_sentences
+from announcements.spans import Override
 from audio import loudness
 from audio.bandpass import band_limit_int16
 from audio.chime import chime_fingerprint, make_chime
@@ -81,6 +82,8 @@ class RenderRequest:
     recording: bytes | None = None
     recording_name: str | None = None
     options: RenderOptions = field(default_factory=RenderOptions)
+    #: An operator's readings of spans of `text` ("3/4" said "ba phần tư"), used by normalize.
+    overrides: tuple[Override, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,10 +189,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _units(text: str) -> tuple[str, ...]:
+def _units(text: str, overrides: Sequence[Override] = ()) -> tuple[str, ...]:
     """Text → what a voice says in one go: sentences, cut at commas, semicolons and colons."""
     units: list[str] = []
-    for sentence in split_sentences(normalize(text)):
+    for sentence in split_sentences(normalize(text, overrides=overrides)):
         # punctuation-only pieces ("…", "-") carry no words: nothing for a voice to say
         units += [u for u in _CLAUSE.split(sentence) if any(c.isalnum() for c in u)]
     return tuple(units)
@@ -270,7 +273,7 @@ class Renderer:
         else:
             if req.text is None or not req.text.strip():
                 raise BadText("text is empty")
-            body = _units(req.text)
+            body = _units(req.text, req.overrides)
             if not body:
                 raise BadText("text has nothing speakable (no letters or digits)")
             spoken = " ".join(body)

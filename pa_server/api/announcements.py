@@ -13,6 +13,8 @@ from pa_server.schemas.announcements import (
     AnnouncementCreate,
     AnnouncementPublic,
     AnnouncementUpdate,
+    OverrideIn,
+    ReadingPublic,
     RejectRequest,
     RenderOptions,
     RenditionPublic,
@@ -105,6 +107,23 @@ def reject_announcement(
     """Refuse a draft with a reason (it is archived; the reason is in the audit log)."""
     ann = announcements.reject_announcement(uc, announcement_id, body.reason)
     return _public(ann, uc.settings)
+
+
+@router.get("/{announcement_id}/reading", response_model=ReadingPublic)
+def get_reading(announcement_id: str, session: SessionDep) -> ReadingPublic:
+    """How the text is read aloud: the spoken form and every span the rules or readings changed."""
+    found = announcements.reading(announcements.get_announcement(session, announcement_id))
+    if found is None:
+        raise Invalid("no_text", "a recording has no text to read")
+    return ReadingPublic.model_validate(found.to_dict())
+
+
+@router.put("/{announcement_id}/readings", response_model=AnnouncementPublic)
+def set_readings(
+    announcement_id: str, body: list[OverrideIn], uc: UseCaseDep
+) -> AnnouncementPublic:
+    """Replace the operator's readings of spans of the text (it returns to approval)."""
+    return _public(announcements.set_readings(uc, announcement_id, body), uc.settings)
 
 
 @router.post("/{announcement_id}/recording", response_model=AnnouncementPublic)

@@ -128,6 +128,10 @@ class Announcement(Base):
     recording_ext: Mapped[str | None] = mapped_column(String(8))
     recording_name: Mapped[str | None] = mapped_column(String(200))
     level: Mapped[str] = mapped_column(String(16), default="normal")
+    #: How it was last rendered (the API's `RenderOptions`): a re-render sounds the same.
+    render_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: An operator's readings of spans of the text (`announcements.spans.Override` dicts).
+    spoken_overrides: Mapped[list[Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     author: Mapped[str] = mapped_column(String(100))
     #: Who last changed what is heard (text, title, level, recording or rendition): the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -40,6 +40,32 @@ class RejectRequest(Input):
     reason: MultiLine = Field(min_length=1, max_length=1000)
 
 
+class OverrideIn(Input):
+    """An operator's reading of the written text at [start, end) of the announcement's text."""
+
+    start: int = Field(ge=0, le=100_000)
+    end: int = Field(ge=1, le=100_000)
+    written: SingleLine = Field(min_length=1, max_length=200)
+    spoken: SingleLine = Field(min_length=1, max_length=400)
+
+
+class SpanPublic(Output):
+    start: int
+    end: int
+    written: str
+    spoken: str
+    overridden: bool = False
+
+
+class ReadingPublic(Output):
+    """The spoken form, every changed span, and stored readings the text no longer has."""
+
+    text: str
+    spoken: str
+    spans: list[SpanPublic]
+    stale: list[OverrideIn]
+
+
 class RenditionPublic(Output):
     id: int
     sha256: str
@@ -65,6 +91,8 @@ class AnnouncementPublic(Output):
     placeholders: dict[str, str]
     recording_name: str | None
     level: Level
+    render_options: dict[str, Any] | None = None
+    spoken_overrides: list[dict[str, Any]] | None = None
     status: Status
     author: str
     approver: str | None
@@ -77,12 +105,17 @@ class AnnouncementPublic(Output):
 class RenderOptions(Input):
     """How to render; every field has a sensible default."""
 
-    engine: Literal["auto", "gtts", "espeak"] | None = None
-    voice: SingleLine | None = None
+    engine: Literal["auto", "gtts", "espeak", "piper"] | None = None
+    #: The espeak-ng region: bac (north, default), trung (central), nam (south).
+    voice: Literal["bac", "trung", "nam"] | None = None
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
     repeat: int = Field(default=2, ge=1, le=5)
     gap_s: float = Field(default=2.0, ge=0, le=10)
+    comma_pause_ms: int = Field(default=200, ge=0, le=2000)
+    sentence_pause_ms: int = Field(default=350, ge=0, le=3000)
     chime: bool = True
+    #: Say "Đây là Đài truyền thanh xã …" first (when the commune is known).
+    intro: bool = True
     intro_commune: SingleLine | None = Field(default=None, max_length=100)
     outro: bool = True
     format: Literal["mp3", "opus"] = "mp3"

@@ -10,17 +10,25 @@ schedules are held (the planner plans approved announcements only) until someone
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from announcements.errors import MAX_TEXT_CHARS
+from announcements.errors import MAX_TEXT_CHARS, BadOverride
+from announcements.normalize import Reading, read
+from announcements.spans import Override, resolve_overrides
 from pa_server.auth import audit
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.models import AuditEntry
 from pa_server.auth.rights import require_level, require_writer
 from pa_server.db.models import Announcement, Occurrence, Rendition, Schedule, Zone
-from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate, RenderOptions
+from pa_server.schemas.announcements import (
+    AnnouncementCreate,
+    AnnouncementUpdate,
+    OverrideIn,
+    RenderOptions,
+)
 from pa_server.services import renditions, rights
 from pa_server.services.context import UseCase
 from pa_server.services.dirty import mark_plan_dirty
@@ -217,13 +225,21 @@ def _intro_commune(session: Session, ann: Announcement) -> str | None:
 def render_announcement(
     uc: UseCase, announcement_id: str, options: RenderOptions | None = None
 ) -> Rendition:
-    """Render the announcement's audio (an approved one returns to approval)."""
+    """Render the announcement's audio (an approved one returns to approval).
+
+    `options` (voice region, speed, repeats, pauses, intro, outro) are kept with the announcement,
+    so a later re-render without options sounds the same; the operator's readings of spans of the
+    text are applied. The same announcement and options give the same bytes through the pages,
+    the API and `pa-server say`.
+    """
     ann = get_announcement(uc.db, announcement_id)
     rights.require_announcement(uc.db, uc.actor, ann)
     if ann.status == "archived":
         raise Conflict("announcement_archived", "announcement is archived: re-draft it first")
-    options = options or RenderOptions()
-    if options.intro_commune is None:
+    if options is None:
+        options = RenderOptions.model_validate(ann.render_options or {})
+    ann.render_options = options.model_dump(mode="json")
+    if options.intro and options.intro_commune is None:
         # The same intro whichever door it came through ("Đây là Đài truyền thanh xã …").
         options = options.model_copy(update={"intro_commune": _intro_commune(uc.db, ann)})
     rendition = renditions.render_announcement(
@@ -240,7 +256,60 @@ def render_announcement(
     return rendition
 
 
-def render_preview(uc: UseCase, announcement_id: str) -> Forbidden | ServiceError | None:
+def reading(ann: Announcement) -> Reading | None:
+    """How the text is read aloud: the spoken form and every changed span (None: no text)."""
+    if not ann.text:
+        return None
+    return read(ann.text, overrides=renditions.stored_overrides(ann))
+
+
+def set_readings(
+    uc: UseCase, announcement_id: str, overrides: Sequence[OverrideIn]
+) -> Announcement:
+    """Replace the operator's readings of spans of the text; it must be heard and approved anew."""
+    ann = get_announcement(uc.db, announcement_id)
+    rights.require_announcement(uc.db, uc.actor, ann)
+    if ann.status == "archived":
+        raise Conflict("announcement_archived", "announcement is archived: re-draft it first")
+    text = ann.text or ""
+    kept: list[Override] = []
+    for given in overrides:
+        if text[given.start : given.end] != given.written:
+            raise Invalid(
+                "reading_not_in_text",
+                f"the text has no {given.written!r} at {given.start}..{given.end}",
+            )
+        try:
+            kept.append(Override(given.start, given.end, given.written, given.spoken))
+        except BadOverride as exc:
+            raise Invalid("bad_reading", str(exc)) from exc
+    if resolve_overrides(text, kept).stale:
+        raise Invalid("overlapping_readings", "two readings cover the same part of the text")
+    ann.spoken_overrides = [o.to_dict() for o in kept]
+    ann.rendition = None  # what is heard changes: render and approve again
+    _changed_by(uc, ann)
+    uc.db.flush()
+    return ann
+
+
+def add_reading(uc: UseCase, announcement_id: str, written: str, spoken: str) -> Announcement:
+    """Read the first not yet overridden occurrence of `written` in the text as `spoken`."""
+    ann = get_announcement(uc.db, announcement_id)
+    text = ann.text or ""
+    current = [OverrideIn.model_validate(o.to_dict()) for o in renditions.stored_overrides(ann)]
+    taken = {(o.start, o.end) for o in current}
+    start = text.find(written) if written else -1
+    while start >= 0 and (start, start + len(written)) in taken:
+        start = text.find(written, start + 1)
+    if start < 0:
+        raise Invalid("reading_not_in_text", f"the text does not contain {written!r}")
+    new = OverrideIn(start=start, end=start + len(written), written=written, spoken=spoken)
+    return set_readings(uc, announcement_id, [*current, new])
+
+
+def render_preview(
+    uc: UseCase, announcement_id: str, options: RenderOptions | None = None
+) -> Forbidden | ServiceError | None:
     """Keep what was saved (committed), then render it; a failed render is returned, not raised.
 
     The compose page saves a draft and renders its preview in one step: a voice that is down
@@ -248,7 +317,7 @@ def render_preview(uc: UseCase, announcement_id: str) -> Forbidden | ServiceErro
     """
     uc.db.commit()
     try:
-        render_announcement(uc, announcement_id)
+        render_announcement(uc, announcement_id, options)
     except (Forbidden, ServiceError) as exc:
         uc.db.rollback()
         return exc

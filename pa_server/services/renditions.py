@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import miniaudio
 from sqlalchemy.orm import Session
 
+from announcements.errors import BadOverride
+from announcements.spans import Override
 from audio.errors import (
     AudioError,
     BadOptions,
@@ -135,11 +137,13 @@ def audio_options(options: RenderOptions, default_engine: str) -> AudioOptions:
             {
                 "engine": options.engine or default_engine,
                 "region": options.voice or "bac",
+                "comma_pause_ms": options.comma_pause_ms,
+                "sentence_pause_ms": options.sentence_pause_ms,
                 "speed": options.speed,
                 "repeat": options.repeat,
                 "repeat_pause_ms": round(options.gap_s * 1000),
                 "chime": options.chime,
-                "intro": options.intro_commune is not None,
+                "intro": options.intro and options.intro_commune is not None,
                 "commune": options.intro_commune,
                 "outro": options.outro,
                 "format": options.format,
@@ -148,6 +152,14 @@ def audio_options(options: RenderOptions, default_engine: str) -> AudioOptions:
         )
     except BadOptions as exc:
         raise Invalid("bad_options", str(exc)) from exc
+
+
+def stored_overrides(announcement: Announcement) -> tuple[Override, ...]:
+    """The operator's readings stored with an announcement (none when there are none)."""
+    try:
+        return tuple(Override.from_dict(d) for d in announcement.spoken_overrides or ())
+    except BadOverride as exc:  # written by this server only; a bad row is a bug, said loudly
+        raise Invalid("bad_overrides", f"stored readings are malformed: {exc}") from exc
 
 
 def render_announcement(
@@ -177,6 +189,7 @@ def render_announcement(
         recording=recording,
         recording_name=announcement.recording_name,
         options=audio_options(options, default_engine),
+        overrides=stored_overrides(announcement),
     )
     try:
         result = renderer.render(req)

@@ -10,10 +10,11 @@ from starlette.datastructures import FormData, UploadFile
 
 from announcements.errors import MAX_TEXT_CHARS
 from announcements.library import Script
+from announcements.normalize import read
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role, require_writer
 from pa_server.db.models import Announcement
-from pa_server.schemas.announcements import AnnouncementCreate
+from pa_server.schemas.announcements import AnnouncementCreate, RenderOptions
 from pa_server.services import announcements, renditions, rights, scripts
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
@@ -48,6 +49,40 @@ def _script(name: str) -> Script | None:
     return next((s for s in _scripts() if s.name == name), None)
 
 
+#: The voice choices of the compose page (value, label); the API takes any value in range.
+VOICE_CHOICES: dict[str, list[tuple[str, str]]] = {
+    "voice": [("bac", "Giọng Bắc"), ("trung", "Giọng Trung"), ("nam", "Giọng Nam")],
+    "speed": [("0.8", "Chậm"), ("0.9", "Hơi chậm"), ("1.0", "Bình thường"), ("1.1", "Hơi nhanh")],
+    "repeat": [(str(n), f"{n} lần") for n in range(1, 6)],
+    "comma_pause_ms": [("100", "Ngắn"), ("200", "Vừa"), ("400", "Dài")],
+    "sentence_pause_ms": [("250", "Ngắn"), ("350", "Vừa"), ("700", "Dài")],
+}
+VOICE_DEFAULTS = {
+    "voice": "bac",
+    "speed": "1.0",
+    "repeat": "2",
+    "comma_pause_ms": "200",
+    "sentence_pause_ms": "350",
+}
+
+
+def _voice_options(values: dict[str, str]) -> RenderOptions:
+    """The compose page's voice choices as render options (an unknown choice: the default)."""
+    chosen = {
+        key: values.get(key) if values.get(key) in {v for v, _ in options} else VOICE_DEFAULTS[key]
+        for key, options in VOICE_CHOICES.items()
+    }
+    return RenderOptions(
+        voice=chosen["voice"],
+        speed=float(chosen["speed"] or 1.0),
+        repeat=int(chosen["repeat"] or 2),
+        comma_pause_ms=int(chosen["comma_pause_ms"] or 200),
+        sentence_pause_ms=int(chosen["sentence_pause_ms"] or 350),
+        intro=values.get("intro", "1") == "1",
+        outro=values.get("outro", "1") == "1",
+    )
+
+
 def _form_context(values: dict[str, str], errors: dict[str, str], **extra: Any) -> dict[str, Any]:
     script = _script(values.get("script", ""))
     placeholders = [
@@ -63,12 +98,17 @@ def _form_context(values: dict[str, str], errors: dict[str, str], **extra: Any) 
         "script": script,
         "placeholders": placeholders,
         "max_text": MAX_TEXT,
+        "VOICE_CHOICES": VOICE_CHOICES,
         **extra,
     }
 
 
 def _values(form: FormData) -> dict[str, str]:
-    return {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    values = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    if "voice" in values:  # the compose form was sent: an unticked box is "off"
+        values.setdefault("intro", "0")
+        values.setdefault("outro", "0")
+    return values
 
 
 def _check(values: dict[str, str]) -> tuple[dict[str, str], str | None]:
@@ -138,11 +178,13 @@ async def compose(request: Request, uc: PageUseCase) -> Response:
     if errors or text is None:
         return render(request, "announcement_form.html", _form_context(values, errors), status=422)
     if values.get("action") == "spoken":
-        spoken = scripts.spoken_form(text)
+        reading = read(text)
         return render(
             request,
             "announcement_form.html",
-            _form_context(values, {}, filled_text=text, spoken=spoken),
+            _form_context(
+                values, {}, filled_text=text, spoken=reading.spoken, changes=reading.spans
+            ),
         )
     script = _script(values.get("script", ""))
     data = AnnouncementCreate(
@@ -160,7 +202,7 @@ async def compose(request: Request, uc: PageUseCase) -> Response:
         if field == "error":
             ctx["error"] = refusal_message(exc)
         return render(request, "announcement_form.html", ctx, status=422)
-    flash = _render_preview(uc, ann)
+    flash = _render_preview(uc, ann, _voice_options(values))
     return _to_detail(ann.id, flash)
 
 
@@ -217,16 +259,16 @@ RECORDING_ERRORS = {
 }
 
 
-def _render_preview(uc: UseCase, ann: Announcement) -> str:
+def _render_preview(uc: UseCase, ann: Announcement, options: RenderOptions | None = None) -> str:
     """Render the saved draft's preview; a failed render is told, the draft kept."""
-    failed = announcements.render_preview(uc, ann.id)
+    failed = announcements.render_preview(uc, ann.id, options)
     if failed is not None:
         return "Đã lưu bản nháp, nhưng chưa tạo được bản nghe thử: " + refusal_message(failed)
     return "saved"
 
 
 def _to_detail(announcement_id: str, flash: str = "") -> Response:
-    suffix = f"?tb={flash}" if flash in ("saved", "approved", "rejected", "rendered") else ""
+    suffix = f"?tb={flash}" if flash in FLASHES else ""
     return RedirectResponse(f"{BASE}/{announcement_id}{suffix}", status_code=303)
 
 
@@ -235,6 +277,7 @@ FLASHES = {
     "approved": "Đã duyệt. Có thể lập lịch phát.",
     "rejected": "Đã từ chối thông báo.",
     "rendered": "Đã tạo lại bản nghe thử.",
+    "reading": "Đã lưu cách đọc. Hãy tạo lại bản nghe thử rồi gửi duyệt.",
 }
 
 
@@ -243,9 +286,10 @@ def _detail(
 ) -> dict[str, Any]:
     rendition = ann.rendition
     audio_url = media_url("", rendition.sha256, rendition.ext) if rendition else None
+    reading = announcements.reading(ann)
     spoken = rendition.spoken_text if rendition and rendition.spoken_text else None
-    if spoken is None and ann.text:
-        spoken = scripts.spoken_form(ann.text)
+    if spoken is None and reading is not None:
+        spoken = reading.spoken
     try:
         rights.require_approval(db, actor, ann)
         may_approve = ann.status == "draft"
@@ -257,6 +301,7 @@ def _detail(
         "ann": ann,
         "audio_url": audio_url,
         "spoken": spoken,
+        "changes": reading.spans if reading is not None else (),
         "may_approve": may_approve,
         "is_author": ann.author == actor.name,
         "may_write": actor.role is not Role.VIEWER,
@@ -285,6 +330,34 @@ def _refused(request: Request, uc: UseCase, ann_id: str, exc: Forbidden | Servic
     return render(
         request, "announcement.html", ctx, status=403 if isinstance(exc, Forbidden) else exc.status
     )
+
+
+@router.post(BASE + "/{announcement_id}/cach-doc")
+async def add_reading(request: Request, announcement_id: str, uc: PageUseCase) -> Response:
+    """Read one part of the text as the operator says (the announcement returns to approval)."""
+    values = _values(await request.form())
+    errors: dict[str, str] = {}
+    if not values.get("written"):
+        errors["written"] = "Vui lòng ghi đúng chữ như trong bài."
+    if not values.get("spoken"):
+        errors["spoken"] = "Vui lòng ghi cách đọc."
+    elif any(c.isdigit() for c in values["spoken"]):
+        errors["spoken"] = "Cách đọc phải viết bằng chữ, không dùng chữ số."
+    if not errors:
+        try:
+            announcements.add_reading(uc, announcement_id, values["written"], values["spoken"])
+        except ServiceError as exc:
+            if exc.code != "reading_not_in_text":
+                return _refused(request, uc, announcement_id, exc)
+            uc.db.rollback()
+            errors["written"] = "Bài không có chữ này (hoặc chữ này đã có cách đọc riêng)."
+        except Forbidden as exc:
+            return _refused(request, uc, announcement_id, exc)
+    if errors:
+        ann = announcements.get_announcement(uc.db, announcement_id)
+        ctx = _detail(request, uc.actor, uc.db, ann, errors=errors, values=values)
+        return render(request, "announcement.html", ctx, status=422)
+    return _to_detail(announcement_id, "reading")
 
 
 @router.post(BASE + "/{announcement_id}/nghe-thu")

@@ -1,0 +1,49 @@
+"""The compose page's voice choices and the listening aid: what is chosen is what is rendered."""
+
+from __future__ import annotations
+
+from tests.pa_server.district import District
+
+
+def test_compose_with_voice_choices_and_a_reading_of_one_span(district: District) -> None:
+    d = district
+    page = d.page_as("vanhanh")
+    text = "Giá lúa 8.000 đồng/kg, 3/4 số hộ đã bán."
+    form = {
+        "title": "Giá lúa",
+        "text": text,
+        "level": "normal",
+        "voice": "nam",
+        "speed": "0.9",
+        "repeat": "3",
+        "comma_pause_ms": "400",
+        "sentence_pause_ms": "700",
+        "outro": "1",  # the intro box left unticked
+    }
+    shown = page.post("/thong-bao/moi", action="spoken", **form)
+    assert shown.status_code == 200
+    assert "ba phần tư" in shown.text and "<mark>3/4</mark>" in shown.text
+    saved = page.post("/thong-bao/moi", action="save", **form)
+    assert saved.status_code == 303, saved.text
+    ann_id = saved.headers["location"].split("/")[-1].split("?")[0]
+    request = d.renderer.requests[-1]
+    o = request.options
+    assert (o.region, o.speed, o.repeat, o.comma_pause_ms, o.sentence_pause_ms) == (
+        "nam",
+        0.9,
+        3,
+        400,
+        700,
+    )
+    assert not o.says_intro and o.outro
+    # The listening aid: say "3/4" otherwise; stored, rendered, back to approval.
+    r = page.post(f"/thong-bao/{ann_id}/cach-doc", written="3/4", spoken="ba phần tư tổng số")
+    assert r.status_code == 303, r.text
+    detail = page.client.get(f"/thong-bao/{ann_id}").text
+    assert "ba phần tư tổng số" in detail and "đọc theo người soạn" in detail
+    assert page.post(f"/thong-bao/{ann_id}/nghe-thu").status_code == 303
+    again = d.renderer.requests[-1]
+    assert again.options == o  # the stored choices, not the defaults
+    assert [x.spoken for x in again.overrides] == ["ba phần tư tổng số"]
+    missing = page.post(f"/thong-bao/{ann_id}/cach-doc", written="9/10", spoken="chín phần mười")
+    assert missing.status_code == 422 and "không có chữ này" in missing.text
