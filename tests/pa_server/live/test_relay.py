@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 
 import numpy as np
 import pytest
 
-from audio.encode import encode, find_ffmpeg
-from audio.pcm import Pcm
+from audio.encode import find_ffmpeg, open_encoder
 from pa_server.live.engine import SessionEnd, SnapcastEngine
 from pa_server.live.errors import UnknownSession
 from pa_server.live.sources import RelayPolicy, RelaySource, check_relay_url
@@ -39,6 +39,15 @@ def _ffmpeg() -> None:
         pytest.skip(reason)
 
 
+def mp3_of(samples: bytes, rate: int) -> bytes:
+    """16-bit mono samples as an MP3 file's bytes (the project's own streaming encoder)."""
+    out = io.BytesIO()
+    encoder = open_encoder("mp3", out, rate)  # type: ignore[arg-type]  # BytesIO has no fileno
+    encoder.write(samples)
+    encoder.finish()
+    return out.getvalue()
+
+
 def on_groups(engine: SnapcastEngine) -> dict[str, str]:
     return {c.id: c.stream_id for c in engine.control.status().clients.values()}
 
@@ -47,7 +56,7 @@ def test_relay_reaches_three_loudspeakers(engine: SnapcastEngine, clients: Clien
     outs = clients(["loa-1", "loa-2", "loa-3"])
     assert wait_for(lambda: set(outs) <= engine.control.status().connected, 10)
     # an MP3 radio, as most relayed stations are
-    mp3 = encode(Pcm(tone(440, 3.0, rate=24_000).astype("<i2").tobytes(), 24_000), "mp3")
+    mp3 = mp3_of(tone(440, 3.0, rate=24_000).astype("<i2").tobytes(), 24_000)
     with AudioHttpServer(mp3, content_type="audio/mpeg") as radio:
         relay = RelaySource(radio.url, policy=FAST)
         session = engine.start_session(list(outs), relay, title="Tiếp sóng VOV1")
