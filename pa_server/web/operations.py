@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from pa_server.api.deps import NowDep, get_now
-from pa_server.services import broadcasts, devices, reports
+from pa_server.services import broadcasts, devices, reports, timelines
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.web import labels
@@ -63,6 +63,7 @@ def overview(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Resp
             "links": labels.link_counts(public),
             "today": sorted(today, key=lambda b: b.play_at),
             "failures": failures,
+            "plan_cuts": timelines.plan_cuts(db),
             "progress": {b.id: _progress(b) for b in today},
             "tz": tz,
         },

@@ -47,3 +47,25 @@ def test_compose_with_voice_choices_and_a_reading_of_one_span(district: District
     assert [x.spoken for x in again.overrides] == ["ba phần tư tổng số"]
     missing = page.post(f"/thong-bao/{ann_id}/cach-doc", written="9/10", spoken="chín phần mười")
     assert missing.status_code == 422 and "không có chữ này" in missing.text
+
+
+def test_the_overview_warns_when_a_zones_plan_is_cut(district: District) -> None:
+    from pa_server.db.models import PublishedTimeline
+
+    d = district
+    page = d.page_as("quantri")
+    assert 'data-testid="plan-cuts"' not in page.client.get("/").text
+    with d.client.app.state.sessions() as db:  # type: ignore[attr-defined]
+        db.add(
+            PublishedTimeline(
+                target="zone:vinh-tuong/ngu-kien",
+                version=1,
+                content_hash="h",
+                published_at=d.clock.now,
+                items_cut=37,
+            )
+        )
+        db.commit()
+    html = page.client.get("/").text
+    assert 'data-testid="plan-cuts"' in html
+    assert "Xã Ngũ Kiên" in html and "bớt 37 buổi phát" in html
