@@ -69,3 +69,12 @@ def test_the_overview_warns_when_a_zones_plan_is_cut(district: District) -> None
     html = page.client.get("/").text
     assert 'data-testid="plan-cuts"' in html
     assert "Xã Ngũ Kiên" in html and "bớt 37 buổi phát" in html
+
+
+def test_the_emergency_page_is_one_tap_from_the_overview_for_admins_only(
+    district: District,
+) -> None:
+    admin = district.page_as("quantri").client.get("/").text
+    operator = district.page_as("vanhanh").client.get("/").text
+    assert 'href="/khan-cap"' in admin
+    assert 'href="/khan-cap"' not in operator
