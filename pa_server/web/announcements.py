@@ -92,7 +92,8 @@ def _form_context(values: dict[str, str], errors: dict[str, str], **extra: Any) 
     return {
         "title": "Soạn thông báo",
         "active": BASE,
-        "values": values,
+        # The voice choices start at the same defaults as the API and the CLI.
+        "values": {**VOICE_DEFAULTS, **values},
         "errors": errors,
         "scripts": _scripts(),
         "script": script,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.pa_server.district import District
 
 
@@ -78,3 +80,18 @@ def test_the_emergency_page_is_one_tap_from_the_overview_for_admins_only(
     operator = district.page_as("vanhanh").client.get("/").text
     assert 'href="/khan-cap"' in admin
     assert 'href="/khan-cap"' not in operator
+
+
+def test_untouched_voice_choices_are_the_defaults_of_the_api_and_cli(district: District) -> None:
+    page = district.page_as("vanhanh")
+    html = page.client.get("/thong-bao/moi").text
+    for name, value in (
+        ("voice", "bac"),
+        ("speed", "1.0"),
+        ("repeat", "2"),
+        ("comma_pause_ms", "200"),
+        ("sentence_pause_ms", "350"),
+    ):
+        selected = re.search(rf'<select id="f-{name}".*?</select>', html, re.S)
+        assert selected is not None, name
+        assert f'<option value="{value}" selected>' in selected.group(0), name
