@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from devices.protocol import EMERGENCY_PRIORITY
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.models import User
 from pa_server.auth.rights import (
@@ -34,10 +35,6 @@ from pa_server.auth.rights import (
     require_writer,
 )
 from pa_server.db.models import Announcement, Device, Occurrence, Schedule
-from pa_server.planning import LEVEL_PRIORITY
-from pa_server.services.audience import device_zones
-
-EMERGENCY_PRIORITY = LEVEL_PRIORITY["emergency"]
 
 
 def _device_zones(db: Session, targets: Iterable[str]) -> dict[str, str]:
@@ -107,11 +104,6 @@ def require_approval(db: Session, actor: Actor, ann: Announcement) -> None:
     require_announcement(db, actor, ann)
 
 
-def require_level_for(actor: Actor, level: str, *, confirmed: bool) -> None:
-    """An emergency is an admin's, confirmed; other levels need only the right to write."""
-    require_level(actor, level, confirmed=confirmed)
-
-
 def require_schedule(db: Session, actor: Actor, schedule: Schedule) -> None:
     """Refuse touching `schedule` as it stands: its targets, and its level if an emergency."""
     require_reach(db, actor, [t.target for t in schedule.targets])
@@ -149,15 +141,12 @@ def reachable_zone(actor: Actor, zone_path: str) -> bool:
 
 
 __all__ = [
-    "EMERGENCY_PRIORITY",
     "announcement_targets",
-    "device_zones",
     "last_editor",
     "reachable_zone",
     "require_announcement",
     "require_approval",
     "require_device",
-    "require_level_for",
     "require_new_schedule",
     "require_occurrence",
     "require_reach",
