@@ -81,7 +81,7 @@ def test_missed_when_the_window_has_passed_and_never_again() -> None:
     assert plan.command(t, late) is False  # handled: a replayed command does not bring it back
 
 
-def test_the_most_specific_target_wins_and_live_or_absurd_items_are_dropped() -> None:
+def test_the_most_specific_target_wins_and_absurd_items_are_dropped() -> None:
     plan = Plan()
     zone_copy = item(CACHED, NOW + timedelta(minutes=1), occurrence_id="o", volume=10)
     device_copy = zone_copy.model_copy(update={"volume": 90})
@@ -92,9 +92,9 @@ def test_the_most_specific_target_wins_and_live_or_absurd_items_are_dropped() ->
         until=NOW + timedelta(minutes=5),
         live=protocol.Live(engine="snapcast", host="pa.example.vn", port=1704, stream="vov1"),
     )
-    assert plan.set_timeline(timeline("zone:a", zone_copy, absurd, live), NOW) == [absurd, live]
+    assert plan.set_timeline(timeline("zone:a", zone_copy, absurd, live), NOW) == [absurd]
     plan.set_timeline(timeline("device:loa-01", device_copy), NOW)
-    assert [(i.occurrence_id, i.volume) for i in plan.items] == [("o", 90)]
+    assert [(i.occurrence_id, i.volume) for i in plan.items] == [("live", None), ("o", 90)]
     assert plan.pinned() == {CACHED.sha256}
 
 
