@@ -135,7 +135,7 @@ class Agent:
             timelines=snap.timelines, commands=snap.commands, seen=snap.seen
         )
         self.scheduler = Scheduler(
-            plan=Plan(snap.done),
+            plan=Plan(snap.done, snap.live),
             player=self.player,
             relay=self.relay,
             cache=self.cache,
@@ -350,12 +350,12 @@ class Agent:
     def _snapshot(self) -> Snapshot:
         """What the agent saves, as it is now (called by the saver, one at a time)."""
         timelines, seen = self.intake.snapshot()
-        volume, done, _ = self.scheduler.settings()
+        volume, done, live = self.scheduler.settings()
         with self.scheduler.lock:
-            for occ in [o for o in self._commands if o in done]:
+            for occ in [o for o in self._commands if o in done and o not in live]:
                 del self._commands[occ]  # handled: nothing left to revoke or replay
             commands = dict(self._commands)
-        return Snapshot(timelines, commands, seen, volume, done)
+        return Snapshot(timelines, commands, seen, volume, done, live)
 
     # ------------------------------------------------------------------ state
 

@@ -12,7 +12,7 @@ that outranks it may interrupt it, and it is chosen again afterwards while befor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -69,7 +69,7 @@ def interrupts(item: Item, current: Item) -> bool:
 class Plan:
     """Timelines by target, commanded timed items, as-soon-as-possible plays, what is done."""
 
-    def __init__(self, done: dict[str, datetime] | None = None) -> None:
+    def __init__(self, done: dict[str, datetime] | None = None, live: Collection[str] = ()) -> None:
         self.timelines: dict[str, TimelineBody] = {}
         self.commanded: dict[str, Item] = {}
         self.asap: list[Asap] = []
@@ -78,6 +78,8 @@ class Plan:
         self.items: tuple[Item, ...] = ()
         #: Live items started and not ended (they resume after an interruption), by occurrence.
         self.live: dict[str, Item] = {}
+        #: Live items started before a restart, taken into `live` once a timeline holds them.
+        self._resume = set(live)
 
     # ------------------------------------------------------------------ changes
 
@@ -99,6 +101,9 @@ class Plan:
     def command(self, item: Item, now: datetime) -> bool:
         """Add a commanded play; False when that occurrence was already handled."""
         if item.occurrence_id in self.done:
+            if item.occurrence_id in self._resume and item.play_at is not None:
+                self.commanded[item.occurrence_id] = item  # restored: it resumes
+                self._rebuild()
             return False
         if item.is_live and item.play_at is None:
             # A stream "as soon as possible" is a stream from now on, until its `until`.
@@ -138,6 +143,11 @@ class Plan:
     def live_ended(self, occurrence_id: str) -> None:
         """A live item ended for good (`until`, `stop`, withdrawn, failed): it never resumes."""
         self.live.pop(occurrence_id, None)
+        self._resume.discard(occurrence_id)
+
+    def live_ids(self) -> list[str]:
+        """The live items started and not ended (saved: they resume after a restart)."""
+        return sorted({*self.live, *self._resume})
 
     def still_held(self, item: Item) -> bool:
         """The item is still on a held timeline or commanded (not withdrawn by a newer one)."""
@@ -148,6 +158,10 @@ class Plan:
         held = {m.occurrence_id for m in merged}
         extra = [i for i in self.commanded.values() if i.occurrence_id not in held]
         self.items = tuple(sorted((*merged, *extra), key=lambda i: (i.play_at, -i.priority)))
+        for i in self.items:
+            if i.occurrence_id in self._resume and i.is_live:
+                self._resume.discard(i.occurrence_id)
+                self.live[i.occurrence_id] = i
 
     # ------------------------------------------------------------------ questions
 

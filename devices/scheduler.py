@@ -225,10 +225,10 @@ class Scheduler:
         with self.lock:
             return self.plan.upcoming(self.clock.now())
 
-    def settings(self) -> tuple[int, dict[str, datetime], dict[str, Item]]:
-        """(volume, done, commanded timed items): what is saved to disk."""
+    def settings(self) -> tuple[int, dict[str, datetime], list[str]]:
+        """(volume, done, live items started and not ended): what is saved to disk."""
         with self.lock:
-            return self.volume, dict(self.plan.done), dict(self.plan.commanded)
+            return self.volume, dict(self.plan.done), self.plan.live_ids()
 
     # ------------------------------------------------------------------ the loop
 

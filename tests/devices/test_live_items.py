@@ -220,3 +220,26 @@ def test_without_snapclient_a_live_item_fails_once(tmp_path: Path) -> None:
         assert "not installed" in (rig.receipts()[0].detail or "")
         wait_for(lambda: not rig.relay.is_on, 5, "the amplifier off")
     assert kinds(rig, "l") == ["failed"]
+
+
+@pytest.mark.parametrize("via", ["timeline", "command"])
+def test_a_restarted_agent_resumes_a_live_item_without_a_second_start(
+    tmp_path: Path, via: str
+) -> None:
+    first = make_rig(tmp_path)
+    now = protocol.utc_now()
+    live = live_item(now, now + timedelta(minutes=5), occurrence_id="l")
+    with first.agent:
+        wait_for(lambda: first.agent.state().clock_synced, 5, "clock check")
+        if via == "timeline":
+            first.deliver(T.timeline_zone("huyen"), first.signer.timeline("zone:huyen", [live]))
+        else:
+            first.deliver(T.cmd_device(DEVICE), first.signer.sign("play", live))
+        wait_for(lambda: kinds(first, "l") == ["started"], 5, "started")
+    assert first.live.target is None  # closed: silent
+    again = make_rig(tmp_path, signer=first.signer)
+    with again.agent:
+        wait_for(lambda: again.live.target == TARGET, 10, "resumed after the restart")
+        again.deliver(T.cmd_device(DEVICE), again.signer.sign("stop", {"occurrence_id": "l"}))
+        wait_for(lambda: kinds(again, "l") == ["finished"], 5, "finished")
+    assert starts(again) == [TARGET]
