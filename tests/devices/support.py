@@ -459,7 +459,14 @@ class Rig:
     server: FakeServer
     signer: Signer
     live: FakeLiveClient
-    relay: RecordingRelay
+    #: None when the config names a GPIO pin (the agent then drives gpiozero's relay).
+    relay: RecordingRelay | None
+
+    @property
+    def amp(self) -> RecordingRelay:
+        """The recording relay (the rig was made without a GPIO pin)."""
+        assert self.relay is not None, "this rig drives a GPIO relay"
+        return self.relay
 
     def deliver(self, topic: str, payload: bytes) -> None:
         self.link.deliver(topic, payload)
@@ -496,7 +503,8 @@ def make_rig(
         zone=ZONE,
         **sections,
     )
-    link, player, live, relay = FakeLink(), RecordingPlayer(), FakeLiveClient(), RecordingRelay()
+    link, player, live = FakeLink(), RecordingPlayer(), FakeLiveClient()
+    relay = None if sections.get("relay", {}).get("pin") is not None else RecordingRelay()
     agent = Agent(
         cfg,
         link=link,

@@ -52,17 +52,17 @@ def test_a_live_item_runs_the_client_between_play_at_and_until(rig: Rig) -> None
     now = protocol.utc_now()
     live = live_item(now + timedelta(seconds=1), now + timedelta(seconds=2.5), occurrence_id="l")
     rig.deliver(T.timeline_zone("huyen"), rig.signer.timeline("zone:huyen", [live]))
-    assert rig.live.target is None and not rig.relay.is_on
-    wait_for(lambda: rig.relay.is_on, 5, "the pre-roll")
+    assert rig.live.target is None and not rig.amp.is_on
+    wait_for(lambda: rig.amp.is_on, 5, "the pre-roll")
     assert rig.live.target is None  # the amplifier warms up before the stream is let through
     wait_for(lambda: rig.live.target == TARGET, 5, "the client started")
     assert protocol.utc_now() >= live.play_at  # type: ignore[operator]
     wait_for(lambda: rig.live.target is None, 5, "the client stopped at until")
     assert protocol.utc_now() >= live.until  # type: ignore[operator]
-    wait_for(lambda: not rig.relay.is_on, 5, "the amplifier off after the post-roll")
+    wait_for(lambda: not rig.amp.is_on, 5, "the amplifier off after the post-roll")
     wait_for(lambda: kinds(rig, "l") == ["started", "finished"], 5, "receipts")
     assert rig.live.calls == [("start", TARGET), ("stop", None)]
-    assert [on for _, on in rig.relay.switches] == [True, False]
+    assert [on for _, on in rig.amp.switches] == [True, False]
     started = next(r for r in rig.receipts() if r.type == "started")
     assert started.late_ms is not None and abs(started.late_ms) < 1000
     assert rig.player.starts == []  # a stream plays nothing through the file player
@@ -74,13 +74,13 @@ def test_a_live_play_command_joins_now_and_a_stop_silences_it(rig: Rig) -> None:
         T.cmd_device(DEVICE), rig.signer.sign("play", live_item(None, until, occurrence_id="l"))
     )
     wait_for(lambda: rig.live.target == TARGET, 5, "the client started")
-    assert rig.relay.is_on
+    assert rig.amp.is_on
     assert rig.agent.state().playing is not None
     rig.deliver(T.cmd_device(DEVICE), rig.signer.sign("stop", {"occurrence_id": "l"}))
     wait_for(lambda: rig.live.target is None, 5, "the client stopped")
     wait_for(lambda: kinds(rig, "l") == ["started", "finished"], 5, "receipts")
     assert next(r for r in rig.receipts() if r.type == "finished").detail == "stopped by command"
-    wait_for(lambda: not rig.relay.is_on, 5, "the amplifier off")
+    wait_for(lambda: not rig.amp.is_on, 5, "the amplifier off")
 
 
 def test_a_network_drop_turns_the_amplifier_off_and_it_comes_back(rig: Rig) -> None:
@@ -88,12 +88,12 @@ def test_a_network_drop_turns_the_amplifier_off_and_it_comes_back(rig: Rig) -> N
     rig.deliver(
         T.cmd_device(DEVICE), rig.signer.sign("play", live_item(None, until, occurrence_id="l"))
     )
-    wait_for(lambda: rig.live.target == TARGET and rig.relay.is_on, 5, "playing")
+    wait_for(lambda: rig.live.target == TARGET and rig.amp.is_on, 5, "playing")
     rig.live.set_state("disconnected")
-    wait_for(lambda: not rig.relay.is_on, 5, "the amplifier off")
+    wait_for(lambda: not rig.amp.is_on, 5, "the amplifier off")
     assert rig.live.target == TARGET  # snapclient keeps trying by itself
     rig.live.set_state("playing")
-    wait_for(lambda: rig.relay.is_on, 5, "the amplifier on again")
+    wait_for(lambda: rig.amp.is_on, 5, "the amplifier on again")
     assert kinds(rig, "l") == ["started"]
 
 
@@ -110,7 +110,7 @@ def test_an_emergency_file_preempts_a_live_item_which_resumes(rig: Rig) -> None:
     assert rig.live.calls[:2] == [("start", TARGET), ("stop", None)]  # the stream stopped first
     wait_for(lambda: rig.live.target == TARGET, 5, "the live item resumed")
     assert starts(rig) == [TARGET, TARGET]
-    assert rig.relay.is_on
+    assert rig.amp.is_on
     wait_for(lambda: kinds(rig, "sos") == ["fetched", "started", "finished"], 5, "sos receipts")
     assert kinds(rig, "l") == ["started"]  # resumed, not started again
     rig.deliver(T.cmd_device(DEVICE), rig.signer.sign("stop", {}))
@@ -218,7 +218,7 @@ def test_without_snapclient_a_live_item_fails_once(tmp_path: Path) -> None:
         )
         wait_for(lambda: kinds(rig, "l") == ["failed"], 5, "failed")
         assert "not installed" in (rig.receipts()[0].detail or "")
-        wait_for(lambda: not rig.relay.is_on, 5, "the amplifier off")
+        wait_for(lambda: not rig.amp.is_on, 5, "the amplifier off")
     assert kinds(rig, "l") == ["failed"]
 
 
