@@ -166,7 +166,7 @@ def test_a_live_session_plays_on_exactly_the_targeted_agents_between_its_times(
     now = protocol.utc_now()
     live = live_item(
         now + timedelta(seconds=2),
-        now + timedelta(seconds=7),
+        now + timedelta(seconds=8),
         occurrence_id="vov",
         **{k: v for k, v in s.live_ref().items() if k != "engine"},
     )
