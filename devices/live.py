@@ -268,8 +268,19 @@ class LivePlayback:
         self._stopped = threading.Event()
         #: Whether the client reported the stream playing at least once.
         self.reached = False
-        client.start(LiveTarget.from_live(item.live.to_wire()))
+        self.target = LiveTarget.from_live(item.live.to_wire())
+        client.start(self.target)
         self.started_at = clock.now()
+
+    def follow(self, item: Item) -> None:
+        """A newer copy of the item: its `until`, and its stream if that moved."""
+        if item.live is None or item.until is None or self._stopped.is_set():
+            return
+        self.until = item.until
+        target = LiveTarget.from_live(item.live.to_wire())
+        if target != self.target:
+            self.target = target
+            self.client.start(target)
 
     def wait(self, timeout: float | None) -> bool:
         if self.client.state == "playing":

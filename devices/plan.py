@@ -159,7 +159,8 @@ class Plan:
         extra = [i for i in self.commanded.values() if i.occurrence_id not in held]
         self.items = tuple(sorted((*merged, *extra), key=lambda i: (i.play_at, -i.priority)))
         for i in self.items:
-            if i.occurrence_id in self._resume and i.is_live:
+            if i.is_live and (i.occurrence_id in self._resume or i.occurrence_id in self.live):
+                # restored after a restart, or a newer copy (another `until` or stream)
                 self._resume.discard(i.occurrence_id)
                 self.live[i.occurrence_id] = i
 

@@ -260,9 +260,14 @@ class Scheduler:
         with self.lock:
             now = self.clock.now()
             cur = self.current
-            if cur is not None and cur.item.is_live and not self.plan.still_held(cur.item):
-                cur.stopped_by = cur.stopped_by or "withdrawn by a newer timeline"
-                cur.playback.stop()
+            if cur is not None and isinstance(cur.playback, LivePlayback):
+                latest = self.plan.live.get(cur.item.occurrence_id)
+                if latest is None or not self.plan.still_held(cur.item):
+                    cur.stopped_by = cur.stopped_by or "withdrawn by a newer timeline"
+                    cur.playback.stop()
+                elif latest != cur.item:  # a newer timeline moved its `until` or its stream
+                    cur.item = latest
+                    self._follow(cur.playback, latest)
             if cur is not None and cur.playback.wait(0):
                 detail = cur.stopped_by
                 if isinstance(cur.playback, LivePlayback):
@@ -415,7 +420,7 @@ class Scheduler:
                     with self.lock:
                         self.plan.live_ended(item.occurrence_id)
                 if stopped_early is not None:
-                    self._reports.append(partial(self._report_start, item, None, stopped_early, ""))
+                    self._reports.append(partial(self._report_interrupted, stopped_early))
                 return
             volume = item.volume if item.volume is not None else self.volume
             try:
@@ -442,6 +447,16 @@ class Scheduler:
             partial(self._report_start, item, playback, interrupted, error, first=first)
         )
 
+    def _report_interrupted(self, interrupted: Current) -> None:
+        self.events.emit(interrupted.item.occurrence_id, "failed", detail=interrupted.stopped_by)
+        self.events.handled()
+
+    def _follow(self, playback: LivePlayback, item: Item) -> None:
+        try:
+            playback.follow(item)
+        except PlayerError as exc:
+            self.events.error(str(exc))
+
     def _start_live(self, item: Item) -> LivePlayback:
         if self.live is None:
             raise PlayerError("this agent has no live client")
@@ -458,12 +473,7 @@ class Scheduler:
         first: bool = True,
     ) -> None:
         if interrupted is not None:
-            self.events.emit(
-                interrupted.item.occurrence_id, "failed", detail=interrupted.stopped_by
-            )
-        if error == "":  # the start was cancelled after what played had been stopped
-            self.events.handled()
-            return
+            self._report_interrupted(interrupted)
         if playback is not None and not first:
             log.info("resumed live item %s", item.occurrence_id)
         elif playback is None:

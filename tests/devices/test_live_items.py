@@ -243,3 +243,19 @@ def test_a_restarted_agent_resumes_a_live_item_without_a_second_start(
         again.deliver(T.cmd_device(DEVICE), again.signer.sign("stop", {"occurrence_id": "l"}))
         wait_for(lambda: kinds(again, "l") == ["finished"], 5, "finished")
     assert starts(again) == [TARGET]
+
+
+def test_a_newer_timeline_may_extend_a_live_item_or_move_its_stream(rig: Rig) -> None:
+    now = protocol.utc_now()
+    live = live_item(now, now + timedelta(seconds=1.5), occurrence_id="l")
+    topic = T.timeline_zone("huyen")
+    rig.deliver(topic, rig.signer.timeline("zone:huyen", [live]))
+    wait_for(lambda: rig.live.target == TARGET, 5, "the live item")
+    longer = live.model_copy(update={"until": now + timedelta(minutes=5)})
+    rig.deliver(topic, rig.signer.timeline("zone:huyen", [longer]))
+    wait_for(lambda: protocol.utc_now() > live.until + timedelta(seconds=0.5), 5)  # type: ignore[operator]
+    assert rig.live.target == TARGET and kinds(rig, "l") == ["started"]  # still playing
+    moved = longer.model_copy(update={"live": longer.live.model_copy(update={"stream": "live-2"})})  # type: ignore[union-attr]
+    rig.deliver(topic, rig.signer.timeline("zone:huyen", [moved]))
+    wait_for(lambda: rig.live.target == LiveTarget("127.0.0.1", 1704, "live-2"), 5, "moved")
+    assert kinds(rig, "l") == ["started"]
