@@ -1,25 +1,29 @@
-"""Live items end to end: a REAL snapserver (the server's `SnapcastEngine`), real agents
-(`Agent`, file player, so snapclient writes `<output_dir>/live.raw`), a real broker and
-signed timelines from the test.
+"""Live items end to end: a REAL snapserver (the server's `SnapcastEngine`) relaying a local
+test radio (a tone served over HTTP, decoded by ffmpeg), real agents (`Agent`, file player, so
+snapclient writes `<output_dir>/live.raw`), a real broker and signed timelines from the test.
 
-Needs `snapserver` and `snapclient`: skipped without them, failed under PA_REQUIRE_SNAPCAST=1.
+Needs `snapserver`, `snapclient` and ffmpeg: skipped without them, failed under
+PA_REQUIRE_SNAPCAST=1.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from audio.encode import find_ffmpeg
 from audio.store import MediaStore
 from devices import protocol
 from devices.agent import Agent
 from devices.live import SnapclientRunner
 from pa_server.live.engine import LiveSession, SnapcastEngine
-from pa_server.live.sources import MicSource
+from pa_server.live.sources import RelaySource
 from tests.devices.support import (
     MediaServer,
     MqttPeer,
@@ -32,9 +36,15 @@ from tests.devices.support import (
     raw_envelope,
     wait_for,
 )
-from tests.live_support import loud_seconds, read_mono, require_snapcast
+from tests.live_support import (
+    AudioHttpServer,
+    loud_seconds,
+    read_mono,
+    require_snapcast,
+    tone,
+    wav_bytes,
+)
 from tests.live_support import wait_for as changes
-from tests.pa_server.live.test_engine import Pusher
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -45,6 +55,11 @@ ZONE = "huyen/xa/thon-1"
 def engine(tmp_path: Path) -> Iterator[SnapcastEngine]:
     """The server's live engine on a snapserver of its own (free ports, buffer 400 ms)."""
     require_snapcast()
+    if find_ffmpeg() is None:
+        reason = "no ffmpeg (apt-get install ffmpeg, or pip install imageio-ffmpeg)"
+        if os.environ.get("PA_REQUIRE_SNAPCAST") == "1":
+            pytest.fail(f"live tests required (PA_REQUIRE_SNAPCAST=1) but {reason}")
+        pytest.skip(reason)
     eng = SnapcastEngine.managed(
         tmp_path / "live", streams=2, buffer_ms=400, media_store=MediaStore(tmp_path / "media")
     )
@@ -65,6 +80,12 @@ class Fleet:
         self.relays: dict[str, RecordingRelay] = {}
         self.peer = MqttPeer(broker_url)
         self.peer.subscribe(f"{prefix}/#")
+        # Device ids of this test's own: tests running side by side share the broker, where
+        # one MQTT client id takes the session of another.
+        self.tag = uuid.uuid4().hex[:6]
+
+    def ids(self, n: int) -> list[str]:
+        return [f"loa-{self.tag}-{i}" for i in range(1, n + 1)]
 
     def start(self, *device_ids: str) -> None:
         for device_id in device_ids:
@@ -138,19 +159,16 @@ def fleet(
 
 @pytest.fixture
 def session(engine: SnapcastEngine) -> Iterator[Callable[[list[str], float], LiveSession]]:
-    """Start a live session of a 500-Hz tone (pushed like a microphone) on target devices."""
-    pushers: list[Pusher] = []
+    """Start a relay of a local test radio (a 500-Hz tone over HTTP) to target devices."""
+    with AudioHttpServer(wav_bytes(tone(500, 150, rate=16_000), rate=16_000)) as radio:
 
-    def start(targets: list[str], seconds: float) -> LiveSession:
-        mic = MicSource()
-        until = protocol.utc_now() + timedelta(seconds=seconds)
-        s = engine.start_session(targets, mic, title="test", until=until)
-        pushers.append(Pusher(mic))
-        return s
+        def start(targets: list[str], seconds: float) -> LiveSession:
+            until = protocol.utc_now() + timedelta(seconds=seconds)
+            return engine.start_session(
+                targets, RelaySource(radio.url), title="Tiếp sóng thử", until=until
+            )
 
-    yield start
-    for p in pushers:
-        p.close()
+        yield start
 
 
 def connected(engine: SnapcastEngine) -> set[str]:
@@ -160,8 +178,9 @@ def connected(engine: SnapcastEngine) -> set[str]:
 def test_a_live_session_plays_on_exactly_the_targeted_agents_between_its_times(
     engine: SnapcastEngine, fleet: Fleet, session: Callable[[list[str], float], LiveSession]
 ) -> None:
-    targets = ["loa-01", "loa-02", "loa-03"]
-    fleet.start(*targets, "loa-04")
+    a, b, c, d = fleet.ids(4)
+    targets = [a, b, c]
+    fleet.start(*targets, d)
     s = session(targets, 60)
     now = protocol.utc_now()
     live = live_item(
@@ -172,20 +191,20 @@ def test_a_live_session_plays_on_exactly_the_targeted_agents_between_its_times(
     )
     for device_id in targets:
         fleet.timeline(device_id, [live])
-    # loa-04 hears of the same stream only in refused messages: unsigned, expired, another key.
-    unsigned = {**live.to_wire(), "target": "device:loa-04"}
-    fleet.command("loa-04", json.dumps(raw_envelope("play", unsigned)).encode())
+    # d hears of the same stream only in refused messages: unsigned, expired, another key.
+    unsigned = {**live.to_wire(), "target": f"device:{d}"}
+    fleet.command(d, json.dumps(raw_envelope("play", unsigned)).encode())
     fleet.command(
-        "loa-04",
+        d,
         fleet.signer.sign(
             "play",
             live,
-            target="device:loa-04",
+            target=f"device:{d}",
             now=now - timedelta(hours=1),
             ttl=timedelta(minutes=1),
         ),
     )
-    fleet.command("loa-04", Signer().sign("play", live, target="device:loa-04"))
+    fleet.command(d, Signer().sign("play", live, target=f"device:{d}"))
     for device_id in targets:
         wait_for(
             lambda d=device_id: fleet.kinds(d, "vov") == ["started"], 15, f"{device_id} started"
@@ -212,13 +231,13 @@ def test_a_live_session_plays_on_exactly_the_targeted_agents_between_its_times(
         wait_for(lambda d=device_id: not fleet.relays[d].is_on, 10, f"{device_id}'s amplifier off")
         assert [on for _, on in fleet.relays[device_id].switches] == [True, False]
     # The non-target: its messages refused, snapclient never ran, nothing reached its output.
-    rejected = fleet.agents["loa-04"].state().rejected
+    rejected = fleet.agents[d].state().rejected
     assert (rejected.signature, rejected.expired) == (2, 1)
-    assert fleet.runner("loa-04").restarts == 0 and fleet.runner("loa-04").pid is None
-    assert not fleet.out("loa-04").exists()
-    assert "loa-04" not in set(engine.control.status().clients)
-    assert fleet.relays["loa-04"].switches == []
-    assert fleet.peer.on("/event/loa-04") == []
+    assert fleet.runner(d).restarts == 0 and fleet.runner(d).pid is None
+    assert not fleet.out(d).exists()
+    assert d not in set(engine.control.status().clients)
+    assert fleet.relays[d].switches == []
+    assert fleet.peer.on(f"/event/{d}") == []
 
 
 def test_an_emergency_preempts_a_live_item_which_resumes_and_a_drop_silences(
@@ -227,47 +246,48 @@ def test_an_emergency_preempts_a_live_item_which_resumes_and_a_drop_silences(
     session: Callable[[list[str], float], LiveSession],
     media_server: MediaServer,
 ) -> None:
-    targets = ["loa-01", "loa-02", "loa-03"]
+    a, b, c = fleet.ids(3)
+    targets = [a, b, c]
     fleet.start(*targets)
     s = session(targets, 120)
     ref = {k: v for k, v in s.live_ref().items() if k != "engine"}
-    # loa-03 reaches the snapserver through a link the test can cut.
+    # c reaches the snapserver through a link the test can cut.
     proxy = TcpProxy(f"tcp://{s.host}:{s.port}")
     now = protocol.utc_now()
     until = now + timedelta(seconds=110)
     for device_id in targets:
-        over = {"port": proxy.port} if device_id == "loa-03" else {}
+        over = {"port": proxy.port} if device_id == c else {}
         live = live_item(now + timedelta(seconds=1), until, occurrence_id="vov", **{**ref, **over})
         fleet.timeline(device_id, [live])
     for device_id in targets:
         wait_for(lambda d=device_id: fleet.sound_s(d) >= 0.5, 20, f"sound on {device_id}")
         assert fleet.relays[device_id].is_on
 
-    # An emergency file on loa-01: the stream stops first, then resumes.
+    # An emergency file on a: the stream stops first, then resumes.
     sos_media = media_server.put(b"ID3 sos " * 200, duration_ms=1500)
     sos = item(sos_media, None, occurrence_id="sos", priority=protocol.EMERGENCY_PRIORITY)
-    first_pid = fleet.runner("loa-01").pid
-    fleet.command("loa-01", fleet.signer.sign("play", sos))
-    wait_for(lambda: fleet.kinds("loa-01", "sos")[-1:] == ["started"], 10, "the emergency")
-    wait_for(lambda: "finished" in fleet.kinds("loa-01", "sos"), 10, "the emergency finished")
-    wait_for(lambda: fleet.runner("loa-01").state == "playing", 15, "the live item resumed")
-    assert fleet.runner("loa-01").pid not in (None, first_pid)
-    before = fleet.sound_s("loa-01")
-    wait_for(lambda: fleet.sound_s("loa-01") > before + 0.5, 15, "sound again on loa-01")
-    assert fleet.relays["loa-01"].is_on
-    assert fleet.kinds("loa-01", "vov") == ["started"]  # resumed, not started again
-    plays = (fleet.tmp / "loa-01" / "out" / "plays.jsonl").read_text().splitlines()
+    first_pid = fleet.runner(a).pid
+    fleet.command(a, fleet.signer.sign("play", sos, target=f"device:{a}"))
+    wait_for(lambda: fleet.kinds(a, "sos")[-1:] == ["started"], 10, "the emergency")
+    wait_for(lambda: "finished" in fleet.kinds(a, "sos"), 10, "the emergency finished")
+    wait_for(lambda: fleet.runner(a).state == "playing", 15, "the live item resumed")
+    assert fleet.runner(a).pid not in (None, first_pid)
+    before = fleet.sound_s(a)
+    wait_for(lambda: fleet.sound_s(a) > before + 0.5, 15, f"sound again on {a}")
+    assert fleet.relays[a].is_on
+    assert fleet.kinds(a, "vov") == ["started"]  # resumed, not started again
+    plays = (fleet.tmp / a / "out" / "plays.jsonl").read_text().splitlines()
     assert [json.loads(line)["occurrence_id"] for line in plays] == ["sos"]
 
-    # The network to loa-03 drops mid-session: its amplifier goes off, and comes back.
+    # The network to c drops mid-session: its amplifier goes off, and comes back.
     proxy.cut()
-    wait_for(lambda: not fleet.relays["loa-03"].is_on, 15, "loa-03's amplifier off")
-    assert fleet.relays["loa-02"].is_on  # the others play on
+    wait_for(lambda: not fleet.relays[c].is_on, 15, f"{c}'s amplifier off")
+    assert fleet.relays[b].is_on  # the others play on
     proxy.restore()
-    wait_for(lambda: fleet.relays["loa-03"].is_on, 30, "loa-03's amplifier on again")
-    before = fleet.sound_s("loa-03")
-    wait_for(lambda: fleet.sound_s("loa-03") > before + 0.5, 15, "sound again on loa-03")
-    assert fleet.kinds("loa-03", "vov") == ["started"]
+    wait_for(lambda: fleet.relays[c].is_on, 30, f"{c}'s amplifier on again")
+    before = fleet.sound_s(c)
+    wait_for(lambda: fleet.sound_s(c) > before + 0.5, 15, f"sound again on {c}")
+    assert fleet.kinds(c, "vov") == ["started"]
 
     # A stop ends it for good on every target.
     for device_id in targets:
