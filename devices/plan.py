@@ -50,7 +50,8 @@ class Decision:
     missed: tuple[Item, ...]
     #: The earliest deadline of an item still waiting for its media (to report it missed).
     next_deadline: datetime | None
-    #: Interrupted live items whose `until` passed before they could resume (`finished`).
+    #: Interrupted live items whose `until` passed, or that were withdrawn, before they could
+    #: resume (`finished`).
     ended: tuple[Item, ...] = ()
 
 
@@ -215,10 +216,16 @@ class Plan:
 
         candidates = [i for i in upcoming if ready(i)]
         due = [i for i in candidates if i.play_at is not None and i.play_at <= now]
-        ended = tuple(i for i in self.live.values() if i.until is not None and i.until <= now)
+        current_id = current.occurrence_id if current is not None else None
+        # Interrupted live items that may not resume: `until` passed, or withdrawn meanwhile.
+        ended = tuple(
+            i
+            for i in self.live.values()
+            if i.occurrence_id != current_id
+            and ((i.until is not None and i.until <= now) or not self.contains(i.occurrence_id))
+        )
         for gone in ended:
             del self.live[gone.occurrence_id]
-        current_id = current.occurrence_id if current is not None else None
         # Interrupted live items resume while due (they are `done`: triage skips them).
         due += [i for i in self.live.values() if i.occurrence_id != current_id]
         ready_asap = [a for a in self.asap if ready(a.item)]

@@ -43,6 +43,8 @@ IDLE_WAKE_S = 30.0
 PLAYING_POLL_S = 0.1
 #: Receipts and state for a start go out this long after it.
 REPORT_DELAY_S = 0.3
+#: The `finished` detail of a live item a newer timeline no longer holds.
+WITHDRAWN = "withdrawn by a newer timeline"
 
 
 class Events(Protocol):
@@ -189,7 +191,10 @@ class Scheduler:
                 finished.append(occurrence_id)
             if self._starting is not None and occurrence_id in (None, self._starting):
                 self._cancel_start = True
-                if self._starting not in self.plan.live and self._starting not in finished:
+                if self._starting in self.plan.live:  # a live item resuming: it ends here
+                    self.plan.live_ended(self._starting)
+                    finished.append(self._starting)
+                elif self._starting not in finished:
                     skipped += [i for i in self.plan.items if i.occurrence_id == self._starting]
             if occurrence_id is not None:
                 skipped += self.plan.withdraw(occurrence_id, now)
@@ -263,7 +268,7 @@ class Scheduler:
             if cur is not None and isinstance(cur.playback, LivePlayback):
                 latest = self.plan.live.get(cur.item.occurrence_id)
                 if latest is None or not self.plan.still_held(cur.item):
-                    cur.stopped_by = cur.stopped_by or "withdrawn by a newer timeline"
+                    cur.stopped_by = cur.stopped_by or WITHDRAWN
                     cur.playback.stop()
                 elif latest != cur.item:  # a newer timeline moved its `until` or its stream
                     cur.item = latest
@@ -392,10 +397,9 @@ class Scheduler:
         with self.lock:
             # Handled from here on (in memory; saved to disk right after the start, where an
             # fsync on a slow SD card cannot delay it).
-            if item.is_live:
-                first = self.plan.live_started(item, self.clock.now())
-            else:
-                self.plan.mark_done(item, self.clock.now())
+            # A live item is in `plan.live` once it has started (a resume: already there).
+            first = item.occurrence_id not in self.plan.live
+            self.plan.mark_done(item, self.clock.now())
             self._prepared.pop(item.occurrence_id, None)
             self._starting = item.occurrence_id
             self._cancel_start = False
@@ -416,9 +420,16 @@ class Scheduler:
             )
             if not reached or self._cancel_start:
                 self._starting = None
-                if item.is_live:
+                if reached:  # cancelled (a stop ended a resuming live item already)
                     with self.lock:
+                        resuming = item.occurrence_id in self.plan.live
                         self.plan.live_ended(item.occurrence_id)
+                    if resuming:  # withdrawn by a newer timeline during the final wait
+                        self._reports.append(
+                            partial(
+                                self.events.emit, item.occurrence_id, "finished", detail=WITHDRAWN
+                            )
+                        )
                 if stopped_early is not None:
                     self._reports.append(partial(self._report_interrupted, stopped_early))
                 return
@@ -432,7 +443,9 @@ class Scheduler:
                 error = str(exc)
         with self.lock:
             self._starting = None
-            if playback is None and item.is_live:
+            if item.is_live and playback is not None:
+                self.plan.live_started(item, self.clock.now())
+            elif item.is_live:
                 self.plan.live_ended(item.occurrence_id)
             interrupted = stopped_early or (self.current if playback is not None else None)
             if interrupted is not None:

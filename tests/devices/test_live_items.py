@@ -259,3 +259,21 @@ def test_a_newer_timeline_may_extend_a_live_item_or_move_its_stream(rig: Rig) ->
     rig.deliver(topic, rig.signer.timeline("zone:huyen", [moved]))
     wait_for(lambda: rig.live.target == LiveTarget("127.0.0.1", 1704, "live-2"), 5, "moved")
     assert kinds(rig, "l") == ["started"]
+
+
+def test_an_interrupted_live_item_withdrawn_meanwhile_never_comes_back(rig: Rig) -> None:
+    now = protocol.utc_now()
+    live = live_item(now, now + timedelta(minutes=5), occurrence_id="l")
+    topic = T.timeline_zone("huyen")
+    rig.deliver(topic, rig.signer.timeline("zone:huyen", [live]))
+    wait_for(lambda: rig.live.target == TARGET, 5, "the live item")
+    media = rig.server.put(b"sos" * 100, duration_ms=1500)
+    sos = item(media, None, occurrence_id="sos", priority=EMERGENCY)
+    rig.deliver(T.cmd_device(DEVICE), rig.signer.sign("play", sos))
+    wait_for(lambda: rig.player.played() == ["sos"], 5, "the emergency")
+    rig.deliver(topic, rig.signer.timeline("zone:huyen", []))  # the session was ended
+    wait_for(lambda: "finished" in kinds(rig, "sos"), 5, "the emergency finished")
+    wait_for(lambda: kinds(rig, "l") == ["started", "finished"], 5, "the live item ended")
+    assert next(r for r in rig.receipts() if r.occurrence_id == "l" and r.type == "finished")
+    wait_for(lambda: not rig.amp.is_on, 5, "the amplifier off")
+    assert starts(rig) == [TARGET]  # never let through again
