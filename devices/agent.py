@@ -6,6 +6,8 @@
   commands, and the thread that drives the relay and starts and pre-empts items on time;
 - `Fetcher` (devices/media.py): media downloads on a small pool, each held to a minimum rate;
 - `Reporter` (devices/reporter.py): receipts (journaled) and the retained state;
+- `LiveClient` (devices/live.py): `snapclient`, run by the scheduler only while a verified live
+  item is due;
 - `ClockWatch` (devices/clock.py): whether the clock may be played by.
 
 Threads: paho's network loop (messages in), one job thread (clock checks, timeline pulls,
@@ -36,6 +38,7 @@ from devices.http import Http, UrlHttp, get_json
 from devices.intake import Intake
 from devices.jobs import JobThread
 from devices.link import Link, PahoLink
+from devices.live import LiveClient, LiveState, SnapclientRunner, player_args
 from devices.media import Fetcher, MediaCache
 from devices.plan import Plan
 from devices.players import Player, make_player
@@ -67,6 +70,7 @@ class Agent:
         link: Link | None = None,
         player: Player | None = None,
         relay: Relay | None = None,
+        live: LiveClient | None = None,
         clock: Clock | None = None,
         http: Http | None = None,
         kernel_check: Callable[[], bool | None] = kernel_synced,
@@ -98,6 +102,7 @@ class Agent:
         )
         self.player: Player = player or make_player(config.player, self.device_id)
         self.relay: Relay = relay or make_relay(config.relay)
+        self.live: LiveClient = live or make_live_client(config, self._on_live_state)
         self.cache = MediaCache(self.store.media_dir, config.cache.max_bytes)
         self.jobs = JobThread(f"pa-jobs-{self.device_id}", self.clock.monotonic)
         self.clock_watch = ClockWatch(
@@ -130,7 +135,7 @@ class Agent:
             timelines=snap.timelines, commands=snap.commands, seen=snap.seen
         )
         self.scheduler = Scheduler(
-            plan=Plan(snap.done),
+            plan=Plan(snap.done, snap.live),
             player=self.player,
             relay=self.relay,
             cache=self.cache,
@@ -140,6 +145,7 @@ class Agent:
             relay_settings=config.relay,
             events=self,
             volume=snap.volume,
+            live=self.live,
             name=f"pa-sched-{self.device_id}",
         )
         self.fetcher = Fetcher(
@@ -204,6 +210,7 @@ class Agent:
         """Stop playing, switch the amplifier off, say goodbye to the broker, close files."""
         self.stop()
         self.scheduler.close()
+        self.live.close()
         self.relay.close()
         self.jobs.stop()
         self.fetcher.close()
@@ -276,8 +283,7 @@ class Agent:
             self.saver.save(timelines=True, seen=True)
             log.info("timeline %s v%d: %d items", body.target, body.version, len(body.items))
             for item in dropped:
-                why = "live items not played here" if item.is_live else "play_at too far ahead"
-                self._reject("malformed", f"item {item.occurrence_id}: {why}")
+                self._reject("malformed", f"item {item.occurrence_id}: play_at too far ahead")
             self.fetcher.want(upcoming)
         elif isinstance(body, PlayBody):
             self._play(body.item(), payload)
@@ -291,10 +297,6 @@ class Agent:
         self.publish_state()
 
     def _play(self, item: Item, payload: bytes) -> None:
-        if item.is_live:
-            raise protocol.MalformedMessage(
-                f"play {item.occurrence_id}: live items not played here"
-            )
         if too_far_ahead(item, self.clock.now()):
             raise protocol.MalformedMessage(f"play {item.occurrence_id}: play_at too far ahead")
         if item.play_at is not None:
@@ -318,6 +320,10 @@ class Agent:
         self.reporter.error(detail)
         self.emit(item.occurrence_id, "failed", detail=detail)
         self.scheduler.kick()
+
+    def _on_live_state(self, state: LiveState) -> None:
+        # Called from the live client's threads, which exist only after the scheduler.
+        self.scheduler.live_state(state)
 
     # ------------------------------------------------------------------ scheduler events
 
@@ -344,12 +350,12 @@ class Agent:
     def _snapshot(self) -> Snapshot:
         """What the agent saves, as it is now (called by the saver, one at a time)."""
         timelines, seen = self.intake.snapshot()
-        volume, done, _ = self.scheduler.settings()
+        volume, done, live = self.scheduler.settings()
         with self.scheduler.lock:
-            for occ in [o for o in self._commands if o in done]:
+            for occ in [o for o in self._commands if o in done and o not in live]:
                 del self._commands[occ]  # handled: nothing left to revoke or replay
             commands = dict(self._commands)
-        return Snapshot(timelines, commands, seen, volume, done)
+        return Snapshot(timelines, commands, seen, volume, done, live)
 
     # ------------------------------------------------------------------ state
 
@@ -400,6 +406,23 @@ class Agent:
         if not self._stopping.is_set():
             interval = self.config.clock.check_interval_s if status.synced else UNSYNCED_RECHECK_S
             self.jobs.after(interval, self._check_clock)
+
+
+def make_live_client(config: AgentConfig, on_state: Callable[[LiveState], None]) -> LiveClient:
+    """The agent's `snapclient`, playing to the player's output (not started: the scheduler
+    starts it only while a live item is due)."""
+    output_dir = config.player.output_dir
+    return SnapclientRunner(
+        config.device.id,
+        player_args(
+            config.player.kind,
+            device=config.player.device,
+            output=output_dir / "live.raw" if output_dir is not None else None,
+        ),
+        binary=config.live.binary,
+        latency_ms=config.live.latency_ms,
+        on_state=on_state,
+    )
 
 
 def _kernel_unknown() -> bool | None:

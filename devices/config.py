@@ -105,6 +105,17 @@ class RelaySection(_Section):
     active_high: bool = True
 
 
+class LiveSection(_Section):
+    """Live items (PROTOCOL v2 `live`): the `snapclient` the agent runs while one is due. Its
+    output is the player's: the same sound card (`player.device`), or `<output_dir>/live.raw`
+    for the file player."""
+
+    #: The snapclient executable (Debian/Raspberry Pi OS package `snapclient`).
+    binary: str = "snapclient"
+    #: snapclient's `--latency`: how many ms the sound card's own delay is (PCM device latency).
+    latency_ms: int = Field(default=0, ge=0, le=10_000)
+
+
 class CacheSection(_Section):
     max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024)
 
@@ -152,6 +163,7 @@ class AgentConfig(_Section):
     paths: PathsSection = PathsSection()
     player: PlayerSection = PlayerSection()
     relay: RelaySection = RelaySection()
+    live: LiveSection = LiveSection()
     cache: CacheSection = CacheSection()
     fetch: FetchSection = FetchSection()
     clock: ClockSection = ClockSection()

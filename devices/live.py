@@ -22,10 +22,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
+from devices.clock import Clock
 from devices.errors import PlayerError
+from devices.protocol import Item
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +253,52 @@ class SnapclientRunner:
                 self.on_state(state)
             except Exception:
                 log.exception("live on_state callback failed")
+
+
+class LivePlayback:
+    """A live item let through (the scheduler's `Playback`): it ends at the item's `until` or
+    when stopped, and stopping it stops the client. Its sound level is the server's affair."""
+
+    def __init__(self, client: LiveClient, item: Item, clock: Clock) -> None:
+        if item.live is None or item.until is None:
+            raise PlayerError(f"item {item.occurrence_id} is not a live item")
+        self.client = client
+        self.until: datetime = item.until
+        self.clock = clock
+        self._stopped = threading.Event()
+        #: Whether the client reported the stream playing at least once.
+        self.reached = False
+        self.target = LiveTarget.from_live(item.live.to_wire())
+        client.start(self.target)
+        self.started_at = clock.now()
+
+    def follow(self, item: Item) -> None:
+        """A newer copy of the item: its `until`, and its stream if that moved."""
+        if item.live is None or item.until is None or self._stopped.is_set():
+            return
+        self.until = item.until
+        target = LiveTarget.from_live(item.live.to_wire())
+        if target != self.target:
+            self.target = target
+            self.client.start(target)
+
+    def wait(self, timeout: float | None) -> bool:
+        if self.client.state == "playing":
+            self.reached = True
+        left = (self.until - self.clock.now()).total_seconds()
+        if self._stopped.is_set() or left <= 0:
+            return True
+        return self._stopped.wait(left if timeout is None else min(left, timeout)) or (
+            self.until <= self.clock.now()
+        )
+
+    def stop(self) -> None:
+        """Silence now (idempotent)."""
+        self._stopped.set()
+        self.client.stop()
+
+    def set_volume(self, volume: int) -> None:
+        pass  # the stream's level is set on the server (snapserver), not per agent
 
 
 class FakeLiveClient:

@@ -218,6 +218,8 @@ class Fetcher:
         """Make sure the media of these items will be fetched (already cached: `fetched` now)."""
         now = self.clock.now()
         for item in items:
+            if item.is_live:
+                continue  # a stream: nothing to fetch
             media = require_media(item)
             if self.cache.has(media):
                 self.on_fetched(item)

@@ -1,6 +1,12 @@
 """The agent's scheduler: one thread that drives the amplifier relay, prepares and starts items
 on their instant, lets an emergency interrupt whatever plays, and reports what it did.
 
+Live items (streams) go through the same path: at their instant the `LiveClient` (snapclient)
+is started, and it is stopped at `until`, on `stop`, when the item is withdrawn, or when an item
+that outranks it starts (the live item resumes afterwards while before `until`). The client
+runs only then: no stream sound can leave the device without a verified live item due. While
+the client says its connection is lost the amplifier is off; it comes back on with the stream.
+
 It owns the plan (`devices.plan.Plan`) behind its lock. No lock is held across the instant of a
 start, nor while writing to disk: a message being saved must not delay a start.
 """
@@ -19,8 +25,9 @@ from typing import Protocol
 from devices.clock import Clock, gc_hold, monotonic_at, wait_until
 from devices.config import PlayerSection, RelaySection
 from devices.errors import PlayerError
+from devices.live import LiveClient, LivePlayback, LiveState
 from devices.media import MediaCache
-from devices.plan import Asap, Plan, is_emergency
+from devices.plan import Asap, Plan, interrupts
 from devices.players import Playback, Player, Prepared
 from devices.protocol import Item, ReceiptType, TimelineBody, require_media
 from devices.relay import Relay
@@ -36,6 +43,8 @@ IDLE_WAKE_S = 30.0
 PLAYING_POLL_S = 0.1
 #: Receipts and state for a start go out this long after it.
 REPORT_DELAY_S = 0.3
+#: The `finished` detail of a live item a newer timeline no longer holds.
+WITHDRAWN = "withdrawn by a newer timeline"
 
 
 class Events(Protocol):
@@ -84,10 +93,14 @@ class Scheduler:
         relay_settings: RelaySection,
         events: Events,
         volume: int,
+        live: LiveClient | None = None,
         name: str = "pa-sched",
     ) -> None:
         self.plan = plan
         self.player = player
+        self.live = live
+        #: The live client reported its connection lost (amplifier off until it plays again).
+        self._live_lost = False
         self.relay = relay
         self.cache = cache
         self.clock = clock
@@ -128,6 +141,14 @@ class Scheduler:
     def kick(self) -> None:
         self._kick.set()
 
+    def live_state(self, state: LiveState) -> None:
+        """The live client's `on_state`: a lost connection silences the amplifier at once."""
+        if state == "disconnected":
+            self._live_lost = True
+        elif state == "playing":
+            self._live_lost = False
+        self.kick()
+
     # ------------------------------------------------------------------ changes from outside
 
     def set_timeline(self, body: TimelineBody) -> tuple[list[Item], tuple[Item, ...]]:
@@ -158,19 +179,29 @@ class Scheduler:
     def stop(self, occurrence_id: str | None) -> None:
         """Stop what plays (or that occurrence), and skip that occurrence if still pending."""
         skipped: list[Item] = []
+        finished: list[str] = []
         with self.lock:
             now = self.clock.now()
             cur = self.current
             if cur is not None and occurrence_id in (None, cur.item.occurrence_id):
                 cur.stopped_by = "stopped by command"
                 cur.playback.stop()
+            elif occurrence_id in self.plan.live:  # an interrupted live item: ends now
+                self.plan.live_ended(occurrence_id)
+                finished.append(occurrence_id)
             if self._starting is not None and occurrence_id in (None, self._starting):
                 self._cancel_start = True
-                skipped += [i for i in self.plan.items if i.occurrence_id == self._starting]
+                if self._starting in self.plan.live:  # a live item resuming: it ends here
+                    self.plan.live_ended(self._starting)
+                    finished.append(self._starting)
+                elif self._starting not in finished:
+                    skipped += [i for i in self.plan.items if i.occurrence_id == self._starting]
             if occurrence_id is not None:
                 skipped += self.plan.withdraw(occurrence_id, now)
         for item in skipped:
             self.events.emit(item.occurrence_id, "skipped", detail="stopped by command")
+        for occ in finished:
+            self.events.emit(occ, "finished", detail="stopped by command")
         self.events.handled()
         self.kick()
 
@@ -199,10 +230,10 @@ class Scheduler:
         with self.lock:
             return self.plan.upcoming(self.clock.now())
 
-    def settings(self) -> tuple[int, dict[str, datetime], dict[str, Item]]:
-        """(volume, done, commanded timed items): what is saved to disk."""
+    def settings(self) -> tuple[int, dict[str, datetime], list[str]]:
+        """(volume, done, live items started and not ended): what is saved to disk."""
         with self.lock:
-            return self.volume, dict(self.plan.done), dict(self.plan.commanded)
+            return self.volume, dict(self.plan.done), self.plan.live_ids()
 
     # ------------------------------------------------------------------ the loop
 
@@ -219,6 +250,8 @@ class Scheduler:
                 self._kick.wait(wake)
 
     def _ready(self, item: Item) -> bool:
+        if item.is_live:
+            return self.live is not None
         return item.media is not None and self.cache.has(item.media)
 
     def step(self) -> float:
@@ -232,12 +265,34 @@ class Scheduler:
         with self.lock:
             now = self.clock.now()
             cur = self.current
+            if cur is not None and isinstance(cur.playback, LivePlayback):
+                latest = self.plan.live.get(cur.item.occurrence_id)
+                if latest is None or not self.plan.still_held(cur.item):
+                    cur.stopped_by = cur.stopped_by or WITHDRAWN
+                    cur.playback.stop()
+                elif latest != cur.item:  # a newer timeline moved its `until` or its stream
+                    cur.item = latest
+                    self._follow(cur.playback, latest)
             if cur is not None and cur.playback.wait(0):
-                receipts.append((cur.item.occurrence_id, "finished", cur.stopped_by))
+                detail = cur.stopped_by
+                if isinstance(cur.playback, LivePlayback):
+                    cur.playback.stop()  # at `until`: silence now, the amplifier after post-roll
+                    self.plan.live_ended(cur.item.occurrence_id)
+                    if detail is None and not cur.playback.reached:
+                        detail = "the live stream never played"
+                receipts.append((cur.item.occurrence_id, "finished", detail))
                 self.current = cur = None
                 self._last_end = now
             warm = (self._relay_on_at or now) + self.pre_roll
-            decision = self.plan.decide(now, synced=self.synced(), ready=self._ready, warm_at=warm)
+            decision = self.plan.decide(
+                now,
+                synced=self.synced(),
+                ready=self._ready,
+                warm_at=warm,
+                current=cur.item if cur is not None else None,
+            )
+            for gone in decision.ended:
+                receipts.append((gone.occurrence_id, "finished", "ended while interrupted"))
             for m in decision.missed:
                 self.plan.mark_done(m, now)
                 self._prepared.pop(m.occurrence_id, None)
@@ -251,9 +306,10 @@ class Scheduler:
             if choice is not None:
                 item, start_at = choice.item, choice.start_at
                 lead = (start_at - now).total_seconds()
-                interrupts = cur is not None and is_emergency(item) and not is_emergency(cur.item)
-                blocked = busy and not interrupts
+                blocked = cur is not None and not interrupts(item, cur.item)
                 prepared = self._prepared.get(item.occurrence_id)
+                if item.is_live and prepared is None:
+                    prepared = Prepared(item, Path())  # a stream: nothing to decode ahead
                 prepare_s = self.player_settings.prepare_s
                 if blocked:
                     pass
@@ -272,7 +328,11 @@ class Scheduler:
             if busy:
                 wakes.append(PLAYING_POLL_S)
             start_at_for_relay = choice.start_at if choice is not None else None
-            self._drive_relay(now, busy or to_start is not None, start_at_for_relay, wakes)
+            # A live stream whose connection is lost: silence, whatever else the relay wants.
+            lost = cur is not None and cur.item.is_live and self._live_lost
+            self._drive_relay(
+                now, busy or to_start is not None, start_at_for_relay, wakes, force_off=lost
+            )
         for occ, kind, detail in receipts:
             self.events.emit(occ, kind, detail=detail)
         if receipts:
@@ -286,9 +346,15 @@ class Scheduler:
         return max(0.0, min(wakes))
 
     def _drive_relay(
-        self, now: datetime, playing: bool, start_at: datetime | None, wakes: list[float]
+        self,
+        now: datetime,
+        playing: bool,
+        start_at: datetime | None,
+        wakes: list[float],
+        *,
+        force_off: bool = False,
     ) -> None:
-        on = relay_wanted(
+        on = not force_off and relay_wanted(
             now,
             playing=playing,
             next_start=start_at,
@@ -326,13 +392,25 @@ class Scheduler:
 
     def _start(self, item: Item, start_at: datetime, asap: Asap | None, prepared: Prepared) -> None:
         target = monotonic_at(self.clock, start_at)
+        first = True
+        stopped_early: Current | None = None
         with self.lock:
             # Handled from here on (in memory; saved to disk right after the start, where an
             # fsync on a slow SD card cannot delay it).
+            # A live item is in `plan.live` once it has started (a resume: already there).
+            first = item.occurrence_id not in self.plan.live
             self.plan.mark_done(item, self.clock.now())
             self._prepared.pop(item.occurrence_id, None)
             self._starting = item.occurrence_id
             self._cancel_start = False
+            cur = self.current
+            if cur is not None and (item.is_live or cur.item.is_live):
+                # snapclient and the file player must not hold the sound card at once: what
+                # plays stops before the instant. An interrupted live item resumes later.
+                cur.stopped_by = f"interrupted by {item.occurrence_id}"
+                cur.playback.stop()
+                self.current = None
+                stopped_early = None if cur.item.is_live else cur
         error = None
         playback: Playback | None = None
         # No lock across the instant: a message being saved must not delay the start.
@@ -342,15 +420,34 @@ class Scheduler:
             )
             if not reached or self._cancel_start:
                 self._starting = None
+                if reached:  # cancelled (a stop ended a resuming live item already)
+                    with self.lock:
+                        resuming = item.occurrence_id in self.plan.live
+                        self.plan.live_ended(item.occurrence_id)
+                    if resuming:  # withdrawn by a newer timeline during the final wait
+                        self._reports.append(
+                            partial(
+                                self.events.emit, item.occurrence_id, "finished", detail=WITHDRAWN
+                            )
+                        )
+                if stopped_early is not None:
+                    self._reports.append(partial(self._report_interrupted, stopped_early))
                 return
             volume = item.volume if item.volume is not None else self.volume
             try:
-                playback = self.player.start(prepared, volume, self.clock)
+                if item.is_live:
+                    playback = self._start_live(item)
+                else:
+                    playback = self.player.start(prepared, volume, self.clock)
             except PlayerError as exc:
                 error = str(exc)
         with self.lock:
             self._starting = None
-            interrupted = self.current if playback is not None else None
+            if item.is_live and playback is not None:
+                self.plan.live_started(item, self.clock.now())
+            elif item.is_live:
+                self.plan.live_ended(item.occurrence_id)
+            interrupted = stopped_early or (self.current if playback is not None else None)
             if interrupted is not None:
                 interrupted.stopped_by = f"interrupted by {item.occurrence_id}"
                 interrupted.playback.stop()
@@ -359,7 +456,25 @@ class Scheduler:
         # Receipts and state go out on the next pass, a moment later: in a simulated fleet all
         # agents of a zone start on one instant in one process, and must not queue behind each
         # other's disk and network work.
-        self._reports.append(partial(self._report_start, item, playback, interrupted, error))
+        self._reports.append(
+            partial(self._report_start, item, playback, interrupted, error, first=first)
+        )
+
+    def _report_interrupted(self, interrupted: Current) -> None:
+        self.events.emit(interrupted.item.occurrence_id, "failed", detail=interrupted.stopped_by)
+        self.events.handled()
+
+    def _follow(self, playback: LivePlayback, item: Item) -> None:
+        try:
+            playback.follow(item)
+        except PlayerError as exc:
+            self.events.error(str(exc))
+
+    def _start_live(self, item: Item) -> LivePlayback:
+        if self.live is None:
+            raise PlayerError("this agent has no live client")
+        self._live_lost = False
+        return LivePlayback(self.live, item, self.clock)
 
     def _report_start(
         self,
@@ -367,12 +482,14 @@ class Scheduler:
         playback: Playback | None,
         interrupted: Current | None,
         error: str | None,
+        *,
+        first: bool = True,
     ) -> None:
         if interrupted is not None:
-            self.events.emit(
-                interrupted.item.occurrence_id, "failed", detail=interrupted.stopped_by
-            )
-        if playback is None:
+            self._report_interrupted(interrupted)
+        if playback is not None and not first:
+            log.info("resumed live item %s", item.occurrence_id)
+        elif playback is None:
             self.events.error(error or "player failed")
             self.events.emit(item.occurrence_id, "failed", detail=error)
         else:

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -85,6 +85,8 @@ class Snapshot:
     volume: int = 80
     #: occurrence id → its play_at: occurrences started, missed or given up (never re-played).
     done: dict[str, datetime] = field(default_factory=dict)
+    #: Live items started and not ended: after a restart they resume while due.
+    live: list[str] = field(default_factory=list)
 
 
 def _envelopes(data: Any, what: str) -> dict[str, bytes]:
@@ -129,6 +131,9 @@ class AgentStore:
                 snap.done[occ] = protocol.parse_instant(at)
             except protocol.ProtocolError:
                 log.warning("dropping stored done entry %s", occ)
+        live = settings.get("live")
+        if isinstance(live, list):
+            snap.live = [occ for occ in live if isinstance(occ, str) and occ in snap.done]
         return snap
 
     def save_timelines(self, timelines: Mapping[str, bytes]) -> None:
@@ -141,9 +146,19 @@ class AgentStore:
     def save_seen(self, seen: SeenIds) -> None:
         atomic_write_json(self.dir / "replay.json", seen.to_json())
 
-    def save_settings(self, *, volume: int, done: Mapping[str, datetime], now: datetime) -> None:
+    def save_settings(
+        self,
+        *,
+        volume: int,
+        done: Mapping[str, datetime],
+        now: datetime,
+        live: Collection[str] = (),
+    ) -> None:
         kept = {o: protocol.format_instant(t) for o, t in done.items() if now - t < DONE_RETENTION}
-        atomic_write_json(self.dir / "agent.json", {"volume": volume, "done": kept})
+        started = sorted(o for o in live if o in kept)
+        atomic_write_json(
+            self.dir / "agent.json", {"volume": volume, "done": kept, "live": started}
+        )
 
 
 class Saver:
@@ -191,7 +206,9 @@ class Saver:
                 elif name == "commands":
                     self.store.save_commands(snap.commands)
                 else:
-                    self.store.save_settings(volume=snap.volume, done=snap.done, now=self._now())
+                    self.store.save_settings(
+                        volume=snap.volume, done=snap.done, now=self._now(), live=snap.live
+                    )
 
 
 class ReceiptJournal:

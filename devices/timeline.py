@@ -50,9 +50,10 @@ def too_far_ahead(item: Item, now: datetime) -> bool:
 
 
 def deadline(item: Item) -> datetime:
-    """The last instant at which the item may still start."""
+    """The last instant at which the item may still start (a live item: never after `until`)."""
     assert item.play_at is not None
-    return item.play_at + timedelta(seconds=item.max_late_s)
+    late = item.play_at + timedelta(seconds=item.max_late_s)
+    return min(late, item.until) if item.until is not None else late
 
 
 @dataclass(frozen=True, slots=True)

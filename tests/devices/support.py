@@ -27,6 +27,7 @@ from devices.config import AgentConfig, config_from_mapping
 from devices.errors import HttpError
 from devices.http import FakeHttp, Response
 from devices.link import FakeLink
+from devices.live import FakeLiveClient
 from tests.support import free_port
 
 
@@ -235,6 +236,45 @@ def item(
     )
 
 
+def live_item(
+    play_at: datetime | None,
+    until: datetime,
+    *,
+    occurrence_id: str | None = None,
+    priority: int = 50,
+    max_late_s: int = 60,
+    host: str = "127.0.0.1",
+    port: int = 1704,
+    stream: str = "live-1",
+) -> protocol.Item:
+    """A live item (PROTOCOL v2) on a snapcast stream."""
+    return protocol.Item(
+        occurrence_id=occurrence_id or uuid.uuid4().hex[:12],
+        title="Tiếp sóng",
+        play_at=play_at,
+        until=until,
+        max_late_s=max_late_s,
+        priority=priority,
+        live=protocol.Live(engine="snapcast", host=host, port=port, stream=stream),
+    )
+
+
+class RecordingRelay:
+    """An amplifier relay that remembers every switch (monotonic time, on)."""
+
+    def __init__(self) -> None:
+        self.is_on = False
+        self.switches: list[tuple[float, bool]] = []
+
+    def set(self, on: bool) -> None:
+        if on != self.is_on:
+            self.switches.append((time.monotonic(), on))
+        self.is_on = on
+
+    def close(self) -> None:
+        self.set(False)
+
+
 class MqttPeer:
     """A plain paho client for the test: publishes like the server, watches like it too."""
 
@@ -418,6 +458,15 @@ class Rig:
     player: RecordingPlayer
     server: FakeServer
     signer: Signer
+    live: FakeLiveClient
+    #: None when the config names a GPIO pin (the agent then drives gpiozero's relay).
+    relay: RecordingRelay | None
+
+    @property
+    def amp(self) -> RecordingRelay:
+        """The recording relay (the rig was made without a GPIO pin)."""
+        assert self.relay is not None, "this rig drives a GPIO relay"
+        return self.relay
 
     def deliver(self, topic: str, payload: bytes) -> None:
         self.link.deliver(topic, payload)
@@ -454,9 +503,19 @@ def make_rig(
         zone=ZONE,
         **sections,
     )
-    link, player = FakeLink(), RecordingPlayer()
-    agent = Agent(cfg, link=link, player=player, http=server.client(), kernel_check=lambda: kernel)
-    return Rig(agent, link, player, server, signer)
+    link, player, live = FakeLink(), RecordingPlayer(), FakeLiveClient()
+    relay = None if sections.get("relay", {}).get("pin") is not None else RecordingRelay()
+    agent = Agent(
+        cfg,
+        link=link,
+        player=player,
+        relay=relay,
+        live=live,
+        http=server.client(),
+        kernel_check=lambda: kernel,
+    )
+    live.on_state = agent.scheduler.live_state
+    return Rig(agent, link, player, server, signer, live, relay)
 
 
 def sign_raw(key: Ed25519PrivateKey, obj: dict[str, Any]) -> bytes:
@@ -489,13 +548,15 @@ def play_body(m: protocol.Media, target: str = "device:loa-01", **over: Any) -> 
 
 
 class TcpProxy:
-    """A TCP relay to the broker that a test can cut (network gone) and restore."""
+    """A TCP relay to the broker (or any TCP service: `tcp://host:port`) that a test can cut
+    (network gone) and restore; `url` has the target's scheme."""
 
     def __init__(self, target_url: str) -> None:
-        host, port = target_url.removeprefix("mqtt://").split(":")
+        scheme, _, address = target_url.rpartition("://")
+        host, port = address.split(":")
         self.target = (host, int(port))
         self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = f"{scheme or 'mqtt'}://127.0.0.1:{self.port}"
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self._server: socket.socket | None = None

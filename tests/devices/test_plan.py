@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from devices import protocol
 from devices.plan import Plan
-from tests.devices.support import FakeServer, item
+from tests.devices.support import FakeServer, item, live_item
 
 NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 SERVER = FakeServer()
@@ -81,7 +81,7 @@ def test_missed_when_the_window_has_passed_and_never_again() -> None:
     assert plan.command(t, late) is False  # handled: a replayed command does not bring it back
 
 
-def test_the_most_specific_target_wins_and_live_or_absurd_items_are_dropped() -> None:
+def test_the_most_specific_target_wins_and_absurd_items_are_dropped() -> None:
     plan = Plan()
     zone_copy = item(CACHED, NOW + timedelta(minutes=1), occurrence_id="o", volume=10)
     device_copy = zone_copy.model_copy(update={"volume": 90})
@@ -92,9 +92,9 @@ def test_the_most_specific_target_wins_and_live_or_absurd_items_are_dropped() ->
         until=NOW + timedelta(minutes=5),
         live=protocol.Live(engine="snapcast", host="pa.example.vn", port=1704, stream="vov1"),
     )
-    assert plan.set_timeline(timeline("zone:a", zone_copy, absurd, live), NOW) == [absurd, live]
+    assert plan.set_timeline(timeline("zone:a", zone_copy, absurd, live), NOW) == [absurd]
     plan.set_timeline(timeline("device:loa-01", device_copy), NOW)
-    assert [(i.occurrence_id, i.volume) for i in plan.items] == [("o", 90)]
+    assert [(i.occurrence_id, i.volume) for i in plan.items] == [("live", None), ("o", 90)]
     assert plan.pinned() == {CACHED.sha256}
 
 
@@ -106,3 +106,49 @@ def test_withdraw_skips_what_is_pending_once() -> None:
     assert [i.occurrence_id for i in plan.withdraw("t", NOW)] == ["t"]
     assert plan.withdraw("t", NOW) == []
     assert decide(plan, NOW + timedelta(minutes=1)) == (None, [])
+
+
+def live_ready(i: protocol.Item) -> bool:
+    return i.is_live or ready(i)
+
+
+def test_a_live_item_first_starts_within_max_late_s_and_never_after_until() -> None:
+    plan = Plan()
+    late = live_item(NOW, NOW + timedelta(minutes=30), occurrence_id="l", max_late_s=60)
+    short = live_item(NOW, NOW + timedelta(seconds=20), occurrence_id="s", max_late_s=600)
+    plan.set_timeline(timeline("zone:a", late, short), NOW)
+    d = plan.decide(NOW + timedelta(seconds=10), synced=True, ready=live_ready, warm_at=NOW)
+    assert d.choice is not None and d.choice.item.occurrence_id == "l"
+    d = plan.decide(NOW + timedelta(seconds=61), synced=True, ready=live_ready, warm_at=NOW)
+    # past l's max_late_s and s's until (before its max_late_s): both missed
+    assert d.choice is None and {m.occurrence_id for m in d.missed} == {"l", "s"}
+
+
+def test_an_interrupted_live_item_resumes_until_its_until_then_ends_once() -> None:
+    plan = Plan()
+    live = live_item(NOW, NOW + timedelta(minutes=10), occurrence_id="l")
+    sos = item(CACHED, NOW + timedelta(minutes=1), occurrence_id="sos", priority=EMERGENCY)
+    plan.set_timeline(timeline("zone:a", live, sos), NOW)
+    warm = NOW - timedelta(seconds=3)
+    assert plan.live_started(live, NOW) is True
+    at = NOW + timedelta(minutes=1)
+    d = plan.decide(at, synced=True, ready=live_ready, warm_at=warm, current=live)
+    assert d.choice is not None and d.choice.item.occurrence_id == "sos"  # live is not chosen
+    plan.mark_done(sos, at)
+    d = plan.decide(at, synced=True, ready=live_ready, warm_at=warm)
+    assert d.choice is not None and d.choice.item.occurrence_id == "l"  # resumes at once
+    assert d.choice.start_at == NOW  # already due: no wait
+    assert plan.live_started(live, at) is False  # a resume, not a second start
+    end = NOW + timedelta(minutes=10)
+    d = plan.decide(end, synced=True, ready=live_ready, warm_at=warm)
+    assert d.choice is None and [i.occurrence_id for i in d.ended] == ["l"]
+    assert plan.decide(end, synced=True, ready=live_ready, warm_at=warm).ended == ()
+
+
+def test_a_live_item_joined_late_waits_for_the_pre_roll() -> None:
+    plan = Plan()
+    plan.command(live_item(None, NOW + timedelta(minutes=5), occurrence_id="l"), NOW)
+    warm = NOW + timedelta(seconds=3)
+    d = plan.decide(NOW, synced=True, ready=live_ready, warm_at=warm)
+    assert d.choice is not None and d.choice.start_at == warm
+    assert plan.items[0].play_at == NOW  # "as soon as possible" is "from now on"

@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from devices import protocol
+from devices.agent import make_live_client
 from devices.errors import ConfigError
+from devices.live import LiveTarget, SnapclientRunner
 from devices.simulate import (
     SimulateOptions,
     _child_command,
@@ -63,6 +65,12 @@ def test_each_simulated_agent_has_its_own_id_folders_and_session(tmp_path: Path)
     assert [c.device.id for c in cfgs] == ["sim-00010", "sim-00011", "sim-00012"]
     assert len({c.paths.state_dir for c in cfgs}) == 3
     assert len({c.player.output_dir for c in cfgs}) == 3
+    # Live items: each simulated agent's snapclient writes its own file, as its id.
+    runner = make_live_client(cfgs[0], lambda _state: None)
+    assert isinstance(runner, SnapclientRunner)
+    command = runner.command(LiveTarget("127.0.0.1", 1704, "live-1"))
+    assert command[command.index("--hostID") + 1] == "sim-00010"
+    assert f"file:filename={tmp_path / 'o' / 'sim-00010' / 'live.raw'},mode=a" in command
     cmd = _child_command(opts, 10, 2, tmp_path / "s")
     assert cmd[cmd.index("--count") + 1] == "2" and f"k1={key}" in cmd
 
