@@ -95,7 +95,12 @@ def broadcast_page(
         "cancelled": "Đã dừng và phát thông báo hủy tới các loa đã phát tin khẩn cấp.",
         "stopped-none": "Đã dừng tin khẩn cấp. Chưa loa nào phát nên không cần thông báo hủy.",
     }.get(tb)
-    ann = announcements.get_announcement(db, detail.announcement_id)
+    # A live session (microphone, relay by hand) has no announcement, and no cancel notice.
+    ann = (
+        announcements.get_announcement(db, detail.announcement_id)
+        if detail.announcement_id
+        else None
+    )
     emergency = detail.priority >= EMERGENCY_PRIORITY
     return render(
         request,
@@ -106,6 +111,7 @@ def broadcast_page(
             "b": detail,
             "emergency": emergency,
             "cancellable": emergency
+            and ann is not None
             and not broadcasts.is_cancel_notice(ann)
             and actor.role is Role.ADMIN,
             "flash": flash,
