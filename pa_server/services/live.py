@@ -40,16 +40,19 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from audio.store import MediaStore
 from devices.protocol import utc_now
 from pa_server.auth import audit
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Role, require_level, require_writer
+from pa_server.config import Settings
 from pa_server.db.models import Announcement, LiveSessionRow, Occurrence
-from pa_server.live.engine import LiveEngine, LiveSession, SessionEnd
-from pa_server.live.errors import LiveError, NoFreeStream, UnknownSession
+from pa_server.live.engine import LiveEngine, LiveSession, SessionEnd, SnapcastEngine
+from pa_server.live.errors import LiveError, LiveUnavailable, NoFreeStream, UnknownSession
 from pa_server.live.sources import MicRegistry, MicSource, RelaySource, Source, check_relay_url
 from pa_server.messaging.bus import BusError
 from pa_server.planning import LEVEL_PRIORITY
+from pa_server.schemas.live import MAX_MINUTES, LiveCreate
 from pa_server.services import rights
 from pa_server.services.audience import Audience, device_zones
 from pa_server.services.broadcasts import refuse_quiet_hours, send_play, send_stop
@@ -66,8 +69,6 @@ log = logging.getLogger(__name__)
 #: A scheduled relay's session starts this long before its occurrence: time for the timeline
 #: carrying its live item to reach the agents (and for ffmpeg to connect).
 RELAY_PRESTART = timedelta(seconds=20)
-#: Longest live session (a microphone's `until`; a relay window).
-MAX_MINUTES = 12 * 60
 #: Who the server's own actions name (scheduled relays, ends) in the audit log.
 SERVER = "server"
 #: The page's reason when this process runs no engine at all (tests, `background=False`).
@@ -117,17 +118,37 @@ class LiveHub:
             self.engine.close()
 
 
-@dataclass(frozen=True)
-class LiveStart:
-    """What a person asks for: a relay of `url` (or a microphone when None) on these targets."""
+def open_hub(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    mics: MicRegistry,
+    *,
+    dispatcher: Callable[[], DispatcherLike | None],
+    on_plan_change: Callable[[], None],
+) -> LiveHub:
+    """Start the engine `PA_SNAPSERVER_*` describe; without Snapcast, a hub that says why.
 
-    title: str
-    zones: list[str]
-    devices: list[str] = field(default_factory=list)
-    level: str = "normal"
-    minutes: int = 30
-    url: str | None = None
-    volume: int | None = None
+    Sessions the store still holds as running (this process was killed during them) are
+    closed as failed first: no engine runs them any more.
+    """
+    close_orphans(sessions, now=utc_now())
+    hub = LiveHub(
+        None, mics=mics, sessions=sessions, dispatcher=dispatcher, on_plan_change=on_plan_change
+    )
+    try:
+        engine = SnapcastEngine.from_settings(settings, MediaStore(settings.media_dir))
+        engine.start()
+    except LiveUnavailable as exc:
+        hub.reason_vi = exc.reason_vi
+        log.warning("live audio off: %s", exc)
+        return hub
+    except (LiveError, OSError) as exc:
+        hub.reason_vi = f"Máy chủ Snapcast không khởi động được: {exc}"
+        log.error("live audio off: snapserver would not start: %s", exc)
+        return hub
+    hub.engine = engine
+    log.info("live audio on: %s", engine.health().get("stream"))
+    return hub
 
 
 # --------------------------------------------------------------------------- reading
@@ -157,7 +178,7 @@ def list_sessions(db: Session, *, limit: int, offset: int = 0) -> tuple[list[Liv
 
 
 def start_relay(
-    uc: UseCase, hub: LiveHub, data: LiveStart, *, confirmed: bool = False
+    uc: UseCase, hub: LiveHub, data: LiveCreate, *, confirmed: bool = False
 ) -> LiveSessionRow:
     """Relay the stream at `data.url` (HTTP/HTTPS: MP3, AAC, Icecast, HLS) on the targets now."""
     if not data.url:
@@ -171,7 +192,7 @@ def start_relay(
 
 
 def start_mic(
-    uc: UseCase, hub: LiveHub, data: LiveStart, *, confirmed: bool = False
+    uc: UseCase, hub: LiveHub, data: LiveCreate, *, confirmed: bool = False
 ) -> tuple[LiveSessionRow, str]:
     """Open a microphone session; returns it and the one-time token of the operator's page."""
     mic = MicSource(label=uc.actor.username)
@@ -179,7 +200,7 @@ def start_mic(
     return row, hub.mics.register(session.id, mic)
 
 
-def _targets(uc: UseCase, data: LiveStart) -> list[str]:
+def _targets(uc: UseCase, data: LiveCreate) -> list[str]:
     if not data.zones and not data.devices:
         raise Invalid("no_targets", "name at least one zone or device")
     targets = [f"zone:{require_zone(uc.db, z).path}" for z in dict.fromkeys(data.zones)]
@@ -189,7 +210,7 @@ def _targets(uc: UseCase, data: LiveStart) -> list[str]:
 def _start(
     uc: UseCase,
     hub: LiveHub,
-    data: LiveStart,
+    data: LiveCreate,
     *,
     confirmed: bool,
     source: Source,

@@ -17,12 +17,13 @@ from pa_server.auth.rights import Actor, Role
 from pa_server.db.models import LiveSessionRow, Occurrence, Zone
 from pa_server.live.engine import FakeLiveEngine
 from pa_server.schemas.devices import DeviceCreate
+from pa_server.schemas.live import LiveCreate as LiveStart
 from pa_server.schemas.schedules import ScheduleCreate
 from pa_server.schemas.zones import ZoneCreate
 from pa_server.services import announcements, devices, live, reports, schedules, zones
 from pa_server.services.context import UseCase
 from pa_server.services.errors import Conflict, Invalid, Unavailable
-from pa_server.services.live import LiveHub, LiveStart
+from pa_server.services.live import LiveHub
 from pa_server.services.timelines import desired_timelines, replan
 from tests.pa_server.server_fixtures import NOW, TEST_APPROVER, FakeDispatcher, use_case
 

@@ -98,6 +98,8 @@ def _pages(w: World) -> list[tuple[str, str]]:
         ("/lich-phat/moi", "schedule-form"),
         (f"/lich-phat/{w.schedule}", "schedule"),
         (f"/phat/{w.broadcast}", "broadcast"),
+        ("/truc-tiep", "live"),
+        (f"/truc-tiep/{w.live_failed}", "live-session"),
         ("/thiet-bi", "devices"),
         ("/bao-cao", "report"),
         ("/nhat-ky", "audit"),
