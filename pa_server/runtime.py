@@ -40,7 +40,7 @@ from pa_server.messaging.ingest_writer import IngestWriter
 from pa_server.messaging.lease import DispatchLease, LeaderLoop
 from pa_server.messaging.signing import ServerKeys
 from pa_server.metrics import PaMetrics
-from pa_server.services.live import LiveHub, run_due_relays
+from pa_server.services.live import LiveHub, end_stopped, run_due_relays
 from pa_server.services.provisioning import broker_url
 from pa_server.services.timelines import DispatcherLike, ReplanCounts, replan, sync_timelines
 
@@ -206,6 +206,7 @@ class Runtime:
                 dispatcher.republish_current(self.clock())
                 self._republished_for = connects
             if self.live is not None:
+                end_stopped(self.live)  # stopped as a broadcast: free the stream too
                 run_due_relays(self.live, now=self.clock())
             plan_and_publish(self.sessions, dispatcher, self.settings, now=self.clock())
             if time.monotonic() >= self._next_check:

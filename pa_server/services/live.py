@@ -162,6 +162,13 @@ def get_session(db: Session, session_id: str) -> LiveSessionRow:
     return row
 
 
+def session_of(db: Session, occurrence_id: str) -> str | None:
+    """The live session that carried this occurrence, if it was live."""
+    return db.scalar(
+        select(LiveSessionRow.id).where(LiveSessionRow.occurrence_id == occurrence_id).limit(1)
+    )
+
+
 def list_sessions(db: Session, *, limit: int, offset: int = 0) -> tuple[list[LiveSessionRow], int]:
     """Live sessions, newest first, and how many there are."""
     total = db.scalar(select(func.count()).select_from(LiveSessionRow)) or 0
@@ -507,6 +514,39 @@ def run_due_relays(hub: LiveHub, *, now: datetime) -> list[str]:
     if started:
         hub.on_plan_change()
     return started
+
+
+def end_stopped(hub: LiveHub) -> list[str]:
+    """End the engine sessions whose occurrence was stopped as a broadcast (`stop_broadcast`).
+
+    Stopping the occurrence already silenced the agents and took it off the timelines; this
+    frees the stream and records the session's end. Returns the session ids ended.
+    """
+    if hub.engine is None or hub.sessions is None:
+        return []
+    running = {s.id for s in hub.engine.sessions()}
+    if not running:
+        return []
+    with hub.sessions() as db:
+        rows = db.execute(
+            select(LiveSessionRow.id, Occurrence.stopped_by)
+            .join(Occurrence, Occurrence.id == LiveSessionRow.occurrence_id)
+            .where(
+                LiveSessionRow.id.in_(running),
+                Occurrence.status.in_(("stopped", "cancelled")),
+            )
+        ).all()
+        for sid, by in rows:
+            row = db.get(LiveSessionRow, sid)
+            if row is not None and row.stopped_by is None:
+                row.stopped_by = by
+        db.commit()
+    ended = []
+    for sid, _ in rows:
+        with contextlib.suppress(LiveError):
+            hub.engine.stop_session(sid)
+            ended.append(sid)
+    return ended
 
 
 def _start_scheduled(

@@ -16,7 +16,7 @@ from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role
 from pa_server.db.models import Announcement
 from pa_server.schemas.broadcasts import BroadcastCreate
-from pa_server.services import announcements, broadcasts, rights, zones
+from pa_server.services import announcements, broadcasts, live, rights, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import refusal_field, refusal_message, refusal_status
@@ -102,6 +102,7 @@ def broadcast_page(
         else None
     )
     emergency = detail.priority >= EMERGENCY_PRIORITY
+    live_id = live.session_of(db, detail.id)
     return render(
         request,
         "broadcast.html",
@@ -115,6 +116,7 @@ def broadcast_page(
             and not broadcasts.is_cancel_notice(ann)
             and actor.role is Role.ADMIN,
             "flash": flash,
+            "live_id": live_id,
             "tz": request.app.state.settings.timezone,
         },
     )
