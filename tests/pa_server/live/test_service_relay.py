@@ -118,7 +118,7 @@ def test_a_relay_through_the_service_reaches_exactly_its_targets_as_a_signed_liv
         )
         live.stop_session(uc, hub, sid)
     verify = keys.verification_keys()
-    [(play_topic, play_payload, _)] = [
+    [(_play_topic, play_payload, _)] = [
         (t, p, r)
         for t, p, r in bus.published
         if t == topics.cmd_for(f"zone:{ZONE}") and b'"play"' in p
@@ -135,7 +135,7 @@ def test_a_relay_through_the_service_reaches_exactly_its_targets_as_a_signed_liv
     }
     assert item.until is not None and item.play_at is not None and item.until > item.play_at
     timeline = open_envelope(
-        dict((t, p) for t, p, r in bus.published if r)[topics.timeline_for(f"zone:{ZONE}")],
+        {t: p for t, p, r in bus.published if r}[topics.timeline_for(f"zone:{ZONE}")],
         keys=verify,
         now=now,
     )
