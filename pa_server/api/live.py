@@ -19,7 +19,13 @@ from pa_server.live.errors import BadAudio
 from pa_server.live.sources import MicRegistry
 from pa_server.schemas.announcements import AnnouncementPublic
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
-from pa_server.schemas.live import LiveCreate, LiveSessionPublic, MicSessionPublic, RelayCreate
+from pa_server.schemas.live import (
+    LiveCreate,
+    LiveSessionDetail,
+    LiveSessionPublic,
+    MicSessionPublic,
+    RelayCreate,
+)
 from pa_server.services import live
 
 log = logging.getLogger(__name__)
@@ -71,10 +77,12 @@ def create_relay(data: RelayCreate, uc: UseCaseDep) -> AnnouncementPublic:
     return AnnouncementPublic.model_validate(ann)
 
 
-@router.get("/{session_id}", response_model=LiveSessionPublic)
-def get_session(session_id: str, session: SessionDep) -> LiveSessionPublic:
-    """One live session."""
-    return LiveSessionPublic.model_validate(live.get_session(session, session_id))
+@router.get("/{session_id}", response_model=LiveSessionDetail)
+def get_session(session_id: str, session: SessionDep, hub: LiveDep) -> LiveSessionDetail:
+    """One live session, with the loudspeakers connected to it now."""
+    row = live.get_session(session, session_id)
+    reached = hub.reached(row.device_ids) if row.ended_at is None else []
+    return LiveSessionDetail(**LiveSessionPublic.model_validate(row).model_dump(), reached=reached)
 
 
 @router.post("/{session_id}/stop", response_model=LiveSessionPublic)

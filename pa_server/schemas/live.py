@@ -54,6 +54,11 @@ class LiveSessionPublic(Output):
     seconds_streamed: float | None
 
 
+class LiveSessionDetail(LiveSessionPublic):
+    #: The target devices whose snapclient is connected to the snapserver now.
+    reached: list[str]
+
+
 class MicSessionPublic(LiveSessionPublic):
     #: The WebSocket the browser streams into, and the one-time token it sends first.
     mic_path: str

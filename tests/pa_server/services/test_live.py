@@ -14,8 +14,10 @@ from devices.protocol import Item
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.models import AuditEntry
 from pa_server.auth.rights import Actor, Role
+from pa_server.config import Settings
 from pa_server.db.models import LiveSessionRow, Occurrence, Zone
 from pa_server.live.engine import FakeLiveEngine
+from pa_server.live.sources import MicRegistry
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.live import LiveCreate as LiveStart
 from pa_server.schemas.schedules import ScheduleCreate
@@ -325,3 +327,34 @@ def test_a_scheduled_relay_is_approved_planned_and_started_before_its_time(world
     assert item.live is not None and item.until == play_at + timedelta(minutes=30)
     # Receipts for it land in the report like a file's.
     assert reports is not None
+
+
+def test_without_snapserver_live_is_off_with_the_install_command(
+    world: World, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", snapserver_binary="/nonexistent/snapserver")
+    hub = live.open_hub(
+        settings,
+        world.sessions,
+        MicRegistry(),
+        dispatcher=lambda: None,
+        on_plan_change=lambda: None,
+    )
+    assert hub.engine is None and not hub.available
+    assert hub.reason_vi is not None and "sudo apt-get install snapserver" in hub.reason_vi
+
+
+def test_sessions_cut_by_a_restart_are_closed_as_failed(world: World) -> None:
+    with world.sessions() as s:
+        row = live.start_relay(
+            world.uc(s), world.hub, LiveStart(title="VOV", zones=["vinh-tuong"], url=URL)
+        )
+        sid = row.id
+    # The process dies: the engine and its callbacks are gone, the row still says running.
+    assert live.close_orphans(world.sessions, now=NOW + timedelta(minutes=1)) == 1
+    with world.sessions() as s:
+        row = s.get(LiveSessionRow, sid)
+        assert row is not None and row.outcome == "failed" and row.detail
+        assert [e.entity_id for e in _audit(s, "live_failed")] == [sid]
+        occ = s.get(Occurrence, row.occurrence_id)
+        assert occ is not None and occ.status == "stopped"
