@@ -169,6 +169,14 @@ def session_of(db: Session, occurrence_id: str) -> str | None:
     )
 
 
+def relay_program(db: Session, announcement_id: str) -> Announcement | None:
+    """An approved relay announcement (to start by hand), or None."""
+    ann = db.get(Announcement, announcement_id)
+    if ann is None or ann.kind != "relay" or ann.status != "approved":
+        return None
+    return ann
+
+
 def list_sessions(db: Session, *, limit: int, offset: int = 0) -> tuple[list[LiveSessionRow], int]:
     """Live sessions, newest first, and how many there are."""
     total = db.scalar(select(func.count()).select_from(LiveSessionRow)) or 0

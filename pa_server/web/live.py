@@ -7,9 +7,9 @@ installed) the page says why, in Vietnamese, with the command that installs it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -83,10 +83,65 @@ def _context(
 
 
 @router.get(BASE)
-def live_page(request: Request, actor: PageActor, db: DbDep, hub: LiveDep) -> Response:
-    """Start a relay or a microphone session; every session with its outcome and recording."""
-    values = {"source": "mic", "minutes": "30", "level": "normal"}
+def live_page(
+    request: Request,
+    actor: PageActor,
+    db: DbDep,
+    hub: LiveDep,
+    chuong_trinh: Annotated[str, Query(alias="chuong-trinh", max_length=64)] = "",
+) -> Response:
+    """Start a relay or a microphone session; every session with its outcome and recording.
+
+    `?chuong-trinh=<id>` fills the form from an approved relay ("Tiếp sóng ngay").
+    """
+    values: dict[str, Any] = {"source": "mic", "minutes": "30", "level": "normal"}
+    program = live.relay_program(db, chuong_trinh) if chuong_trinh else None
+    if program is not None:
+        values |= {
+            "source": "relay",
+            "title": program.title,
+            "url": program.source_url or "",
+            "minutes": str((program.relay_duration_s or 1800) // 60),
+            "level": program.level,
+        }
     return render(request, "live.html", _context(db, actor, hub, values, _tz(request)))
+
+
+@router.post(BASE + "/chuong-trinh")
+async def new_program(request: Request, uc: PageUseCase, hub: LiveDep) -> Response:
+    """A relay to schedule ("Tiếp sóng VOV1, 30 phút"): a draft announcement to approve."""
+    form = await request.form()
+    values: dict[str, Any] = {
+        f"p_{k}": v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"
+    }
+    errors: dict[str, str] = {}
+    minutes = values.get("p_minutes", "")
+    if not values.get("p_title"):
+        errors["p_title"] = "Vui lòng nhập tiêu đề."
+    if not values.get("p_url"):
+        errors["p_url"] = "Vui lòng nhập địa chỉ luồng phát của đài."
+    if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_MINUTES:
+        errors["p_minutes"] = f"Thời lượng là số phút từ 1 đến {MAX_MINUTES}."
+    if not errors:
+        try:
+            ann = live.create_relay(
+                uc,
+                title=values["p_title"][:300],
+                url=values["p_url"][:1000],
+                minutes=int(minutes),
+                level=values.get("p_level") or "normal",
+            )
+        except (Forbidden, ServiceError) as exc:
+            uc.db.rollback()
+            if exc.code == "bad_source_url":
+                errors["p_url"] = refusal_message(exc)
+            else:
+                errors["p_title"] = refusal_message(exc)
+        else:
+            return RedirectResponse(f"/thong-bao/{ann.id}", status_code=303)
+    values |= {"source": "mic", "minutes": "30", "level": "normal"}
+    ctx = _context(uc.db, uc.actor, hub, values, uc.settings.timezone, errors=errors)
+    return render(request, "live.html", ctx, status=422)
 
 
 @router.post(BASE)

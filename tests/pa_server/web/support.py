@@ -50,6 +50,8 @@ class World:
     #: A running microphone session of "vanhanh", and a relay that failed with a recording.
     live_mic: str = ""
     live_failed: str = ""
+    #: An approved relay to schedule ("Tiếp sóng VOV1", 30 minutes).
+    relay_program: str = ""
 
 
 def seed_world(client: TestClient) -> World:
@@ -134,9 +136,21 @@ def seed_world(client: TestClient) -> World:
             LiveCreate(title="Tiếp sóng VOV1", zones=[COMMUNE], url="http://radio.test/vov1"),
         )
         hub.require().end(relay.id, "failed", "Connection refused")  # type: ignore[attr-defined]
+        program = live.create_relay(
+            as_("vanhanh"), title="Tiếp sóng VOV1", url="https://vov.test/vov1.m3u8", minutes=30
+        )
+        announcements.approve_announcement(as_("duyet"), program.id)
         db.commit()
         return World(
-            client, draft.id, rejected.id, approved[0].id, schedule.id, occ.id, mic.id, relay.id
+            client,
+            draft.id,
+            rejected.id,
+            approved[0].id,
+            schedule.id,
+            occ.id,
+            mic.id,
+            relay.id,
+            program.id,
         )
 
 
