@@ -20,17 +20,23 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from devices.protocol import utc_now
 from pa_server.app import create_app
-from pa_server.auth.demo import DEMO_PASSWORD
+from pa_server.auth import accounts
 from pa_server.config import Settings
 from pa_server.db.models import LiveSessionRow
 from pa_server.live.engine import FakeLiveEngine
+from pa_server.schemas.devices import DeviceCreate
+from pa_server.schemas.zones import ZoneCreate
+from pa_server.services import devices, zones
+from pa_server.services.context import UseCase, cli_actor
 from pa_server.services.live import LiveHub
 from tests.live_support import band_energy, tone, wait_for, wav_bytes
 from tests.pa_server.server_fixtures import FakeDispatcher
 from tests.pa_server.web.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    PASSWORD,
     SCREENSHOTS,
     _chromium_or_reason,
     free_port,
@@ -46,16 +52,34 @@ class Served:
         self.url, self.app, self.engine, self.sent = url, app, engine, sent
 
 
+def _seed(app: Any) -> None:
+    """A district, a commune with three loudspeakers, and its admin."""
+    now = utc_now()
+    with app.state.sessions() as db:
+        for path, name in (("vinh-tuong", "Huyện Vĩnh Tường"), (COMMUNE, "Xã Tân Tiến")):
+            zones.create_zone(
+                db, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=now
+            )
+        uc = UseCase(db, cli_actor(), now, app.state.settings)
+        for n in (1, 2, 3):
+            devices.create_device(uc, DeviceCreate(id=f"loa-{n}", zone=COMMUNE))
+        accounts.create_user(
+            db, "quantri", role="admin", password=PASSWORD, full_name="Quản trị huyện", now=now
+        )
+        db.commit()
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    """The real app on the demo district, its live hub on a fake engine."""
+    """The real app on a small district, its live hub on a fake engine."""
     port = free_port()
     settings = Settings(data_dir=tmp_path / "data", tts_engine="espeak", port=port)
-    app = create_app(settings, background=False, demo=True)
+    app = create_app(settings, background=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    assert wait_for(lambda: server.started or not thread.is_alive(), 60) and server.started
+    assert wait_for(lambda: server.started or not thread.is_alive(), 120) and server.started
+    _seed(app)
     engine, sent = FakeLiveEngine(), FakeDispatcher()
     app.state.dispatcher = sent
     app.state.live = LiveHub(
@@ -95,7 +119,7 @@ def test_a_microphone_session_from_the_page_through_the_service(
             page.set_default_timeout(30_000)
             page.goto(served.url + "/dang-nhap")
             page.fill("#f-username", "quantri")
-            page.fill("#f-password", DEMO_PASSWORD)
+            page.fill("#f-password", PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_load_state()
             page.goto(served.url + "/truc-tiep")
