@@ -12,6 +12,7 @@ from audio.worker import RendererConfig, RenderWorker
 from devices.protocol import utc_now
 from pa_server.api import errors
 from pa_server.api.body_limit import BodyLimit
+from pa_server.api.live import install as install_live_mic
 from pa_server.api.media import router as media_router
 from pa_server.api.request_line import SafeRequestLine
 from pa_server.api.router import api_router
@@ -20,6 +21,7 @@ from pa_server.auth.audit import audited
 from pa_server.auth.demo import seed_accounts
 from pa_server.config import Settings
 from pa_server.db.engine import make_engine, session_factory, upgrade
+from pa_server.live.sources import MicRegistry
 from pa_server.metrics import (
     BusCounters,
     CountingRenderer,
@@ -28,6 +30,7 @@ from pa_server.metrics import (
     render_metrics,
 )
 from pa_server.schemas.common import ErrorBody
+from pa_server.services import live
 from pa_server.services.reports import fleet_counts
 from pa_server.services.timelines import plan_cuts
 from pa_server.web import install_web
@@ -63,6 +66,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
         app.state.engine = engine
         app.state.sessions = audited(session_factory(engine))
         app.state.on_plan_change = lambda: None
+        app.state.live = live.LiveHub(None, reason_vi=live.NOT_STARTED_VI, mics=app.state.live_mics)
         worker = build_renderer(settings)
         app.state.renderer = CountingRenderer(worker, app.state.metrics)
         settings.media_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +87,17 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
                 app.state.keys = runtime.keys
                 app.state.dispatcher = runtime.dispatcher
                 app.state.on_plan_change = runtime.request_replan
+                hub = live.open_hub(
+                    settings,
+                    app.state.sessions,
+                    app.state.live_mics,
+                    dispatcher=lambda: runtime.dispatcher,
+                    on_plan_change=runtime.request_replan,
+                )
+                # Closed before the runtime stops: each session's end still sends its `stop`.
+                stack.callback(hub.close)
+                runtime.live = hub
+                app.state.live = hub
             yield
         engine.dispose()
 
@@ -100,6 +115,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
     errors.install(app)
     app.include_router(api_router())
     app.include_router(media_router)
+    install_live_mic(app, MicRegistry())  # app.state.live_mics: the microphones' WebSocket
     # Added before the time header, so it wraps them: their refusals carry the server time too.
     app.add_middleware(
         BodyLimit,

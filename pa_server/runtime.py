@@ -40,6 +40,7 @@ from pa_server.messaging.ingest_writer import IngestWriter
 from pa_server.messaging.lease import DispatchLease, LeaderLoop
 from pa_server.messaging.signing import ServerKeys
 from pa_server.metrics import PaMetrics
+from pa_server.services.live import LiveHub, end_stopped, run_due_relays
 from pa_server.services.provisioning import broker_url
 from pa_server.services.timelines import DispatcherLike, ReplanCounts, replan, sync_timelines
 
@@ -96,6 +97,9 @@ class Runtime:
         #: Stores the bus's state and receipts in batches, off paho's thread.
         self.writer = IngestWriter(sessions, clock=clock, on_stored=self._record_receipts)
         self.lease = DispatchLease(settings.resolved_database_url)
+        #: Live audio (`pa_server.services.live.LiveHub`), set by the app once started: the
+        #: leader's cycle starts scheduled relays shortly before their occurrences.
+        self.live: LiveHub | None = None
         self.leader = LeaderLoop(self.lease, on_elected=self.request_replan, on_lost=lambda: None)
         #: Planner cycles completed by this process (tests wait on it; never a speed check).
         self.cycles = 0
@@ -201,6 +205,9 @@ class Runtime:
             if connects != self._republished_for:
                 dispatcher.republish_current(self.clock())
                 self._republished_for = connects
+            if self.live is not None:
+                end_stopped(self.live)  # stopped as a broadcast: free the stream too
+                run_due_relays(self.live, now=self.clock())
             plan_and_publish(self.sessions, dispatcher, self.settings, now=self.clock())
             if time.monotonic() >= self._next_check:
                 try:

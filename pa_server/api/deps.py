@@ -16,6 +16,7 @@ from pa_server.auth.rights import Actor
 from pa_server.config import Settings
 from pa_server.schemas.common import MAX_LIMIT, MAX_OFFSET
 from pa_server.services.context import UseCase, unit_of_work
+from pa_server.services.live import LiveHub
 from pa_server.services.renditions import RendererLike
 from pa_server.services.timelines import DispatcherLike
 
@@ -57,6 +58,12 @@ def get_keys(request: Request) -> Any:
     return getattr(request.app.state, "keys", None)
 
 
+def get_live(request: Request) -> LiveHub:
+    """This process's live audio (an engine, or the reason there is none)."""
+    hub: LiveHub = request.app.state.live
+    return hub
+
+
 def get_now() -> datetime:
     """The current instant (tests pin it)."""
     return utc_now()
@@ -71,6 +78,7 @@ RendererDep = Annotated[RendererLike | None, Depends(get_renderer)]
 DispatcherDep = Annotated[DispatcherLike | None, Depends(get_dispatcher)]
 KeysDep = Annotated[Any, Depends(get_keys)]
 NowDep = Annotated[datetime, Depends(get_now)]
+LiveDep = Annotated[LiveHub, Depends(get_live)]
 
 
 @dataclass(frozen=True)

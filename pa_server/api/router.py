@@ -11,6 +11,7 @@ from pa_server.api import (
     broadcasts,
     devices,
     keys,
+    live,
     reports,
     schedules,
     scripts,
@@ -32,6 +33,7 @@ def api_router() -> APIRouter:
         scripts,
         schedules,
         broadcasts,
+        live,
         reports,
         accounts,
     ):

@@ -115,7 +115,7 @@ class Announcement(Base):
     __table_args__ = (
         CheckConstraint("status IN ('draft', 'approved', 'archived')", name="status"),
         CheckConstraint("level IN ('normal', 'priority', 'emergency')", name="level"),
-        CheckConstraint("kind IN ('text', 'recording')", name="kind"),
+        CheckConstraint("kind IN ('text', 'recording', 'relay')", name="kind"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -127,6 +127,10 @@ class Announcement(Base):
     recording_sha256: Mapped[str | None] = mapped_column(String(64))
     recording_ext: Mapped[str | None] = mapped_column(String(8))
     recording_name: Mapped[str | None] = mapped_column(String(200))
+    #: A relay ("tiếp sóng"): the HTTP(S) stream it relays and for how long. Approved like any
+    #: text, scheduled like any announcement; the server relays it live at each occurrence.
+    source_url: Mapped[str | None] = mapped_column(String(1000))
+    relay_duration_s: Mapped[int | None] = mapped_column(Integer)
     level: Mapped[str] = mapped_column(String(16), default="normal")
     #: How it was last rendered (the API's `RenderOptions`): a re-render sounds the same.
     render_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -243,7 +247,9 @@ class Occurrence(Base):
     schedule_id: Mapped[str | None] = mapped_column(
         ForeignKey("schedules.id", ondelete="SET NULL"), index=True
     )
-    announcement_id: Mapped[str] = mapped_column(
+    #: What is played; None for a live session not made from an announcement (a microphone,
+    #: a relay started by hand: its `live_sessions` row says what it was).
+    announcement_id: Mapped[str | None] = mapped_column(
         ForeignKey("announcements.id", ondelete="RESTRICT"), index=True
     )
     title: Mapped[str] = mapped_column(String(300))
@@ -260,6 +266,10 @@ class Occurrence(Base):
     media_bytes: Mapped[int | None] = mapped_column(BigInteger)
     media_mime: Mapped[str | None] = mapped_column(String(64))
     immediate: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A live occurrence: the protocol's `live` object (engine, host, port, stream) once its
+    #: session runs, and when it ends. None for files (and for a relay not started yet).
+    live: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    until: Mapped[datetime | None]
     #: Device id → zone path of every device it was meant for, as planned or sent (a device
     #: moved later does not rewrite this history). None on rows older than migration 0003.
     expected_devices: Mapped[dict[str, str] | None] = mapped_column(JSON)
@@ -311,3 +321,42 @@ class PublishedTimeline(Base):
     expires_at: Mapped[datetime | None]
     #: Items left out to keep the envelope under the protocol's size limit (0: the full plan).
     items_cut: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LiveSessionRow(Base):
+    """One live session (microphone or relay): who, where, what, and how it ended."""
+
+    __tablename__ = "live_sessions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('mic', 'relay')", name="kind"),
+        CheckConstraint("level IN ('normal', 'priority', 'emergency')", name="level"),
+        CheckConstraint(
+            "outcome IS NULL OR outcome IN ('stopped', 'finished', 'failed')", name="outcome"
+        ),
+        Index("ix_live_sessions_started_at", "started_at"),
+    )
+
+    #: Also the engine's session id and the microphone WebSocket's path segment.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(300))
+    #: The relayed stream's URL (a relay); None for a microphone.
+    source_url: Mapped[str | None] = mapped_column(String(1000))
+    #: Protocol targets (`zone:…` / `device:…`) and the device ids they resolved to.
+    targets: Mapped[list[str]]
+    device_ids: Mapped[list[str]]
+    level: Mapped[str] = mapped_column(String(16))
+    #: The occurrence that carries its live item to the agents (timelines, receipts, report).
+    occurrence_id: Mapped[str | None] = mapped_column(
+        ForeignKey("occurrences.id", ondelete="SET NULL"), index=True
+    )
+    started_by: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    until: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(1000))
+    stopped_by: Mapped[str | None] = mapped_column(String(100))
+    #: The recording kept in the media store (proof of what was said), if anything streamed.
+    recording_sha256: Mapped[str | None] = mapped_column(String(64))
+    seconds_streamed: Mapped[float | None] = mapped_column(Float)

@@ -97,8 +97,12 @@ class LiveEngine(Protocol):
         title: str = "",
         until: datetime | None = None,
         on_end: OnSessionEnd | None = None,
+        session_id: str | None = None,
     ) -> LiveSession:
-        """Take a free stream, assign `targets` (device ids) to it, start `source`."""
+        """Take a free stream, assign `targets` (device ids) to it, start `source`.
+
+        `session_id` names the session (the caller's record of it); a fresh one otherwise.
+        """
         ...
 
     def stop_session(self, session_id: str) -> SessionEnd:
@@ -281,6 +285,7 @@ class SnapcastEngine:
         title: str = "",
         until: datetime | None = None,
         on_end: OnSessionEnd | None = None,
+        session_id: str | None = None,
     ) -> LiveSession:
         """Take a free stream, assign `targets` to it, start `source` into it."""
         if not targets:
@@ -288,8 +293,10 @@ class SnapcastEngine:
         with self._lock:
             if not self._free:
                 raise NoFreeStream(f"all {len(self.streams)} live streams are in use")
+            sid = session_id or uuid.uuid4().hex
+            if sid in self._running or sid in self._finishing or sid in self._ended:
+                raise ValueError(f"live session {sid!r} exists already")
             stream = self._free.pop(0)
-            sid = uuid.uuid4().hex
             session = LiveSession(
                 id=sid,
                 stream=stream,
@@ -588,13 +595,14 @@ class FakeLiveEngine:
         title: str = "",
         until: datetime | None = None,
         on_end: OnSessionEnd | None = None,
+        session_id: str | None = None,
     ) -> LiveSession:
         if not targets:
             raise ValueError("a live session needs at least one target device")
         if not self.free:
             raise NoFreeStream("all fake streams are in use")
         stream = self.free.pop(0)
-        sid = uuid.uuid4().hex
+        sid = session_id or uuid.uuid4().hex
         session = LiveSession(
             sid, stream, self.host, self.port, frozenset(targets), source.kind, title,
             self.clock(), until,

@@ -352,6 +352,13 @@ class MicRegistry:
             self._mics[session_id] = _MicEntry(mic, token)
         return token
 
+    def reissue(self, session_id: str) -> str:
+        """A new token for a registered session (the operator's page reloaded); KeyError."""
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._mics[session_id].token = token
+        return token
+
     def claim(self, session_id: str, token: str) -> MicSource:
         """The source, for one connection at a time; PermissionError for a wrong token."""
         with self._lock:

@@ -85,11 +85,14 @@ class RenditionPublic(Output):
 class AnnouncementPublic(Output):
     id: str
     title: str
-    kind: Literal["text", "recording"]
+    kind: Literal["text", "recording", "relay"]
     text: str | None
     script_name: str | None
     placeholders: dict[str, str]
     recording_name: str | None
+    #: A relay ("tiếp sóng"): the stream it relays and for how long (kind `relay` only).
+    source_url: str | None = None
+    relay_duration_s: int | None = None
     level: Level
     render_options: dict[str, Any] | None = None
     spoken_overrides: list[dict[str, Any]] | None = None

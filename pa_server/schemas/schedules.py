@@ -66,7 +66,8 @@ class SchedulePublic(Output):
 class OccurrencePublic(Output):
     id: str
     schedule_id: str | None
-    announcement_id: str
+    #: None for a live session not made from an announcement (microphone, relay by hand).
+    announcement_id: str | None
     title: str
     planned_at: UTC
     play_at: UTC

@@ -174,7 +174,7 @@ def approve_announcement(uc: UseCase, announcement_id: str) -> Announcement:
     rights.require_approval(uc.db, uc.actor, ann)
     if ann.status != "draft":
         raise Conflict("announcement_not_draft", f"announcement is already {ann.status}")
-    if ann.rendition is None:
+    if ann.rendition is None and ann.kind != "relay":  # a relay is heard live, not rendered
         raise Conflict("not_rendered", "render the announcement first: approve what is heard")
     ann.status, ann.approver, ann.approved_at = "approved", uc.actor.username, uc.now
     ann.updated_at = uc.now

@@ -186,7 +186,7 @@ def put_on_air(uc: UseCase, data: BroadcastCreate, *, confirmed: bool = False) -
         play_at = uc.now + timedelta(seconds=lead)
     rend = ann.rendition
     if level != "emergency":
-        _refuse_quiet_hours(uc.db, targets, max(play_at, uc.now), rend.duration_ms)
+        refuse_quiet_hours(uc.db, targets, max(play_at, uc.now), rend.duration_ms)
     occ = Occurrence(
         id=str(uuid.uuid4()),
         schedule_id=None,
@@ -245,7 +245,7 @@ def _commit_then_send(uc: UseCase, occ: Occurrence) -> None:
         log.warning("broadcast %s: play not sent (%s); timelines will carry it", occ.id, exc)
 
 
-def _refuse_quiet_hours(
+def refuse_quiet_hours(
     session: Session, targets: list[str], play_at: datetime, duration_ms: int
 ) -> None:
     """Only an emergency may sound in a zone's quiet hours (the planner's rule, applied here)."""

@@ -34,7 +34,7 @@ from pa_server.auth.rights import (
     require_targets,
     require_writer,
 )
-from pa_server.db.models import Announcement, Device, Occurrence, Schedule
+from pa_server.db.models import Announcement, Device, LiveSessionRow, Occurrence, Schedule
 
 
 def _device_zones(db: Session, targets: Iterable[str]) -> dict[str, str]:
@@ -126,6 +126,15 @@ def require_occurrence(db: Session, actor: Actor, occ: Occurrence) -> None:
         raise Forbidden("emergency_admin_only", "Chỉ quản trị viên mới được dừng tin khẩn cấp.")
 
 
+def require_live_session(db: Session, actor: Actor, row: LiveSessionRow) -> None:
+    """Refuse acting on a live session (stop, speak) unless all its targets are the actor's;
+    an emergency one is an admin's. Starting one is `require_level` + `require_reach` on the
+    session as it would be, like a broadcast."""
+    require_reach(db, actor, row.targets)
+    if row.level == "emergency" and actor.role is not Role.ADMIN:
+        raise Forbidden("emergency_admin_only", "Chỉ quản trị viên mới được dừng tin khẩn cấp.")
+
+
 def require_device(db: Session, actor: Actor, device: Device) -> None:
     """Refuse commanding or changing a device outside the actor's zones."""
     require_reach(db, actor, [f"device:{device.id}"])
@@ -147,6 +156,7 @@ __all__ = [
     "require_announcement",
     "require_approval",
     "require_device",
+    "require_live_session",
     "require_new_schedule",
     "require_occurrence",
     "require_reach",

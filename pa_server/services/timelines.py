@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, object_session
 from devices.protocol import (
     EMERGENCY_PRIORITY,
     Item,
+    Live,
     Media,
     listened_targets,
     parse_instant,
@@ -135,14 +136,22 @@ def load_specs(
     schedules = []
     for s in rows:
         ann = session.get(Announcement, s.announcement_id)
-        if ann is None or ann.rendition is None:
+        duration_ms = announcement_duration_ms(ann) if ann is not None else None
+        if duration_ms is None:
             continue
         try:
-            schedules.append(schedule_spec(s, duration_ms=ann.rendition.duration_ms))
+            schedules.append(schedule_spec(s, duration_ms=duration_ms))
         except planning.PlanError as exc:
             # One bad stored schedule must not silence every other one.
             log.error("schedule %s left out of the plan: %s", s.id, exc)
     return schedules, zones, devices
+
+
+def announcement_duration_ms(ann: Announcement) -> int | None:
+    """How long an announcement sounds: its rendition's, a relay's window; None if neither."""
+    if ann.kind == "relay":
+        return (ann.relay_duration_s or 0) * 1000 or None
+    return ann.rendition.duration_ms if ann.rendition is not None else None
 
 
 def replan(session: Session, *, now: datetime, horizon: timedelta) -> ReplanCounts:
@@ -150,6 +159,14 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> ReplanCoun
     schedules, zones, devices = load_specs(session)
     planned = planning.plan(schedules, zones, devices, now=now, horizon=horizon)
     media = _media_by_announcement(session, {o.announcement_id for o in planned})
+    relays = set(
+        session.scalars(
+            select(Announcement.id).where(
+                Announcement.kind == "relay",
+                Announcement.id.in_({o.announcement_id for o in planned}),
+            )
+        )
+    )
     # Recorded per occurrence while it lies ahead; once past, a device moving elsewhere no
     # longer changes whom it was meant for (reports read this, not today's zones).
     audience = Audience((d.id, d.zone_path) for d in devices)
@@ -184,6 +201,11 @@ def replan(session: Session, *, now: datetime, horizon: timedelta) -> ReplanCoun
             "caused_by": set_by.get(occ.schedule_id),
             **media[occ.announcement_id],
         }
+        if occ.announcement_id in relays:
+            # A relay is a stream: an agent that joins late still plays the rest of it, and
+            # the server's runner (`pa_server.live.runner`) adds its `live` once it runs.
+            values["until"] = occ.play_at + timedelta(milliseconds=occ.duration_ms)
+            values["max_late_s"] = min(occ.duration_ms // 1000, 24 * 3600)
         row = existing.get(occ.id) or session.get(Occurrence, occ.id)
         if row is None:
             session.add(
@@ -243,16 +265,24 @@ def _media_by_announcement(session: Session, ids: set[str]) -> dict[str, dict[st
 
 
 def occurrence_item(occ: Occurrence, *, base_url: str, with_time: bool = True) -> Item | None:
-    """The protocol item of an occurrence (None if it has no media to play)."""
+    """The protocol item of an occurrence: a file, or a live stream while its session runs.
+
+    None if there is nothing to play yet (no media; a relay whose session has not started).
+    """
+    common: dict[str, Any] = {
+        "occurrence_id": occ.id,
+        "title": occ.title[:300],
+        "play_at": occ.play_at if with_time else None,
+        "max_late_s": occ.max_late_s,
+        "priority": occ.priority,
+        "volume": occ.volume,
+    }
+    if occ.live is not None and occ.until is not None:
+        return Item(**common, until=occ.until, live=Live.model_validate(occ.live))
     if not (occ.media_sha256 and occ.media_ext and occ.media_bytes):
         return None
     return Item(
-        occurrence_id=occ.id,
-        title=occ.title[:300],
-        play_at=occ.play_at if with_time else None,
-        max_late_s=occ.max_late_s,
-        priority=occ.priority,
-        volume=occ.volume,
+        **common,
         media=Media(
             url=media_url(base_url, occ.media_sha256, occ.media_ext),
             sha256=occ.media_sha256,

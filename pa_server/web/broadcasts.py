@@ -16,7 +16,7 @@ from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role
 from pa_server.db.models import Announcement
 from pa_server.schemas.broadcasts import BroadcastCreate
-from pa_server.services import announcements, broadcasts, rights, zones
+from pa_server.services import announcements, broadcasts, live, rights, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import refusal_field, refusal_message, refusal_status
@@ -95,8 +95,14 @@ def broadcast_page(
         "cancelled": "Đã dừng và phát thông báo hủy tới các loa đã phát tin khẩn cấp.",
         "stopped-none": "Đã dừng tin khẩn cấp. Chưa loa nào phát nên không cần thông báo hủy.",
     }.get(tb)
-    ann = announcements.get_announcement(db, detail.announcement_id)
+    # A live session (microphone, relay by hand) has no announcement, and no cancel notice.
+    ann = (
+        announcements.get_announcement(db, detail.announcement_id)
+        if detail.announcement_id
+        else None
+    )
     emergency = detail.priority >= EMERGENCY_PRIORITY
+    live_id = live.session_of(db, detail.id)
     return render(
         request,
         "broadcast.html",
@@ -106,9 +112,11 @@ def broadcast_page(
             "b": detail,
             "emergency": emergency,
             "cancellable": emergency
+            and ann is not None
             and not broadcasts.is_cancel_notice(ann)
             and actor.role is Role.ADMIN,
             "flash": flash,
+            "live_id": live_id,
             "tz": request.app.state.settings.timezone,
         },
     )

@@ -62,6 +62,17 @@ MESSAGES_VI = {
     "reason_required": "Vui lòng ghi lý do từ chối.",
     "render_busy": "Máy chủ đang bận tạo âm thanh khác. Vui lòng thử lại sau ít phút.",
     "bad_options": "Tùy chọn giọng đọc không hợp lệ.",
+    "live_unavailable": "Chưa phát trực tiếp được: máy chủ chưa có Snapcast.",
+    "live_failed": "Không bắt đầu được buổi phát trực tiếp. Vui lòng thử lại.",
+    "no_free_stream": "Đang có quá nhiều buổi phát trực tiếp cùng lúc. Hãy dừng một buổi trước.",
+    "bad_source_url": "Địa chỉ luồng phát phải bắt đầu bằng http:// hoặc https://.",
+    "source_url_required": "Vui lòng nhập địa chỉ luồng phát của đài.",
+    "no_loudspeakers": "Khu vực đã chọn chưa có loa nào.",
+    "live_session_not_found": "Buổi phát trực tiếp không tồn tại.",
+    "live_session_ended": "Buổi phát trực tiếp đã kết thúc.",
+    "not_your_session": "Chỉ người mở buổi phát trực tiếp này mới được nói.",
+    "invalid_minutes": "Thời lượng không hợp lệ.",
+    "title_required": "Vui lòng nhập tiêu đề.",
 }
 
 #: By kind of refusal, when the code has no wording of its own.
@@ -107,6 +118,7 @@ REFUSAL_FIELDS = {
     "no_targets": "zones",
     "unknown_zone": "zones",
     "quiet_hours": "zones",
+    "no_loudspeakers": "zones",
 }
 
 

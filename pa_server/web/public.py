@@ -59,7 +59,11 @@ def _items(db: DbDep, zone_path: str, base_url: str, now: datetime) -> list[Publ
     items: list[PublicItem] = []
     seen: set[str] = set()
     for occ in occs:
-        if occ.announcement_id in seen or not any(_reaches(t, zone_path) for t in occ.targets):
+        if (
+            occ.announcement_id is None
+            or occ.announcement_id in seen
+            or not any(_reaches(t, zone_path) for t in occ.targets)
+        ):
             continue
         ann = db.get(Announcement, occ.announcement_id)
         if ann is None or ann.status == "draft":

@@ -71,10 +71,28 @@
     };
   }
 
-  talk.addEventListener("pointerdown", () => setTalking(true));
+  // Hold-to-talk by default; "Nói liên tục" latches the microphone on until unticked.
+  const latch = document.getElementById("live-latch");
+  talk.addEventListener("pointerdown", () => setTalking(latch && latch.checked ? !talking : true));
   for (const name of ["pointerup", "pointerleave", "pointercancel"]) {
-    talk.addEventListener(name, () => setTalking(false));
+    talk.addEventListener(name, () => { if (!(latch && latch.checked)) setTalking(false); });
   }
+  if (latch) latch.addEventListener("change", () => { if (!latch.checked) setTalking(false); });
+
+  // How many of the session's loudspeakers are connected now (the server asks snapserver).
+  const reached = document.querySelector("[data-testid=reached]");
+  async function poll() {
+    try {
+      const r = await fetch(root.dataset.statusPath, { credentials: "same-origin" });
+      if (r.ok) {
+        const s = await r.json();
+        reached.textContent = "Loa đang nhận: " + s.reached.length + "/" + s.device_ids.length + " loa";
+        if (s.ended_at) return;
+      }
+    } catch (err) { /* the next poll tries again */ }
+    setTimeout(poll, 3000);
+  }
+  if (reached && root.dataset.statusPath) setTimeout(poll, 3000);
   document.addEventListener("keydown", (e) => {
     if (e.code === "Space" && !e.repeat && !talk.disabled) { e.preventDefault(); setTalking(true); }
   });

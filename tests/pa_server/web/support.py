@@ -13,10 +13,13 @@ from fastapi.testclient import TestClient
 
 from pa_server.auth import accounts
 from pa_server.db.models import DeviceState, Receipt
+from pa_server.live.engine import FakeLiveEngine
 from pa_server.schemas.announcements import AnnouncementCreate
 from pa_server.schemas.broadcasts import BroadcastCreate
-from pa_server.services import announcements, broadcasts, schedules
+from pa_server.schemas.live import LiveCreate
+from pa_server.services import announcements, broadcasts, live, schedules
 from pa_server.services.context import UseCase
+from pa_server.services.live import LiveHub
 
 COMMUNE = "vinh-tuong/tan-tien"
 
@@ -30,6 +33,9 @@ class NullDispatcher:
     def command(self, *args: object, **kwargs: object) -> str:
         return "id"
 
+    def stop(self, *args: object, **kwargs: object) -> list[str]:
+        return []
+
 
 @dataclass
 class World:
@@ -41,6 +47,11 @@ class World:
     approved: str
     schedule: str
     broadcast: str
+    #: A running microphone session of "vanhanh", and a relay that failed with a recording.
+    live_mic: str = ""
+    live_failed: str = ""
+    #: An approved relay to schedule ("Tiếp sóng VOV1", 30 minutes).
+    relay_program: str = ""
 
 
 def seed_world(client: TestClient) -> World:
@@ -107,4 +118,55 @@ def seed_world(client: TestClient) -> World:
                 )
             )
         db.commit()
-        return World(client, draft.id, rejected.id, approved[0].id, schedule.id, occ.id)
+        # Live audio on a fake engine: a microphone session running, a relay that failed.
+        hub = LiveHub(
+            FakeLiveEngine(),
+            sessions=app.state.sessions,  # type: ignore[attr-defined]
+            mics=app.state.live_mics,  # type: ignore[attr-defined]
+            relay_source=SilentRelay,
+        )
+        app.state.live = hub  # type: ignore[attr-defined]
+        day = now.replace(hour=3, minute=0)  # 10:00 in Hà Nội: outside the quiet hours
+        mic, _ = live.start_mic(
+            as_("vanhanh", day), hub, LiveCreate(title="Họp thôn khẩn", zones=[COMMUNE])
+        )
+        relay = live.start_relay(
+            as_("quantri", day),
+            hub,
+            LiveCreate(title="Tiếp sóng VOV1", zones=[COMMUNE], url="http://radio.test/vov1"),
+        )
+        hub.require().end(relay.id, "failed", "Connection refused")  # type: ignore[attr-defined]
+        program = live.create_relay(
+            as_("vanhanh"), title="Tiếp sóng VOV1", url="https://vov.test/vov1.m3u8", minutes=30
+        )
+        announcements.approve_announcement(as_("duyet"), program.id)
+        db.commit()
+        return World(
+            client,
+            draft.id,
+            rejected.id,
+            approved[0].id,
+            schedule.id,
+            occ.id,
+            mic.id,
+            relay.id,
+            program.id,
+        )
+
+
+class SilentRelay:
+    """A relay source that connects to nothing (pages only show the session)."""
+
+    kind = "relay"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def describe(self) -> str:
+        return f"relay {self.url}"
+
+    def start(self, sink: object, on_end: object) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass

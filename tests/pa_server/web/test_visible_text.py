@@ -70,6 +70,14 @@ def _pages(w: World) -> list[str]:
         "/lich-phat/moi",
         f"/lich-phat/{w.schedule}",
         f"/phat/{w.broadcast}",
+        "/truc-tiep",
+        f"/truc-tiep/{w.live_mic}",
+        f"/truc-tiep/{w.live_mic}/micro",
+        f"/truc-tiep/{w.live_failed}",
+        f"/phat/live-{w.live_failed}",
+        "/truc-tiep/khong-co",
+        f"/truc-tiep?chuong-trinh={w.relay_program}",
+        f"/thong-bao/{w.relay_program}",
         "/thiet-bi",
         "/thiet-bi?zone=Tân Tiến",
         f"/thiet-bi?zone={COMMUNE}",
@@ -112,6 +120,8 @@ def test_every_page_speaks_vietnamese_only(world: World, username: str) -> None:
         },
         "/thong-bao/moi": {"title": "", "text": "", "action": "save"},
         f"/thong-bao/{world.approved}/phat-ngay": {"level": "emergency"},
+        "/truc-tiep": {"source": "relay", "title": "", "url": "file:///x", "minutes": "0"},
+        "/truc-tiep/chuong-trinh": {"p_title": "VOV", "p_url": "ftp://x", "p_minutes": "30"},
     }
     for path, data in posts.items():
         r = client.post(path, data={"csrf_token": csrf, **data})

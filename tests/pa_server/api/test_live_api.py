@@ -1,0 +1,82 @@
+"""/api/v1/live: start, read, stop; a relay to schedule; live off says why (503)."""
+
+from __future__ import annotations
+
+from pa_server.api import deps
+from pa_server.live.engine import FakeLiveEngine
+from pa_server.services.live import LiveHub
+from tests.pa_server.api.support import V1, seed_zones
+from tests.pa_server.server_fixtures import Api, FakeDispatcher
+
+
+class QuietRelay:
+    kind = "relay"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def describe(self) -> str:
+        return self.url
+
+    def start(self, sink: object, on_end: object) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def _hub(api: Api) -> tuple[LiveHub, FakeLiveEngine]:
+    app = api.client.app
+    engine = FakeLiveEngine(clock=api.clock)
+    dispatcher: FakeDispatcher = api.dispatcher
+    hub = LiveHub(
+        engine,
+        mics=app.state.live_mics,  # type: ignore[attr-defined]
+        sessions=app.state.sessions,  # type: ignore[attr-defined]
+        dispatcher=lambda: dispatcher,
+        relay_source=QuietRelay,
+        clock=api.clock,
+    )
+    app.dependency_overrides[deps.get_live] = lambda: hub  # type: ignore[attr-defined]
+    return hub, engine
+
+
+def test_live_is_unavailable_without_an_engine(api: Api) -> None:
+    seed_zones(api)
+    body = {"title": "Họp", "zones": ["vinh-tuong/tan-tien"]}
+    detail = api.refused("POST", f"{V1}/live/mic", "live_unavailable", 503, json=body)
+    assert "phát trực tiếp" in detail["message"]
+
+
+def test_relay_and_microphone_start_read_and_stop(api: Api) -> None:
+    seed_zones(api)
+    _, engine = _hub(api)
+    body = {"title": "Tiếp sóng", "zones": ["vinh-tuong/tan-tien"], "url": "http://r.test/a.mp3"}
+    relay = api.ok("POST", f"{V1}/live/relay", 201, json=body)
+    assert relay["kind"] == "relay" and relay["device_ids"] == ["loa-01", "loa-02"]
+    mic = api.ok("POST", f"{V1}/live/mic", 201, json={**body, "url": None, "title": "Họp"})
+    assert mic["mic_path"] == f"/api/v1/live/{mic['id']}/mic" and mic["mic_token"]
+    api.ok("POST", f"{V1}/live/relay", 201, json=body)
+    api.ok("POST", f"{V1}/live/relay", 201, json=body)
+    # The fake pool has 4 streams: a fifth is refused, and the attempt is on record as failed.
+    api.refused("POST", f"{V1}/live/relay", "no_free_stream", 409, json=body)
+    listed = api.ok("GET", f"{V1}/live")
+    assert listed["total"] == 5
+    assert [s["outcome"] for s in listed["items"]].count("failed") == 1
+    got = api.ok("GET", f"{V1}/live/{relay['id']}")
+    assert got["ended_at"] is None and got["reached"] == []
+    stopped = api.ok("POST", f"{V1}/live/{relay['id']}/stop")
+    assert stopped["outcome"] == "stopped" and stopped["ended_at"]
+    api.refused("POST", f"{V1}/live/{relay['id']}/stop", "live_session_ended", 409)
+    api.refused("GET", f"{V1}/live/nope", "live_session_not_found", 404)
+    api.refused(
+        "POST", f"{V1}/live/relay", "bad_source_url", 422, json={**body, "url": "file:///etc/x"}
+    )
+    assert len(engine.sessions()) == 3
+
+
+def test_a_relay_to_schedule_is_a_draft_announcement(api: Api) -> None:
+    body = {"title": "Tiếp sóng VOV1", "url": "https://vov.test/vov1.m3u8", "minutes": 30}
+    ann = api.ok("POST", f"{V1}/live/relays", 201, json=body)
+    assert (ann["kind"], ann["status"]) == ("relay", "draft")
+    assert (ann["source_url"], ann["relay_duration_s"]) == (body["url"], 1800)
