@@ -62,6 +62,15 @@ MESSAGES_VI = {
     "reason_required": "Vui lòng ghi lý do từ chối.",
     "render_busy": "Máy chủ đang bận tạo âm thanh khác. Vui lòng thử lại sau ít phút.",
     "bad_options": "Tùy chọn giọng đọc không hợp lệ.",
+    "schedule_in_past": "Lịch này không phát buổi nào: mọi buổi phát đều đã qua.",
+    "all_in_quiet_hours": (
+        "Lịch này không phát buổi nào: mọi giờ phát đều rơi vào giờ yên tĩnh của khu vực "
+        "(loa không phát trong giờ yên tĩnh). Hãy chọn giờ khác."
+    ),
+    "nothing_would_play": "Lịch này không có buổi phát nào sắp tới.",
+    "times_conflict": "Quy tắc lặp lại đã có giờ riêng, không thêm giờ phát được.",
+    "too_many_times": "Tối đa 12 giờ phát mỗi ngày.",
+    "invalid_times": "Giờ phát không hợp lệ (viết như 06:30).",
 }
 
 #: By kind of refusal, when the code has no wording of its own.

@@ -9,7 +9,7 @@ a rule as stored.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -229,6 +229,7 @@ def _schedule_text(ctx: Context, schedule: Any, tz: str | None = None) -> str:
             zone,
             exdates=list(getattr(schedule, "exdates", ()) or ()),
             today=today,
+            times=[time.fromisoformat(t) for t in getattr(schedule, "times", ()) or ()],
         )
     except (KeyError, ValueError):
         log.exception("schedule %s could not be described", getattr(schedule, "id", "?"))
