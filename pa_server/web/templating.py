@@ -98,13 +98,28 @@ class Names:
 
     @cached_property
     def rejected(self) -> frozenset[str]:
-        """Ids of announcements archived by a rejection (the audit log says so)."""
+        """Ids of announcements archived by a rejection (the audit log says so).
+
+        A rejection stops counting once the announcement is re-drafted ("Soạn lại"): archived
+        by hand after that, it is "Lưu trữ" on every page, not "Bị từ chối".
+        """
         from pa_server.auth.models import AuditEntry
 
-        query = select(AuditEntry.entity_id).where(
-            AuditEntry.action == "reject", AuditEntry.entity == "announcements"
+        query = (
+            select(AuditEntry.entity_id, AuditEntry.action, AuditEntry.after)
+            .where(
+                AuditEntry.entity == "announcements",
+                AuditEntry.action.in_(("reject", "update")),
+            )
+            .order_by(AuditEntry.id)
         )
-        return frozenset(r[0] for r in self._query(query))
+        rejected: set[str] = set()
+        for entity_id, action, after in self._query(query):
+            if action == "reject":
+                rejected.add(entity_id)
+            elif isinstance(after, dict) and after.get("status") == "draft":
+                rejected.discard(entity_id)
+        return frozenset(rejected)
 
     def _one(self, path: str) -> str:
         return self._zones.get(path) or "khu vực không còn tồn tại"

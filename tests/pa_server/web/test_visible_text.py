@@ -50,6 +50,11 @@ def _pages(w: World) -> list[str]:
         f"/thong-bao/{w.rejected}",
         f"/thong-bao/{w.approved}",
         f"/thong-bao/{w.approved}/phat-ngay",
+        f"/thong-bao/{w.approved}/sua",
+        f"/thong-bao/{w.draft}/sua?tb=redraft",
+        f"/thong-bao/{w.approved}?tb=edited",
+        f"/thong-bao/{w.approved}?tb=archived",
+        "/lich-phat?tb=deleted",
         "/lich-phat",
         "/lich-phat/moi",
         f"/lich-phat/{w.schedule}",
@@ -116,6 +121,8 @@ def test_every_page_speaks_vietnamese_only(world: World, username: str) -> None:
             "action": "preview",
         },
         "/thong-bao/moi": {"title": "", "text": "", "action": "save"},
+        "/thong-bao/moi?khong-doc-duoc": {"title": "Thử", "text": "!!! ??? 😀", "action": "save"},
+        f"/thong-bao/{world.draft}/sua": {"title": "", "text": "?!"},
         f"/thong-bao/{world.approved}/phat-ngay": {"level": "emergency"},
     }
     for path, data in posts.items():
