@@ -111,7 +111,10 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> plan
     schedule.volume = check_volume(fields["volume"])
     schedule.max_late_s = fields["max_late_s"]
     schedule.enabled = fields["enabled"]
-    schedule.targets = _targets(session, fields["zones"], fields["devices"])
+    targets = _targets(session, fields["zones"], fields["devices"])
+    if sorted(t.target for t in targets) != sorted(t.target for t in schedule.targets):
+        # Same places: the rows stay (no "removed and added Xã A" in the audit on a pause).
+        schedule.targets = targets
     try:
         # The planner's own checks, so nothing it would refuse is stored and silently skipped.
         spec = schedule_spec(

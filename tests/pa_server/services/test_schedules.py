@@ -101,10 +101,13 @@ def test_refused_when_nothing_would_play(
 def test_pause_always_allowed_resume_checked(session: Session, tmp_path: Path) -> None:
     first = seed(session, FakeRenderer(tmp_path / "media"))
     uc = use_case(session, data_dir=tmp_path)
+    targets_before = [t.id for t in schedules.get_schedule(session, first).targets]
     paused = schedules.update_schedule(
         uc, first, ScheduleUpdate(enabled=False, end=NOW + timedelta(days=3))
     )
     assert paused.enabled is False
+    # Same places: the target rows stay (the audit log does not say they were replaced).
+    assert [t.id for t in paused.targets] == targets_before
     later = use_case(session, data_dir=tmp_path, now=NOW + timedelta(days=400))
     with pytest.raises(Invalid) as exc:  # its end (3 days on) has long passed
         schedules.update_schedule(later, first, ScheduleUpdate(enabled=True))
