@@ -189,6 +189,8 @@ class Schedule(Base):
     )
     title: Mapped[str] = mapped_column(String(300))
     rrule: Mapped[str | None] = mapped_column(String(1000))
+    #: Local times of day, "HH:MM", sorted; empty: the rule's own time (or the start's).
+    times: Mapped[list[str]] = mapped_column(default=list)
     start_at: Mapped[datetime]
     end_at: Mapped[datetime | None]
     #: Exception instants, ISO 8601 UTC strings (JSON keeps the list portable across backends).

@@ -7,7 +7,8 @@ Exceptions: one, `PlanError` (a `ValueError`), with a machine `code` — `invali
 `rrule_too_frequent`, `rrule_never_occurs`, `unknown_timezone`, `naive_datetime`,
 `end_before_start`, `invalid_level`, `no_targets`, `invalid_target`, `invalid_duration`,
 `invalid_max_late`, `invalid_volume`, `invalid_zone_path`, `invalid_quiet_hours`,
-`invalid_device` — and a message for people. Specs raise it when constructed, so an invalid
+`invalid_device`, `times_conflict`, `too_many_times`, `duplicate_times`, `invalid_times`
+— and a message for people. Specs raise it when constructed, so an invalid
 spec never reaches `plan`; a target naming a zone or device that does not exist is not an
 error there but a `Skipped` entry.
 """
@@ -35,7 +36,8 @@ from pa_server.planning.model import (
     ZoneSpec,
     occurrence_id,
 )
-from pa_server.planning.recurrence import expand, validate_rrule
+from pa_server.planning.recurrence import expand, timed_rule, validate_rrule, validate_times
+from pa_server.planning.zones import ZoneIndex
 
 __all__ = [
     "DEFAULT_HORIZON",
@@ -52,11 +54,14 @@ __all__ = [
     "ScheduleSpec",
     "SkipReason",
     "Skipped",
+    "ZoneIndex",
     "ZoneSpec",
     "expand",
     "occurrence_id",
     "plan",
     "plan_result",
     "plan_window",
+    "timed_rule",
     "validate_rrule",
+    "validate_times",
 ]

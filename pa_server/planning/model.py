@@ -67,7 +67,10 @@ class ScheduleSpec:
     """One schedule as the planner sees it; construction validates everything but the targets'
     existence (that needs the zone tree, see `PlanResult.skipped`).
 
-    `rrule` is an RFC 5545 RRULE value without DTSTART (None: one-off at `start`). `exdates`
+    `rrule` is an RFC 5545 RRULE value without DTSTART (None: one-off at `start`). `times`
+    (local times of day) says when on each day the rule picks: the rule is then run once per
+    time with BYHOUR/BYMINUTE/BYSECOND set to it (with no rule: each time on `start`'s date,
+    from `start` on). Empty: the rule's own time parts, else `start`'s time. `exdates`
     holds aware datetimes (one occurrence, matched by local date and time in `timezone`) and/or
     plain `date`s (every occurrence on that local date).
     """
@@ -87,9 +90,10 @@ class ScheduleSpec:
     max_late_s: int
     created_at: datetime
     enabled: bool = True
+    times: tuple[time, ...] = ()
 
     def __post_init__(self) -> None:
-        from pa_server.planning.recurrence import validate_rrule  # avoids an import cycle
+        from pa_server.planning.recurrence import validate_rrule, validate_times  # no cycle
 
         _require_aware("start", self.start)
         _require_aware("created_at", self.created_at)
@@ -103,6 +107,7 @@ class ScheduleSpec:
         timezone_of(self.timezone)
         if self.rrule is not None:
             validate_rrule(self.rrule)
+        validate_times(self.rrule, self.times)
         if self.level not in LEVEL_PRIORITY:
             raise PlanError("invalid_level", f"level must be one of {sorted(LEVEL_PRIORITY)}")
         if not self.targets:

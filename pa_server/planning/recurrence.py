@@ -27,6 +27,10 @@ from dateutil.rrule import DAILY, rrule, rrulestr
 from pa_server.planning.model import PlanError, ScheduleSpec, timezone_of
 
 MAX_PER_DAY: Final = 48  # more than one every 30 minutes on a loudspeaker is a mistake
+#: Most times of day one schedule may name.
+MAX_TIMES: Final = 12
+#: Rule parts that say the time of day, which a schedule's `times` list says instead.
+_TIME_PARTS: Final = ("BYHOUR", "BYMINUTE", "BYSECOND")
 _PROBE_DAYS: Final = 7
 _NEVER_YEARS: Final = 10
 _DUMMY: Final = datetime(2000, 1, 3, 0, 0)  # a Monday, so weekly probes start a full week
@@ -195,6 +199,40 @@ def validate_rrule(text: str) -> None:
     parse_rule(text)
 
 
+def validate_times(text: str | None, times: tuple[time, ...]) -> None:
+    """Raise `PlanError` unless `times` (local times of day) can go with RRULE `text`.
+
+    A rule that picks times itself (BYHOUR/BYMINUTE/BYSECOND, HOURLY) would be run once per
+    listed time and multiply; COUNT would count per time. Both are refused.
+    """
+    if not times:
+        return
+    if len(set(times)) != len(times):
+        raise PlanError("duplicate_times", "each time of day may be listed once")
+    if len(times) > MAX_TIMES:
+        raise PlanError("too_many_times", f"at most {MAX_TIMES} times of day")
+    if any(t.second or t.microsecond or t.tzinfo is not None for t in times):
+        raise PlanError("invalid_times", "times of day are local hours and minutes")
+    if text is None:
+        return
+    rule = parse_rule(text)
+    parts = {p.partition("=")[0] for p in rule.text.upper().removeprefix("RRULE:").split(";")}
+    if rule.freq == "HOURLY" or parts & set(_TIME_PARTS) or rule.has_count:
+        raise PlanError(
+            "times_conflict",
+            "with `times`, the rule must not set BYHOUR, BYMINUTE, BYSECOND or COUNT "
+            "and must repeat daily or slower",
+        )
+
+
+def timed_rule(text: str, at: time) -> str:
+    """RRULE `text` narrowed to one local time of day (the form the planner expands)."""
+    body = text.strip()
+    if body.upper().startswith("RRULE:"):
+        body = body[6:]
+    return f"{body};BYHOUR={at.hour};BYMINUTE={at.minute};BYSECOND=0"
+
+
 def _anchor(rule: Rule, start: datetime, lower: datetime) -> datetime:
     """Move a rule's local start forward by whole periods to just before `lower`.
 
@@ -249,8 +287,25 @@ def expand(
     spec: ScheduleSpec, window_start: datetime, window_end: datetime
 ) -> tuple[datetime, ...]:
     """UTC instants of `spec` in [window_start, window_end) ∩ [start, end], minus exdates."""
+    if spec.times:
+        found: set[datetime] = set()
+        for at in spec.times:
+            found.update(_expand_one(spec, at, window_start, window_end))
+        return tuple(sorted(found))
+    return _expand_one(spec, None, window_start, window_end)
+
+
+def _expand_one(
+    spec: ScheduleSpec, at: time | None, window_start: datetime, window_end: datetime
+) -> tuple[datetime, ...]:
+    """`expand` for the rule as stored (`at` None) or narrowed to one time of day."""
     tz = timezone_of(spec.timezone)
-    rule = _ONE_OFF if spec.rrule is None else parse_rule(spec.rrule)
+    if spec.rrule is None:
+        rule = _ONE_OFF
+    elif at is None:
+        rule = parse_rule(spec.rrule)
+    else:
+        rule = parse_rule(timed_rule(spec.rrule, at))
     start_local = spec.start.astimezone(tz).replace(tzinfo=None)
     window_lower, upper = _local_window(window_start, window_end, spec.timezone)
     lower = max(start_local, window_lower)
@@ -260,7 +315,10 @@ def expand(
     # entry whatever their start; the start itself is applied below.
     lower = lower.replace(minute=0, second=0, microsecond=0)
     if rule is _ONE_OFF:
-        pairs: tuple[tuple[datetime, datetime], ...] = ((start_local, spec.start.astimezone(UTC)),)
+        local = start_local if at is None else datetime.combine(start_local.date(), at)
+        pairs: tuple[tuple[datetime, datetime], ...] = (
+            (local, local.replace(tzinfo=tz).astimezone(UTC)),
+        )
     else:
         anchor = _anchor(rule, start_local, lower)
         pairs = _instants(rule, anchor, lower, upper, spec.timezone)

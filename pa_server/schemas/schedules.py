@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field
 
 from pa_server.schemas.announcements import Level
 from pa_server.schemas.common import UTC, Input, Output, SingleLine
+
+#: A local time of day, 24-hour "HH:MM".
+TimeOfDay = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["06:30"])]
+TIMES_DESCRIPTION = (
+    'local times of day (HH:MM) the rule plays at, e.g. ["06:30", "17:15"]; the rule then '
+    "says only which days (no BYHOUR/BYMINUTE/BYSECOND/COUNT). Empty: the rule's or start's time"
+)
 
 
 class ScheduleCreate(Input):
@@ -18,6 +26,7 @@ class ScheduleCreate(Input):
     zones: list[SingleLine] = Field(default_factory=list)
     devices: list[SingleLine] = Field(default_factory=list)
     rrule: SingleLine | None = Field(default=None, max_length=1000, description="RFC 5545 RRULE")
+    times: list[TimeOfDay] = Field(default_factory=list, description=TIMES_DESCRIPTION)
     start: datetime
     end: datetime | None = None
     exdates: list[datetime] = Field(default_factory=list)
@@ -34,6 +43,7 @@ class ScheduleUpdate(Input):
     zones: list[SingleLine] | None = None
     devices: list[SingleLine] | None = None
     rrule: SingleLine | None = Field(default=None, max_length=1000)
+    times: list[TimeOfDay] | None = Field(default=None, description=TIMES_DESCRIPTION)
     start: datetime | None = None
     end: datetime | None = None
     exdates: list[datetime] | None = None
@@ -51,6 +61,7 @@ class SchedulePublic(Output):
     zones: list[str]
     devices: list[str]
     rrule: str | None
+    times: list[str]
     start: UTC
     end: UTC | None
     exdates: list[UTC]

@@ -66,6 +66,10 @@ def _text_of(text: str | None, script_name: str | None, placeholders: dict[str, 
         raise Invalid("empty_text", "an announcement needs text, a script or a recording")
     if len(text) > MAX_TEXT_CHARS:
         raise Invalid("text_too_long", f"text of {len(text)} characters exceeds {MAX_TEXT_CHARS}")
+    if not any(c.isalnum() for c in text):
+        # The renderer would refuse it ("nothing speakable"): a draft with no audio, never
+        # approvable, is refused here instead, for the API and the pages alike.
+        raise Invalid("bad_text", "text has nothing speakable (no letters or digits)")
     return text.strip()
 
 

@@ -3,11 +3,21 @@
 A schedule is checked as if it were created in the form it will have (targets, level,
 announcement, times); changing or removing one also needs the right to it as it stands, so an
 operator cannot take over an admin's emergency schedule by editing it.
+
+Several times of day are one schedule: `times` ("06:30", "17:15") beside a rule that says only
+which days. An RRULE's BYHOUR × BYMINUTE is a cross product, so 06:30 and 17:15 cannot share
+one rule, and RFC 5545 says a VEVENT SHOULD NOT carry several RRULEs; a list of times is what
+the operator said, every consumer (planner, API, .ics export, pages) reads it the same way.
+
+A schedule that would play nothing (a range already past, every time inside quiet hours) is
+refused with the reason (`Outlook`), so it is never saved to stay silent.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,7 +34,7 @@ from pa_server.services.context import UseCase
 from pa_server.services.devices import require_device
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Invalid, NotFound
-from pa_server.services.timelines import schedule_spec
+from pa_server.services.timelines import load_specs, schedule_spec, tree_specs
 from pa_server.services.validation import check_timezone, check_volume, in_zone
 from pa_server.services.zones import require_zone
 
@@ -49,6 +59,22 @@ def check_rrule(rule: str) -> str:
     return text
 
 
+def parse_times(values: list[str]) -> tuple[time, ...]:
+    """ "HH:MM" strings → sorted local times without repeats, or `Invalid`."""
+    out: set[time] = set()
+    for value in values:
+        try:
+            out.add(time.fromisoformat(value))
+        except ValueError as exc:
+            raise Invalid("invalid_times", f"{value!r} is not a time of day HH:MM") from exc
+    return tuple(sorted(out))
+
+
+def times_of(schedule: Schedule) -> tuple[time, ...]:
+    """A stored schedule's times of day (empty: the rule's or the start's own)."""
+    return tuple(time.fromisoformat(t) for t in schedule.times or [])
+
+
 def _targets(session: Session, zones: list[str], devices: list[str]) -> list[ScheduleTarget]:
     if not zones and not devices:
         raise Invalid("no_targets", "name at least one zone or device")
@@ -61,7 +87,7 @@ def _targets(session: Session, zones: list[str], devices: list[str]) -> list[Sch
     return targets
 
 
-def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None:
+def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> planning.ScheduleSpec:
     """Validate the full set of a schedule's fields together and write them onto `schedule`."""
     ann = require_approved(session, fields["announcement_id"])
     tz_name = fields["timezone"]
@@ -71,10 +97,12 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None
     if end is not None and end < start:
         raise Invalid("end_before_start", "the end lies before the start")
     rule = check_rrule(fields["rrule"]) if fields["rrule"] else None
+    times = parse_times(fields["times"] or [])
     exdates = sorted(format_instant(in_zone(d, tz)) for d in fields["exdates"])
     schedule.announcement_id = ann.id
     schedule.title = (fields["title"] or ann.title).strip()
     schedule.rrule = rule
+    schedule.times = [f"{t:%H:%M}" for t in times]
     schedule.start_at = start
     schedule.end_at = end
     schedule.exdates = exdates
@@ -83,12 +111,128 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> None
     schedule.volume = check_volume(fields["volume"])
     schedule.max_late_s = fields["max_late_s"]
     schedule.enabled = fields["enabled"]
-    schedule.targets = _targets(session, fields["zones"], fields["devices"])
+    targets = _targets(session, fields["zones"], fields["devices"])
+    if sorted(t.target for t in targets) != sorted(t.target for t in schedule.targets):
+        # Same places: the rows stay (no "removed and added Xã A" in the audit on a pause).
+        schedule.targets = targets
     try:
         # The planner's own checks, so nothing it would refuse is stored and silently skipped.
-        schedule_spec(schedule, duration_ms=ann.rendition.duration_ms if ann.rendition else 1)
+        spec = schedule_spec(
+            schedule, duration_ms=ann.rendition.duration_ms if ann.rendition else 1
+        )
     except planning.PlanError as exc:
         raise Invalid(exc.code, exc.message) from exc
+    return spec
+
+
+#: How far ahead a new or changed schedule is looked at for something that would play.
+LOOK_AHEAD = timedelta(days=60)
+#: How far ahead the first instant of a rule is searched for.
+FIRST_WITHIN = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class Clash:
+    """One of this schedule's occurrences overlapping another broadcast on a loudspeaker."""
+
+    planned_at: datetime
+    other_title: str
+    other_play_at: datetime
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What a schedule would do from `now`: what plays, what does not and why."""
+
+    occurrences: tuple[planning.PlannedOccurrence, ...]
+    #: Targets left silent (quiet hours, shifted into them); `reason` says which.
+    skipped: tuple[planning.Skipped, ...]
+    #: Instants from the start up to now that have passed (they will not play).
+    past: tuple[datetime, ...]
+    clashes: tuple[Clash, ...]
+
+
+def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two lineages reach a common loudspeaker when one is the other's ancestor (or itself)."""
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def outlook(
+    session: Session,
+    spec: planning.ScheduleSpec,
+    *,
+    now: datetime,
+    horizon: timedelta,
+    with_others: bool = True,
+) -> Outlook:
+    """Plan `spec` from `now` over `horizon` among every other enabled schedule (nothing stored).
+
+    Other schedules are planned with it, so a clash shows as this schedule's occurrence being
+    moved (or pushed into quiet hours) exactly as the real plan will do it.
+    """
+    zones, devices = tree_specs(session)
+    others = [s for s in load_specs(session)[0] if s.id != spec.id] if with_others else []
+    result = planning.plan_result([*others, spec], zones, devices, now=now, horizon=horizon)
+    mine = tuple(o for o in result.occurrences if o.schedule_id == spec.id)
+    index = planning.ZoneIndex(zones, devices)
+
+    def lineages(targets: tuple[str, ...]) -> list[tuple[str, ...]]:
+        return [index.lineage(t) for t in targets]
+
+    clashes: list[Clash] = []
+    theirs = [o for o in result.occurrences if o.schedule_id != spec.id]
+    for occ in mine:
+        start = occ.planned_at
+        end = start + timedelta(milliseconds=occ.duration_ms)
+        own = lineages(occ.targets)
+        for other in theirs:
+            other_end = other.play_at + timedelta(milliseconds=other.duration_ms)
+            if other.play_at >= end + planning.GAP or other_end + planning.GAP <= start:
+                continue
+            shared = tuple(
+                t
+                for t, line in zip(occ.targets, own, strict=True)
+                if any(_overlap(line, o) for o in lineages(other.targets))
+            )
+            if shared:
+                clashes.append(Clash(occ.planned_at, other.title, other.play_at, shared))
+    past: tuple[datetime, ...] = ()
+    if spec.start < now:
+        past = planning.expand(spec, max(spec.start, now - timedelta(days=1)), now)
+    return Outlook(
+        occurrences=mine,
+        skipped=tuple(s for s in result.skipped if s.schedule_id == spec.id),
+        past=past,
+        clashes=tuple(clashes),
+    )
+
+
+def require_plays(session: Session, spec: planning.ScheduleSpec, now: datetime) -> None:
+    """Refuse (`Invalid`, with the reason as code) a schedule from which nothing would play.
+
+    `schedule_in_past`: every instant lies before `now`; `all_in_quiet_hours`: the instants
+    ahead all fall in the quiet hours of every target; `nothing_would_play`: no instant within
+    `FIRST_WITHIN` (e.g. the exception dates remove all of them).
+    """
+    ahead = planning.expand(spec, now, now + FIRST_WITHIN)
+    if not ahead:
+        before = planning.expand(spec, max(spec.start, now - FIRST_WITHIN), now)
+        if (spec.end is not None and spec.end < now) or before:
+            raise Invalid("schedule_in_past", "every broadcast of this schedule lies in the past")
+        raise Invalid("nothing_would_play", "this schedule has no broadcast ahead")
+    last = ahead[0] + LOOK_AHEAD
+    if spec.end is not None:
+        last = min(last, spec.end + timedelta(seconds=1))
+    seen = outlook(session, spec, now=now, horizon=last - now, with_others=False)
+    if not seen.occurrences:
+        if any(s.reason in ("quiet_hours", "shifted_into_quiet_hours") for s in seen.skipped):
+            raise Invalid(
+                "all_in_quiet_hours",
+                "every broadcast of this schedule falls in its zones' quiet hours",
+            )
+        raise Invalid("nothing_would_play", "no broadcast of this schedule would play")
 
 
 def _resulting_rights(uc: UseCase, fields: dict[str, Any], *, confirmed: bool) -> None:
@@ -110,7 +254,9 @@ def create_schedule(uc: UseCase, data: ScheduleCreate, *, confirmed: bool = Fals
     schedule = Schedule(
         id=str(uuid.uuid4()), set_by=uc.actor.username, created_at=uc.now, updated_at=uc.now
     )
-    _apply(uc.db, schedule, fields)
+    spec = _apply(uc.db, schedule, fields)
+    if schedule.enabled:
+        require_plays(uc.db, spec, uc.now)
     uc.db.add(schedule)
     uc.db.flush()
     mark_plan_dirty(uc.db)
@@ -124,6 +270,7 @@ def _fields(schedule: Schedule) -> dict[str, Any]:
         "zones": [t.zone_path for t in schedule.targets if t.zone_path],
         "devices": [t.device_id for t in schedule.targets if t.device_id],
         "rrule": schedule.rrule,
+        "times": list(schedule.times or []),
         "start": schedule.start_at,
         "end": schedule.end_at,
         "exdates": [parse_instant(d) for d in schedule.exdates],
@@ -147,7 +294,7 @@ def update_schedule(
     for required in ("announcement_id", "start", "timezone", "max_late_s", "enabled"):
         if fields[required] is None:
             fields[required] = current[required]
-    for listed in ("zones", "devices", "exdates"):
+    for listed in ("zones", "devices", "exdates", "times"):
         fields[listed] = fields[listed] or []
     if "level" in changes and changes["level"] is None:
         # No level given: the announcement's own, as when creating.
@@ -155,7 +302,12 @@ def update_schedule(
         fields["level"] = ann.level if ann is not None else current["level"]
     _resulting_rights(uc, fields, confirmed=confirmed)
     before = sorted(t.target for t in schedule.targets)
-    _apply(uc.db, schedule, fields)
+    was_enabled = schedule.enabled
+    spec = _apply(uc.db, schedule, fields)
+    when_or_where = set(changes) - {"title", "volume", "level", "max_late_s", "enabled"}
+    if schedule.enabled and (when_or_where or not was_enabled):
+        # A paused schedule may stay as it is; one that is to play must have something to play.
+        require_plays(uc.db, spec, uc.now)
     schedule.set_by = uc.actor.username
     schedule.updated_at = uc.now
     uc.db.flush()
@@ -211,6 +363,7 @@ def schedule_public(schedule: Schedule) -> SchedulePublic:
         zones=[t.zone_path for t in schedule.targets if t.zone_path],
         devices=[t.device_id for t in schedule.targets if t.device_id],
         rrule=schedule.rrule,
+        times=list(schedule.times or []),
         start=schedule.start_at,
         end=schedule.end_at,
         exdates=[parse_instant(d) for d in schedule.exdates],

@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
@@ -94,6 +94,7 @@ def schedule_spec(s: Schedule, *, duration_ms: int) -> planning.ScheduleSpec:
         announcement_id=s.announcement_id,
         title=s.title,
         rrule=s.rrule,
+        times=tuple(time.fromisoformat(t) for t in s.times or []),
         start=s.start_at,
         end=s.end_at,
         exdates=tuple(parse_instant(d) for d in s.exdates),

@@ -14,13 +14,14 @@ from announcements.normalize import read
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role, require_writer
 from pa_server.db.models import Announcement
-from pa_server.schemas.announcements import AnnouncementCreate, RenderOptions
+from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate, RenderOptions
 from pa_server.services import announcements, renditions, rights, scripts
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.services.timelines import media_url
+from pa_server.web.can import can_change_announcement
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
-from pa_server.web.messages import refusal_message, service_message
+from pa_server.web.messages import refusal_message, refusal_status, service_message
 from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.templating import render
 
@@ -198,13 +199,17 @@ async def compose(request: Request, uc: PageUseCase) -> Response:
     try:
         ann = announcements.create_announcement(uc, data)
     except (Forbidden, ServiceError) as exc:
-        field = "level" if isinstance(exc, Forbidden) else "error"
-        ctx = _form_context(values, {field: refusal_message(exc)} if field == "level" else {})
+        field = "level" if isinstance(exc, Forbidden) else TEXT_FIELDS.get(exc.code, "error")
+        ctx = _form_context(values, {field: refusal_message(exc)} if field != "error" else {})
         if field == "error":
             ctx["error"] = refusal_message(exc)
         return render(request, "announcement_form.html", ctx, status=422)
     flash = _render_preview(uc, ann, _voice_options(values))
     return _to_detail(ann.id, flash)
+
+
+#: Refusals about the typed text, said beside the text field (of a script: beside the script).
+TEXT_FIELDS = {"bad_text": "text", "empty_text": "text", "text_too_long": "text"}
 
 
 def _level(value: str) -> Any:
@@ -279,6 +284,9 @@ FLASHES = {
     "rejected": "Đã từ chối thông báo.",
     "rendered": "Đã tạo lại bản nghe thử.",
     "reading": "Đã lưu cách đọc. Hãy tạo lại bản nghe thử rồi gửi duyệt.",
+    "edited": "Đã lưu thay đổi và tạo lại bản nghe thử. Thông báo cần được duyệt lại.",
+    "archived": "Đã chuyển thông báo vào lưu trữ: các lịch phát của nó tạm ngừng.",
+    "redraft": "Đã mở lại thành bản nháp. Sửa nội dung rồi lưu để gửi duyệt lại.",
 }
 
 
@@ -306,6 +314,7 @@ def _detail(
         "may_approve": may_approve,
         "is_author": ann.author == actor.name,
         "may_write": actor.role is not Role.VIEWER,
+        "may_change": can_change_announcement(db, actor, ann),
         "rejection": announcements.last_rejection(db, ann.id),
         "errors": {},
         "values": {},
@@ -402,3 +411,97 @@ async def reject(request: Request, announcement_id: str, uc: PageUseCase) -> Res
     except (Forbidden, ServiceError) as exc:
         return _refused(request, uc, announcement_id, exc)
     return _to_detail(announcement_id, "rejected")
+
+
+def _edit_context(
+    ann: Announcement, values: dict[str, str], errors: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "title": "Sửa thông báo",
+        "active": BASE,
+        "ann": ann,
+        "values": values,
+        "errors": errors,
+        "max_text": MAX_TEXT,
+    }
+
+
+def _changeable(db: DbDep, actor: Actor, announcement_id: str) -> Announcement:
+    """The announcement, if this person may change it; else the service's own refusal."""
+    ann = announcements.get_announcement(db, announcement_id)
+    if not can_change_announcement(db, actor, ann):
+        rights.require_announcement(db, actor, ann)
+        raise Forbidden("not_writer", "Bạn không được sửa thông báo này.")
+    return ann
+
+
+@router.get(BASE + "/{announcement_id}/sua")
+def edit_page(
+    request: Request, announcement_id: str, actor: PageActor, db: DbDep, tb: str = ""
+) -> Response:
+    """Title, text and level of a draft or approved announcement (approved: approval again)."""
+    ann = _changeable(db, actor, announcement_id)
+    if ann.status == "archived":
+        return _to_detail(ann.id)
+    values = {"title": ann.title, "text": ann.text or "", "level": ann.level}
+    ctx = _edit_context(ann, values, {}) | {"flash": FLASHES.get(tb) if tb == "redraft" else None}
+    return render(request, "announcement_edit.html", ctx)
+
+
+@router.post(BASE + "/{announcement_id}/sua")
+async def edit(request: Request, announcement_id: str, uc: PageUseCase) -> Response:
+    """Save the changes through the service (which returns an approved text to approval)."""
+    values = _values(await request.form())
+    ann = announcements.get_announcement(uc.db, announcement_id)
+    errors: dict[str, str] = {}
+    if not values.get("title"):
+        errors["title"] = "Vui lòng nhập tiêu đề."
+    elif len(values["title"]) > 300:
+        errors["title"] = "Tiêu đề dài tối đa 300 ký tự."
+    recording = ann.kind == "recording"
+    text = values.get("text", "")
+    if not recording and not text:
+        errors["text"] = "Vui lòng nhập nội dung thông báo."
+    elif len(text) > MAX_TEXT:
+        errors["text"] = f"Nội dung dài {len(text)} ký tự, tối đa {MAX_TEXT} ký tự."
+    if errors:
+        ctx = _edit_context(ann, values, errors)
+        return render(request, "announcement_edit.html", ctx, status=422)
+    changes: dict[str, Any] = {"title": values["title"], "level": _level(values.get("level", ""))}
+    if not recording and text != (ann.text or ""):
+        changes |= {"text": text, "script_name": None, "placeholders": {}}
+    try:
+        announcements.update_announcement(uc, announcement_id, AnnouncementUpdate(**changes))
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        ann = announcements.get_announcement(uc.db, announcement_id)
+        field = "level" if isinstance(exc, Forbidden) else TEXT_FIELDS.get(exc.code, "title")
+        ctx = _edit_context(ann, values, {field: refusal_message(exc)})
+        return render(request, "announcement_edit.html", ctx, status=refusal_status(exc))
+    ann = announcements.get_announcement(uc.db, announcement_id)
+    if ann.rendition is None:
+        flash = _render_preview(uc, ann)
+        return _to_detail(announcement_id, "edited" if flash == "saved" else flash)
+    return _to_detail(announcement_id, "edited")
+
+
+def _set_status(request: Request, uc: UseCase, announcement_id: str, status: Any) -> Response:
+    try:
+        announcements.update_announcement(uc, announcement_id, AnnouncementUpdate(status=status))
+    except (Forbidden, ServiceError) as exc:
+        return _refused(request, uc, announcement_id, exc)
+    if status == "draft":
+        return RedirectResponse(f"{BASE}/{announcement_id}/sua?tb=redraft", status_code=303)
+    return _to_detail(announcement_id, "archived")
+
+
+@router.post(BASE + "/{announcement_id}/luu-tru")
+def archive(request: Request, announcement_id: str, uc: PageUseCase) -> Response:
+    """Archive: it leaves the lists of work and its schedules stop playing it."""
+    return _set_status(request, uc, announcement_id, "archived")
+
+
+@router.post(BASE + "/{announcement_id}/soan-lai")
+def redraft(request: Request, announcement_id: str, uc: PageUseCase) -> Response:
+    """Re-draft a rejected (archived) announcement: a draft again, opened for editing."""
+    return _set_status(request, uc, announcement_id, "draft")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -207,7 +207,8 @@ def _what(row: Row, names: Names, tz: str) -> str:
                 end = _instant(_get(after, "end_at"))
                 zone = str(_get(after, "timezone") or tz)
                 try:
-                    when = describe_schedule(_get(after, "rrule"), start, end, zone)
+                    times = [time.fromisoformat(str(t)) for t in _get(after, "times") or []]
+                    when = describe_schedule(_get(after, "rrule"), start, end, zone, times=times)
                 except (KeyError, ValueError):  # an unknown time zone: say less, not fail
                     return f"đã lập {thing}"
                 return f"đã lập {thing}: {when[0].lower()}{when[1:]}"

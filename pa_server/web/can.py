@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from pa_server.auth import rights
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role
+from pa_server.db.models import Announcement, Schedule
+from pa_server.services import rights as service_rights
 
 #: Paths of the menu and who sees them; a path not listed is for everyone signed in.
 NAV_RIGHTS = {"/nguoi-dung": "manage_users"}
@@ -54,3 +58,21 @@ def can(actor: Actor | None, action: str, *args: Any) -> bool:
         needed = NAV_RIGHTS.get(str(args[0]) if args else "")
         return needed is None or can(actor, needed)
     return False
+
+
+def can_change_schedule(db: Session, actor: Actor | None, schedule: Schedule) -> bool:
+    """True when `actor` may edit, pause, resume or delete `schedule` as it stands.
+
+    The same check `services.schedules.update_schedule`/`delete_schedule` make first, so a
+    button shown is a button that works (the edit itself is checked again on its result).
+    """
+    if actor is None or not can(actor, "write"):
+        return False
+    return _refused(lambda: service_rights.require_schedule(db, actor, schedule))
+
+
+def can_change_announcement(db: Session, actor: Actor | None, ann: Announcement) -> bool:
+    """True when `actor` may edit, re-draft or archive announcement `ann`."""
+    if actor is None or not can(actor, "write"):
+        return False
+    return _refused(lambda: service_rights.require_announcement(db, actor, ann))

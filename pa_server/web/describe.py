@@ -215,11 +215,13 @@ def describe_schedule(
     *,
     exdates: Sequence[datetime] = (),
     today: date | None = None,
+    times: Sequence[time] = (),
 ) -> str:
     """The schedule in one Vietnamese sentence, in its own time zone.
 
     `start`/`end`/`exdates` are aware instants (naive ones are taken as local time);
-    `today` (local) lets this year's dates drop their year.
+    `today` (local) lets this year's dates drop their year; `times` are the schedule's times
+    of day (when given, the rule says only which days).
     """
     tz = ZoneInfo(timezone)
 
@@ -228,20 +230,22 @@ def describe_schedule(
 
     first = local(start)
     if not rrule:
+        if times:
+            return f"Ngày {first:%d/%m/%Y} lúc {times_vi(times)}"
         return f"Một lần lúc {first:%H:%M} ngày {first:%d/%m/%Y}"
     parts = _parse(rrule)
     how = None
-    times: list[time] | None = None
+    said: list[time] | None = None
     if parts is not None and set(parts) <= _KNOWN:
         how = _how_often(parts, first)
-        times = _times(parts, first)
-    if parts is None or how is None or times is None:
+        said = list(times) if times else _times(parts, first)
+    if parts is None or how is None or said is None:
         sentence = "Lặp lại theo quy tắc riêng"
         parts = parts or {}
     else:
-        sentence = how + (f" lúc {times_vi(times)}" if times else "")
-        if parts["FREQ"] == "MINUTELY" and "BYHOUR" in parts and times:
-            sentence = how + f", trong các giờ {times_vi(times)}"
+        sentence = how + (f" lúc {times_vi(said)}" if said else "")
+        if parts["FREQ"] == "MINUTELY" and "BYHOUR" in parts and said:
+            sentence = how + f", trong các giờ {times_vi(said)}"
 
     last: date | None = local(end).date() if end is not None else None
     if "UNTIL" in parts:

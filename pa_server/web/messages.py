@@ -73,6 +73,15 @@ MESSAGES_VI = {
     "not_your_session": "Chỉ người mở buổi phát trực tiếp này mới được nói.",
     "invalid_minutes": "Thời lượng không hợp lệ.",
     "title_required": "Vui lòng nhập tiêu đề.",
+    "schedule_in_past": "Lịch này không phát buổi nào: mọi buổi phát đều đã qua.",
+    "all_in_quiet_hours": (
+        "Lịch này không phát buổi nào: mọi giờ phát đều rơi vào giờ yên tĩnh của khu vực "
+        "(loa không phát trong giờ yên tĩnh). Hãy chọn giờ khác."
+    ),
+    "nothing_would_play": "Lịch này không có buổi phát nào sắp tới.",
+    "times_conflict": "Quy tắc lặp lại đã có giờ riêng, không thêm giờ phát được.",
+    "too_many_times": "Tối đa 12 giờ phát mỗi ngày.",
+    "invalid_times": "Giờ phát không hợp lệ (viết như 06:30).",
 }
 
 #: By kind of refusal, when the code has no wording of its own.

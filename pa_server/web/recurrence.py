@@ -1,21 +1,20 @@
-"""A schedule in plain terms (times of day, weekdays, date range, exceptions) → RFC 5545 rules.
+"""A schedule in plain terms (times of day, weekdays, date range, exceptions) → one schedule.
 
-An RRULE's BYHOUR × BYMINUTE is a cross product, so 06:00 and 17:30 cannot share one rule:
-times are grouped by their minute and each group becomes its own rule (06:00 and 17:00 →
-one rule; 11:30 → another).
+The rule says which days (FREQ=DAILY, or WEEKLY with BYDAY and INTERVAL); the times of day go
+in the schedule's `times` list, so "06:30, 17:15" is one schedule (an RRULE's BYHOUR ×
+BYMINUTE cross product cannot say it). `plain_of` reads a stored schedule back into the form.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from itertools import islice
 
 from dateutil.rrule import rrulestr
 
-from pa_server.planning.recurrence import first_local
+from pa_server.planning.recurrence import first_local, timed_rule
 
 #: Monday first, as Python numbers weekdays.
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -47,10 +46,12 @@ class PlainSchedule:
 
 @dataclass(frozen=True)
 class RuleGroup:
-    """One schedule's worth: local (naive) start, rule (None = one instant), end, exdates."""
+    """One schedule's timing: local (naive) start, rule (None: the start's day only), times of
+    day, end, exdates (local instants)."""
 
     start: datetime
     rrule: str | None
+    times: tuple[time, ...]
     end: datetime | None
     exdates: tuple[datetime, ...]
 
@@ -112,8 +113,8 @@ def day_text(value: str | date | None) -> str:
         return value
 
 
-def to_rules(plain: PlainSchedule) -> list[RuleGroup]:
-    """The RRULE groups for `plain`; raises `PlainScheduleError` (field → Vietnamese message)."""
+def to_rule(plain: PlainSchedule) -> RuleGroup:
+    """The schedule timing for `plain`; raises `PlainScheduleError` (field → Vietnamese)."""
     errors: dict[str, str] = {}
     if not plain.times:
         errors["times"] = "Vui lòng nhập ít nhất một giờ phát."
@@ -128,60 +129,108 @@ def to_rules(plain: PlainSchedule) -> list[RuleGroup]:
     if errors:
         raise PlainScheduleError(errors)
 
-    single_day = plain.date_to == plain.date_from
-    if single_day and len(plain.times) == 1:
-        at = datetime.combine(plain.date_from, plain.times[0])
+    day_start = datetime.combine(plain.date_from, time(0, 0))
+    exdates = tuple(datetime.combine(d, t) for d in sorted(plain.except_dates) for t in plain.times)
+    if plain.date_to == plain.date_from:
         if plain.date_from in plain.except_dates:
             raise PlainScheduleError(
                 {"except_dates": "Ngày ngoại lệ trùng với ngày phát duy nhất."}
             )
-        return [RuleGroup(start=at, rrule=None, end=None, exdates=())]
+        return RuleGroup(start=day_start, rrule=None, times=plain.times, end=None, exdates=())
 
-    by_minute: dict[int, list[int]] = defaultdict(list)
-    for t in plain.times:
-        by_minute[t.minute].append(t.hour)
+    weekly = bool(plain.weekdays) or plain.every_weeks > 1
+    parts = ["FREQ=WEEKLY" if weekly else "FREQ=DAILY"]
+    if plain.every_weeks > 1:
+        parts.append(f"INTERVAL={plain.every_weeks}")
+    if weekly:
+        days = plain.weekdays or frozenset(range(7))
+        parts.append("BYDAY=" + ",".join(WEEKDAYS[d] for d in sorted(days)))
+    rule = ";".join(parts)
     end = datetime.combine(plain.date_to, time(23, 59, 59)) if plain.date_to is not None else None
-    groups: list[RuleGroup] = []
-    for minute, hours in sorted(by_minute.items()):
-        parts = ["FREQ=WEEKLY" if plain.weekdays or plain.every_weeks > 1 else "FREQ=DAILY"]
-        if plain.every_weeks > 1:
-            parts.append(f"INTERVAL={plain.every_weeks}")
-        if plain.weekdays or plain.every_weeks > 1:
-            days = plain.weekdays or frozenset(range(7))
-            parts.append("BYDAY=" + ",".join(WEEKDAYS[d] for d in sorted(days)))
-        parts.append("BYHOUR=" + ",".join(str(h) for h in sorted(hours)))
-        parts.append(f"BYMINUTE={minute}")
-        parts.append("BYSECOND=0")
-        rule = ";".join(parts)
-        day_start = datetime.combine(plain.date_from, time(0, 0))
-        # The planner's bounded search (and its checks: never too frequent, never empty).
-        first = first_local(rule, day_start, until=end)
-        if first is None:
-            continue
-        exdates = tuple(
-            datetime.combine(d, time(h, minute)) for d in plain.except_dates for h in sorted(hours)
-        )
-        groups.append(RuleGroup(start=first, rrule=rule, end=end, exdates=exdates))
-    if not groups:
+    group = RuleGroup(start=day_start, rrule=rule, times=plain.times, end=end, exdates=exdates)
+    # The planner's bounded search (and its checks: never too frequent, never empty).
+    if not any(first_local(timed_rule(rule, t), day_start, until=end) for t in plain.times):
         raise PlainScheduleError(
             {"weekdays": "Không có buổi phát nào trong khoảng ngày và các thứ đã chọn."}
         )
-    return groups
+    if not instants(group, limit=1):
+        raise PlainScheduleError(
+            {"except_dates": "Các ngày ngoại lệ bỏ hết mọi buổi phát trong khoảng ngày này."}
+        )
+    return group
 
 
 def instants(group: RuleGroup, *, limit: int, until: datetime | None = None) -> list[datetime]:
     """The first `limit` local instants of `group` (exceptions left out), for a quick preview."""
     if group.rrule is None:
-        return [group.start]
-    rule = rrulestr(group.rrule, dtstart=group.start)
-    out: list[datetime] = []
+        day = group.start.date()
+        return [datetime.combine(day, t) for t in sorted(group.times)][:limit]
     skip = set(group.exdates)
-    # Every instant yielded is either shown or one of the finite exceptions: bounded.
-    for at in islice(rule, limit + len(skip)):
-        if (group.end is not None and at > group.end) or (until is not None and at > until):
-            break
-        if at not in skip:
-            out.append(at)
-            if len(out) >= limit:
+    out: list[datetime] = []
+    for at in group.times:
+        rule = rrulestr(timed_rule(group.rrule, at), dtstart=group.start)
+        taken = 0
+        # Every instant yielded is either kept or one of the finite exceptions: bounded.
+        for moment in islice(rule, limit + len(skip)):
+            if (group.end is not None and moment > group.end) or (
+                until is not None and moment > until
+            ):
                 break
-    return out
+            if moment not in skip:
+                out.append(moment)
+                taken += 1
+                if taken >= limit:
+                    break
+    return sorted(out)[:limit]
+
+
+_PLAIN_RULE = re.compile(
+    r"^FREQ=(?P<freq>DAILY|WEEKLY)(?:;INTERVAL=(?P<interval>\d+))?"
+    r"(?:;BYDAY=(?P<days>(?:MO|TU|WE|TH|FR|SA|SU)(?:,(?:MO|TU|WE|TH|FR|SA|SU))*))?"
+    r"(?:;BYHOUR=(?P<hours>\d{1,2}(?:,\d{1,2})*))?(?:;BYMINUTE=(?P<minutes>\d{1,2}(?:,\d{1,2})*))?"
+    r"(?:;BYSECOND=0)?$"
+)
+
+
+def plain_of(
+    rrule: str | None,
+    times: tuple[time, ...],
+    start: datetime,
+    end: datetime | None,
+    exdates: tuple[datetime, ...],
+) -> dict[str, str | list[int]] | None:
+    """A stored schedule's timing as the form's fields (local naive instants), or None when its
+    rule says more than the form can (then the page offers pause, resume and delete only)."""
+    if rrule is None:
+        when = times or (start.time(),)
+        return {
+            "times": ", ".join(f"{t:%H:%M}" for t in sorted(when)),
+            "date_from": f"{start:%d/%m/%Y}",
+            "date_to": f"{start:%d/%m/%Y}",
+            "every_weeks": "1",
+            "weekdays": [],
+            "except_dates": "",
+        }
+    match = _PLAIN_RULE.match(rrule.upper().removeprefix("RRULE:"))
+    if match is None:
+        return None
+    if not times:
+        hours = [int(h) for h in (match["hours"] or str(start.hour)).split(",")]
+        minutes = [int(m) for m in (match["minutes"] or str(start.minute)).split(",")]
+        times = tuple(sorted(time(h, m) for h in hours for m in minutes))
+    elif match["hours"] or match["minutes"]:
+        return None
+    interval = int(match["interval"] or "1")
+    days = [WEEKDAYS.index(d) for d in match["days"].split(",")] if match["days"] else []
+    if match["freq"] == "DAILY" and (days or interval != 1):
+        return None
+    if len(days) == 7 and interval == 1:
+        days = []
+    return {
+        "times": ", ".join(f"{t:%H:%M}" for t in times),
+        "date_from": f"{start:%d/%m/%Y}",
+        "date_to": f"{end:%d/%m/%Y}" if end is not None else "",
+        "every_weeks": str(interval),
+        "weekdays": days,
+        "except_dates": ", ".join(f"{d:%d/%m/%Y}" for d in sorted({x.date() for x in exdates})),
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,12 +15,22 @@ from devices.protocol import Level
 from pa_server import planning
 from pa_server.api.deps import NowDep
 from pa_server.auth.errors import Forbidden
-from pa_server.auth.rights import Actor
-from pa_server.schemas.schedules import ScheduleCreate
+from pa_server.auth.rights import Actor, Role
+from pa_server.db.models import Announcement, Schedule
+from pa_server.planning.recurrence import first_local
+from pa_server.schemas.schedules import ScheduleCreate, ScheduleUpdate
 from pa_server.services import announcements, rights, schedules, timelines, zones
+from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
+from pa_server.web.can import can_change_schedule
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
-from pa_server.web.messages import refusal_message, service_message
+from pa_server.web.describe import times_vi
+from pa_server.web.messages import (
+    MESSAGES_VI,
+    refusal_field,
+    refusal_message,
+    refusal_status,
+)
 from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.recurrence import (
     WEEKDAY_LABELS_VI,
@@ -31,7 +41,8 @@ from pa_server.web.recurrence import (
     parse_dates,
     parse_day,
     parse_times,
-    to_rules,
+    plain_of,
+    to_rule,
 )
 from pa_server.web.templating import render
 
@@ -42,11 +53,12 @@ PREVIEW_COUNT = 10
 PREVIEW_DAYS = 14
 
 
-def _level(values: dict[str, str]) -> Level:
-    level = values.get("level", "normal")
-    if level == "emergency":
-        return "emergency"
-    return "priority" if level == "priority" else "normal"
+def _level(values: dict[str, str]) -> Level | None:
+    """The chosen level; None ("theo thông báo"): the announcement's own, as the service does."""
+    level = values.get("level", "")
+    if level in ("normal", "priority", "emergency"):
+        return level  # type: ignore[return-value]
+    return None
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,7 @@ def _form(form: FormData) -> tuple[dict[str, str], list[str], set[int]]:
 
 def _parse(
     values: dict[str, str], chosen_zones: list[str], weekdays: set[int]
-) -> tuple[list[RuleGroup], dict[str, str]]:
+) -> tuple[RuleGroup | None, dict[str, str]]:
     errors: dict[str, str] = {}
     if not values.get("announcement_id"):
         errors["announcement_id"] = "Vui lòng chọn thông báo đã duyệt."
@@ -110,10 +122,10 @@ def _parse(
         errors["every_weeks"] = "Số tuần lặp phải là số."
     if not chosen_zones:
         errors["zones"] = "Vui lòng chọn ít nhất một khu vực phát."
-    groups: list[RuleGroup] = []
+    group: RuleGroup | None = None
     if date_from is not None and "times" not in errors and "every_weeks" not in errors:
         try:
-            groups = to_rules(
+            group = to_rule(
                 PlainSchedule(
                     times=times,
                     date_from=date_from,
@@ -125,61 +137,125 @@ def _parse(
             )
         except PlainScheduleError as exc:
             errors.update({k: v for k, v in exc.errors.items() if k not in errors})
-    return groups, errors
+    return group, errors
 
 
-def _preview(
-    db: DbDep,
-    groups: list[RuleGroup],
+def _data(
+    group: RuleGroup, ann: Any, values: dict[str, str], chosen_zones: list[str], tz: str
+) -> ScheduleCreate:
+    """What the form says, as the API would send it (naive instants: wall time in `tz`)."""
+    return ScheduleCreate(
+        announcement_id=ann.id,
+        title=ann.title,
+        zones=chosen_zones,
+        rrule=group.rrule,
+        times=[f"{t:%H:%M}" for t in group.times],
+        start=group.start,
+        end=group.end,
+        exdates=list(group.exdates),
+        timezone=tz,
+        level=_level(values),
+    )
+
+
+def _spec(
+    group: RuleGroup,
+    ann: Any,
     values: dict[str, str],
     chosen_zones: list[str],
     tz: str,
     now: datetime,
-) -> list[dict[str, Any]]:
-    """Next occurrences as the planner will play them (quiet hours and all); nothing stored."""
+    schedule_id: str | None,
+) -> planning.ScheduleSpec:
+    """The planner's view of the form (an edited schedule keeps its id, so it is not its own
+    clash)."""
     zone = ZoneInfo(tz)
-    ann = announcements.get_announcement(db, values["announcement_id"])
-    duration = ann.rendition.duration_ms if ann.rendition else 60_000
-    specs = [
-        planning.ScheduleSpec(
-            id=f"preview-{i}",
-            announcement_id=ann.id,
-            title=ann.title,
-            rrule=g.rrule,
-            start=g.start.replace(tzinfo=zone).astimezone(UTC),
-            end=g.end.replace(tzinfo=zone).astimezone(UTC) if g.end else None,
-            exdates=tuple(d.replace(tzinfo=zone).astimezone(UTC) for d in g.exdates),
-            timezone=tz,
-            level=_level(values),
-            targets=tuple(f"zone:{z}" for z in chosen_zones),
-            duration_ms=duration,
-            volume=None,
-            max_late_s=120,
-            created_at=now,
-            enabled=True,
-        )
-        for i, g in enumerate(groups)
-    ]
-    _, zone_specs, device_specs = timelines.load_specs(db)
-    first = min(g.start for g in groups).replace(tzinfo=zone).astimezone(UTC)
-    start = max(now, first - timedelta(minutes=1))
-    occurrences = planning.plan(
-        specs, zone_specs, device_specs, now=start, horizon=timedelta(days=PREVIEW_DAYS)
+    return planning.ScheduleSpec(
+        id=schedule_id or "preview",
+        announcement_id=ann.id,
+        title=ann.title,
+        rrule=group.rrule,
+        times=group.times,
+        start=group.start.replace(tzinfo=zone).astimezone(UTC),
+        end=group.end.replace(tzinfo=zone).astimezone(UTC) if group.end else None,
+        exdates=tuple(d.replace(tzinfo=zone).astimezone(UTC) for d in group.exdates),
+        timezone=tz,
+        level=_level(values) or ann.level,
+        targets=tuple(f"zone:{z}" for z in chosen_zones),
+        duration_ms=ann.rendition.duration_ms if ann.rendition else 60_000,
+        volume=None,
+        max_late_s=120,
+        created_at=now,
+        enabled=True,
     )
-    seen: dict[datetime, dict[str, Any]] = {}
-    for occ in sorted(occurrences, key=lambda o: o.play_at):
-        row = seen.setdefault(
-            occ.play_at, {"play_at": occ.play_at, "planned_at": occ.planned_at, "targets": []}
+
+
+@dataclass(frozen=True)
+class Caution:
+    """One line of the preview's warnings: what, at which local time of day, how often."""
+
+    kind: str  # "past", "quiet", "clash"
+    at: str  # "06:30" (local)
+    count: int
+    targets: tuple[str, ...] = ()
+    other: str = ""
+    when: str = ""  # the first such occurrence, "17:15, Thứ Sáu 04/12/2026"
+
+
+def _warnings(seen: schedules.Outlook, tz: str, now: datetime) -> list[Caution]:
+    """The outlook's problems grouped by time of day, so 14 days of 23:00 read as one line."""
+    zone = ZoneInfo(tz)
+    today = now.astimezone(zone).date()
+    out: list[Caution] = []
+    past = [p.astimezone(zone) for p in seen.past if p.astimezone(zone).date() == today]
+    for passed in sorted({p.time() for p in past}):
+        out.append(Caution("past", f"{passed:%H:%M}", 1))
+    grouped: dict[tuple[str, str, str], list[datetime]] = {}
+    targets: dict[tuple[str, str, str], set[str]] = {}
+    for skip in seen.skipped:
+        if skip.reason not in ("quiet_hours", "shifted_into_quiet_hours"):
+            continue
+        key = ("quiet", f"{skip.planned_at.astimezone(zone):%H:%M}", "")
+        grouped.setdefault(key, []).append(skip.planned_at)
+        targets.setdefault(key, set()).add(skip.target)
+    for clash in seen.clashes:
+        key = ("clash", f"{clash.planned_at.astimezone(zone):%H:%M}", clash.other_title)
+        grouped.setdefault(key, []).append(clash.planned_at)
+        targets.setdefault(key, set()).update(clash.targets)
+    for (kind, at, other), instants_ in sorted(grouped.items()):
+        first = min(instants_).astimezone(zone)
+        out.append(
+            Caution(
+                kind,
+                at,
+                len(set(instants_)),
+                tuple(sorted(targets[(kind, at, other)])),
+                other,
+                f"{WEEKDAY_LABELS_VI[first.weekday()]} {first:%d/%m/%Y}",
+            )
         )
-        row["targets"].extend(occ.targets)
-    rows = list(seen.values())[:PREVIEW_COUNT]
-    if not rows:  # beyond the planner's window: the rule's own instants still tell the story
-        local = sorted(t for g in groups for t in instants(g, limit=PREVIEW_COUNT))
-        rows = [
-            {"play_at": t.replace(tzinfo=zone), "planned_at": None, "targets": []}
-            for t in local[:PREVIEW_COUNT]
+    return out
+
+
+def _preview(
+    uc: UseCase, spec: planning.ScheduleSpec, group: RuleGroup, tz: str
+) -> tuple[list[dict[str, Any]], list[Caution]]:
+    """Next occurrences as the planner will play them (quiet hours, clashes), and warnings."""
+    zone = ZoneInfo(tz)
+    seen = schedules.outlook(uc.db, spec, now=uc.now, horizon=timedelta(days=PREVIEW_DAYS))
+    rows: list[dict[str, Any]] = [
+        {"play_at": o.play_at, "planned_at": o.planned_at, "targets": list(o.targets)}
+        for o in seen.occurrences
+        if o.play_at >= uc.now  # one that already passed today is not "sắp tới"
+    ][:PREVIEW_COUNT]
+    if not rows:  # beyond the preview's window: the rule's own instants still tell the story
+        local = [
+            t.replace(tzinfo=zone)
+            for t in instants(group, limit=PREVIEW_COUNT)
+            if t.replace(tzinfo=zone) >= uc.now
         ]
-    return rows
+        rows = [{"play_at": t, "planned_at": None, "targets": []} for t in local]
+    return rows, _warnings(seen, tz, uc.now)
 
 
 def _context(
@@ -201,6 +277,7 @@ def _context(
         "weekday_labels": list(enumerate(WEEKDAY_LABELS_VI)),
         "zone_choices": _zone_choices(db, actor),
         "announcement_options": [("", "— Chọn —")] + [(a.id, a.title) for a in _approved(db)],
+        "action_url": BASE + "/moi",
         **extra,
     }
 
@@ -246,7 +323,7 @@ def week_timeline(
 
 @router.get(BASE)
 def list_page(
-    request: Request, actor: PageActor, db: DbDep, now: NowDep, trang: str = ""
+    request: Request, actor: PageActor, db: DbDep, now: NowDep, trang: str = "", tb: str = ""
 ) -> Response:
     """Every schedule, newest first, and each zone's next 7 days as a picture."""
     tz = request.app.state.settings.timezone
@@ -255,6 +332,7 @@ def list_page(
         db, announcement_id=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
     items = [schedules.schedule_public(s) for s in rows]
+    changeable = {s.id for s in rows if can_change_schedule(db, actor, s)}
     today = now.astimezone(ZoneInfo(tz)).date()
     days = [today + timedelta(days=i) for i in range(7)]
     day_labels = [f"{WEEKDAY_LABELS_VI[d.weekday()]} {d:%d/%m}" for d in days]
@@ -268,15 +346,25 @@ def list_page(
             "timeline": week_timeline(db, tz, now),
             "day_labels": day_labels,
             "paging": paginate(page, total),
+            "changeable": changeable,
+            "flash": "Đã xóa lịch phát." if tb == "deleted" else None,
         },
     )
+
+
+def _own_zones(db: DbDep, actor: Actor) -> list[str]:
+    """The zones the form starts with: the operator's own (nobody else's are pre-ticked)."""
+    if actor.role is not Role.OPERATOR:
+        return []
+    known = {z.path for z in _zone_choices(db, actor)}
+    return [z for z in actor.zones if z in known]
 
 
 @router.get(BASE + "/moi")
 def new_page(
     request: Request, actor: PageActor, db: DbDep, now: NowDep, announcement: str = ""
 ) -> Response:
-    """The plain-terms schedule form."""
+    """The plain-terms schedule form, started with the operator's zone and the text's level."""
     today = now.astimezone(ZoneInfo(request.app.state.settings.timezone)).date()
     values = {
         "announcement_id": announcement,
@@ -284,65 +372,188 @@ def new_page(
         "date_from": today.isoformat(),
         "date_to": (today + timedelta(days=7)).isoformat(),
         "every_weeks": "1",
-        "level": "normal",
+        "level": "",
     }
-    return render(request, "schedule_form.html", _context(db, actor, values, [], set(), {}))
+    if announcement:
+        found = db.get(Announcement, announcement)
+        if found is not None and found.level in ("normal", "priority"):
+            values["level"] = found.level
+    ctx = _context(db, actor, values, _own_zones(db, actor), set(), {})
+    return render(request, "schedule_form.html", ctx)
+
+
+def _refused(
+    request: Request,
+    uc: UseCase,
+    exc: ServiceError | Forbidden,
+    form: tuple[dict[str, str], list[str], set[int]],
+    **extra: Any,
+) -> Response:
+    """The form again with the refusal beside its field (or above the buttons)."""
+    uc.db.rollback()
+    values, chosen_zones, weekdays = form
+    field = refusal_field(exc)
+    if isinstance(exc, ServiceError) and "announcement" in exc.code:
+        field = "announcement_id"
+    errors = {field: refusal_message(exc)} if field else {}
+    ctx = _context(
+        uc.db,
+        uc.actor,
+        values,
+        chosen_zones,
+        weekdays,
+        errors,
+        error=None if field else refusal_message(exc),
+        **extra,
+    )
+    return render(request, "schedule_form.html", ctx, status=refusal_status(exc))
+
+
+async def _submit(request: Request, uc: UseCase, schedule_id: str | None) -> Response:
+    """Preview (action=preview) or save a new schedule / the edited `schedule_id`."""
+    db, actor = uc.db, uc.actor
+    tz = uc.settings.timezone
+    form = _form(await request.form())
+    values, chosen_zones, weekdays = form
+    extra: dict[str, Any] = {}
+    if schedule_id is not None:
+        extra = {"editing": schedule_id, "action_url": f"{BASE}/{schedule_id}/sua"}
+        extra["title"] = "Sửa lịch phát"
+    group, errors = _parse(values, chosen_zones, weekdays)
+    if errors or group is None:
+        ctx = _context(db, actor, values, chosen_zones, weekdays, errors, **extra)
+        return render(request, "schedule_form.html", ctx, status=422)
+    confirmed = values.get("confirm") == "1"
+    try:
+        ann = announcements.require_approved(db, values["announcement_id"])
+        data = _data(group, ann, values, chosen_zones, tz)
+        if values.get("action") != "save":
+            spec = _spec(group, ann, values, chosen_zones, tz, uc.now, schedule_id)
+            # The service's refusal (nothing would play), said before anything is saved.
+            schedules.require_plays(db, spec, uc.now)
+            preview, warnings = _preview(uc, spec, group, tz)
+            ctx = _context(
+                db,
+                actor,
+                values,
+                chosen_zones,
+                weekdays,
+                {},
+                preview=preview,
+                warnings=warnings,
+                tz=tz,
+                times_said=times_vi(group.times),
+                **extra,
+            )
+            return render(request, "schedule_form.html", ctx)
+        if schedule_id is None:
+            saved = schedules.create_schedule(uc, data, confirmed=confirmed)
+            flash = "saved"
+        else:
+            update = ScheduleUpdate(**data.model_dump(exclude={"max_late_s", "enabled", "volume"}))
+            saved = schedules.update_schedule(uc, schedule_id, update, confirmed=confirmed)
+            flash = "edited"
+    except (Forbidden, ServiceError) as exc:
+        return _refused(request, uc, exc, form, **extra)
+    return RedirectResponse(f"{BASE}/{saved.id}?tb={flash}", status_code=303)
 
 
 @router.post(BASE + "/moi")
 async def create(request: Request, uc: PageUseCase) -> Response:
-    """Preview the next occurrences (action=preview) or save the schedule(s)."""
-    db, actor = uc.db, uc.actor
-    tz = uc.settings.timezone
-    values, chosen_zones, weekdays = _form(await request.form())
-    groups, errors = _parse(values, chosen_zones, weekdays)
-    if errors:
-        ctx = _context(db, actor, values, chosen_zones, weekdays, errors)
-        return render(request, "schedule_form.html", ctx, status=422)
+    """Preview the next occurrences and warnings (action=preview) or save the schedule."""
+    return await _submit(request, uc, None)
+
+
+def _changeable(db: DbDep, actor: Actor, schedule_id: str) -> Schedule:
+    """The schedule, if this person may change it; otherwise refused as the service would."""
+    schedule = schedules.get_schedule(db, schedule_id)
+    if not can_change_schedule(db, actor, schedule):
+        rights.require_schedule(db, actor, schedule)  # raises the service's own refusal
+        raise Forbidden("not_writer", "Bạn không được sửa lịch phát.")
+    return schedule
+
+
+@router.get(BASE + "/{schedule_id}/sua")
+def edit_page(request: Request, schedule_id: str, actor: PageActor, db: DbDep) -> Response:
+    """The schedule in the plain-terms form; a rule the form cannot say is not offered."""
+    schedule = _changeable(db, actor, schedule_id)
+    public = schedules.schedule_public(schedule)
+    zone = ZoneInfo(public.timezone)
+    plain = plain_of(
+        public.rrule,
+        schedules.times_of(schedule),
+        public.start.astimezone(zone).replace(tzinfo=None),
+        public.end.astimezone(zone).replace(tzinfo=None) if public.end else None,
+        tuple(d.astimezone(zone).replace(tzinfo=None) for d in public.exdates),
+    )
+    if plain is None or public.devices:
+        return RedirectResponse(f"{BASE}/{schedule_id}?tb=custom", status_code=303)
+    days = plain.pop("weekdays")
+    weekdays = {int(d) for d in days} if isinstance(days, list) else set()
+    values = {k: str(v) for k, v in plain.items()}
+    values |= {"announcement_id": public.announcement_id, "level": public.level}
+    ctx = _context(
+        db,
+        actor,
+        values,
+        public.zones,
+        weekdays,
+        {},
+        editing=schedule_id,
+        action_url=f"{BASE}/{schedule_id}/sua",
+        title="Sửa lịch phát",
+    )
+    return render(request, "schedule_form.html", ctx)
+
+
+@router.post(BASE + "/{schedule_id}/sua")
+async def edit(request: Request, schedule_id: str, uc: PageUseCase) -> Response:
+    """Preview or save the edited schedule (checked again as a whole by the service)."""
+    return await _submit(request, uc, schedule_id)
+
+
+def _set_enabled(uc: UseCase, schedule_id: str, enabled: bool, flash: str) -> Response:
     try:
-        ann = announcements.require_approved(db, values["announcement_id"])
-        if values.get("action") != "save":
-            preview = _preview(db, groups, values, chosen_zones, tz, uc.now)
-            ctx = _context(db, actor, values, chosen_zones, weekdays, {}, preview=preview, tz=tz)
-            return render(request, "schedule_form.html", ctx)
-        created = [
-            schedules.create_schedule(
-                uc,
-                ScheduleCreate(
-                    announcement_id=ann.id,
-                    title=ann.title,
-                    zones=chosen_zones,
-                    rrule=g.rrule,
-                    start=g.start,
-                    end=g.end,
-                    exdates=list(g.exdates),
-                    timezone=tz,
-                    level=_level(values),
-                ),
-                confirmed=values.get("confirm") == "1",
-            )
-            for g in groups
-        ]
-    except Forbidden as exc:
-        db.rollback()
-        field = "zones" if exc.code == "outside_zone" else "level"
-        ctx = _context(db, actor, values, chosen_zones, weekdays, {field: refusal_message(exc)})
-        return render(request, "schedule_form.html", ctx, status=403)
+        schedules.update_schedule(uc, schedule_id, ScheduleUpdate(enabled=enabled))
     except ServiceError as exc:
-        db.rollback()
-        on_announcement = "announcement" in exc.code
-        errs = {"announcement_id": service_message(exc)} if on_announcement else {}
-        ctx = _context(
-            db,
-            actor,
-            values,
-            chosen_zones,
-            weekdays,
-            errs,
-            error=None if on_announcement else service_message(exc),
-        )
-        return render(request, "schedule_form.html", ctx, status=422)
-    return RedirectResponse(f"{BASE}/{created[0].id}?tb=saved", status_code=303)
+        uc.db.rollback()
+        code = exc.code if exc.code in ("schedule_in_past", "all_in_quiet_hours") else "failed"
+        return RedirectResponse(f"{BASE}/{schedule_id}?loi={code}", status_code=303)
+    return RedirectResponse(f"{BASE}/{schedule_id}?tb={flash}", status_code=303)
+
+
+@router.post(BASE + "/{schedule_id}/tam-dung")
+def pause(schedule_id: str, uc: PageUseCase) -> Response:
+    """Pause: nothing of this schedule plays until it is resumed."""
+    return _set_enabled(uc, schedule_id, False, "paused")
+
+
+@router.post(BASE + "/{schedule_id}/chay-lai")
+def resume(schedule_id: str, uc: PageUseCase) -> Response:
+    """Resume a paused schedule (refused with the reason if nothing would play)."""
+    return _set_enabled(uc, schedule_id, True, "resumed")
+
+
+@router.get(BASE + "/{schedule_id}/xoa")
+def delete_page(request: Request, schedule_id: str, actor: PageActor, db: DbDep) -> Response:
+    """Ask before deleting: what the schedule is, and that its broadcasts stop."""
+    schedule = _changeable(db, actor, schedule_id)
+    return render(
+        request,
+        "schedule_delete.html",
+        {
+            "title": "Xóa lịch phát",
+            "active": BASE,
+            "schedule": schedules.schedule_public(schedule),
+        },
+    )
+
+
+@router.post(BASE + "/{schedule_id}/xoa")
+def delete(schedule_id: str, uc: PageUseCase) -> Response:
+    """Delete the schedule (audited by the service); back to the list."""
+    schedules.delete_schedule(uc, schedule_id)
+    return RedirectResponse(f"{BASE}?tb=deleted", status_code=303)
 
 
 def _ics_text(value: str) -> str:
@@ -351,29 +562,52 @@ def _ics_text(value: str) -> str:
 
 
 def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
-    """The schedule as an iCalendar VEVENT with its recurrence rule, in its own time zone."""
+    """The schedule as iCalendar, in its own time zone: one VEVENT, or one per time of day.
+
+    RFC 5545 says a VEVENT SHOULD NOT hold several RRULEs, so a schedule with several times
+    of day is one event series per time (UIDs `<id>-HHMM@commune-pa`), each with the same
+    days rule narrowed to its time and its own first instant as DTSTART.
+    """
     tz = ZoneInfo(schedule.timezone)
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//commune-pa//lich-phat//VI"]
     start = schedule.start.astimezone(tz)
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//commune-pa//lich-phat//VI",
-        "BEGIN:VEVENT",
-        f"UID:{schedule.id}@commune-pa",
-        f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
-        f"DTSTART;TZID={schedule.timezone}:{start:%Y%m%dT%H%M%S}",
-        f"DURATION:PT{max(1, round(duration_ms / 1000))}S",
-        f"SUMMARY:{_ics_text(schedule.title)}",
-        f"LOCATION:{_ics_text(', '.join(schedule.zones + schedule.devices))}",
-    ]
-    if schedule.rrule:
-        rule = schedule.rrule
-        if schedule.end is not None and "UNTIL=" not in rule and "COUNT=" not in rule:
-            rule += f";UNTIL={schedule.end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
-        lines.append(f"RRULE:{rule}")
-    for ex in schedule.exdates:
-        lines.append(f"EXDATE;TZID={schedule.timezone}:{ex.astimezone(tz):%Y%m%dT%H%M%S}")
-    lines += ["END:VEVENT", "END:VCALENDAR"]
+    times = [time.fromisoformat(t) for t in schedule.times or []]
+    series: list[tuple[str, datetime | None, str | None]] = []
+    until = None
+    if schedule.end is not None:
+        until = schedule.end.astimezone(tz).replace(tzinfo=None)
+    if not times:
+        series.append(("", start.replace(tzinfo=None), schedule.rrule))
+    for at in times:
+        if schedule.rrule is None:
+            first: datetime | None = datetime.combine(start.date(), at)
+            rule = None
+        else:
+            rule = planning.timed_rule(schedule.rrule, at)
+            first = first_local(rule, start.replace(tzinfo=None), until=until)
+        series.append((f"-{at:%H%M}", first, rule))
+    for suffix, first, rule in series:
+        if first is None:
+            continue
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{schedule.id}{suffix}@commune-pa",
+            f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+            f"DTSTART;TZID={schedule.timezone}:{first:%Y%m%dT%H%M%S}",
+            f"DURATION:PT{max(1, round(duration_ms / 1000))}S",
+            f"SUMMARY:{_ics_text(schedule.title)}",
+            f"LOCATION:{_ics_text(', '.join(schedule.zones + schedule.devices))}",
+        ]
+        if rule:
+            if schedule.end is not None and "UNTIL=" not in rule and "COUNT=" not in rule:
+                rule += f";UNTIL={schedule.end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+            lines.append(f"RRULE:{rule}")
+        for ex in schedule.exdates:
+            local = ex.astimezone(tz)
+            if not suffix or f"-{local:%H%M}" == suffix:
+                lines.append(f"EXDATE;TZID={schedule.timezone}:{local:%Y%m%dT%H%M%S}")
+        lines.append("END:VEVENT")
+    lines.append("END:VCALENDAR")
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -394,11 +628,27 @@ def ics_export(schedule_id: str, actor: PageActor, db: DbDep, now: NowDep) -> Re
     )
 
 
+FLASHES = {
+    "saved": "Đã lưu lịch phát.",
+    "edited": "Đã lưu thay đổi của lịch phát.",
+    "paused": "Đã tạm dừng lịch phát: các buổi phát sắp tới sẽ không phát.",
+    "resumed": "Lịch phát đã chạy lại.",
+    "custom": "Lịch này được lập bằng quy tắc lặp riêng: ở đây chỉ tạm dừng, chạy lại "
+    "hoặc xóa được.",
+}
+
+
 @router.get(BASE + "/{schedule_id}")
 def detail_page(
-    request: Request, schedule_id: str, actor: PageActor, db: DbDep, now: NowDep, tb: str = ""
+    request: Request,
+    schedule_id: str,
+    actor: PageActor,
+    db: DbDep,
+    now: NowDep,
+    tb: str = "",
+    loi: str = "",
 ) -> Response:
-    """One schedule and its occurrences over the next 7 days."""
+    """One schedule, its occurrences over the next 7 days, and what this person may do."""
     schedule = schedules.get_schedule(db, schedule_id)
     end = now + timedelta(days=7)
     stored = timelines.stored_statuses(db, schedule_id, now, end)
@@ -407,6 +657,9 @@ def detail_page(
         for o in timelines.preview(db, schedule_id, start=now, end=end)
         if o.play_at < end
     ]
+    error = None
+    if loi:
+        error = MESSAGES_VI.get(loi, "Không làm được việc này ở trạng thái hiện tại.")
     return render(
         request,
         "schedule.html",
@@ -416,6 +669,8 @@ def detail_page(
             "schedule": schedules.schedule_public(schedule),
             "occurrences": occurrences,
             "tz": schedule.timezone,
-            "flash": "Đã lưu lịch phát." if tb == "saved" else None,
+            "flash": FLASHES.get(tb),
+            "error": error,
+            "may_change": can_change_schedule(db, actor, schedule),
         },
     )

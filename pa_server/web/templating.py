@@ -9,7 +9,7 @@ a rule as stored.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -99,13 +99,28 @@ class Names:
 
     @cached_property
     def rejected(self) -> frozenset[str]:
-        """Ids of announcements archived by a rejection (the audit log says so)."""
+        """Ids of announcements archived by a rejection (the audit log says so).
+
+        A rejection stops counting once the announcement is re-drafted ("Soạn lại"): archived
+        by hand after that, it is "Lưu trữ" on every page, not "Bị từ chối".
+        """
         from pa_server.auth.models import AuditEntry
 
-        query = select(AuditEntry.entity_id).where(
-            AuditEntry.action == "reject", AuditEntry.entity == "announcements"
+        query = (
+            select(AuditEntry.entity_id, AuditEntry.action, AuditEntry.after)
+            .where(
+                AuditEntry.entity == "announcements",
+                AuditEntry.action.in_(("reject", "update")),
+            )
+            .order_by(AuditEntry.id)
         )
-        return frozenset(r[0] for r in self._query(query))
+        rejected: set[str] = set()
+        for entity_id, action, after in self._query(query):
+            if action == "reject":
+                rejected.add(entity_id)
+            elif isinstance(after, dict) and after.get("status") == "draft":
+                rejected.discard(entity_id)
+        return frozenset(rejected)
 
     def _one(self, path: str) -> str:
         return self._zones.get(path) or "khu vực không còn tồn tại"
@@ -230,6 +245,7 @@ def _schedule_text(ctx: Context, schedule: Any, tz: str | None = None) -> str:
             zone,
             exdates=list(getattr(schedule, "exdates", ()) or ()),
             today=today,
+            times=[time.fromisoformat(t) for t in getattr(schedule, "times", ()) or ()],
         )
     except (KeyError, ValueError):
         log.exception("schedule %s could not be described", getattr(schedule, "id", "?"))

@@ -6,12 +6,14 @@ loudspeaker, devices online, offline and never seen (one reporting an English er
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
 from pa_server.auth import accounts
+from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.db.models import DeviceState, Receipt
 from pa_server.live.engine import FakeLiveEngine
 from pa_server.schemas.announcements import AnnouncementCreate
@@ -170,3 +172,17 @@ class SilentRelay:
 
     def stop(self) -> None:
         pass
+def sign_in_demo(client: TestClient, username: str) -> str:
+    """Sign in as a demo account (any earlier session dropped); returns the page CSRF token."""
+    client.cookies.clear()
+    page = client.get("/dang-nhap").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    r = client.post(
+        "/dang-nhap",
+        data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token.group(1)},
+    )
+    assert r.status_code == 303, r.text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
+    assert found
+    return found.group(1)

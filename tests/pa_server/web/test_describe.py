@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from pa_server.web.describe import describe_schedule, join_vi, weekdays_vi
-from pa_server.web.recurrence import PlainSchedule, to_rules
+from pa_server.web.recurrence import PlainSchedule, to_rule
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 START = datetime(2026, 12, 2, 17, 15, tzinfo=HCM)
@@ -116,8 +116,8 @@ def test_every_rule_the_plain_form_writes_is_said() -> None:
         date_to=date(2026, 12, 31),
         weekdays=frozenset({0, 2, 4}),
     )
-    (group,) = to_rules(plain)
-    text = describe_schedule(group.rrule, group.start, group.end, today=TODAY)
+    group = to_rule(plain)
+    text = describe_schedule(group.rrule, group.start, group.end, today=TODAY, times=group.times)
     assert text == "Thứ Hai, Tư, Sáu lúc 06:00 và 17:00, từ 02/12 đến 31/12"
 
 
@@ -126,3 +126,10 @@ def test_helpers() -> None:
     assert weekdays_vi([4, 0, 2]) == "Thứ Hai, Tư, Sáu"
     assert weekdays_vi([5, 6]) == "Thứ Bảy, Chủ Nhật"
     assert weekdays_vi([2, 3, 4, 5]) == "Thứ Tư đến Thứ Bảy"
+
+
+def test_one_day_several_times_is_said() -> None:
+    text = describe_schedule(
+        None, datetime(2026, 12, 5), None, times=[time(17, 15), time(6, 30)], today=TODAY
+    )
+    assert text == "Ngày 05/12/2026 lúc 06:30 và 17:15"

@@ -80,7 +80,10 @@ def test_operator_composes_approver_approves_and_schedules(
     assert page.locator("[data-testid=timeline] .mark").count() >= 2
     page.go_back()
     ics = page.request.get(page.url.split("?")[0] + ".ics").text()
-    assert "BEGIN:VEVENT" in ics and "RRULE:FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0" in ics
+    # One schedule, one VEVENT per time of day (RFC 5545: one RRULE per VEVENT).
+    assert ics.count("BEGIN:VEVENT") == 2
+    assert "RRULE:FREQ=DAILY;BYHOUR=6;BYMINUTE=0;BYSECOND=0" in ics
+    assert "RRULE:FREQ=DAILY;BYHOUR=17;BYMINUTE=0;BYSECOND=0" in ics
     assert "DTSTART;TZID=Asia/Ho_Chi_Minh:" in ics
 
     # The whole story is in the audit log, by name.

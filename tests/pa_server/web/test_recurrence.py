@@ -12,7 +12,8 @@ from pa_server.web.recurrence import (
     instants,
     parse_dates,
     parse_times,
-    to_rules,
+    plain_of,
+    to_rule,
 )
 
 
@@ -34,9 +35,10 @@ def test_bluezone_campaign_daily_two_times_with_exception() -> None:
         date_to=date(2026, 8, 31),
         except_dates=(date(2026, 8, 15),),
     )
-    [group] = to_rules(plain)
-    assert group.rrule == "FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0;BYSECOND=0"
-    assert group.start == datetime(2026, 8, 10, 6, 0)
+    group = to_rule(plain)
+    assert group.rrule == "FREQ=DAILY"
+    assert group.times == (time(6, 0), time(17, 0))
+    assert group.start == datetime(2026, 8, 10, 0, 0)
     assert group.end == datetime(2026, 8, 31, 23, 59, 59)
     assert group.exdates == (datetime(2026, 8, 15, 6, 0), datetime(2026, 8, 15, 17, 0))
     got = instants(group, limit=100)
@@ -45,17 +47,14 @@ def test_bluezone_campaign_daily_two_times_with_exception() -> None:
     assert got[-1] == datetime(2026, 8, 31, 17, 0)
 
 
-def test_times_with_different_minutes_make_separate_rules() -> None:
+def test_times_with_different_minutes_are_one_schedule() -> None:
     plain = PlainSchedule(
-        times=(time(6, 0), time(11, 30), time(17, 0)), date_from=date(2026, 8, 10)
+        times=(time(6, 30), time(11, 0), time(17, 15)), date_from=date(2026, 8, 10)
     )
-    groups = to_rules(plain)
-    assert [g.rrule for g in groups] == [
-        "FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0;BYSECOND=0",
-        "FREQ=DAILY;BYHOUR=11;BYMINUTE=30;BYSECOND=0",
-    ]
-    first_day = sorted(t for g in groups for t in instants(g, limit=3))[:3]
-    assert [t.time() for t in first_day] == [time(6, 0), time(11, 30), time(17, 0)]
+    group = to_rule(plain)
+    assert group.rrule == "FREQ=DAILY" and len(group.times) == 3
+    first_day = instants(group, limit=3)
+    assert [t.time() for t in first_day] == [time(6, 30), time(11, 0), time(17, 15)]
 
 
 def test_weekdays_every_two_weeks_starts_on_first_matching_day() -> None:
@@ -63,17 +62,37 @@ def test_weekdays_every_two_weeks_starts_on_first_matching_day() -> None:
     plain = PlainSchedule(
         times=(time(7, 0),), date_from=date(2026, 8, 10), weekdays=frozenset({2, 4}), every_weeks=2
     )
-    [group] = to_rules(plain)
-    assert group.rrule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE,FR;BYHOUR=7;BYMINUTE=0;BYSECOND=0"
-    assert group.start == datetime(2026, 8, 12, 7, 0)
+    group = to_rule(plain)
+    assert group.rrule == "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE,FR"
     assert [d.day for d in instants(group, limit=4)] == [12, 14, 26, 28]
 
 
-def test_one_off() -> None:
-    [group] = to_rules(
-        PlainSchedule(times=(time(8, 15),), date_from=date(2026, 9, 2), date_to=date(2026, 9, 2))
+def test_one_day_several_times() -> None:
+    group = to_rule(
+        PlainSchedule(
+            times=(time(8, 15), time(16, 0)), date_from=date(2026, 9, 2), date_to=date(2026, 9, 2)
+        )
     )
-    assert group.rrule is None and group.start == datetime(2026, 9, 2, 8, 15)
+    assert group.rrule is None and group.start == datetime(2026, 9, 2, 0, 0)
+    assert instants(group, limit=5) == [datetime(2026, 9, 2, 8, 15), datetime(2026, 9, 2, 16, 0)]
+
+
+def test_stored_schedules_read_back_into_the_form() -> None:
+    start = datetime(2026, 12, 2)
+    end = datetime(2026, 12, 31, 23, 59, 59)
+    assert plain_of("FREQ=WEEKLY;BYDAY=MO,WE,FR", (time(6, 30), time(17, 15)), start, end, ()) == {
+        "times": "06:30, 17:15",
+        "date_from": "02/12/2026",
+        "date_to": "31/12/2026",
+        "every_weeks": "1",
+        "weekdays": [0, 2, 4],
+        "except_dates": "",
+    }
+    # An older schedule with its times in the rule.
+    legacy = plain_of("FREQ=DAILY;BYHOUR=6,17;BYMINUTE=0", (), start, None, ())
+    assert legacy is not None and legacy["times"] == "06:00, 17:00" and legacy["date_to"] == ""
+    # What the form cannot say is not offered in it.
+    assert plain_of("FREQ=MONTHLY;BYMONTHDAY=1", (time(7, 0),), start, None, ()) is None
 
 
 @pytest.mark.parametrize(
@@ -102,5 +121,5 @@ def test_one_off() -> None:
 )
 def test_bad_plain_schedules_name_the_field(plain: PlainSchedule, field: str) -> None:
     with pytest.raises(PlainScheduleError) as exc:
-        to_rules(plain)
+        to_rule(plain)
     assert field in exc.value.errors

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pa_server.app import create_app
-from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.config import Settings
 from tests.pa_server.web.support import COMMUNE, World, seed_world
+from tests.pa_server.web.support import sign_in_demo as _sign_in
 from tests.pa_server.web.visible_text import Checked, problems, visible_text
 
 ROLES = ("quantri", "duyet", "vanhanh")
@@ -39,21 +38,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield seed_world(client)
 
 
-def _sign_in(client: TestClient, username: str) -> str:
-    client.cookies.clear()
-    page = client.get("/dang-nhap").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert token
-    r = client.post(
-        "/dang-nhap",
-        data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token.group(1)},
-    )
-    assert r.status_code == 303, r.text
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text)
-    assert found
-    return found.group(1)
-
-
 def _pages(w: World) -> list[str]:
     return [
         "/",
@@ -66,9 +50,19 @@ def _pages(w: World) -> list[str]:
         f"/thong-bao/{w.rejected}",
         f"/thong-bao/{w.approved}",
         f"/thong-bao/{w.approved}/phat-ngay",
+        f"/thong-bao/{w.approved}/sua",
+        f"/thong-bao/{w.draft}/sua?tb=redraft",
+        f"/thong-bao/{w.approved}?tb=edited",
+        f"/thong-bao/{w.approved}?tb=archived",
+        "/lich-phat?tb=deleted",
         "/lich-phat",
         "/lich-phat/moi",
         f"/lich-phat/{w.schedule}",
+        f"/lich-phat/{w.schedule}/sua",
+        f"/lich-phat/{w.schedule}/xoa",
+        f"/lich-phat/{w.schedule}?tb=custom",
+        f"/lich-phat/{w.schedule}?loi=schedule_in_past",
+        "/lich-phat/khong-co/sua",
         f"/phat/{w.broadcast}",
         "/truc-tiep",
         f"/truc-tiep/{w.live_mic}",
@@ -118,7 +112,25 @@ def test_every_page_speaks_vietnamese_only(world: World, username: str) -> None:
             "zone": "vinh-tuong/khong-co",
             "action": "preview",
         },
+        # A preview with warnings (quiet hours, the demo campaign's 17:00), and a refusal.
+        "/lich-phat/moi?canh-bao": {
+            "announcement_id": world.approved,
+            "times": "22:00, 17:00, 06:30",
+            "date_from": "01/12/2026",
+            "date_to": "31/12/2026",
+            "zone": COMMUNE,
+            "action": "preview",
+        },
+        "/lich-phat/moi?tu-choi": {
+            "announcement_id": world.approved,
+            "times": "23:00",
+            "date_from": "01/12/2026",
+            "zone": COMMUNE,
+            "action": "preview",
+        },
         "/thong-bao/moi": {"title": "", "text": "", "action": "save"},
+        "/thong-bao/moi?khong-doc-duoc": {"title": "Thử", "text": "!!! ??? 😀", "action": "save"},
+        f"/thong-bao/{world.draft}/sua": {"title": "", "text": "?!"},
         f"/thong-bao/{world.approved}/phat-ngay": {"level": "emergency"},
         "/truc-tiep": {"source": "relay", "title": "", "url": "file:///x", "minutes": "0"},
         "/truc-tiep/chuong-trinh": {"p_title": "VOV", "p_url": "ftp://x", "p_minutes": "30"},
