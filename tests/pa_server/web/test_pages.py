@@ -14,6 +14,7 @@ from pa_server.app import create_app
 from pa_server.auth import accounts
 from pa_server.config import Settings
 from pa_server.services.context import UseCase, cli_actor
+from tests.pa_server.server_fixtures import add_zone
 
 PASSWORD = "mat-khau-dai-1"
 NOW = datetime(2026, 8, 10, tzinfo=UTC)
@@ -204,13 +205,12 @@ class RecordingDispatcher:
 
 def test_device_commands_inside_zone_only(client: TestClient) -> None:
     from pa_server.schemas.devices import DeviceCreate
-    from pa_server.schemas.zones import ZoneCreate
-    from pa_server.services import devices, zones
+    from pa_server.services import devices
 
     app = client.app
     with app.state.sessions() as db:  # type: ignore[attr-defined]
         for path in ("huyen", "huyen/xa-a", "huyen/xa-b"):
-            zones.create_zone(db, ZoneCreate(path=path, name=path), default_timezone="UTC", now=NOW)
+            add_zone(db, path, path, timezone="UTC")
         uc = UseCase(db, cli_actor(), NOW, app.state.settings)  # type: ignore[attr-defined]
         devices.create_device(uc, DeviceCreate(id="loa-a", zone="huyen/xa-a"))
         devices.create_device(uc, DeviceCreate(id="loa-b", zone="huyen/xa-b"))
@@ -236,14 +236,11 @@ def test_device_commands_inside_zone_only(client: TestClient) -> None:
 def test_device_state_shown(client: TestClient) -> None:
     from pa_server.db.models import DeviceState
     from pa_server.schemas.devices import DeviceCreate
-    from pa_server.schemas.zones import ZoneCreate
-    from pa_server.services import devices, zones
+    from pa_server.services import devices
 
     app = client.app
     with app.state.sessions() as db:  # type: ignore[attr-defined]
-        zones.create_zone(
-            db, ZoneCreate(path="huyen", name="Huyện"), default_timezone="UTC", now=NOW
-        )
+        add_zone(db, "huyen", "Huyện", timezone="UTC")
         uc = UseCase(db, cli_actor(), NOW, app.state.settings)  # type: ignore[attr-defined]
         devices.create_device(uc, DeviceCreate(id="loa-1", zone="huyen"))
         payload = {
