@@ -229,8 +229,12 @@ def test_device_commands_inside_zone_only(client: TestClient) -> None:
     assert r.status_code == 403 and len(recorder.commands) == 2
     r = client.post("/thiet-bi/loa-a/am-luong", data={"csrf_token": csrf, "volume": "900"})
     assert r.headers["location"] == "/thiet-bi?tb=bad-volume"
+    # Their own commune's loudspeakers first; every one when they ask for all.
     page = client.get("/thiet-bi").text
-    assert "loa-a" in page and "loa-b" in page
+    assert 'data-device="loa-a"' in page and 'data-device="loa-b"' not in page
+    page = client.get("/thiet-bi?zone=*").text
+    assert 'data-device="loa-a"' in page and 'data-device="loa-b"' in page
+    assert 'action="/thiet-bi/loa-b/ping"' not in page
 
 
 def test_device_state_shown(client: TestClient) -> None:
