@@ -173,6 +173,22 @@ def test_admin_adds_user_errors_beside_fields(client: TestClient) -> None:
     )
     assert r.status_code == 422
     assert 'id="e-username"' in r.text and 'value="Bình Sai"' in r.text
+    # A zone that does not exist is never given (a tampered form, a deleted zone).
+    r = client.post(
+        "/nguoi-dung",
+        data={
+            "csrf_token": csrf,
+            "username": "binh",
+            "role": "operator",
+            "zones": "huyen/xa-b",
+            "password": PASSWORD,
+        },
+    )
+    assert r.status_code == 422 and "Khu vực được giao không tồn tại." in r.text
+    with client.app.state.sessions() as db:  # type: ignore[attr-defined]
+        for path in ("huyen", "huyen/xa-b"):
+            add_zone(db, path, path)
+        db.commit()
     r = client.post(
         "/nguoi-dung",
         data={
@@ -261,7 +277,7 @@ def test_device_state_shown(client: TestClient) -> None:
         )
         db.commit()
     sign_in(client, "quantri")
-    page = client.get("/thiet-bi").text
+    page = client.get("/thiet-bi/loa-1").text  # the loudspeaker's own page has every fact
     shown_texts = (
         "Trực tuyến",
         "lệch 12 mili giây",
