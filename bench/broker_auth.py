@@ -61,9 +61,7 @@ def main(n: int) -> None:
         logins = []
         with sessions() as s:
             uc = UseCase(s, cli_actor(), utc_now(), Settings(data_dir=Path(tmp)))
-            zones.create_zone(
-                s, ZoneCreate(path="vt", name="vt"), default_timezone="UTC", now=utc_now()
-            )
+            zones.create_zone(uc, ZoneCreate(path="vt", name="vt", timezone="UTC"))
             for i in range(n):
                 device, password = devices.create_device(
                     uc, DeviceCreate(id=f"loa-{i:05d}", zone="vt")

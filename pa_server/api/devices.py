@@ -8,8 +8,10 @@ from pa_server.api.deps import Limit, Offset, SessionDep, SettingsDep, UseCaseDe
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
 from pa_server.schemas.devices import (
     CommandSent,
+    DeviceConfig,
     DeviceCreate,
     DeviceCreated,
+    DeviceMove,
     DevicePublic,
     DeviceStatePublic,
     DeviceUpdate,
@@ -17,6 +19,7 @@ from pa_server.schemas.devices import (
 )
 from pa_server.services import devices
 from pa_server.services.errors import NotFound
+from pa_server.services.provisioning import device_config_toml
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -38,13 +41,15 @@ def list_devices(
 
 @router.post("", response_model=DeviceCreated, status_code=status.HTTP_201_CREATED)
 def create_device(data: DeviceCreate, uc: UseCaseDep) -> DeviceCreated:
-    """Register a device; the response holds its broker password, shown only this once."""
+    """Register a device (no `id`: derived from zone and name); the response holds its broker
+    password and agent config, shown only this once."""
     device, password = devices.create_device(uc, data)
     public = devices.device_public(device)
     return DeviceCreated(
         **public.model_dump(by_alias=False),
         mqtt_username=device.id,
         mqtt_password=password,
+        agent_config=device_config_toml(device, password, uc.settings),
     )
 
 
@@ -63,9 +68,33 @@ def update_device(device_id: str, data: DeviceUpdate, uc: UseCaseDep) -> DeviceP
     return devices.device_public(devices.update_device(uc, device_id, data))
 
 
+@router.post("/{device_id}/move", response_model=DeviceConfig)
+def move_device(device_id: str, data: DeviceMove, uc: UseCaseDep) -> DeviceConfig:
+    """Move a device to another zone; returns its new password and agent config (the config
+    names the zone, so the agent needs the new one to hear its new zone)."""
+    device, password = devices.move_device(uc, device_id, data.zone)
+    return DeviceConfig(
+        device_id=device.id,
+        mqtt_password=password,
+        agent_config=device_config_toml(device, password, uc.settings),
+    )
+
+
+@router.post("/{device_id}/password", response_model=DeviceConfig)
+def reset_password(device_id: str, uc: UseCaseDep) -> DeviceConfig:
+    """Give a device a new broker password; returns it and the agent config holding it."""
+    password = devices.reset_password(uc, device_id)
+    device = devices.get_device(uc.db, device_id)
+    return DeviceConfig(
+        device_id=device.id,
+        mqtt_password=password,
+        agent_config=device_config_toml(device, password, uc.settings),
+    )
+
+
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_device(device_id: str, uc: UseCaseDep) -> None:
-    """Remove a device no schedule names."""
+    """Retire a device; 409 `device_in_use` while a schedule names it itself."""
     devices.delete_device(uc, device_id)
 
 

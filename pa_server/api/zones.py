@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from pa_server.api.deps import CurrentUser, NowDep, SessionDep, SettingsDep
-from pa_server.auth.rights import require_admin
+from pa_server.api.deps import SessionDep, UseCaseDep
 from pa_server.schemas.zones import ZoneCreate, ZoneNode, ZonePublic, ZoneUpdate
 from pa_server.services import zones
 
@@ -25,13 +24,10 @@ def zone_tree(session: SessionDep) -> list[ZoneNode]:
 
 
 @router.post("", response_model=ZonePublic, status_code=status.HTTP_201_CREATED)
-def create_zone(
-    data: ZoneCreate, session: SessionDep, settings: SettingsDep, now: NowDep, user: CurrentUser
-) -> ZonePublic:
-    """Add a zone under an existing parent (admins)."""
-    require_admin(user)
-    zone = zones.create_zone(session, data, default_timezone=settings.timezone, now=now)
-    return ZonePublic.model_validate(zone)
+def create_zone(data: ZoneCreate, uc: UseCaseDep) -> ZonePublic:
+    """Add a zone under an existing parent (admins): by `parent` and Vietnamese `name` (the slug
+    path is derived, unique among siblings), or by an explicit `path`."""
+    return ZonePublic.model_validate(zones.create_zone(uc, data))
 
 
 @router.get("/{path:path}", response_model=ZonePublic)
@@ -41,16 +37,12 @@ def get_zone(path: str, session: SessionDep) -> ZonePublic:
 
 
 @router.patch("/{path:path}", response_model=ZonePublic)
-def update_zone(
-    path: str, data: ZoneUpdate, session: SessionDep, now: NowDep, user: CurrentUser
-) -> ZonePublic:
-    """Rename a zone or change its quiet hours, time zone or default volume (admins)."""
-    require_admin(user)
-    return ZonePublic.model_validate(zones.update_zone(session, path, data, now=now))
+def update_zone(path: str, data: ZoneUpdate, uc: UseCaseDep) -> ZonePublic:
+    """Rename a zone (its path stays) or change its quiet hours, time zone or volumes (admins)."""
+    return ZonePublic.model_validate(zones.update_zone(uc, path, data))
 
 
 @router.delete("/{path:path}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_zone(path: str, session: SessionDep, user: CurrentUser) -> None:
-    """Remove an empty zone (admins)."""
-    require_admin(user)
-    zones.delete_zone(session, path)
+def delete_zone(path: str, uc: UseCaseDep) -> None:
+    """Remove an empty zone (admins): 409 `zone_in_use` while anything hangs in it or names it."""
+    zones.delete_zone(uc, path)

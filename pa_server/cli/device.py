@@ -25,7 +25,7 @@ from pa_server.schemas.devices import DeviceCreate
 from pa_server.services import devices
 from pa_server.services.context import UseCase, cli_actor
 from pa_server.services.errors import NotFound, ServiceError
-from pa_server.services.provisioning import agent_config, agent_config_toml, broker_url
+from pa_server.services.provisioning import broker_url, device_config_toml
 
 #: More simulated agents than this belong in several `add-sim` runs (and several machines).
 MAX_SIMULATED = 10_000
@@ -55,14 +55,6 @@ def register(sub: Any) -> None:
     sim.set_defaults(func=add_simulated)
 
 
-def server_public_keys(settings: Settings) -> list[dict[str, str]]:
-    """The server's public signing keys (made on first use, like at server start)."""
-    from pa_server.messaging.signing import ServerKeys
-
-    keys: list[dict[str, str]] = ServerKeys.load_or_create(settings.data_dir).public_keys()
-    return keys
-
-
 def _refuse_server_username(settings: Settings, device_ids: list[str]) -> None:
     """A device may not take the server's broker username: it could never log in."""
     server_user = settings.mqtt_username or DEFAULT_SERVER_USER
@@ -89,20 +81,13 @@ def add_device(args: argparse.Namespace) -> int:
             data = DeviceCreate(id=args.id, zone=args.zone, name=args.name, location=args.location)
             uc = UseCase(session, cli_actor(), utc_now(), settings)
             device, password = devices.create_device(uc, data)
-            keys = server_public_keys(settings)
-            config = agent_config(
-                device_id=device.id,
-                zone=device.zone_path,
-                password=password,
-                settings=settings,
-                public_keys=keys,
-            )
+            # The same text the Thiết bị page offers for download.
+            text = device_config_toml(device, password, settings)
             session.commit()
     except ServiceError as exc:
         raise CommandError(f"{exc.code}: {exc.message}") from exc
     finally:
         engine.dispose()
-    text = agent_config_toml(config)
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -16,6 +16,9 @@ from pa_server.auth.errors import AccountError
 from pa_server.auth.models import User
 from pa_server.auth.rights import Role
 from pa_server.cli import CommandError, console_sessions
+from pa_server.config import get_settings
+from pa_server.services import accounts as account_cases
+from pa_server.services.context import UseCase, cli_actor
 
 
 def register(sub: Any) -> None:
@@ -61,14 +64,15 @@ def add_user(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     with console_sessions()() as db:
         try:
-            user = accounts.create_user(
-                db,
+            # The admin's use case, so a zone that does not exist is refused here too.
+            uc = UseCase(db, cli_actor(), datetime.now(UTC), get_settings())
+            user = account_cases.add_user(
+                uc,
                 args.name,
                 role=args.role,
                 password=password,
-                zones=args.zone,
+                zones=args.zone or (),
                 full_name=args.full_name,
-                now=datetime.now(UTC),
             )
         except AccountError as exc:
             raise CommandError(f"{exc.code}: {exc.message_vi}") from exc

@@ -10,7 +10,11 @@ from pa_server.schemas.common import UTC, Input, Output, SingleLine
 
 
 class DeviceCreate(Input):
-    id: SingleLine = Field(description="[a-z0-9-]{1,64}")
+    id: SingleLine | None = Field(
+        default=None,
+        description="[a-z0-9-]{1,64}; none derives it from the zone and the name (which is "
+        "then required and unique within the zone)",
+    )
     zone: SingleLine = Field(description="zone path")
     name: SingleLine = Field(default="", max_length=200)
     location: SingleLine = Field(default="", max_length=300)
@@ -50,6 +54,19 @@ class DeviceCreated(DevicePublic):
 
     mqtt_username: str
     mqtt_password: str
+    agent_config: str = Field(description="the agent's config.toml, as `pa-server device add`")
+
+
+class DeviceConfig(Output):
+    """A new broker password and the agent config holding it (the old password stops working)."""
+
+    device_id: str
+    mqtt_password: str
+    agent_config: str = Field(description="the agent's config.toml")
+
+
+class DeviceMove(Input):
+    zone: SingleLine = Field(description="the zone path to move to")
 
 
 class VolumeRequest(Input):

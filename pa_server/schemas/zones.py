@@ -10,10 +10,18 @@ from pa_server.schemas.common import UTC, Input, Output, SingleLine
 
 
 class ZoneCreate(Input):
-    """Quiet hours: both or neither; neither inherits the parent's (the top: 21:30–05:00)."""
+    """A zone under `parent`, named in Vietnamese; its slug path is derived from the name.
 
-    path: SingleLine = Field(
-        description="slug path, e.g. vinh-tuong/tan-tien; its parent must exist"
+    Quiet hours: both or neither; neither inherits the parent's (the top: 21:30–05:00).
+    """
+
+    parent: SingleLine | None = Field(
+        default=None, description="parent zone's path; none or empty for a top-level zone"
+    )
+    path: SingleLine | None = Field(
+        default=None,
+        description="explicit slug path (e.g. vinh-tuong/tan-tien) instead of the one derived "
+        "from the name; its parent must exist",
     )
     name: SingleLine = Field(min_length=1, max_length=200, description="Vietnamese name")
     quiet_start: time | None = None

@@ -18,8 +18,17 @@ from pa_server.auth.errors import AccountError, Forbidden
 from pa_server.auth.models import ApiToken, User
 from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.rights import require_admin
+from pa_server.db.models import Zone
 from pa_server.services.context import UseCase
 from pa_server.services.errors import Invalid, NotFound
+
+
+def _require_zones(uc: UseCase, zones: Sequence[str] | None) -> None:
+    """An account can only be given zones that exist (a typo would give rights nowhere)."""
+    for zone in zones or ():
+        path = zone.strip().strip("/")
+        if path and uc.db.get(Zone, path) is None:
+            raise AccountError("unknown_zone", "Khu vực được giao không tồn tại.", "zones")
 
 
 def _own_account(uc: UseCase) -> User:
@@ -56,6 +65,7 @@ def add_user(
 ) -> User:
     """Add an account (admins). `AccountError` names the field at fault."""
     require_admin(uc.actor)
+    _require_zones(uc, zones)
     return accounts.create_user(
         uc.db, username, role=role, password=password, zones=zones, full_name=full_name, now=uc.now
     )
@@ -76,6 +86,7 @@ def change_user(
         raise NotFound("user_not_found", f"no user {user_id}")
     if user.id == uc.actor.id:
         raise Forbidden("self_change", "Không tự khóa hoặc đổi vai trò của chính mình.")
+    _require_zones(uc, zones)
     return accounts.update_user(uc.db, user, active=active, role=role, zones=zones, now=uc.now)
 
 

@@ -81,10 +81,9 @@ def _seed(
     session: Session, settings: Settings, renderer: RendererLike | None, now: datetime
 ) -> None:
     uc = UseCase(session, DEMO_AUTHOR, now, settings, renderer=renderer)
-    tz = settings.timezone
 
     def zone(path: str, name: str) -> None:
-        zones.create_zone(session, ZoneCreate(path=path, name=name), default_timezone=tz, now=now)
+        zones.create_zone(uc, ZoneCreate(path=path, name=name))
 
     zone(*DISTRICT)
     district = DISTRICT[0]

@@ -2,20 +2,27 @@
 
 Every change is a use case taking a `UseCase`: the device as it is and as it would be must lie
 in the actor's zones (moving a loudspeaker needs both ends), commands are audited.
+
+An agent's config names its zone (it listens to that zone's topics, and the broker lets it read
+only its zone's), and its broker password is stored only as a hash: so a loudspeaker that is
+registered, moved or given a new password gets a whole new config, shown once
+(`pa_server.services.provisioning.device_config_toml`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from slugify import slugify
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import device_target
 from pa_server.auth import audit
 from pa_server.auth.rights import require_writer
-from pa_server.db.models import Device, ScheduleTarget
-from pa_server.messaging.broker_acl import new_device_password
+from pa_server.db.models import Device, Schedule, ScheduleTarget
+from pa_server.messaging.broker_acl import DEFAULT_SERVER_USER, new_device_password
 from pa_server.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from pa_server.services import rights
 from pa_server.services.context import UseCase
@@ -42,20 +49,45 @@ def require_device(session: Session, device_id: str) -> Device:
     return device
 
 
+def _derived_id(session: Session, zone_path: str, name: str) -> str:
+    """ "xa-tan-tien-loa-cho" for "Loa chợ" in …/xa-tan-tien: unique, [a-z0-9-]{1,64}."""
+    base = slugify(f"{zone_path.rpartition('/')[2]} {name}", max_length=56, word_boundary=True)
+    base = base or "loa"
+    device_id, n = base, 1
+    while session.get(Device, device_id) is not None:
+        n += 1
+        device_id = f"{base}-{n}"
+    return device_id
+
+
 def create_device(uc: UseCase, data: DeviceCreate) -> tuple[Device, str]:
-    """Register a device in an existing zone; returns it and its new broker password."""
+    """Register a device in an existing zone; returns it and its new broker password.
+
+    Without an id, the id is derived from the zone and the name, and the name must be new in
+    the zone (two "Loa chợ" in one commune could not be told apart, and a form sent twice
+    must not register the loudspeaker twice).
+    """
     session, now = uc.db, uc.now
     require_writer(uc.actor)
     rights.require_reach(session, uc.actor, [f"zone:{data.zone.strip('/')}"])
-    device_id = check_device_id(data.id)
     zone = require_zone(session, data.zone)
+    name = data.name.strip()
+    if data.id is None:
+        if not name:
+            raise Invalid("invalid_name", "a loudspeaker needs a name (its id is derived from it)")
+        _check_unique_name(session, zone.path, name, None)
+        device_id = _derived_id(session, zone.path, name)
+    else:
+        device_id = check_device_id(data.id)
+    if device_id == (uc.settings.mqtt_username or DEFAULT_SERVER_USER):
+        raise Invalid("reserved_id", f"{device_id!r} is the server's broker username")
     if session.get(Device, device_id) is not None:
         raise Invalid("duplicate_id", f"device {device_id!r} already exists")
     password, hashed = new_device_password()
     device = Device(
         id=device_id,
         zone_path=zone.path,
-        name=data.name.strip(),
+        name=name,
         location=data.location.strip(),
         credential_hash=hashed,
         created_at=now,
@@ -67,21 +99,47 @@ def create_device(uc: UseCase, data: DeviceCreate) -> tuple[Device, str]:
     return device, password
 
 
+def _check_unique_name(session: Session, zone_path: str, name: str, device_id: str | None) -> None:
+    query = select(Device.id, Device.name).where(Device.zone_path == zone_path)
+    for other_id, other_name in session.execute(query):
+        if other_id != device_id and other_name.strip().casefold() == name.casefold():
+            raise Invalid("duplicate_name", f"zone {zone_path!r} already has a device {name!r}")
+
+
 def list_devices(
-    session: Session, *, zone: str | None = None, limit: int, offset: int
+    session: Session,
+    *,
+    zone: str | None = None,
+    within: Sequence[str] | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[Device], int]:
-    """One page of devices (ordered by id), optionally in a zone and below it; and the total."""
+    """One page of devices (ordered by id), optionally in a zone and below it, or within any of
+    several zones (`within`: a person's own zones); and the total."""
     query = select(Device)
     if zone is not None:
         require_zone(session, zone)
         query = query.where(Device.zone_path.in_(subtree_paths(session, zone)))
+    if within is not None:
+        roots = [z.strip("/") for z in within]
+        query = query.where(
+            or_(
+                *(Device.zone_path == r for r in roots),
+                *(Device.zone_path.startswith(r + "/") for r in roots),
+            )
+            if roots
+            else Device.id.is_(None)
+        )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Device.id).limit(limit).offset(offset)).unique()
     return list(rows), total
 
 
 def update_device(uc: UseCase, device_id: str, data: DeviceUpdate) -> Device:
-    """Move or rename a device (a move needs the right to both zones)."""
+    """Move, rename or relocate a device (a move needs the right to both zones).
+
+    A moved agent needs a new config to hear its new zone: `move_device` gives it one.
+    """
     session, now = uc.db, uc.now
     device = get_device(session, device_id)
     rights.require_device(session, uc.actor, device)
@@ -89,13 +147,37 @@ def update_device(uc: UseCase, device_id: str, data: DeviceUpdate) -> Device:
         rights.require_reach(session, uc.actor, [f"zone:{data.zone.strip('/')}"])
         device.zone_path = require_zone(session, data.zone).path
     if data.name is not None:
+        if device.name and not data.name.strip():
+            raise Invalid("invalid_name", "a loudspeaker's name cannot be emptied")
         device.name = data.name.strip()
+    if device.name and (data.name is not None or data.zone is not None):
+        _check_unique_name(session, device.zone_path, device.name, device.id)
     if data.location is not None:
         device.location = data.location.strip()
     device.updated_at = now
     session.flush()
     mark_plan_dirty(session)
     return device
+
+
+def move_device(uc: UseCase, device_id: str, zone: str) -> tuple[Device, str]:
+    """Move a device to another zone and give it a new broker password, for its new config.
+
+    The agent's config names its zone, and the broker lets it read only its zone's topics:
+    until it gets the new config it hears only what is sent to it by id.
+    """
+    device = get_device(uc.db, device_id)
+    rights.require_device(uc.db, uc.actor, device)
+    target = require_zone(uc.db, zone.strip().strip("/"))
+    rights.require_reach(uc.db, uc.actor, [f"zone:{target.path}"])
+    if device.name:
+        _check_unique_name(uc.db, target.path, device.name, device.id)
+    device.zone_path = target.path
+    password, device.credential_hash = new_device_password()
+    device.updated_at = uc.now
+    uc.db.flush()
+    mark_plan_dirty(uc.db)
+    return device, password
 
 
 def reset_password(uc: UseCase, device_id: str) -> str:
@@ -108,14 +190,34 @@ def reset_password(uc: UseCase, device_id: str) -> str:
     return password
 
 
+def device_schedules(session: Session, device_id: str) -> list[Schedule]:
+    """The schedules that name this device itself as a target (not through its zone)."""
+    query = (
+        select(Schedule)
+        .join(ScheduleTarget, ScheduleTarget.schedule_id == Schedule.id)
+        .where(ScheduleTarget.device_id == device_id)
+        .order_by(Schedule.title)
+    )
+    return list(session.scalars(query).unique())
+
+
 def delete_device(uc: UseCase, device_id: str) -> None:
-    """Remove a device that no schedule names (its receipts go with it)."""
+    """Retire a device that no schedule names (its receipts go with it).
+
+    A schedule that names the loudspeaker itself is never rewritten behind its author's back
+    (that is the schedule's own use case, with its own rights): retiring is refused
+    (`device_in_use`) until those schedules are changed or deleted. A schedule aimed at the
+    loudspeaker's zone simply stops reaching it.
+    """
     session = uc.db
     device = get_device(session, device_id)
     rights.require_device(session, uc.actor, device)
-    targets = session.scalar(select(func.count()).where(ScheduleTarget.device_id == device_id))
-    if targets:
-        raise Conflict("device_in_use", f"device {device_id!r} is a target of {targets} schedules")
+    named = device_schedules(session, device_id)
+    if named:
+        raise Conflict(
+            "device_in_use",
+            f"device {device_id!r} is a target of {len(named)} schedules: change them first",
+        )
     session.delete(device)
     session.flush()
     mark_plan_dirty(session)

@@ -13,6 +13,7 @@ case, about the result, not about the fields a request happened to change:
   (an emergency is an admin's, with an explicit confirmation), announcement, times;
 - acting on an existing schedule or broadcast also needs the right to what it is now (an
   operator cannot take over an admin's emergency schedule by editing it);
+- the zone tree is an admin's to change;
 - viewers change nothing.
 """
 
@@ -29,6 +30,7 @@ from pa_server.auth.models import User
 from pa_server.auth.rights import (
     Actor,
     Role,
+    require_admin,
     require_approve,
     require_level,
     require_targets,
@@ -140,6 +142,15 @@ def require_device(db: Session, actor: Actor, device: Device) -> None:
     require_reach(db, actor, [f"device:{device.id}"])
 
 
+def require_zone_tree(actor: Actor) -> None:
+    """Refuse changing the zone tree (add, rename, quiet hours, volumes, delete) but by an admin.
+
+    The tree is the district's map: every operator's rights, schedule and agent config hang on
+    it, so one commune's operator may not reshape it, not even below their own commune.
+    """
+    require_admin(actor)
+
+
 def reachable_zone(actor: Actor, zone_path: str) -> bool:
     """True when `actor` may act in `zone_path` (for pickers: what to offer)."""
     try:
@@ -161,4 +172,5 @@ __all__ = [
     "require_occurrence",
     "require_reach",
     "require_schedule",
+    "require_zone_tree",
 ]

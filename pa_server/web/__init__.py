@@ -27,6 +27,7 @@ from pa_server.web import (
     emergency,
     errors,
     live,
+    fleet,
     messages,
     operations,
     pages,
@@ -98,6 +99,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     # Pages are HTML for people, not API operations: they stay out of the OpenAPI spec.
     app.include_router(signin.router, include_in_schema=False)
     app.include_router(operations.router, include_in_schema=False)
+    app.include_router(fleet.router, include_in_schema=False)
     app.include_router(announcements.router, include_in_schema=False)
     app.include_router(schedules.router, include_in_schema=False)
     app.include_router(broadcasts.router, include_in_schema=False)

@@ -280,7 +280,13 @@ def _what(row: Row, names: Names, tz: str) -> str:
             return f"đã chuyển {device} sang {names.zone(str(_get(after, 'zone_path')))}"
         if act == "update" and after and set(after) <= {"credential_hash"}:
             return f"đã cấp lại mật khẩu kết nối cho {device}"
+        if act == "update" and _get(after, "name") and _get(before, "name"):
+            return f"đã đổi tên loa {_q(_get(before, 'name'))} thành {_q(_get(after, 'name'))}"
+        if act == "delete":
+            return f"đã gỡ loa {_q(_get(before, 'name') or row.entity_id)}"
     if table == "zones":
+        if act == "update" and _get(after, "name") and _get(before, "name"):
+            return f"đã đổi tên khu vực {_q(_get(before, 'name'))} thành {_q(_get(after, 'name'))}"
         name = _get(after, "name") or _get(before, "name") or names.zone(row.entity_id)
         verb = {"create": "đã tạo", "update": "đã sửa", "delete": "đã xóa"}.get(act)
         if verb:

@@ -36,7 +36,8 @@ def can(actor: Actor | None, action: str, *args: Any) -> bool:
 
     Actions: "write" (compose, schedule), "approve" (author), "zone" (zone path),
     "device" (the device's zone path), "targets" ("zone:…"/"device:…" list),
-    "emergency", "manage_users", "nav" (a menu path). Unknown actions are refused.
+    "emergency", "manage_users", "manage_zones" (the zone tree), "nav" (a menu path).
+    Unknown actions are refused.
     """
     if actor is None:
         return False
@@ -52,6 +53,8 @@ def can(actor: Actor | None, action: str, *args: Any) -> bool:
         return _refused(lambda: rights.require_targets(actor, list(targets)))
     if action == "emergency":
         return actor.role is Role.ADMIN
+    if action == "manage_zones":
+        return _refused(lambda: service_rights.require_zone_tree(actor))
     if action == "manage_users":
         return _refused(lambda: rights.require_admin(actor))
     if action == "nav":

@@ -1,23 +1,22 @@
-"""Tổng quan, Thiết bị and Báo cáo: what the loudspeakers are doing and did."""
+"""Tổng quan and Báo cáo: what the loudspeakers are doing and did (Thiết bị: `web.fleet`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from pa_server.api.deps import NowDep, get_now
 from pa_server.services import broadcasts, devices, reports, timelines
-from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.web import labels
-from pa_server.web.deps import DbDep, PageActor, PageUseCase
+from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.messages import service_message
 from pa_server.web.recurrence import parse_day
 from pa_server.web.templating import render
@@ -85,42 +84,6 @@ async def progress_events(request: Request, actor: PageActor) -> Response:
             await asyncio.sleep(EVENT_INTERVAL_S)
 
     return StreamingResponse(stream(), media_type="text/event-stream")
-
-
-DEVICE_FLASHES = {"ping": "Đã gửi lệnh kiểm tra.", "volume": "Đã gửi lệnh đặt âm lượng."}
-DEVICE_FLASH_ERRORS = {
-    "bus": "Chưa gửi được: kết nối MQTT chưa chạy.",
-    "bad-volume": "Âm lượng phải là số từ 0 đến 100.",
-}
-
-
-@router.get("/thiet-bi")
-def devices_page(
-    request: Request, actor: PageActor, db: DbDep, zone: str = "", tb: str = ""
-) -> Response:
-    """Thiết bị: each agent's last reported state, with ping and volume."""
-    error = None
-    try:
-        rows, _ = devices.list_devices(db, zone=zone or None, limit=10_000, offset=0)
-    except ServiceError as exc:
-        rows, error = [], service_message(exc)
-    table = []
-    for d in rows:
-        state: dict[str, Any] = d.state.payload if d.state is not None else {}
-        table.append({"device": devices.device_public(d), "state": state})
-    return render(
-        request,
-        "devices.html",
-        {
-            "title": "Thiết bị",
-            "active": "/thiet-bi",
-            "rows": table,
-            "zone": zone,
-            "error": error or DEVICE_FLASH_ERRORS.get(tb),
-            "flash": DEVICE_FLASHES.get(tb),
-            "tz": request.app.state.settings.timezone,
-        },
-    )
 
 
 def _report_range(
@@ -191,29 +154,3 @@ def report_page(
         },
         status=422 if errors else 200,
     )
-
-
-@router.post("/thiet-bi/{device_id}/ping")
-def ping(device_id: str, uc: PageUseCase) -> Response:
-    """Ask the agent to report its state again."""
-    return _command(uc, lambda: devices.ping_device(uc, device_id), "ping")
-
-
-@router.post("/thiet-bi/{device_id}/am-luong")
-async def volume(request: Request, device_id: str, uc: PageUseCase) -> Response:
-    """Set the agent's volume (0–100)."""
-    value = str((await request.form()).get("volume", "")).strip()
-    if not value.isdigit() or not 0 <= int(value) <= 100:
-        return RedirectResponse("/thiet-bi?tb=bad-volume", status_code=303)
-    return _command(uc, lambda: devices.set_volume(uc, device_id, int(value)), "volume")
-
-
-def _command(uc: UseCase, send: Callable[[], str], flash: str) -> Response:
-    """Run one device command; back to the device list with what happened."""
-    try:
-        send()
-    except ServiceError as exc:
-        if exc.code != "bus_unavailable":
-            raise
-        flash = "bus"
-    return RedirectResponse(f"/thiet-bi?tb={flash}", status_code=303)

@@ -272,3 +272,22 @@ def use_case(
     """A service call's inputs, as the API builds them, for tests that call services directly."""
     config = Settings(data_dir=data_dir, public_url="http://pa.test:8000", **settings)
     return UseCase(session, actor, now, config, dispatcher, renderer)
+
+
+def add_zone(
+    session: Session,
+    path: str,
+    name: str | None = None,
+    *,
+    timezone: str = "Asia/Ho_Chi_Minh",
+    now: datetime = NOW,
+    **fields: Any,
+) -> Any:
+    """Add a zone at an explicit path as the console's admin (for tests that need a tree, not
+    the zone use case itself); returns the `Zone`."""
+    from pa_server.schemas.zones import ZoneCreate
+    from pa_server.services import zones
+    from pa_server.services.context import cli_actor
+
+    uc = UseCase(session, cli_actor(), now, Settings(timezone=timezone))
+    return zones.create_zone(uc, ZoneCreate(path=path, name=name or path, **fields))

@@ -27,12 +27,15 @@ def _stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
 def test_add_list_token(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert main(["zone", "add", "Huyện Thử"]) == 0
+    assert main(["zone", "add", "Xã A", "--parent", "huyen-thu"]) == 0
+    assert capsys.readouterr().out.split() == ["huyen-thu", "huyen-thu/xa-a"]
     _stdin(monkeypatch, "mat-khau-dai-1\n")
-    argv = ["user", "add", "VanHanh", "--role", "operator", "--zone", "huyen/xa-a"]
+    argv = ["user", "add", "VanHanh", "--role", "operator", "--zone", "huyen-thu/xa-a"]
     assert main([*argv, "--password-stdin"]) == 0
-    assert "added vanhanh (operator; huyen/xa-a)" in capsys.readouterr().out
+    assert "added vanhanh (operator; huyen-thu/xa-a)" in capsys.readouterr().out
     assert main(["user", "list"]) == 0
-    assert "vanhanh\toperator\thuyen/xa-a" in capsys.readouterr().out
+    assert "vanhanh\toperator\thuyen-thu/xa-a" in capsys.readouterr().out
     assert main(["user", "token", "vanhanh", "--label", "cron"]) == 0
     assert capsys.readouterr().out.startswith("pa_")
     _stdin(monkeypatch, "mat-khau-moi-22\n")
@@ -44,6 +47,11 @@ def test_add_list_token(
     ("argv", "stdin", "message"),
     [
         (["user", "add", "an", "--role", "operator"], "mat-khau-dai-1\n", "operator_needs_zone"),
+        (
+            ["user", "add", "an", "--role", "operator", "--zone", "khong-co"],
+            "mat-khau-dai-1\n",
+            "unknown_zone",
+        ),
         (["user", "add", "an", "--role", "viewer"], "ngan\n", "weak_password"),
         (["user", "token", "khongco"], "", "no user named"),
     ],

@@ -24,11 +24,10 @@ from pa_server.cli.mqtt_acl import load_devices_file
 from pa_server.config import Settings, get_settings
 from pa_server.messaging import broker_acl as ma
 from pa_server.schemas.devices import DeviceCreate
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import devices, zones
+from pa_server.services import devices
 from pa_server.services.context import UseCase, cli_actor
 from tests.pa_server.messaging.mqtt_clients import WAIT_S, Client
-from tests.pa_server.server_fixtures import NOW
+from tests.pa_server.server_fixtures import NOW, add_zone
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
@@ -269,7 +268,7 @@ def test_cli_reads_the_devices_from_the_servers_database(
 ) -> None:
     with sessions() as s:
         for path in ("vt", "vt/tt"):
-            zones.create_zone(s, ZoneCreate(path=path, name=path), default_timezone="UTC", now=NOW)
+            add_zone(s, path, path, timezone="UTC")
         uc = UseCase(s, cli_actor(), NOW, Settings(data_dir=tmp_path / "data"))
         _device, password = devices.create_device(uc, DeviceCreate(id="loa-01", zone="vt/tt"))
         s.commit()

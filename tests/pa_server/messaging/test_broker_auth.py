@@ -40,10 +40,10 @@ from pa_server.messaging.broker import (
 )
 from pa_server.runtime import Runtime
 from pa_server.schemas.devices import DeviceCreate, DeviceUpdate
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import devices, zones
+from pa_server.services import devices
 from pa_server.services.context import UseCase, cli_actor
 from tests.pa_server.messaging.mqtt_clients import WAIT_S, Client
+from tests.pa_server.server_fixtures import add_zone
 from tests.support import free_port, wait_for
 
 ZONES = ("vt", "vt/tan-tien", "vt/tan-tien/thon-1", "vt/tan-tien/thon-2", "vt/xa-khac")
@@ -104,12 +104,7 @@ def add_device(sessions: sessionmaker[Session], device_id: str, zone: str) -> st
 def fleet(sessions: sessionmaker[Session]) -> Iterator[Fleet]:
     with sessions() as s:
         for path in ZONES:
-            zones.create_zone(
-                s,
-                ZoneCreate(path=path, name=path),
-                default_timezone="Asia/Ho_Chi_Minh",
-                now=utc_now(),
-            )
+            add_zone(s, path, path, now=utc_now())
         s.commit()
     passwords = {d: add_device(sessions, d, z) for d, z in DEVICES.items()}
     prefix = f"pa-test-{uuid.uuid4().hex[:8]}/v2"
@@ -364,12 +359,7 @@ def test_runtime_broker_admits_what_device_add_printed_and_the_server_account(
 ) -> None:
     with sessions() as s:
         for path in ("vt", "vt/tan-tien"):
-            zones.create_zone(
-                s,
-                ZoneCreate(path=path, name=path),
-                default_timezone="Asia/Ho_Chi_Minh",
-                now=utc_now(),
-            )
+            add_zone(s, path, path, now=utc_now())
         s.commit()
     topics = Topics(server_env.topic_prefix)
     with Runtime(server_env, sessions) as runtime:
@@ -408,9 +398,7 @@ def test_device_add_refuses_the_servers_username(
     server_env: Settings, sessions: sessionmaker[Session], capsys: pytest.CaptureFixture[str]
 ) -> None:
     with sessions() as s:
-        zones.create_zone(
-            s, ZoneCreate(path="vt", name="vt"), default_timezone="Asia/Ho_Chi_Minh", now=utc_now()
-        )
+        add_zone(s, "vt", "vt", now=utc_now())
         s.commit()
     assert cli.main(["device", "add", SERVER, "--zone", "vt"]) == 2
     assert "server's broker username" in capsys.readouterr().err
@@ -424,9 +412,7 @@ def test_add_sim_provisions_the_simulators_agents(
 ) -> None:
     with sessions() as s:
         for path in ("vt", "vt/xa"):
-            zones.create_zone(
-                s, ZoneCreate(path=path, name=path), default_timezone="UTC", now=utc_now()
-            )
+            add_zone(s, path, path, timezone="UTC", now=utc_now())
         s.commit()
     creds = tmp_path / "sim.toml"
     args = ["device", "add-sim", "--count", "2", "--first", "4", "--zone", "vt/xa"]

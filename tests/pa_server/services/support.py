@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session
 from pa_server.schemas.announcements import AnnouncementCreate, RenderOptions
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.schedules import ScheduleCreate
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import announcements, devices, schedules, zones
-from tests.pa_server.server_fixtures import NOW, TEST_APPROVER, FakeRenderer, use_case
+from pa_server.services import announcements, devices, schedules
+from tests.pa_server.server_fixtures import NOW, TEST_APPROVER, FakeRenderer, add_zone, use_case
 
 HORIZON = timedelta(hours=48)
 BASE = "http://pa.test:8000"
@@ -20,9 +19,7 @@ BASE = "http://pa.test:8000"
 
 def seed(session: Session, tmp_media: FakeRenderer) -> str:
     for path, name in (("vinh-tuong", "Vĩnh Tường"), ("vinh-tuong/tan-tien", "Tân Tiến")):
-        zones.create_zone(
-            session, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=NOW
-        )
+        add_zone(session, path, name)
     uc = use_case(session, data_dir=tmp_media.media_dir.parent, renderer=tmp_media)
     devices.create_device(uc, DeviceCreate(id="loa-01", zone="vinh-tuong/tan-tien"))
     ann = announcements.create_announcement(

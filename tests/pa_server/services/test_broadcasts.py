@@ -11,12 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from pa_server.db.models import Announcement, Occurrence
 from pa_server.schemas.broadcasts import BroadcastCreate
 from pa_server.schemas.devices import DeviceUpdate
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import broadcasts, devices, reports, zones
+from pa_server.services import broadcasts, devices, reports
 from pa_server.services.context import UseCase
 from pa_server.services.dirty import take_plan_dirty
 from pa_server.services.timelines import desired_timelines, replan
-from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, use_case
+from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, add_zone, use_case
 from tests.pa_server.services.support import BASE, HORIZON, seed
 
 LEAD = timedelta(seconds=8)
@@ -99,12 +98,7 @@ def test_reports_keep_the_devices_an_occurrence_was_meant_for(
         old_row = _create(uc)
         # A row from before migration 0003: nothing recorded, reports use today's zones.
         s.get_one(Occurrence, old_row).expected_devices = None
-        zones.create_zone(
-            s,
-            ZoneCreate(path="vinh-tuong/an-tuong", name="An Tường"),
-            default_timezone="Asia/Ho_Chi_Minh",
-            now=NOW,
-        )
+        add_zone(s, "vinh-tuong/an-tuong", "An Tường")
         s.commit()
     with sessions() as s:
         assert s.get_one(Occurrence, occ_id).expected_devices == {"loa-01": "vinh-tuong/tan-tien"}

@@ -13,7 +13,6 @@ from pa_server.messaging.bus import FakeBus
 from pa_server.messaging.dispatch import DictPublishedStore, Dispatcher
 from pa_server.messaging.signing import ServerKeys
 from pa_server.schemas.broadcasts import BroadcastCreate
-from pa_server.schemas.zones import ZoneCreate
 from pa_server.services import broadcasts, zones
 from pa_server.services.context import UseCase
 from pa_server.services.timelines import (
@@ -21,7 +20,7 @@ from pa_server.services.timelines import (
     desired_timelines,
     emergency_volume,
 )
-from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, use_case
+from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, add_zone, use_case
 from tests.pa_server.services.support import BASE, HORIZON, seed
 
 TAN_TIEN, TAN_HOA, THON = "vinh-tuong/tan-tien", "vinh-tuong/tan-hoa", "vinh-tuong/tan-tien/thon-1"
@@ -39,9 +38,7 @@ def _create(uc: UseCase, **over: object) -> str:
 def _tree(session: Session, tmp_path: Path) -> None:
     seed(session, FakeRenderer(tmp_path / "media"))
     for path, name in ((TAN_HOA, "Tân Hòa"), (THON, "Thôn 1")):
-        zones.create_zone(
-            session, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=NOW
-        )
+        add_zone(session, path, name)
     session.commit()
 
 
@@ -133,14 +130,10 @@ def test_the_emergency_volume_is_a_zone_setting(
 
     with sessions() as s:
         _tree(s, tmp_path)
-        zones.create_zone(
-            s,
-            ZoneCreate(path="vinh-tuong/tan-an", name="Tân An", emergency_volume=85),
-            default_timezone="Asia/Ho_Chi_Minh",
-            now=NOW,
-        )
+        add_zone(s, "vinh-tuong/tan-an", "Tân An", emergency_volume=85)
         assert emergency_volume(s, "vinh-tuong/tan-an") == 85
-        zones.update_zone(s, TAN_HOA, ZoneUpdate(emergency_volume=60), now=NOW)
+        admin = use_case(s, data_dir=tmp_path)
+        zones.update_zone(admin, TAN_HOA, ZoneUpdate(emergency_volume=60))
         assert emergency_volume(s, TAN_HOA) == 60
         with pytest.raises(Invalid):
-            zones.update_zone(s, TAN_HOA, ZoneUpdate(emergency_volume=101), now=NOW)
+            zones.update_zone(admin, TAN_HOA, ZoneUpdate(emergency_volume=101))

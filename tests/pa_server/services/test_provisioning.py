@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pa_server import cli
-from pa_server.cli import device as device_cli
 from pa_server.config import Settings, get_settings
 from pa_server.db.models import Device, Schedule
 from pa_server.messaging.broker_acl import verify_password
+from pa_server.services import provisioning
 from pa_server.services.demo import seed
 from tests.pa_server.server_fixtures import NOW, FakeRenderer
 
@@ -26,7 +26,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterato
     monkeypatch.setenv("PA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PA_DATABASE_URL", db_url)
     monkeypatch.setenv("PA_PUBLIC_URL", "http://pa.example:8000")
-    monkeypatch.setattr(device_cli, "server_public_keys", lambda _settings: KEYS)
+    monkeypatch.setattr(provisioning, "server_public_keys", lambda _settings: KEYS)
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()

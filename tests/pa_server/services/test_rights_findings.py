@@ -14,7 +14,7 @@ from sqlalchemy import select
 from pa_server.auth.models import AuditEntry
 from pa_server.db.models import Announcement, Occurrence
 from tests.pa_server.district import PASSWORD, V1, District
-from tests.pa_server.server_fixtures import NOW
+from tests.pa_server.server_fixtures import add_zone
 
 
 def _draft(d: District, who: str, text: str = "Thông báo thử.") -> str:
@@ -347,8 +347,6 @@ def test_console_commands_are_audited_as_the_person_at_the_console(
 
     from pa_server.cli import console_sessions, main
     from pa_server.config import get_settings
-    from pa_server.schemas.zones import ZoneCreate
-    from pa_server.services import zones
 
     monkeypatch.setenv("PA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("PA_DATABASE_URL", raising=False)
@@ -359,7 +357,7 @@ def test_console_commands_are_audited_as_the_person_at_the_console(
         assert main(["user", "add", "quantri", "--role", "admin", "--password-stdin"]) == 0
         assert main(["user", "token", "quantri"]) == 0
         with console_sessions()() as db:
-            zones.create_zone(db, ZoneCreate(path="vt", name="VT"), default_timezone="UTC", now=NOW)
+            add_zone(db, "vt", "VT", timezone="UTC")
             db.commit()
         assert main(["device", "add", "loa-1", "--zone", "vt"]) == 0
         with console_sessions()() as db:

@@ -29,12 +29,11 @@ from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpda
 from pa_server.schemas.broadcasts import BroadcastCreate
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.schedules import ScheduleCreate, ScheduleUpdate
-from pa_server.schemas.zones import ZoneCreate
 from pa_server.services import announcements, broadcasts, devices, schedules, zones
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.services.timelines import replan
-from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, use_case
+from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, add_zone, use_case
 
 ZONES = ("vt", "vt/tt", "vt/tt/t1", "vt/nk")
 DEVICES = {"loa-tt": "vt/tt/t1", "loa-nk": "vt/nk"}
@@ -192,9 +191,7 @@ def test_no_sequence_of_use_cases_breaks_the_rights_rules(
         with sessions() as db:
             seed = use_case(db, PEOPLE["admin"], data_dir=tmp_path)
             for path in ZONES:
-                zones.create_zone(
-                    db, ZoneCreate(path=path, name=path), default_timezone="UTC", now=NOW
-                )
+                add_zone(db, path, path, timezone="UTC")
                 # No quiet hours: what is refused here is refused for rights alone.
                 zones.get_zone(db, path).quiet_start = None
                 zones.get_zone(db, path).quiet_end = None

@@ -22,8 +22,7 @@ import uvicorn
 from pa_server.app import create_app
 from pa_server.auth import accounts
 from pa_server.config import Settings
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import zones
+from tests.pa_server.server_fixtures import add_zone
 from tests.support import free_port
 
 CHROMIUM = Path(os.environ.get("PA_CHROMIUM", "/usr/bin/chromium"))
@@ -56,9 +55,7 @@ def _seed(app: Any) -> None:
     now = datetime.now(UTC)
     with app.state.sessions() as db:
         for path, name in (("huyen", "Huyện Thử"), ("huyen/xa-a", "Xã A"), ("huyen/xa-b", "Xã B")):
-            zones.create_zone(
-                db, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=now
-            )
+            add_zone(db, path, name, now=now)
         accounts.create_user(db, "quantri", role="admin", password=PASSWORD, now=now)
         accounts.create_user(db, "duyet", role="approver", password=PASSWORD, now=now)
         accounts.create_user(

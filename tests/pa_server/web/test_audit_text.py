@@ -134,6 +134,18 @@ WHEN = " lúc 20:36 01/12/2026"
             row("delete", "schedules", "s1", before={"title": "Cũ"}),
             "Nguyễn Văn A đã xóa lịch phát «Cũ»",
         ),
+        (
+            row("update", "devices", "loa-1", before={"name": "Loa cũ"}, after={"name": "Loa chợ"}),
+            "Nguyễn Văn A đã đổi tên loa «Loa cũ» thành «Loa chợ»",
+        ),
+        (
+            row("delete", "devices", "loa-9", before={"name": "Loa chợ"}),
+            "Nguyễn Văn A đã gỡ loa «Loa chợ»",
+        ),
+        (
+            row("update", "zones", "a/b", before={"name": "Xã Cũ"}, after={"name": "Xã Mới"}),
+            "Nguyễn Văn A đã đổi tên khu vực «Xã Cũ» thành «Xã Mới»",
+        ),
         (row("ping", "devices", "loa-1"), "Nguyễn Văn A đã gửi lệnh kiểm tra tới loa Thôn 1"),
         (
             row("volume", "devices", "loa-1", after={"volume": 70}),

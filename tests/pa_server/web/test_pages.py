@@ -14,6 +14,7 @@ from pa_server.app import create_app
 from pa_server.auth import accounts
 from pa_server.config import Settings
 from pa_server.services.context import UseCase, cli_actor
+from tests.pa_server.server_fixtures import add_zone
 
 PASSWORD = "mat-khau-dai-1"
 NOW = datetime(2026, 8, 10, tzinfo=UTC)
@@ -172,6 +173,22 @@ def test_admin_adds_user_errors_beside_fields(client: TestClient) -> None:
     )
     assert r.status_code == 422
     assert 'id="e-username"' in r.text and 'value="Bình Sai"' in r.text
+    # A zone that does not exist is never given (a tampered form, a deleted zone).
+    r = client.post(
+        "/nguoi-dung",
+        data={
+            "csrf_token": csrf,
+            "username": "binh",
+            "role": "operator",
+            "zones": "huyen/xa-b",
+            "password": PASSWORD,
+        },
+    )
+    assert r.status_code == 422 and "Khu vực được giao không tồn tại." in r.text
+    with client.app.state.sessions() as db:  # type: ignore[attr-defined]
+        for path in ("huyen", "huyen/xa-b"):
+            add_zone(db, path, path)
+        db.commit()
     r = client.post(
         "/nguoi-dung",
         data={
@@ -204,13 +221,12 @@ class RecordingDispatcher:
 
 def test_device_commands_inside_zone_only(client: TestClient) -> None:
     from pa_server.schemas.devices import DeviceCreate
-    from pa_server.schemas.zones import ZoneCreate
-    from pa_server.services import devices, zones
+    from pa_server.services import devices
 
     app = client.app
     with app.state.sessions() as db:  # type: ignore[attr-defined]
         for path in ("huyen", "huyen/xa-a", "huyen/xa-b"):
-            zones.create_zone(db, ZoneCreate(path=path, name=path), default_timezone="UTC", now=NOW)
+            add_zone(db, path, path, timezone="UTC")
         uc = UseCase(db, cli_actor(), NOW, app.state.settings)  # type: ignore[attr-defined]
         devices.create_device(uc, DeviceCreate(id="loa-a", zone="huyen/xa-a"))
         devices.create_device(uc, DeviceCreate(id="loa-b", zone="huyen/xa-b"))
@@ -229,21 +245,22 @@ def test_device_commands_inside_zone_only(client: TestClient) -> None:
     assert r.status_code == 403 and len(recorder.commands) == 2
     r = client.post("/thiet-bi/loa-a/am-luong", data={"csrf_token": csrf, "volume": "900"})
     assert r.headers["location"] == "/thiet-bi?tb=bad-volume"
+    # Their own commune's loudspeakers first; every one when they ask for all.
     page = client.get("/thiet-bi").text
-    assert "loa-a" in page and "loa-b" in page
+    assert 'data-device="loa-a"' in page and 'data-device="loa-b"' not in page
+    page = client.get("/thiet-bi?zone=*").text
+    assert 'data-device="loa-a"' in page and 'data-device="loa-b"' in page
+    assert 'action="/thiet-bi/loa-b/ping"' not in page
 
 
 def test_device_state_shown(client: TestClient) -> None:
     from pa_server.db.models import DeviceState
     from pa_server.schemas.devices import DeviceCreate
-    from pa_server.schemas.zones import ZoneCreate
-    from pa_server.services import devices, zones
+    from pa_server.services import devices
 
     app = client.app
     with app.state.sessions() as db:  # type: ignore[attr-defined]
-        zones.create_zone(
-            db, ZoneCreate(path="huyen", name="Huyện"), default_timezone="UTC", now=NOW
-        )
+        add_zone(db, "huyen", "Huyện", timezone="UTC")
         uc = UseCase(db, cli_actor(), NOW, app.state.settings)  # type: ignore[attr-defined]
         devices.create_device(uc, DeviceCreate(id="loa-1", zone="huyen"))
         payload = {
@@ -260,7 +277,7 @@ def test_device_state_shown(client: TestClient) -> None:
         )
         db.commit()
     sign_in(client, "quantri")
-    page = client.get("/thiet-bi").text
+    page = client.get("/thiet-bi/loa-1").text  # the loudspeaker's own page has every fact
     shown_texts = (
         "Trực tuyến",
         "lệch 12 mili giây",

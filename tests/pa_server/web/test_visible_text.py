@@ -75,6 +75,14 @@ def _pages(w: World) -> list[str]:
         "/thiet-bi",
         "/thiet-bi?zone=Tân Tiến",
         f"/thiet-bi?zone={COMMUNE}",
+        "/thiet-bi?zone=*",
+        "/thiet-bi/moi",
+        "/thiet-bi/loa-tan-tien-thon-1",
+        "/thiet-bi/loa-tan-tien-thon-2",
+        "/thiet-bi/loa-vinh-thinh-thon-dong",
+        "/thiet-bi/loa-vinh-thinh-thon-tay",
+        "/thiet-bi/khong-co",
+        "/khu-vuc",
         "/bao-cao",
         "/bao-cao?zone=Tân Tiến&from=31/02/2026",
         "/nhat-ky",
@@ -134,10 +142,28 @@ def test_every_page_speaks_vietnamese_only(world: World, username: str) -> None:
         f"/thong-bao/{world.approved}/phat-ngay": {"level": "emergency"},
         "/truc-tiep": {"source": "relay", "title": "", "url": "file:///x", "minutes": "0"},
         "/truc-tiep/chuong-trinh": {"p_title": "VOV", "p_url": "ftp://x", "p_minutes": "30"},
+        "/thiet-bi/moi": {"name": "", "zone": "vinh-tuong/khong-co"},
+        "/khu-vuc": {"parent": "vinh-tuong", "name": "!!!"},
+        "/khu-vuc/xoa": {"zone": COMMUNE},
+        "/khu-vuc/sua": {"zone": COMMUNE, "name": "Xã Tân Tiến", "quiet_start": "25h"},
+        "/thiet-bi/loa-tan-tien-thon-1/go": {"confirm": "no"},
+        "/thiet-bi/loa-tan-tien-thon-1/sua": {"name": ""},
     }
     for path, data in posts.items():
         r = client.post(path, data={"csrf_token": csrf, **data})
         checked.check(f"{username} POST {path} ({r.status_code})", r.text)
+    # The config page a new loudspeaker answers with (each role adds its own).
+    r = client.post(
+        "/thiet-bi/moi",
+        data={"csrf_token": csrf, "name": f"Loa thử của {username}", "zone": COMMUNE},
+    )
+    checked.check(f"{username} POST /thiet-bi/moi ({r.status_code})", r.text)
+    added = re.search(r'data-testid="device-id">([a-z0-9-]+)<', r.text)
+    if added:  # retired again, so the other tests count the demo's loudspeakers only
+        gone = client.post(
+            f"/thiet-bi/{added.group(1)}/go", data={"csrf_token": csrf, "confirm": "yes"}
+        )
+        assert gone.status_code == 303
     assert not checked.found, "\n" + checked.report()
 
 
