@@ -32,6 +32,7 @@ from pa_server.auth.accounts import USERNAME_RE, ZONE_RE
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role, require_level
 from pa_server.auth.tokens import new_token, token_digest
+from pa_server.config import Settings
 from pa_server.db.alerts import CapAlert, CapFeed, CapGeocode, CapMessage, CapPublisher
 from pa_server.db.models import Announcement, Occurrence, Receipt, Schedule, ScheduleTarget, Zone
 from pa_server.schemas.announcements import RenderOptions
@@ -58,6 +59,11 @@ def _policy(path: Path | None) -> Policy:
 def policy(uc: UseCase) -> Policy:
     """The district's alert policy (`PA_ALERT_POLICY_FILE`, else the shipped one)."""
     return _policy(uc.settings.alert_policy_file)
+
+
+def may_upload(settings: Settings, actor: Actor) -> bool:
+    """True when the policy lets `actor`'s role upload CAP files (for the page: what to offer)."""
+    return actor.role.value in _policy(settings.alert_policy_file).for_zone("").upload_roles
 
 
 def publisher_actor(publisher: CapPublisher) -> Actor:

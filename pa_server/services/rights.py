@@ -171,12 +171,12 @@ def reachable_zone(actor: Actor, zone_path: str) -> bool:
 
 __all__ = [
     "announcement_targets",
+    "last_editor",
+    "reachable_zone",
     "require_alert_admin",
     "require_alert_change",
     "require_alert_reach",
     "require_alert_upload",
-    "last_editor",
-    "reachable_zone",
     "require_announcement",
     "require_approval",
     "require_device",

@@ -41,6 +41,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/", "Tổng quan"),
     ("/thong-bao", "Thông báo"),
     ("/lich-phat", "Lịch phát"),
+    ("/canh-bao", "Cảnh báo"),
     ("/thiet-bi", "Thiết bị"),
     ("/bao-cao", "Báo cáo"),
     ("/nhat-ky", "Nhật ký"),

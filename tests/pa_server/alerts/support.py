@@ -1,4 +1,4 @@
-"""A district for the alert tests: two villages with points, loudspeakers, a geocode, a publisher."""
+"""The alert tests' district: two villages with points, loudspeakers, a geocode, a publisher."""
 
 from __future__ import annotations
 
