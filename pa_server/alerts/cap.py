@@ -196,6 +196,26 @@ def _reference(text: str) -> str:
     return message_key(parts[0], parts[1], sent)
 
 
+_BAD_VALUE = re.compile(r"for `(?:\w+\.)?(\w+)`\s+`([^`]*)` is not a valid")
+_UNKNOWN = re.compile(r"Unknown property \S*?\}(\w+)$")
+
+
+def schema_reason(message: str) -> str:
+    """The bindings' refusal said in Vietnamese (the raw message stays in the kept XML's log)."""
+    text = " ".join(message.split())
+    if m := _BAD_VALUE.search(text):
+        field, value = m.groups()
+        return f"Sai cấu trúc CAP 1.2: giá trị “{value[:80]}” của “{_camel(field)}” không hợp lệ."
+    if m := _UNKNOWN.search(text):
+        return f"Sai cấu trúc CAP 1.2: phần tử “{m.group(1)}” không có trong chuẩn."
+    return "Sai cấu trúc CAP 1.2."
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
 def screen(data: bytes, *, max_bytes: int = MAX_BYTES) -> None:
     """Refuse what is too big, not well-formed, or carries a DTD/entities (before any binding)."""
     if len(data) > max_bytes:
@@ -209,7 +229,10 @@ def screen(data: bytes, *, max_bytes: int = MAX_BYTES) -> None:
             "cap_unsafe_xml", "Bản tin chứa khai báo DTD hoặc thực thể XML: bị từ chối vì an toàn."
         ) from exc
     except SafeET.ParseError as exc:
-        raise CapInvalid("cap_not_xml", f"Không đọc được XML: {exc}.") from exc
+        line, column = getattr(exc, "position", (0, 0))
+        raise CapInvalid(
+            "cap_not_xml", f"Không đọc được XML (lỗi ở dòng {line}, cột {column})."
+        ) from exc
 
 
 def parse_cap(data: bytes, *, max_bytes: int = MAX_BYTES) -> CapMessage:
@@ -223,7 +246,7 @@ def parse_cap(data: bytes, *, max_bytes: int = MAX_BYTES) -> CapMessage:
     try:
         alert = _PARSER.from_bytes(data, Alert)
     except ParserError as exc:
-        raise CapInvalid("cap_schema", f"Sai cấu trúc CAP 1.2: {exc}".replace("\n", " ")) from exc
+        raise CapInvalid("cap_schema", schema_reason(str(exc))) from exc
     except (TypeError, ValueError) as exc:
         # The bindings' dataclasses refuse a missing required element with a TypeError.
         missing = str(exc).rsplit(":", 1)[-1].strip().strip("'")

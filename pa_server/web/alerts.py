@@ -101,6 +101,12 @@ async def upload(request: Request, uc: PageUseCase) -> Response:
     return RedirectResponse(f"{BASE}/ban-tin/{row.id}", status_code=303)
 
 
+@router.get(SOURCES)
+def sources(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """Publishers, feeds and their health, the geocode table, the zones' points."""
+    return render(request, "alert_sources.html", _sources_context(db))
+
+
 @router.get(BASE + "/ban-tin/{message_id}")
 def message_page(request: Request, message_id: str, actor: PageActor, db: DbDep) -> Response:
     """One message received: its verdict, reason and raw XML."""
@@ -198,21 +204,17 @@ def _sources_context(db: DbDep, **extra: Any) -> dict[str, Any]:
     }
 
 
-@router.get(SOURCES)
-def sources(request: Request, actor: PageActor, db: DbDep) -> Response:
-    """Publishers, feeds and their health, the geocode table, the zones' points."""
-    return render(request, "alert_sources.html", _sources_context(db))
-
-
 async def _act(request: Request, uc: PageUseCase, action: str) -> Response:
     form = await request.form()
-    values = {k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    values: dict[str, Any] = {
+        k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"
+    }
     token = None
     try:
         if action == "publisher":
-            _, token = alerts.create_publisher(
-                uc, values.get("name", ""), values.get("zones", "").replace(",", " ").split()
-            )
+            chosen = [z for z in form.getlist("zone") if isinstance(z, str)]
+            values["zones"] = chosen
+            _, token = alerts.create_publisher(uc, values.get("name", ""), chosen)
         elif action == "feed":
             alerts.add_feed(
                 uc,

@@ -155,7 +155,15 @@ def test_menu_shows_only_what_the_role_may_open(
         page.click("button[type=submit]")
         page.wait_for_load_state()
         labels = page.locator("header nav a").all_inner_texts()
-        assert labels == ["Tổng quan", "Thông báo", "Lịch phát", "Thiết bị", "Báo cáo", "Nhật ký"]
+        assert labels == [
+            "Tổng quan",
+            "Thông báo",
+            "Lịch phát",
+            "Cảnh báo",
+            "Thiết bị",
+            "Báo cáo",
+            "Nhật ký",
+        ]
         # Every item is on screen at once: no sideways scrolling to find "Thiết bị".
         for item in page.evaluate(MENU_JS):
             assert item["left"] >= 0 and item["right"] <= WIDTH and item["bottom"] <= HEIGHT
