@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from pa_server.api.deps import SessionDep, SurroundingsDep, UseCaseDep, current_user
 from pa_server.api.errors import error_response
 from pa_server.auth.tokens import bearer_token
-from pa_server.db.alerts import CapAlert, CapMessage
+from pa_server.db.alerts import CapAlert, CapFeed, CapMessage
 from pa_server.services import alerts
 
 router = APIRouter(tags=["alerts"])
@@ -105,3 +105,101 @@ def list_messages(session: SessionDep) -> list[CapMessage]:
 def approve(alert_id: str, uc: UseCaseDep) -> CapAlert:
     """Approve an alert's draft: its repeats start."""
     return alerts.approve_alert(uc, alert_id)
+
+
+class PublisherCreate(BaseModel):
+    """A new CAP publisher and the zones its alerts may reach."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    zones: list[str]
+
+
+class PublisherCreated(BaseModel):
+    """The publisher, with its push token (shown this once)."""
+
+    id: int
+    name: str
+    zones: list[str]
+    token: str
+
+
+class GeocodeSet(BaseModel):
+    """One row of the geocode table: (valueName, value) is this zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value_name: str
+    value: str
+    zone: str
+
+
+class ZonePoint(BaseModel):
+    """A zone's point for CAP polygons and circles (both None: cleared)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zone: str
+    latitude: float | None
+    longitude: float | None
+
+
+class FeedCreate(BaseModel):
+    """A feed URL polled for a publisher's CAP."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    publisher_id: int
+    url: str
+    interval_s: int = 300
+
+
+class FeedPublic(BaseModel):
+    """A feed and its health."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+    id: int
+    url: str
+    publisher_id: int
+    interval_s: int
+    last_status: str
+    failures: int
+    last_error: str | None
+    last_polled_at: datetime | None
+    last_ok_at: datetime | None
+    next_poll_at: datetime | None
+
+
+@protected.post("/alerts/publishers", status_code=201, response_model=PublisherCreated)
+def create_publisher(data: PublisherCreate, uc: UseCaseDep) -> PublisherCreated:
+    """A new publisher (admins); its push token is in this answer only."""
+    pub, token = alerts.create_publisher(uc, data.name, data.zones)
+    return PublisherCreated(id=pub.id, name=pub.name, zones=pub.zones, token=token)
+
+
+@protected.post("/alerts/geocodes", status_code=201)
+def set_geocode(data: GeocodeSet, uc: UseCaseDep) -> dict[str, str | int]:
+    """Map a CAP geocode to a zone (admins)."""
+    row = alerts.set_geocode(uc, data.value_name, data.value, data.zone)
+    return {"id": row.id, "value_name": row.value_name, "value": row.value, "zone": row.zone_path}
+
+
+@protected.post("/alerts/zone-points")
+def set_zone_point(data: ZonePoint, uc: UseCaseDep) -> ZonePoint:
+    """Set a zone's point for polygons and circles (admins)."""
+    zone = alerts.set_zone_point(uc, data.zone, data.latitude, data.longitude)
+    return ZonePoint(zone=zone.path, latitude=zone.latitude, longitude=zone.longitude)
+
+
+@protected.post("/alerts/feeds", status_code=201, response_model=FeedPublic)
+def add_feed(data: FeedCreate, uc: UseCaseDep) -> CapFeed:
+    """Poll a feed URL for a publisher's CAP (admins)."""
+    return alerts.add_feed(uc, data.publisher_id, data.url, data.interval_s)
+
+
+@protected.get("/alerts/feeds", response_model=list[FeedPublic])
+def list_feeds(session: SessionDep) -> list[CapFeed]:
+    """Every feed with its health."""
+    return alerts.list_feeds(session)

@@ -355,7 +355,9 @@ def _schedule(uc: UseCase, alert: CapAlert, ann: Announcement, plan: Plan) -> Sc
     lead = (
         uc.settings.emergency_lead_s if plan.level == "emergency" else uc.settings.broadcast_lead_s
     )
-    start = plan.start + timedelta(seconds=lead) if plan.start <= uc.now else plan.start
+    start = _whole_second(
+        plan.start + timedelta(seconds=lead) if plan.start <= uc.now else plan.start
+    )
     schedule = uc.db.get(Schedule, alert.schedule_id) if alert.schedule_id else None
     new = schedule is None
     if schedule is None:
@@ -393,6 +395,12 @@ def _schedule(uc: UseCase, alert: CapAlert, ann: Announcement, plan: Plan) -> Sc
         )
     mark_plan_dirty(uc.db)
     return schedule
+
+
+def _whole_second(at: datetime) -> datetime:
+    """`at` rounded up to the second: recurrence rules (RFC 5545) have no fractions, and an
+    instant expanded from a fractional start would fall just before it and be lost."""
+    return at if not at.microsecond else at.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def _update(uc: UseCase, row: CapMessage, cap: Cap, alert: CapAlert) -> CapMessage:
@@ -552,7 +560,7 @@ def _cancel_notice(uc: UseCase, alert: CapAlert, devices: list[str]) -> None:
         announcement_id=notice.id,
         title=notice.title,
         rrule=None,
-        start_at=uc.now + timedelta(seconds=lead),
+        start_at=_whole_second(uc.now + timedelta(seconds=lead)),
         end_at=None,
         exdates=[],
         timezone=uc.settings.timezone,

@@ -256,3 +256,14 @@ def test_public_list_shows_alerts_in_force(session: Session, tmp_path: Path) -> 
     ]
     assert alerts.in_force(session, LUNG_HOA, NOW) == []
     assert alerts.in_force(session, TAN_TIEN, EXPIRES) == []
+
+
+def test_a_start_with_a_fraction_of_a_second_is_still_planned(
+    session: Session, tmp_path: Path
+) -> None:
+    seed_district(session, tmp_path)
+    at = NOW + timedelta(microseconds=777_000)
+    msg = _push(session, tmp_path, cap("LU-9", NOW, expires=later(NOW, minutes=30)), now=at)
+    assert msg.verdict == "accepted"
+    # RRULE instants are whole seconds: the first one is the next whole second after the lead.
+    assert [o.play_at for o in _plan(session, at)] == [NOW + timedelta(seconds=4)]
