@@ -98,6 +98,19 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
                 stack.callback(hub.close)
                 runtime.live = hub
                 app.state.live = hub
+                from pa_server.feed_poller import FeedPoller
+
+                stack.enter_context(
+                    FeedPoller(
+                        settings,
+                        app.state.sessions,
+                        clock=utc_now,
+                        renderer=app.state.renderer,
+                        dispatcher=lambda: runtime.dispatcher,
+                        on_plan_change=runtime.request_replan,
+                        is_leader=lambda: runtime.leader.is_leader,
+                    )
+                )
             yield
         engine.dispose()
 

@@ -97,6 +97,17 @@ class Settings(BaseSettings):
     clock_drift_threshold_s: float = Field(
         default=1.0, gt=0, description="An agent whose clock is further off is flagged."
     )
+    # CAP alerts: see docs/alerts.md.
+    alert_policy_file: Path | None = Field(
+        default=None, description="The district's alert policy (TOML); unset = the shipped one."
+    )
+    cap_max_bytes: int = Field(
+        default=256 * 1024, ge=1024, le=4 * 1024 * 1024, description="Largest CAP message/feed."
+    )
+    cap_feed_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    cap_poll_interval_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How often due CAP feeds are looked for."
+    )
 
     # Live audio (Snapcast): see docs/live.md.
     snapserver_url: str | None = Field(

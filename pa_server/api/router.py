@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from pa_server.api import (
     accounts,
     agents,
+    alerts,
     announcements,
     broadcasts,
     devices,
@@ -39,6 +40,8 @@ def api_router() -> APIRouter:
     ):
         protected.include_router(module.router)
     router.include_router(protected)
+    router.include_router(alerts.protected)
+    router.include_router(alerts.router)  # a publisher's push: its own token (services.alerts)
     router.include_router(keys.router)
     router.include_router(agents.router)  # open: signed, public envelopes (like /media/)
     return router

@@ -40,7 +40,8 @@ VOLATILE_COLUMNS = frozenset({"last_used_at"})
 #: cases that make or stop one by hand (`pa_server.services.broadcasts`) log it themselves, and
 #: each replan that changed something leaves one `plan` entry.
 UNAUDITED_TABLES: frozenset[str] = frozenset(
-    {"audit_log", "device_states", "receipts", "occurrences", "published_timelines"}
+    # cap_messages: each keeps up to 256 KB of raw XML; `services.alerts` logs every verdict.
+    {"audit_log", "device_states", "receipts", "occurrences", "published_timelines", "cap_messages"}
 )
 
 

@@ -67,6 +67,9 @@ class Zone(Base):
     default_volume: Mapped[int | None] = mapped_column(Integer)
     #: Volume of emergency items here; None inherits the nearest ancestor's (root: 100).
     emergency_volume: Mapped[int | None] = mapped_column(Integer)
+    #: The zone's point (its centre, WGS 84) that CAP polygons and circles are tested against.
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

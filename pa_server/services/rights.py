@@ -149,6 +149,33 @@ def require_zone_tree(actor: Actor) -> None:
     it, so one commune's operator may not reshape it, not even below their own commune.
     """
     require_admin(actor)
+def require_alert_admin(actor: Actor) -> None:
+    """Refuse managing CAP publishers, feeds, the geocode table and zone points unless admin."""
+    if actor.role is not Role.ADMIN:
+        raise Forbidden("admin_only", "Chỉ quản trị viên được quản lý nguồn cảnh báo.")
+
+
+def require_alert_upload(actor: Actor, roles: Iterable[str]) -> None:
+    """Refuse uploading a CAP file unless the district's policy lets this role do it."""
+    require_writer(actor)
+    if actor.role.value not in set(roles):
+        raise Forbidden("alert_upload_refused", "Vai trò của bạn không được nạp bản tin cảnh báo.")
+
+
+def require_alert_reach(db: Session, actor: Actor, targets: Iterable[str]) -> None:
+    """Refuse an alert (as it would be planned) unless its targets lie in the actor's zones.
+
+    A publisher acts as `cap:<name>` with its own zones; a person with theirs.
+    """
+    require_reach(db, actor, targets)
+
+
+def require_alert_change(db: Session, actor: Actor, publisher: str, targets: Iterable[str]) -> None:
+    """Refuse updating or cancelling an alert unless by the publisher that sent it (or a
+    person), in reach of its targets as they stand."""
+    if actor.username.startswith("cap:") and actor.username != publisher:
+        raise Forbidden("alert_other_publisher", "Chỉ nguồn đã phát cảnh báo được sửa hay hủy nó.")
+    require_reach(db, actor, targets)
 
 
 def reachable_zone(actor: Actor, zone_path: str) -> bool:
@@ -164,6 +191,10 @@ __all__ = [
     "announcement_targets",
     "last_editor",
     "reachable_zone",
+    "require_alert_admin",
+    "require_alert_change",
+    "require_alert_reach",
+    "require_alert_upload",
     "require_announcement",
     "require_approval",
     "require_device",

@@ -22,6 +22,7 @@ from pa_server.auth.ratelimit import SignInLimiter
 from pa_server.auth.sessions import SessionCodec, cookie_is_secure, load_or_create_secret
 from pa_server.config import Settings
 from pa_server.web import (
+    alerts,
     announcements,
     broadcasts,
     emergency,
@@ -105,6 +106,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(broadcasts.router, include_in_schema=False)
     app.include_router(emergency.router, include_in_schema=False)
     app.include_router(live.router, include_in_schema=False)
+    app.include_router(alerts.router, include_in_schema=False)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(users.router, include_in_schema=False)
     app.include_router(public.router, include_in_schema=False)

@@ -15,6 +15,7 @@ from devices.protocol import MalformedMessage, validate_zone_path
 from pa_server.api.deps import NowDep
 from pa_server.auth.rights import zone_within
 from pa_server.db.models import Announcement, Occurrence, Zone
+from pa_server.services import alerts
 from pa_server.services.timelines import media_url
 from pa_server.web.deps import DbDep
 from pa_server.web.errors import error_page
@@ -145,6 +146,7 @@ def public_zone(request: Request, zone: str, db: DbDep, now: NowDep) -> Response
             "zone_path": zone_path,
             "zone_name": row.name,
             "items": _items(db, zone_path, "", now),
+            "alerts": alerts.in_force(db, zone_path, now),
             "feed_url": f"/cong-khai/{zone_path}/rss.xml",
         },
     )

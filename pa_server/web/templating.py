@@ -42,6 +42,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/thong-bao", "Thông báo"),
     ("/lich-phat", "Lịch phát"),
     ("/truc-tiep", "Trực tiếp"),
+    ("/canh-bao", "Cảnh báo"),
     ("/thiet-bi", "Thiết bị"),
     ("/bao-cao", "Báo cáo"),
     ("/nhat-ky", "Nhật ký"),

@@ -167,6 +167,7 @@ def test_menu_shows_only_what_the_role_may_open(
             "Thông báo",
             "Lịch phát",
             "Trực tiếp",
+            "Cảnh báo",
             "Thiết bị",
             "Báo cáo",
             "Nhật ký",

@@ -1,0 +1,205 @@
+"""CAP alerts over HTTP: a publisher's push (its own token), and the alerts for signed-in people.
+
+A push is `POST /api/v1/alerts/cap` with `Authorization: Bearer <publisher token>` and the CAP
+XML as the body. Every push is kept whatever its verdict: 202 when accepted, 200 when kept but
+not acted on (duplicate, unknown reference, expired…), 422 with the reason when invalid.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from pa_server.api.deps import SessionDep, SurroundingsDep, UseCaseDep, current_user
+from pa_server.api.errors import error_response
+from pa_server.auth.tokens import bearer_token
+from pa_server.db.alerts import CapAlert, CapFeed, CapMessage
+from pa_server.services import alerts
+
+router = APIRouter(tags=["alerts"])
+protected = APIRouter(tags=["alerts"], dependencies=[Depends(current_user)])
+
+
+class MessagePublic(BaseModel):
+    """One CAP message as received."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+    id: str
+    received_at: datetime
+    door: str
+    source: str
+    verdict: str
+    code: str | None
+    reason: str
+    identifier: str
+    sender: str
+    msg_type: str
+    alert_id: str | None
+
+
+class AlertPublic(BaseModel):
+    """An alert as it stands."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+    id: str
+    key: str
+    publisher: str
+    event: str
+    headline: str
+    language: str
+    severity: str
+    urgency: str
+    certainty: str
+    effective: datetime
+    expires: datetime | None
+    level: str
+    zones: list[str]
+    state: str
+    announcement_id: str | None
+    schedule_id: str | None
+
+
+@router.post(
+    "/alerts/cap",
+    status_code=202,
+    responses={200: {"model": MessagePublic}, 401: {}, 422: {}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/cap+xml": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def push(request: Request, around: SurroundingsDep) -> JSONResponse:
+    """A publisher pushes one CAP 1.2 message (kept whatever the verdict)."""
+    token = bearer_token(request.headers.get("authorization"))
+    publisher = alerts.publisher_for_token(around.session, token) if token else None
+    if publisher is None:
+        return error_response(401, "bad_publisher_token", "a valid publisher token is required")
+    data = await request.body()
+    row = alerts.push_cap(around.acting(alerts.publisher_actor(publisher)), data)
+    body = MessagePublic.model_validate(row).model_dump(mode="json")
+    if row.verdict == "invalid":
+        return error_response(422, row.code or "cap_invalid", f"CAP message refused: {row.reason}")
+    return JSONResponse(body, status_code=202 if row.verdict == "accepted" else 200)
+
+
+@protected.get("/alerts", response_model=list[AlertPublic])
+def list_alerts(session: SessionDep) -> list[CapAlert]:
+    """Alerts, newest first."""
+    return alerts.list_alerts(session)
+
+
+@protected.get("/alerts/messages", response_model=list[MessagePublic])
+def list_messages(session: SessionDep) -> list[CapMessage]:
+    """CAP messages received, newest first, with their verdicts."""
+    return alerts.list_messages(session)
+
+
+@protected.post("/alerts/{alert_id}/approve", response_model=AlertPublic)
+def approve(alert_id: str, uc: UseCaseDep) -> CapAlert:
+    """Approve an alert's draft: its repeats start."""
+    return alerts.approve_alert(uc, alert_id)
+
+
+class PublisherCreate(BaseModel):
+    """A new CAP publisher and the zones its alerts may reach."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    zones: list[str]
+
+
+class PublisherCreated(BaseModel):
+    """The publisher, with its push token (shown this once)."""
+
+    id: int
+    name: str
+    zones: list[str]
+    token: str
+
+
+class GeocodeSet(BaseModel):
+    """One row of the geocode table: (valueName, value) is this zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value_name: str
+    value: str
+    zone: str
+
+
+class ZonePoint(BaseModel):
+    """A zone's point for CAP polygons and circles (both None: cleared)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    zone: str
+    latitude: float | None
+    longitude: float | None
+
+
+class FeedCreate(BaseModel):
+    """A feed URL polled for a publisher's CAP."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    publisher_id: int
+    url: str
+    interval_s: int = 300
+
+
+class FeedPublic(BaseModel):
+    """A feed and its health."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+    id: int
+    url: str
+    publisher_id: int
+    interval_s: int
+    last_status: str
+    failures: int
+    last_error: str | None
+    last_polled_at: datetime | None
+    last_ok_at: datetime | None
+    next_poll_at: datetime | None
+
+
+@protected.post("/alerts/publishers", status_code=201, response_model=PublisherCreated)
+def create_publisher(data: PublisherCreate, uc: UseCaseDep) -> PublisherCreated:
+    """A new publisher (admins); its push token is in this answer only."""
+    pub, token = alerts.create_publisher(uc, data.name, data.zones)
+    return PublisherCreated(id=pub.id, name=pub.name, zones=pub.zones, token=token)
+
+
+@protected.post("/alerts/geocodes", status_code=201)
+def set_geocode(data: GeocodeSet, uc: UseCaseDep) -> dict[str, str | int]:
+    """Map a CAP geocode to a zone (admins)."""
+    row = alerts.set_geocode(uc, data.value_name, data.value, data.zone)
+    return {"id": row.id, "value_name": row.value_name, "value": row.value, "zone": row.zone_path}
+
+
+@protected.post("/alerts/zone-points")
+def set_zone_point(data: ZonePoint, uc: UseCaseDep) -> ZonePoint:
+    """Set a zone's point for polygons and circles (admins)."""
+    zone = alerts.set_zone_point(uc, data.zone, data.latitude, data.longitude)
+    return ZonePoint(zone=zone.path, latitude=zone.latitude, longitude=zone.longitude)
+
+
+@protected.post("/alerts/feeds", status_code=201, response_model=FeedPublic)
+def add_feed(data: FeedCreate, uc: UseCaseDep) -> CapFeed:
+    """Poll a feed URL for a publisher's CAP (admins)."""
+    return alerts.add_feed(uc, data.publisher_id, data.url, data.interval_s)
+
+
+@protected.get("/alerts/feeds", response_model=list[FeedPublic])
+def list_feeds(session: SessionDep) -> list[CapFeed]:
+    """Every feed with its health."""
+    return alerts.list_feeds(session)

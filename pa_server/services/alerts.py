@@ -1,0 +1,895 @@
+"""CAP alerts: every message received through a door (page upload, publisher push, polled feed)
+is kept with its raw XML and verdict; a valid one becomes, updates or cancels an alert, which
+owns an announcement and a repeating schedule (docs/alerts.md).
+
+Who acts: a person on the upload page, or the publisher `cap:<name>` for a push or a feed (an
+operator-like actor bound to the publisher's zones). Rights are checked on the resulting alert
+(its zones, its level) in `pa_server.services.rights`; every step leaves an audit entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pa_server.alerts import CapError, CapInvalid
+from pa_server.alerts import compose as words
+from pa_server.alerts import feed as feeds
+from pa_server.alerts.areas import outermost, zones_of_areas
+from pa_server.alerts.cap import CapMessage as Cap
+from pa_server.alerts.cap import InfoSpec, parse_cap, peek_header
+from pa_server.alerts.policy import Policy
+from pa_server.auth import audit
+from pa_server.auth.accounts import USERNAME_RE, ZONE_RE
+from pa_server.auth.errors import Forbidden
+from pa_server.auth.rights import Actor, Role, require_level
+from pa_server.auth.tokens import new_token, token_digest
+from pa_server.config import Settings
+from pa_server.db.alerts import CapAlert, CapFeed, CapGeocode, CapMessage, CapPublisher
+from pa_server.db.models import Announcement, Occurrence, Receipt, Schedule, ScheduleTarget, Zone
+from pa_server.schemas.announcements import RenderOptions
+from pa_server.services import announcements, broadcasts, renditions, rights
+from pa_server.services.context import UseCase
+from pa_server.services.dirty import mark_plan_dirty
+from pa_server.services.errors import Conflict, Invalid, NotFound
+from pa_server.services.zones import require_zone
+
+log = logging.getLogger(__name__)
+
+DOORS = ("upload", "push", "feed")
+#: An alert without `expires` repeats for this long, then stops (say so in docs/alerts.md).
+DEFAULT_IN_FORCE = timedelta(hours=24)
+#: How long a late item may still start (as a person's schedule would).
+MAX_LATE_S = 120
+
+
+@lru_cache(maxsize=8)
+def _policy(path: Path | None) -> Policy:
+    return Policy.load(path)
+
+
+def policy(uc: UseCase) -> Policy:
+    """The district's alert policy (`PA_ALERT_POLICY_FILE`, else the shipped one)."""
+    return _policy(uc.settings.alert_policy_file)
+
+
+def may_upload(settings: Settings, actor: Actor) -> bool:
+    """True when the policy lets `actor`'s role upload CAP files (for the page: what to offer)."""
+    return actor.role.value in _policy(settings.alert_policy_file).for_zone("").upload_roles
+
+
+def publisher_actor(publisher: CapPublisher) -> Actor:
+    """The actor a publisher's push or feed acts as: `cap:<name>`, bound to its zones."""
+    return Actor(
+        id=0, username=f"cap:{publisher.name}", role=Role.OPERATOR, zones=tuple(publisher.zones)
+    )
+
+
+# ---- intake ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Door:
+    """Through which door a message came, and for feeds which feed."""
+
+    name: str
+    feed_id: int | None = None
+
+
+def upload_cap(uc: UseCase, data: bytes) -> CapMessage:
+    """A CAP file uploaded on the page by a person the policy allows."""
+    rights.require_alert_upload(uc.actor, policy(uc).for_zone("").upload_roles)
+    return receive(uc, data, Door("upload"))
+
+
+def push_cap(uc: UseCase, data: bytes) -> CapMessage:
+    """A CAP message a publisher pushed with its token (`uc.actor` is `cap:<publisher>`)."""
+    return receive(uc, data, Door("push"))
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def receive(uc: UseCase, data: bytes, door: Door) -> CapMessage:
+    """Keep the message, check it, and act on it; the stored message carries the verdict."""
+    row = CapMessage(
+        id=str(uuid.uuid4()),
+        received_at=uc.now,
+        door=door.name,
+        source=uc.actor.username,
+        feed_id=door.feed_id,
+        raw=_text(data[: uc.settings.cap_max_bytes]),
+        verdict="invalid",
+        reason="",
+        references=[],
+    )
+    uc.db.add(row)
+    try:
+        cap = parse_cap(data, max_bytes=uc.settings.cap_max_bytes)
+    except CapInvalid as exc:
+        header = peek_header(data)
+        row.identifier = header.get("identifier", "")
+        row.sender = header.get("sender", "")
+        row.sent = header.get("sent", "")
+        row.msg_type = header.get("msgType", "")
+        return _verdict(uc, row, "invalid", exc.code, exc.reason)
+    row.identifier, row.sender = cap.identifier, cap.sender
+    row.sent, row.msg_type = cap.sent.isoformat(), cap.msg_type
+    row.key, row.references = cap.key, list(cap.references)
+    uc.db.flush()
+    if _accepted(uc.db, cap.key, row.id):
+        return _verdict(uc, row, "duplicate", "cap_duplicate", "Bản tin này đã nhận trước đó.")
+    if cap.status != "Actual":
+        return _verdict(
+            uc, row, "not_actual", "cap_not_actual", f"Bản tin loại “{cap.status}”: không phát."
+        )
+    if cap.msg_type in ("Ack", "Error"):
+        return _verdict(uc, row, "ignored", "cap_ignored", f"Bản tin “{cap.msg_type}”: không phát.")
+    if cap.msg_type == "Alert":
+        return _new_alert(uc, row, cap)
+    alert = _referred(uc.db, cap)
+    if alert is None:
+        return _verdict(
+            uc,
+            row,
+            "unknown_reference",
+            "cap_unknown_reference",
+            "Bản tin nhắc tới cảnh báo chưa từng nhận: giữ lại để người xem, không phát.",
+        )
+    if cap.msg_type == "Cancel":
+        return _cancel(uc, row, cap, alert)
+    return _update(uc, row, cap, alert)
+
+
+def _accepted(db: Session, key: str, other_than: str) -> bool:
+    return (
+        db.scalar(
+            select(func.count()).where(
+                CapMessage.key == key, CapMessage.verdict == "accepted", CapMessage.id != other_than
+            )
+        )
+        or 0
+    ) > 0
+
+
+def _referred(db: Session, cap: Cap) -> CapAlert | None:
+    """The alert an Update/Cancel refers to (any of its references), or None: never guessed."""
+    for key in reversed(cap.references):
+        alert_id = db.scalar(
+            select(CapMessage.alert_id).where(
+                CapMessage.key == key,
+                CapMessage.verdict == "accepted",
+                CapMessage.alert_id.is_not(None),
+            )
+        )
+        if alert_id is not None:
+            return db.get(CapAlert, alert_id)
+    return None
+
+
+def _verdict(
+    uc: UseCase, row: CapMessage, verdict: str, code: str | None, reason: str
+) -> CapMessage:
+    row.verdict, row.code, row.reason = verdict, code, reason
+    uc.db.flush()
+    audit.record(
+        uc.db,
+        "cap_" + verdict,
+        "cap_messages",
+        row.id,
+        after={"door": row.door, "identifier": row.identifier, "sender": row.sender, "code": code},
+        now=uc.now,
+    )
+    return row
+
+
+# ---- from alert to broadcast ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an alert's info and areas come to here."""
+
+    info: InfoSpec
+    zones: list[str]
+    level: str
+    auto: bool
+    repeat_hours: int
+    start: datetime
+    end: datetime
+
+
+def _geocodes(db: Session) -> dict[tuple[str, str], str]:
+    return {(g.value_name, g.value): g.zone_path for g in db.scalars(select(CapGeocode))}
+
+
+def _points(db: Session) -> dict[str, tuple[float, float]]:
+    return {
+        z.path: (z.latitude, z.longitude)
+        for z in db.scalars(
+            select(Zone).where(Zone.latitude.is_not(None), Zone.longitude.is_not(None))
+        )
+        if z.latitude is not None and z.longitude is not None
+    }
+
+
+def _plan(uc: UseCase, cap: Cap) -> Plan | str:
+    """The plan of an alert, or why there is none (a Vietnamese reason)."""
+    info = cap.info_vi() or cap.first_info()
+    if info is None:
+        return "Bản tin không có khối “info”: không có gì để đọc."
+    areas = [a for i in cap.infos for a in i.areas]
+    zones = outermost(zones_of_areas(areas, geocodes=_geocodes(uc.db), points=_points(uc.db)))
+    level, auto, hours = policy(uc).decide(zones, info.severity, info.urgency, info.certainty)
+    start = max(info.effective or cap.sent, uc.now)
+    end = info.expires or start + DEFAULT_IN_FORCE
+    return Plan(info, zones, level, auto, hours, start, end)
+
+
+def _new_alert(uc: UseCase, row: CapMessage, cap: Cap) -> CapMessage:
+    plan = _plan(uc, cap)
+    if isinstance(plan, str):
+        return _verdict(uc, row, "ignored", "cap_no_info", plan)
+    if plan.end <= uc.now:
+        return _verdict(
+            uc, row, "expired", "cap_expired", "Cảnh báo đã hết hiệu lực khi nhận: không phát."
+        )
+    try:
+        rights.require_alert_reach(uc.db, uc.actor, [f"zone:{z}" for z in plan.zones])
+    except Forbidden as exc:
+        return _verdict(uc, row, "out_of_scope", exc.code, exc.message_vi)
+    alert = CapAlert(
+        id=str(uuid.uuid4()),
+        key=cap.key,
+        publisher=uc.actor.username,
+        sender=cap.sender,
+        state="no_zone",
+        created_at=uc.now,
+        cancelled_at=None,
+    )
+    _describe(alert, cap, plan, uc.now)
+    uc.db.add(alert)
+    uc.db.flush()
+    row.alert_id = alert.id
+    _voice(uc, alert, plan)
+    alert.last_message_id = row.id
+    return _verdict(uc, row, "accepted", None, _state_reason(alert))
+
+
+def _describe(alert: CapAlert, cap: Cap, plan: Plan, now: datetime) -> None:
+    info = plan.info
+    alert.sender_name = info.sender_name[:300]
+    alert.event = info.event[:300]
+    alert.headline = words.title_of(info)
+    alert.language = info.language[:16]
+    alert.severity, alert.urgency, alert.certainty = info.severity, info.urgency, info.certainty
+    alert.effective = plan.start
+    alert.expires = plan.end
+    alert.level, alert.auto, alert.repeat_hours = plan.level, plan.auto, plan.repeat_hours
+    alert.zones = plan.zones
+    alert.area_desc = "; ".join(a.desc for a in info.areas if a.desc)
+    alert.updated_at = now
+
+
+def _state_reason(alert: CapAlert) -> str:
+    return {
+        "on_air": "Đã nhận và đưa lên lịch phát.",
+        "draft": "Đã nhận: chờ duyệt để phát.",
+        "needs_text": "Đã nhận: cảnh báo không có tiếng Việt, cần người viết lời đọc.",
+        "no_zone": "Đã nhận: vùng cảnh báo không khớp khu vực nào.",
+        "cancelled": "Đã hủy.",
+    }.get(alert.state, "")
+
+
+def _voice(uc: UseCase, alert: CapAlert, plan: Plan) -> None:
+    """Give the alert its announcement and repeating schedule (or say why it has none)."""
+    if not plan.zones:
+        alert.state = "no_zone"
+        _hold(uc, alert)
+        return
+    if not plan.info.vietnamese:
+        alert.state = "needs_text"
+        _hold(uc, alert)
+        return
+    ann = _announcement(uc, alert, words.title_of(plan.info), words.text_of(plan.info))
+    _schedule(uc, alert, ann, plan)
+    alert.state = "on_air" if plan.auto else "draft"
+
+
+def _hold(uc: UseCase, alert: CapAlert) -> None:
+    """No broadcast for this alert as it stands: its schedule, if any, stops repeating."""
+    schedule = uc.db.get(Schedule, alert.schedule_id) if alert.schedule_id else None
+    if schedule is not None and schedule.enabled:
+        schedule.enabled, schedule.updated_at = False, uc.now
+        mark_plan_dirty(uc.db)
+
+
+def _announcement(uc: UseCase, alert: CapAlert, title: str, text: str) -> Announcement:
+    """A rendered announcement of the alert's words; approved by the policy when it may go alone."""
+    ann = Announcement(
+        id=str(uuid.uuid4()),
+        title=title,
+        kind="text",
+        text=text,
+        placeholders={"cap_alert": alert.id},
+        level=alert.level,
+        status="draft",
+        author=uc.actor.username,
+        last_editor=uc.actor.username,
+        created_at=uc.now,
+        updated_at=uc.now,
+    )
+    uc.db.add(ann)
+    uc.db.flush()
+    renditions.render_announcement(
+        uc.db,
+        ann,
+        RenderOptions(),
+        renderer=uc.renderer,
+        default_engine=uc.settings.tts_engine,
+        recordings_dir=uc.settings.recordings_dir,
+        now=uc.now,
+    )
+    if alert.auto:
+        # The district's policy is the approval of what a publisher sends for these levels.
+        ann.status, ann.approver, ann.approved_at = "approved", uc.actor.username, uc.now
+    old = uc.db.get(Announcement, alert.announcement_id) if alert.announcement_id else None
+    if old is not None and old.id != ann.id and old.status != "archived":
+        old.status, old.updated_at = "archived", uc.now
+    alert.announcement_id = ann.id
+    uc.db.flush()
+    return ann
+
+
+def _schedule(uc: UseCase, alert: CapAlert, ann: Announcement, plan: Plan) -> Schedule:
+    """The alert's own schedule: from now (plus the lead) until `expires`, every N hours."""
+    lead = (
+        uc.settings.emergency_lead_s if plan.level == "emergency" else uc.settings.broadcast_lead_s
+    )
+    start = _whole_second(
+        plan.start + timedelta(seconds=lead) if plan.start <= uc.now else plan.start
+    )
+    schedule = uc.db.get(Schedule, alert.schedule_id) if alert.schedule_id else None
+    new = schedule is None
+    if schedule is None:
+        schedule = Schedule(id=str(uuid.uuid4()), created_at=uc.now, exdates=[])
+    before = sorted(t.target for t in schedule.targets)
+    schedule.announcement_id = ann.id
+    schedule.title = ann.title
+    schedule.rrule = f"FREQ=HOURLY;INTERVAL={plan.repeat_hours}"
+    schedule.start_at = start
+    schedule.end_at = max(plan.end, start)
+    schedule.timezone = uc.settings.timezone
+    schedule.level = plan.level
+    schedule.volume = None
+    schedule.max_late_s = MAX_LATE_S
+    schedule.enabled = True
+    schedule.set_by = uc.actor.username
+    schedule.updated_at = uc.now
+    targets = [require_zone(uc.db, z).path for z in plan.zones]
+    schedule.targets = [ScheduleTarget(zone_path=z) for z in targets]
+    if new:
+        uc.db.add(schedule)
+    uc.db.flush()
+    # Set once the schedule row exists (no ORM relationship orders the two inserts).
+    alert.schedule_id = schedule.id
+    after = sorted(t.target for t in schedule.targets)
+    if before != after:
+        audit.record(
+            uc.db,
+            "update",
+            "schedule_targets",
+            schedule.id,
+            before={"targets": before},
+            after={"targets": after},
+            now=uc.now,
+        )
+    mark_plan_dirty(uc.db)
+    return schedule
+
+
+def _whole_second(at: datetime) -> datetime:
+    """`at` rounded up to the second: recurrence rules (RFC 5545) have no fractions, and an
+    instant expanded from a fractional start would fall just before it and be lost."""
+    return at if not at.microsecond else at.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def _update(uc: UseCase, row: CapMessage, cap: Cap, alert: CapAlert) -> CapMessage:
+    """An Update: the alert's text, zones, level and repeats are replaced by the new message's."""
+    if alert.state == "cancelled":
+        return _verdict(
+            uc, row, "ignored", "cap_after_cancel", "Cảnh báo này đã bị hủy: không phát lại."
+        )
+    plan = _plan(uc, cap)
+    if isinstance(plan, str):
+        return _verdict(uc, row, "ignored", "cap_no_info", plan)
+    try:
+        # As it stands and as it would be: both in the publisher's reach.
+        targets = {f"zone:{z}" for z in [*alert.zones, *plan.zones]}
+        rights.require_alert_change(uc.db, uc.actor, alert.publisher, targets)
+    except Forbidden as exc:
+        return _verdict(uc, row, "out_of_scope", exc.code, exc.message_vi)
+    row.alert_id = alert.id
+    _describe(alert, cap, plan, uc.now)
+    if plan.end <= uc.now:
+        alert.state = "cancelled"
+        alert.cancelled_at = uc.now
+        _stop_repeats(uc, alert)
+    else:
+        _voice(uc, alert, plan)
+    alert.last_message_id = row.id
+    return _verdict(uc, row, "accepted", None, "Cập nhật: " + _state_reason(alert))
+
+
+# ---- cancellation ---------------------------------------------------------------------------
+
+
+def _cancel(uc: UseCase, row: CapMessage, cap: Cap, alert: CapAlert) -> CapMessage:
+    """A Cancel: repeats stop, what plays stops, and (by policy) a notice where it was heard."""
+    try:
+        rights.require_alert_change(
+            uc.db, uc.actor, alert.publisher, [f"zone:{z}" for z in alert.zones]
+        )
+    except Forbidden as exc:
+        return _verdict(uc, row, "out_of_scope", exc.code, exc.message_vi)
+    row.alert_id = alert.id
+    heard = _heard_on(uc.db, alert)
+    was = alert.state
+    alert.state, alert.cancelled_at, alert.updated_at = "cancelled", uc.now, uc.now
+    alert.last_message_id = row.id
+    stopping = _stop_repeats(uc, alert)
+    notice = (
+        was in ("on_air",)
+        and heard
+        and all(policy(uc).for_zone(z).cancel_notice for z in alert.zones)
+    )
+    if notice:
+        _cancel_notice(uc, alert, heard)
+    result = _verdict(uc, row, "accepted", None, "Đã hủy cảnh báo.")
+    _send_stops(uc, stopping)
+    return result
+
+
+def _heard_on(db: Session, alert: CapAlert) -> list[str]:
+    """Devices that reported starting any broadcast of this alert."""
+    if alert.schedule_id is None:
+        return []
+    return sorted(
+        set(
+            db.scalars(
+                select(Receipt.device_id)
+                .join(Occurrence, Occurrence.id == Receipt.occurrence_id)
+                .where(Occurrence.schedule_id == alert.schedule_id, Receipt.type == "started")
+            )
+        )
+    )
+
+
+def _stop_repeats(uc: UseCase, alert: CapAlert) -> list[Occurrence]:
+    """End the schedule now; mark what is due or playing stopped (returned: stop it on air)."""
+    schedule = uc.db.get(Schedule, alert.schedule_id) if alert.schedule_id else None
+    if schedule is None:
+        return []
+    schedule.enabled = False
+    schedule.end_at = max(schedule.start_at, uc.now)
+    schedule.updated_at = uc.now
+    ann = uc.db.get(Announcement, schedule.announcement_id)
+    if ann is not None and ann.status == "draft":
+        ann.status, ann.updated_at = "archived", uc.now
+    stopping = []
+    for occ in uc.db.scalars(
+        select(Occurrence).where(
+            Occurrence.schedule_id == schedule.id,
+            Occurrence.status.in_(("planned", "sent")),
+        )
+    ):
+        ends = occ.play_at + timedelta(milliseconds=occ.duration_ms, seconds=occ.max_late_s)
+        if occ.play_at <= uc.now + timedelta(minutes=1) and ends >= uc.now:
+            # Due or playing: agents may already hold it; stop it there, not only in the plan.
+            occ.status, occ.stopped_by, occ.updated_at = "stopped", uc.actor.username, uc.now
+            stopping.append(occ)
+        elif occ.play_at > uc.now:
+            occ.status, occ.updated_at = "cancelled", uc.now
+    uc.db.flush()
+    for occ in stopping:
+        audit.record(
+            uc.db, "stop", "occurrences", occ.id, after={"targets": occ.targets}, now=uc.now
+        )
+    mark_plan_dirty(uc.db)
+    return stopping
+
+
+def _send_stops(uc: UseCase, stopping: list[Occurrence]) -> None:
+    """Commit, then tell the loudspeakers to stop (the timelines carry it too if the bus fails)."""
+    if not stopping:
+        return
+    uc.db.commit()
+    if uc.dispatcher is None:
+        log.warning(
+            "alert cancel: bus down, %d broadcasts leave by the timelines only", len(stopping)
+        )
+        return
+    for occ in stopping:
+        try:
+            broadcasts.send_stop(uc.dispatcher, occ, now=uc.now)
+        except Exception as exc:
+            log.warning("alert cancel: stop %s not sent (%s)", occ.id, exc)
+
+
+def _cancel_notice(uc: UseCase, alert: CapAlert, devices: list[str]) -> None:
+    """A short one-off notice on the loudspeakers that sounded the alert."""
+    notice = Announcement(
+        id=str(uuid.uuid4()),
+        title=f"Hủy cảnh báo: {alert.headline}"[:300],
+        kind="text",
+        text=words.CANCEL_TEXT.format(title=alert.headline),
+        placeholders={"cap_alert": alert.id, broadcasts.CANCELS: alert.id},
+        level=alert.level,
+        status="draft",
+        author=uc.actor.username,
+        last_editor=uc.actor.username,
+        created_at=uc.now,
+        updated_at=uc.now,
+    )
+    uc.db.add(notice)
+    uc.db.flush()
+    renditions.render_announcement(
+        uc.db,
+        notice,
+        RenderOptions(),
+        renderer=uc.renderer,
+        default_engine=uc.settings.tts_engine,
+        recordings_dir=uc.settings.recordings_dir,
+        now=uc.now,
+    )
+    notice.status, notice.approver, notice.approved_at = "approved", uc.actor.username, uc.now
+    lead = (
+        uc.settings.emergency_lead_s if alert.level == "emergency" else uc.settings.broadcast_lead_s
+    )
+    schedule = Schedule(
+        id=str(uuid.uuid4()),
+        announcement_id=notice.id,
+        title=notice.title,
+        rrule=None,
+        start_at=_whole_second(uc.now + timedelta(seconds=lead)),
+        end_at=None,
+        exdates=[],
+        timezone=uc.settings.timezone,
+        level=alert.level,
+        volume=None,
+        max_late_s=MAX_LATE_S,
+        enabled=True,
+        set_by=uc.actor.username,
+        created_at=uc.now,
+        updated_at=uc.now,
+        targets=[ScheduleTarget(device_id=d) for d in devices],
+    )
+    uc.db.add(schedule)
+    uc.db.flush()
+    alert.notice_schedule_id = schedule.id
+    uc.db.flush()
+    mark_plan_dirty(uc.db)
+
+
+# ---- people's use cases ---------------------------------------------------------------------
+
+
+def get_alert(db: Session, alert_id: str) -> CapAlert:
+    """The alert, or `NotFound`."""
+    alert = db.get(CapAlert, alert_id)
+    if alert is None:
+        raise NotFound("alert_not_found", f"no alert {alert_id!r}")
+    return alert
+
+
+def approve_alert(uc: UseCase, alert_id: str) -> CapAlert:
+    """One click: approve the alert's draft announcement, so its schedule starts playing."""
+    alert = get_alert(uc.db, alert_id)
+    if alert.state != "draft" or alert.announcement_id is None:
+        raise Conflict("alert_not_draft", "only an alert awaiting approval can be approved")
+    # The click on the alert's page is the confirmation an emergency needs.
+    require_level(uc.actor, alert.level, confirmed=True)
+    announcements.approve_announcement(uc, alert.announcement_id)
+    schedule = uc.db.get(Schedule, alert.schedule_id) if alert.schedule_id else None
+    if schedule is not None:
+        # From now on its broadcasts are the approver's doing.
+        schedule.set_by, schedule.updated_at = uc.actor.username, uc.now
+    alert.state, alert.updated_at = "on_air", uc.now
+    uc.db.flush()
+    return alert
+
+
+def write_alert_text(uc: UseCase, alert_id: str, title: str, text: str) -> CapAlert:
+    """A person writes the Vietnamese words of an alert that came in another language (a draft)."""
+    alert = get_alert(uc.db, alert_id)
+    rights.require_alert_reach(uc.db, uc.actor, [f"zone:{z}" for z in alert.zones])
+    if alert.state not in ("needs_text", "draft"):
+        raise Conflict("alert_has_text", "this alert already has its words on air or is over")
+    if not alert.zones:
+        raise Conflict("alert_no_zone", "the alert covers no zone: map its area first")
+    if not title.strip() or not text.strip():
+        raise Invalid("empty_text", "write a title and the words to read")
+    was_auto, alert.auto = alert.auto, False  # a person's words are approved by another person
+    ann = _announcement(uc, alert, title.strip()[:300], text.strip())
+    plan = Plan(
+        info=InfoSpec(
+            "vi",
+            alert.event,
+            alert.urgency,
+            alert.severity,
+            alert.certainty,
+            title,
+            "",
+            "",
+            "",
+            None,
+            None,
+            alert.expires,
+            (),
+        ),
+        zones=list(alert.zones),
+        level=alert.level,
+        auto=False,
+        repeat_hours=alert.repeat_hours,
+        start=max(alert.effective, uc.now),
+        end=alert.expires or uc.now + DEFAULT_IN_FORCE,
+    )
+    _schedule(uc, alert, ann, plan)
+    alert.auto = was_auto
+    alert.state, alert.updated_at = "draft", uc.now
+    uc.db.flush()
+    return alert
+
+
+def list_alerts(db: Session, *, limit: int = 100) -> list[CapAlert]:
+    """Alerts, newest first."""
+    return list(db.scalars(select(CapAlert).order_by(CapAlert.created_at.desc()).limit(limit)))
+
+
+def list_messages(
+    db: Session, *, limit: int = 100, alert_id: str | None = None
+) -> list[CapMessage]:
+    """Messages received, newest first (of one alert when given)."""
+    query = select(CapMessage)
+    if alert_id is not None:
+        query = query.where(CapMessage.alert_id == alert_id)
+    return list(
+        db.scalars(query.order_by(CapMessage.received_at.desc(), CapMessage.id).limit(limit))
+    )
+
+
+def get_message(db: Session, message_id: str) -> CapMessage:
+    """One received message, or `NotFound`."""
+    row = db.get(CapMessage, message_id)
+    if row is None:
+        raise NotFound("message_not_found", f"no CAP message {message_id!r}")
+    return row
+
+
+def in_force(db: Session, zone_path: str, now: datetime) -> list[CapAlert]:
+    """Alerts on air now whose zones include, or lie within, `zone_path` (the public page)."""
+    out = []
+    for alert in db.scalars(
+        select(CapAlert).where(CapAlert.state == "on_air").order_by(CapAlert.effective.desc())
+    ):
+        if alert.effective > now or (alert.expires is not None and alert.expires <= now):
+            continue
+        if any(_related(zone_path, z) for z in alert.zones):
+            out.append(alert)
+    return out
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+# ---- the admins' tables: publishers, feeds, geocodes, zone points ---------------------------
+
+
+def create_publisher(uc: UseCase, name: str, zones: list[str]) -> tuple[CapPublisher, str]:
+    """A new publisher with its push token (shown once)."""
+    rights.require_alert_admin(uc.actor)
+    name = name.strip().lower()
+    if not USERNAME_RE.match(name):
+        raise Invalid(
+            "bad_publisher_name", "a publisher's name is lowercase letters, digits, . _ -"
+        )
+    paths = [z.strip().strip("/") for z in zones if z.strip()]
+    if not paths or not all(ZONE_RE.match(z) for z in paths):
+        raise Invalid("bad_zones", "name at least one zone the publisher may reach")
+    for zone in paths:
+        require_zone(uc.db, zone)
+    if uc.db.scalar(select(CapPublisher.id).where(CapPublisher.name == name)) is not None:
+        raise Conflict("duplicate_publisher", f"publisher {name!r} exists")
+    token = new_token()
+    pub = CapPublisher(
+        name=name, zones=paths, digest=token_digest(token), active=True, created_at=uc.now
+    )
+    uc.db.add(pub)
+    uc.db.flush()
+    return pub, token
+
+
+def publisher_for_token(db: Session, token: str) -> CapPublisher | None:
+    """The active publisher holding `token`, or None."""
+    pub = db.scalar(select(CapPublisher).where(CapPublisher.digest == token_digest(token)))
+    return pub if pub is not None and pub.active else None
+
+
+def set_publisher_active(uc: UseCase, publisher_id: int, active: bool) -> CapPublisher:
+    """Lock (or unlock) a publisher: its pushes and feeds are refused while locked."""
+    rights.require_alert_admin(uc.actor)
+    pub = uc.db.get(CapPublisher, publisher_id)
+    if pub is None:
+        raise NotFound("publisher_not_found", f"no publisher {publisher_id}")
+    pub.active = active
+    uc.db.flush()
+    return pub
+
+
+def list_publishers(db: Session) -> list[CapPublisher]:
+    """Every publisher, by name."""
+    return list(db.scalars(select(CapPublisher).order_by(CapPublisher.name)))
+
+
+def add_feed(uc: UseCase, publisher_id: int, url: str, interval_s: int = 300) -> CapFeed:
+    """Poll `url` for the publisher's CAP every `interval_s` seconds."""
+    rights.require_alert_admin(uc.actor)
+    url = url.strip()
+    if not url.startswith(("http://", "https://")) or len(url) > 1000:
+        raise Invalid("bad_url", "a feed is an http(s) URL")
+    if uc.db.get(CapPublisher, publisher_id) is None:
+        raise Invalid("unknown_publisher", f"no publisher {publisher_id}")
+    if not 60 <= interval_s <= 86_400:
+        raise Invalid("bad_interval", "poll between once a minute and once a day")
+    feed = CapFeed(
+        url=url,
+        publisher_id=publisher_id,
+        interval_s=interval_s,
+        failures=0,
+        last_status="never",
+        next_poll_at=uc.now,
+        enabled=True,
+        created_at=uc.now,
+    )
+    uc.db.add(feed)
+    uc.db.flush()
+    return feed
+
+
+def list_feeds(db: Session) -> list[CapFeed]:
+    """Every feed with its health."""
+    return list(db.scalars(select(CapFeed).order_by(CapFeed.id)))
+
+
+def remove_feed(uc: UseCase, feed_id: int) -> None:
+    """Stop polling a feed (its messages stay)."""
+    rights.require_alert_admin(uc.actor)
+    feed = uc.db.get(CapFeed, feed_id)
+    if feed is None:
+        raise NotFound("feed_not_found", f"no feed {feed_id}")
+    uc.db.delete(feed)
+    uc.db.flush()
+
+
+def set_geocode(uc: UseCase, value_name: str, value: str, zone_path: str) -> CapGeocode:
+    """Map a CAP geocode to a zone (replacing an earlier mapping of the same code)."""
+    rights.require_alert_admin(uc.actor)
+    value_name, value = value_name.strip(), value.strip()
+    if not value_name or not value or len(value_name) > 100 or len(value) > 200:
+        raise Invalid("bad_geocode", "a geocode has a valueName and a value")
+    zone = require_zone(uc.db, zone_path)
+    row = uc.db.scalar(
+        select(CapGeocode).where(CapGeocode.value_name == value_name, CapGeocode.value == value)
+    )
+    if row is None:
+        row = CapGeocode(value_name=value_name, value=value, zone_path=zone.path, created_at=uc.now)
+        uc.db.add(row)
+    row.zone_path = zone.path
+    uc.db.flush()
+    return row
+
+
+def remove_geocode(uc: UseCase, geocode_id: int) -> None:
+    """Forget one geocode mapping."""
+    rights.require_alert_admin(uc.actor)
+    row = uc.db.get(CapGeocode, geocode_id)
+    if row is None:
+        raise NotFound("geocode_not_found", f"no geocode mapping {geocode_id}")
+    uc.db.delete(row)
+    uc.db.flush()
+
+
+def list_geocodes(db: Session) -> list[CapGeocode]:
+    """The geocode table."""
+    return list(db.scalars(select(CapGeocode).order_by(CapGeocode.value_name, CapGeocode.value)))
+
+
+def set_zone_point(uc: UseCase, zone_path: str, lat: float | None, lon: float | None) -> Zone:
+    """Set (or clear, with None) the point a zone is found at by CAP polygons and circles."""
+    rights.require_alert_admin(uc.actor)
+    zone = require_zone(uc.db, zone_path)
+    if (lat is None) != (lon is None):
+        raise Invalid("bad_point", "give both latitude and longitude, or neither")
+    if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise Invalid("bad_point", "latitude within ±90, longitude within ±180")
+    zone.latitude, zone.longitude, zone.updated_at = lat, lon, uc.now
+    uc.db.flush()
+    return zone
+
+
+# ---- polled feeds ---------------------------------------------------------------------------
+
+
+def due_feeds(db: Session, now: datetime) -> list[int]:
+    """Ids of enabled feeds whose next poll is due."""
+    return list(
+        db.scalars(
+            select(CapFeed.id).where(
+                CapFeed.enabled.is_(True),
+                (CapFeed.next_poll_at.is_(None)) | (CapFeed.next_poll_at <= now),
+            )
+        )
+    )
+
+
+def poll_feed(uc: UseCase, feed_id: int, client: httpx.Client) -> CapFeed | None:
+    """Fetch one feed (conditionally), receive each CAP document in it, record its health.
+
+    The messages are received as the feed's publisher (`cap:<name>`). Returns the feed, or None
+    when it is gone.
+    """
+    feed = uc.db.get(CapFeed, feed_id)
+    if feed is None:
+        return None
+    pub = uc.db.get(CapPublisher, feed.publisher_id)
+    feed.last_polled_at = uc.now
+    if pub is None or not pub.active:
+        feed.last_status, feed.last_error = "error", "Nguồn phát hành đã bị khóa."
+        feed.next_poll_at = uc.now + timedelta(seconds=feed.interval_s)
+        return feed
+    uc = replace(uc, actor=publisher_actor(pub))
+    limit = uc.settings.cap_max_bytes
+    try:
+        got = feeds.fetch(
+            client, feed.url, etag=feed.etag, last_modified=feed.last_modified, max_bytes=limit
+        )
+        if got.not_modified:
+            feed.last_status = "not_modified"
+        else:
+            found = feeds.entries(got.body, max_bytes=limit)
+            documents = list(found.documents)
+            for link in found.links:
+                linked = feeds.fetch(client, link, etag=None, last_modified=None, max_bytes=limit)
+                documents.append(linked.body)
+            for doc in documents:
+                if not _received_before(uc.db, doc):
+                    receive(uc, doc, Door("feed", feed.id))
+            feed.etag, feed.last_modified = got.etag, got.last_modified
+            feed.last_status = "ok"
+        feed.failures, feed.last_error, feed.last_ok_at = 0, None, uc.now
+    except CapError as exc:
+        feed.failures += 1
+        feed.last_status, feed.last_error = "error", exc.reason
+        log.warning("CAP feed %s: %s", feed.url, exc)
+    feed.next_poll_at = feeds.next_poll(uc.now, timedelta(seconds=feed.interval_s), feed.failures)
+    uc.db.flush()
+    return feed
+
+
+#: Who polls the feeds before a publisher is known (a feed's messages are its publisher's).
+FEED_POLLER = Actor(id=0, username="system:cap-feeds", role=Role.VIEWER)
+
+
+def _received_before(db: Session, data: bytes) -> bool:
+    """True when this exact document was kept already (a feed lists its entries again)."""
+    return (db.scalar(select(func.count()).where(CapMessage.raw == _text(data))) or 0) > 0

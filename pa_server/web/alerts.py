@@ -1,0 +1,303 @@
+"""Cảnh báo: CAP alerts received, the upload door, one-click approval, and (admins) the sources,
+feeds with their health, the geocode table and the zones' points.
+
+Presentation only: every action is a `pa_server.services.alerts` use case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from pa_server.auth.errors import Forbidden
+from pa_server.auth.rights import Actor, Role
+from pa_server.config import Settings
+from pa_server.db.models import Announcement
+from pa_server.services import alerts, zones
+from pa_server.services.errors import ServiceError
+from pa_server.web.deps import DbDep, PageActor, PageUseCase
+from pa_server.web.errors import error_page
+from pa_server.web.messages import refusal_message, refusal_status
+from pa_server.web.templating import render, templates
+
+router = APIRouter()
+
+
+def source_name(source: str) -> str:
+    """Who brought a message, in words: a publisher (`cap:<name>`) or a person's user name."""
+    kind, _, name = source.partition(":")
+    if kind == "cap" and name:
+        return f"nguồn {name}"
+    return "hệ thống" if kind == "system" else source
+
+
+templates.env.filters["cap_source"] = source_name
+
+BASE = "/canh-bao"
+SOURCES = f"{BASE}/nguon"
+
+
+#: Wording of the alert services' refusal codes (others: `web.messages`).
+MESSAGES_VI = {
+    "alert_not_draft": "Cảnh báo này không còn chờ duyệt.",
+    "alert_has_text": "Cảnh báo này đã có lời đọc hoặc đã kết thúc.",
+    "alert_no_zone": "Cảnh báo không khớp khu vực nào: hãy khai báo mã vùng hoặc tọa độ trước.",
+    "bad_publisher_name": "Tên nguồn chỉ gồm chữ thường không dấu, số, dấu chấm, gạch.",
+    "bad_zones": "Hãy ghi ít nhất một khu vực (đường dẫn) nguồn được phát tới.",
+    "duplicate_publisher": "Tên nguồn này đã có.",
+    "bad_url": "Địa chỉ kênh phải bắt đầu bằng http:// hoặc https://.",
+    "unknown_publisher": "Hãy chọn nguồn phát hành.",
+    "bad_interval": "Chu kỳ đọc từ 1 phút đến 1 ngày.",
+    "bad_geocode": "Hãy nhập tên mã (valueName) và giá trị mã vùng.",
+    "bad_point": "Vĩ độ trong khoảng ±90, kinh độ trong khoảng ±180, nhập đủ cả hai.",
+    "empty_text": "Vui lòng nhập tiêu đề và lời đọc.",
+}
+
+
+def _why(exc: Forbidden | ServiceError) -> str:
+    return MESSAGES_VI.get(exc.code) or refusal_message(exc)
+
+
+def _list_context(db: DbDep, actor: Actor, settings: Settings, **extra: Any) -> dict[str, Any]:
+    return {
+        "title": "Cảnh báo",
+        "active": BASE,
+        "alerts": alerts.list_alerts(db),
+        "messages": alerts.list_messages(db, limit=30),
+        "may_upload": alerts.may_upload(settings, actor),
+        "is_admin": actor.role is Role.ADMIN,
+        **extra,
+    }
+
+
+@router.get(BASE)
+def alert_list(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """Alerts and the latest messages received (every verdict), and the upload form."""
+    ctx = _list_context(db, actor, request.app.state.settings)
+    return render(request, "alerts.html", ctx)
+
+
+@router.post(f"{BASE}/nap")
+async def upload(request: Request, uc: PageUseCase) -> Response:
+    """Receive an uploaded CAP file; show the message with its verdict."""
+    form = await request.form()
+    file = form.get("file")
+    data = await file.read() if isinstance(file, UploadFile) else b""
+    if not data:
+        ctx = _list_context(
+            uc.db, uc.actor, uc.settings, error="Vui lòng chọn tệp bản tin CAP (.xml)."
+        )
+        return render(request, "alerts.html", ctx, status=422)
+    try:
+        row = alerts.upload_cap(uc, data)
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        ctx = _list_context(uc.db, uc.actor, uc.settings, error=_why(exc))
+        return render(request, "alerts.html", ctx, status=refusal_status(exc))
+    return RedirectResponse(f"{BASE}/ban-tin/{row.id}", status_code=303)
+
+
+@router.get(SOURCES)
+def sources(request: Request, actor: PageActor, db: DbDep) -> Response:
+    """Publishers, feeds and their health, the geocode table, the zones' points."""
+    return render(request, "alert_sources.html", _sources_context(db))
+
+
+@router.get(BASE + "/ban-tin/{message_id}")
+def message_page(request: Request, message_id: str, actor: PageActor, db: DbDep) -> Response:
+    """One message received: its verdict, reason and raw XML."""
+    try:
+        row = alerts.get_message(db, message_id)
+    except ServiceError:
+        return error_page(request, 404, "Không có bản tin này.")
+    return render(
+        request,
+        "alert_message.html",
+        {"title": "Bản tin cảnh báo", "active": BASE, "m": row},
+    )
+
+
+def _alert_context(db: DbDep, alert_id: str, **extra: Any) -> dict[str, Any] | None:
+    try:
+        alert = alerts.get_alert(db, alert_id)
+    except ServiceError:
+        return None
+    ann = db.get(Announcement, alert.announcement_id) if alert.announcement_id else None
+    return {
+        "title": alert.headline or "Cảnh báo",
+        "active": BASE,
+        "a": alert,
+        "ann": ann,
+        "messages": alerts.list_messages(db, alert_id=alert.id),
+        "errors": extra.pop("errors", {}),
+        "values": extra.pop("values", {}),
+        **extra,
+    }
+
+
+@router.get(BASE + "/{alert_id}")
+def alert_page(request: Request, alert_id: str, actor: PageActor, db: DbDep) -> Response:
+    """One alert: what the publisher said beside the draft that would be read; approve it."""
+    ctx = _alert_context(db, alert_id)
+    if ctx is None:
+        return error_page(request, 404, "Không có cảnh báo này.")
+    return render(request, "alert.html", ctx)
+
+
+@router.post(BASE + "/{alert_id}/duyet")
+async def approve(request: Request, alert_id: str, uc: PageUseCase) -> Response:
+    """One click: approve the alert's draft; its repeats start."""
+    try:
+        alerts.approve_alert(uc, alert_id)
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        ctx = _alert_context(uc.db, alert_id, error=_why(exc))
+        if ctx is None:
+            return error_page(request, 404, "Không có cảnh báo này.")
+        return render(request, "alert.html", ctx, status=refusal_status(exc))
+    return RedirectResponse(f"{BASE}/{alert_id}", status_code=303)
+
+
+@router.post(BASE + "/{alert_id}/loi-doc")
+async def write_text(request: Request, alert_id: str, uc: PageUseCase) -> Response:
+    """A person writes the Vietnamese words of an alert received in another language."""
+    form = await request.form()
+    values = {k: str(form.get(k, "")).strip() for k in ("title", "text")}
+    errors = {}
+    if not values["title"]:
+        errors["title"] = "Vui lòng nhập tiêu đề."
+    if not values["text"]:
+        errors["text"] = "Vui lòng nhập lời đọc."
+    try:
+        if not errors:
+            alerts.write_alert_text(uc, alert_id, values["title"], values["text"])
+            return RedirectResponse(f"{BASE}/{alert_id}", status_code=303)
+        status, message = 422, None
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        status, message = refusal_status(exc), _why(exc)
+    ctx = _alert_context(uc.db, alert_id, errors=errors, values=values, error=message)
+    if ctx is None:
+        return error_page(request, 404, "Không có cảnh báo này.")
+    return render(request, "alert.html", ctx, status=status)
+
+
+# ---- sources (admins) -----------------------------------------------------------------------
+
+
+def _sources_context(db: DbDep, **extra: Any) -> dict[str, Any]:
+    publishers = alerts.list_publishers(db)
+    return {
+        "title": "Nguồn cảnh báo",
+        "active": BASE,
+        "publishers": publishers,
+        "publisher_names": {p.id: p.name for p in publishers},
+        "feeds": alerts.list_feeds(db),
+        "geocodes": alerts.list_geocodes(db),
+        "zones": zones.list_zones(db),
+        "values": extra.pop("values", {}),
+        **extra,
+    }
+
+
+async def _act(request: Request, uc: PageUseCase, action: str) -> Response:
+    form = await request.form()
+    values: dict[str, Any] = {
+        k: v.strip() for k, v in form.items() if isinstance(v, str) and k != "csrf_token"
+    }
+    token = None
+    try:
+        if action == "publisher":
+            chosen = [z for z in form.getlist("zone") if isinstance(z, str)]
+            values["zones"] = chosen
+            _, token = alerts.create_publisher(uc, values.get("name", ""), chosen)
+        elif action == "feed":
+            alerts.add_feed(
+                uc,
+                _int(values.get("publisher_id")),
+                values.get("url", ""),
+                _int(values.get("interval_min"), 5) * 60,
+            )
+        elif action == "geocode":
+            alerts.set_geocode(
+                uc, values.get("value_name", ""), values.get("value", ""), values.get("zone", "")
+            )
+        elif action == "point":
+            alerts.set_zone_point(
+                uc, values.get("zone", ""), _float(values.get("lat")), _float(values.get("lon"))
+            )
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        ctx = _sources_context(uc.db, error=_why(exc), values=values)
+        return render(request, "alert_sources.html", ctx, status=refusal_status(exc))
+    if token is not None:
+        # Shown once: only its digest is kept.
+        ctx = _sources_context(uc.db, new_token=token, new_publisher=values.get("name", ""))
+        return render(request, "alert_sources.html", ctx)
+    return RedirectResponse(SOURCES, status_code=303)
+
+
+def _int(text: str | None, default: int = 0) -> int:
+    try:
+        return int(text or default)
+    except ValueError:
+        return -1
+
+
+def _float(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return float(text.replace(",", "."))
+    except ValueError:
+        return 999.0  # refused by the service as out of range
+
+
+@router.post(SOURCES + "/phat-hanh")
+async def add_publisher(request: Request, uc: PageUseCase) -> Response:
+    """A new publisher; its push token is shown once."""
+    return await _act(request, uc, "publisher")
+
+
+@router.post(SOURCES + "/kenh")
+async def add_feed(request: Request, uc: PageUseCase) -> Response:
+    """A feed URL to poll."""
+    return await _act(request, uc, "feed")
+
+
+@router.post(SOURCES + "/ma-vung")
+async def add_geocode(request: Request, uc: PageUseCase) -> Response:
+    """A geocode → zone row."""
+    return await _act(request, uc, "geocode")
+
+
+@router.post(SOURCES + "/toa-do")
+async def set_point(request: Request, uc: PageUseCase) -> Response:
+    """A zone's point for polygons and circles."""
+    return await _act(request, uc, "point")
+
+
+def _remove(request: Request, uc: PageUseCase, remove: Callable[[], None]) -> Response:
+    try:
+        remove()
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        ctx = _sources_context(uc.db, error=_why(exc))
+        return render(request, "alert_sources.html", ctx, status=refusal_status(exc))
+    return RedirectResponse(SOURCES, status_code=303)
+
+
+@router.post(SOURCES + "/kenh/{feed_id}/xoa")
+async def remove_feed(request: Request, feed_id: int, uc: PageUseCase) -> Response:
+    """Stop polling a feed."""
+    return _remove(request, uc, lambda: alerts.remove_feed(uc, feed_id))
+
+
+@router.post(SOURCES + "/ma-vung/{geocode_id}/xoa")
+async def remove_geocode(request: Request, geocode_id: int, uc: PageUseCase) -> Response:
+    """Forget a geocode row."""
+    return _remove(request, uc, lambda: alerts.remove_geocode(uc, geocode_id))

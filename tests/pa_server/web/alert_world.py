@@ -1,0 +1,70 @@
+"""Alerts in every state on the demo district, for the alert pages' text, phone and browser
+tests: one on air, one awaiting approval, one in English, an invalid message, a broken feed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pa_server.services import alerts
+from pa_server.services.context import UseCase, cli_actor
+from tests.pa_server.alerts.capdocs import GEOCODE, cap, invalid_schema
+from tests.pa_server.web.support import COMMUNE, NullDispatcher
+
+
+@dataclass
+class AlertWorld:
+    """Ids of what the alert pages show."""
+
+    on_air: str
+    draft: str
+    english: str
+    invalid_message: str
+
+
+def seed_alerts(app: Any) -> AlertWorld:
+    """Add the alerts above through the services (as an admin and as publisher `kttv`)."""
+    now = datetime.now(UTC)
+    with app.state.sessions() as db:
+        uc = UseCase(
+            db,
+            cli_actor(),
+            now,
+            app.state.settings,
+            NullDispatcher(),
+            app.state.renderer,  # type: ignore[arg-type]
+        )
+        alerts.set_geocode(uc, GEOCODE[0], GEOCODE[1], COMMUNE)
+        alerts.set_zone_point(uc, COMMUNE, 21.25, 105.50)
+        pub, _ = alerts.create_publisher(uc, "kttv", ["vinh-tuong"])
+        feed = alerts.add_feed(uc, pub.id, "http://127.0.0.1:9/khong-co.atom")
+        feed.last_status, feed.failures, feed.last_error = "error", 2, "Không kết nối được nguồn."
+        as_pub = replace(uc, actor=alerts.publisher_actor(pub))
+        until = now + timedelta(hours=6)
+        on_air = alerts.push_cap(as_pub, cap("LU-1", now, expires=until))
+        draft = alerts.push_cap(
+            as_pub,
+            cap("MUA-1", now, severity="Severe", headline="Mưa lớn diện rộng", expires=until),
+        )
+        english = alerts.push_cap(
+            as_pub, cap("EN-1", now, language="en-US", headline="Flash flood", expires=until)
+        )
+        invalid = alerts.push_cap(as_pub, invalid_schema(now))
+        db.commit()
+        assert on_air.alert_id and draft.alert_id and english.alert_id
+        return AlertWorld(on_air.alert_id, draft.alert_id, english.alert_id, invalid.id)
+
+
+def alert_pages(w: AlertWorld) -> list[tuple[str, str]]:
+    """(path, short name) of every alert page."""
+    return [
+        ("/canh-bao", "alerts"),
+        (f"/canh-bao/{w.on_air}", "alert-on-air"),
+        (f"/canh-bao/{w.draft}", "alert-draft"),
+        (f"/canh-bao/{w.english}", "alert-english"),
+        (f"/canh-bao/ban-tin/{w.invalid_message}", "alert-invalid-message"),
+        ("/canh-bao/nguon", "alert-sources"),
+        ("/canh-bao/khong-co", "alert-not-found"),
+        (f"/cong-khai/{COMMUNE}", "public-with-alert"),
+    ]

@@ -1,0 +1,144 @@
+"""The Cảnh báo pages as each role: Vietnamese only, on a 390-px phone and a desktop, and the
+one-click approval of an alert's draft driven in Chromium."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from pa_server.app import create_app
+from pa_server.auth.demo import DEMO_PASSWORD
+from pa_server.config import Settings
+from tests.pa_server.web.alert_world import AlertWorld, alert_pages, seed_alerts
+from tests.pa_server.web.conftest import SCREENSHOTS
+from tests.pa_server.web.test_phone import MEASURE_JS, MIN_TAP
+from tests.pa_server.web.visible_text import Checked, problems, visible_text
+from tests.support import free_port
+
+ROLES = ("quantri", "duyet", "vanhanh")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, AlertWorld]]:
+    """The demo district with alerts in every state, on a free port."""
+    port = free_port()
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("alerts") / "data",
+        host="127.0.0.1",
+        port=port,
+        broker_port=free_port(),
+        tts_engine="espeak",
+    )
+    app = create_app(settings, background=False, demo=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="alerts-server", daemon=True)
+    thread.start()
+    for _ in range(1200):
+        if server.started or not thread.is_alive():
+            break
+        thread.join(0.05)
+    if not server.started:
+        pytest.fail("the demo server did not start")
+    world = seed_alerts(app)
+    yield f"http://127.0.0.1:{port}", app, world
+    server.should_exit = True
+    thread.join(10)
+
+
+def _sign_in(client: TestClient, username: str) -> str:
+    client.cookies.clear()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/dang-nhap").text)
+    assert token
+    r = client.post(
+        "/dang-nhap",
+        data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/canh-bao").text)
+    assert found
+    return found.group(1)
+
+
+@pytest.mark.parametrize("username", ROLES)
+def test_alert_pages_speak_vietnamese_only(
+    served: tuple[str, Any, AlertWorld], username: str
+) -> None:
+    _, app, world = served
+    client = TestClient(app, follow_redirects=False)
+    csrf = _sign_in(client, username)
+    checked = Checked()
+    for path, _ in alert_pages(world):
+        r = client.get(path)
+        assert r.status_code in (200, 404), (path, r.status_code)
+        checked.check(f"{username} GET {path} ({r.status_code})", r.text)
+    posts = {
+        "/canh-bao/nap": {},
+        f"/canh-bao/{world.english}/loi-doc": {"title": "", "text": ""},
+        "/canh-bao/nguon/phat-hanh": {"name": "Tên Sai", "zones": ""},
+        "/canh-bao/nguon/toa-do": {"zone": "vinh-tuong", "lat": "91", "lon": "1"},
+        f"/canh-bao/{world.on_air}/duyet": {},
+    }
+    for path, data in posts.items():
+        r = client.post(path, data={"csrf_token": csrf, **data})
+        assert r.status_code in (403, 409, 422), (path, r.status_code, r.text[:300])
+        checked.check(f"{username} POST {path} ({r.status_code})", r.text)
+    assert not checked.found, "\n" + checked.report()
+
+
+def test_the_alert_is_shown_beside_its_draft(served: tuple[str, Any, AlertWorld]) -> None:
+    _, app, world = served
+    client = TestClient(app)
+    _sign_in(client, "duyet")
+    page = visible_text(client.get(f"/canh-bao/{world.draft}").text)
+    assert "Cảnh báo nhận được" in page and "Lời sẽ đọc trên loa" in page
+    assert "Nguy hiểm" in page and "Mưa lớn diện rộng. Nước sông Phan lên nhanh" in page
+    assert "Duyệt và phát lặp lại" in page
+    english = visible_text(client.get(f"/canh-bao/{world.english}").text)
+    assert "Cần người viết lời đọc tiếng Việt" in english and "Lưu lời đọc" in english
+    sources = client.get("/canh-bao/nguon")
+    assert sources.status_code == 200 and "Không kết nối được nguồn." in sources.text
+    assert "2 lần lỗi liên tiếp" in sources.text
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1280])
+def test_alert_pages_on_phone_and_desktop(
+    browser: Any, served: tuple[str, Any, AlertWorld], width: int
+) -> None:
+    base, _, world = served
+    context = browser.new_context(viewport={"width": width, "height": 844}, locale="vi-VN")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    found: list[str] = []
+    try:
+        page.goto(base + "/dang-nhap")
+        page.fill("#f-username", "quantri")
+        page.fill("#f-password", DEMO_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for path, name in alert_pages(world):
+            page.goto(base + path)
+            page.screenshot(path=str(SCREENSHOTS / f"alerts-{width}-{name}.png"), full_page=True)
+            scroll = page.evaluate("document.documentElement.scrollWidth")
+            if scroll > width:
+                found.append(f"{path}: page is {scroll}px wide, scrolls sideways")
+            if width == 390:
+                for c in page.evaluate(MEASURE_JS):
+                    if c["h"] < MIN_TAP or c["w"] < MIN_TAP:
+                        found.append(
+                            f"{path}: {c['tag']} {c['what']!r} is {c['w']:.0f}×{c['h']:.0f}px"
+                        )
+            found += [f"{path}: {p}" for p in problems(page.content())]
+        assert not found, "\n".join(dict.fromkeys(found))
+    finally:
+        context.close()
