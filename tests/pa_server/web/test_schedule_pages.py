@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from pa_server.api.deps import get_now
 from pa_server.app import create_app
 from pa_server.auth.models import AuditEntry
 from pa_server.config import Settings
@@ -236,3 +237,67 @@ def test_form_defaults_own_zone_and_announcements_level(client: TestClient) -> N
     with client.app.state.sessions() as db:  # type: ignore[attr-defined]
         level = announcements.get_announcement(db, ann).level
     assert re.search(rf'<option value="{level}" selected>', page)
+
+
+def _week_marks(html: str, zone_name: str) -> set[tuple[str, str]]:
+    """(dd/mm, HH:MM) pairs of one zone's 7-day picture on the list page."""
+    zone_block = next(
+        block for block in html.split('<details class="week"')[1:] if zone_name in block
+    )
+    pairs = set()
+    for day in re.findall(r'<li class="day">(.*?)</li>', zone_block, re.S):
+        label = re.search(r"(\d\d/\d\d)", day)
+        assert label
+        for chip in re.findall(r'<span class="chip">(\d\d:\d\d)', day):
+            pairs.add((label.group(1), chip))
+    return pairs
+
+
+def test_week_picture_detail_list_and_api_agree_all_week(client: TestClient) -> None:
+    """The MO,WE,FR report: each view of the next 7 days must show the same broadcasts, at
+    any hour of the week (pages and API read one clock, `get_now`)."""
+    token = sign_in(client, "quantri")
+    today = _today().date()
+    sid = _create_with(client, token, zone="vinh-tuong/tan-tien/thon-2", date_from=today)
+    app = client.app
+    start = datetime.combine(today, datetime.min.time(), HCM)
+    try:
+        for hours in range(0, 7 * 24, 5):
+            now = (start + timedelta(hours=hours, minutes=7)).astimezone(UTC)
+            app.dependency_overrides[get_now] = lambda now=now: now  # type: ignore[attr-defined]
+            api = client.get(f"/api/v1/schedules/{sid}/occurrences").json()
+            from_api = {
+                (f"{at:%d/%m}", f"{at:%H:%M}")
+                for at in (datetime.fromisoformat(o["play_at"]).astimezone(HCM) for o in api)
+            }
+            detail = client.get(f"/lich-phat/{sid}").text
+            block = re.search(r'data-testid="occurrences">(.*?)</ol>', detail, re.S)
+            assert block
+            listed = {
+                (day[:5], hhmm)
+                for hhmm, day in re.findall(r"(\d\d:\d\d), [^<]*?(\d\d/\d\d/\d{4})", block.group(1))
+            }
+            assert listed == from_api, now
+            # The list page's picture is today and the next 6 calendar days (the API's window
+            # is 7 × 24 h from now): within the picture's days, all the API's are in it.
+            week = _week_marks(client.get("/lich-phat").text, "Thôn 2")
+            local_today = now.astimezone(HCM).date()
+            picture_days = {f"{local_today + timedelta(days=i):%d/%m}" for i in range(7)}
+            assert {p for p in from_api if p[0] in picture_days} <= week, now
+            assert len({d for d, _ in week}) == 3  # Monday, Wednesday and Friday: never two
+    finally:
+        app.dependency_overrides.pop(get_now, None)  # type: ignore[attr-defined]
+
+
+def _create_with(client: TestClient, token: str, *, zone: str, date_from: date) -> str:
+    data = _form(
+        token,
+        _approved(client),
+        action="save",
+        zone=zone,
+        date_from=f"{date_from:%d/%m/%Y}",
+        date_to=f"{date_from + timedelta(days=60):%d/%m/%Y}",
+    )
+    r = client.post("/lich-phat/moi", data=data)
+    assert r.status_code == 303, r.text
+    return r.headers["location"].split("/")[-1].split("?")[0]
