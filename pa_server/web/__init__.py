@@ -29,6 +29,7 @@ from pa_server.web import (
     messages,
     operations,
     pages,
+    programme,
     public,
     schedules,
     signin,
@@ -101,6 +102,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(schedules.router, include_in_schema=False)
     app.include_router(broadcasts.router, include_in_schema=False)
     app.include_router(emergency.router, include_in_schema=False)
+    app.include_router(programme.router, include_in_schema=False)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(users.router, include_in_schema=False)
     app.include_router(public.router, include_in_schema=False)

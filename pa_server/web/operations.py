@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from pa_server.api.deps import NowDep, get_now
-from pa_server.services import broadcasts, devices, reports, timelines
+from pa_server.services import broadcasts, devices, programme, reports, timelines
+from pa_server.services import overview as overview_service
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.web import labels
@@ -34,9 +35,14 @@ def _today(tz: str, now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _progress(b: Any) -> str:
-    # The broadcast page's own words (labels.py), so both pages say one state one way.
-    return labels.counts_sentence(b.delivery)
+#: How far ahead the overview lists upcoming broadcasts, and how many it shows.
+UPCOMING_WINDOW = timedelta(hours=48)
+UPCOMING_SHOWN = 8
+
+
+def _progress(db: Any, ids: list[str]) -> dict[str, str]:
+    # Each loudspeaker counted once in its latest state: the broadcast page's own sentence.
+    return {i: labels.tally_sentence(t) for i, t in programme.delivery_tallies(db, ids).items()}
 
 
 @router.get("/")
@@ -52,6 +58,13 @@ def overview(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Resp
         db, start=start - timedelta(days=7), end=end, limit=200, offset=0
     )
     failures = [b for b in recent if b.delivery.failed or b.delivery.missed][:10]
+    upcoming = [
+        e
+        for e in programme.programme(
+            db, programme.Place(), start=now, end=now + UPCOMING_WINDOW, now=now
+        )
+        if e.state == "waiting"
+    ]
     return render(
         request,
         "overview.html",
@@ -64,7 +77,10 @@ def overview(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Resp
             "today": sorted(today, key=lambda b: b.play_at),
             "failures": failures,
             "plan_cuts": timelines.plan_cuts(db),
-            "progress": {b.id: _progress(b) for b in today},
+            "progress": _progress(db, [b.id for b in today + failures]),
+            "upcoming": upcoming[:UPCOMING_SHOWN],
+            "upcoming_total": len(upcoming),
+            "pending": overview_service.pending_approvals(db, actor),
             "tz": tz,
         },
     )
@@ -81,7 +97,8 @@ async def progress_events(request: Request, actor: PageActor) -> Response:
             start, end = _today(tz, get_now())
             with sessions() as db:
                 today, _ = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
-            yield f"data: {json.dumps({b.id: _progress(b) for b in today})}\n\n"
+                progress = _progress(db, [b.id for b in today])
+            yield f"data: {json.dumps(progress)}\n\n"
             await asyncio.sleep(EVENT_INTERVAL_S)
 
     return StreamingResponse(stream(), media_type="text/event-stream")
