@@ -161,8 +161,11 @@ def _chunks(ids: list[str], size: int = 500) -> Iterable[list[str]]:
 def delivery_tallies(session: Session, occurrence_ids: Iterable[str]) -> dict[str, DeviceTally]:
     """Each occurrence's loudspeakers by state (the overview's and the lists' progress)."""
     ids = list(dict.fromkeys(occurrence_ids))
-    occs = [o for chunk in _chunks(ids) for o in session.scalars(
-        select(Occurrence).where(Occurrence.id.in_(chunk)))]
+    occs = [
+        o
+        for chunk in _chunks(ids)
+        for o in session.scalars(select(Occurrence).where(Occurrence.id.in_(chunk)))
+    ]
     audience = Audience(device_zones(session))
     states = receipt_states(session, [o.id for o in occs])
     return {o.id: tally_states(states.get(o.id, {}), audience.of(o)) for o in occs}

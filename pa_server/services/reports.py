@@ -254,9 +254,7 @@ def broadcast_proof(session: Session, occurrence_id: str) -> BroadcastProof:
     ):
         receipts[r.device_id].setdefault(r.type, r)
     zone_names: dict[str, str] = dict(session.execute(select(Zone.path, Zone.name)).all())
-    device_names: dict[str, str] = dict(
-        session.execute(select(Device.id, Device.name)).all()
-    )
+    device_names: dict[str, str] = dict(session.execute(select(Device.id, Device.name)).all())
     rows = []
     for device_id in sorted(set(expected) | set(receipts)):
         got = receipts.get(device_id, {})

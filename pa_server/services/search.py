@@ -43,7 +43,9 @@ def zone_paths_named(session: Session, text: str) -> list[str]:
 def device_ids_named(session: Session, text: str) -> list[str]:
     """Ids of the loudspeakers whose name, id or place contains `text`."""
     return list(
-        session.scalars(select(Device.id).where(contains(text, Device.name, Device.id, Device.location)))
+        session.scalars(
+            select(Device.id).where(contains(text, Device.name, Device.id, Device.location))
+        )
     )
 
 

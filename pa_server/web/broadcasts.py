@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from devices.protocol import EMERGENCY_PRIORITY
+from pa_server.api.deps import NowDep
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role
 from pa_server.db.models import Announcement
 from pa_server.schemas.broadcasts import BroadcastCreate
-from pa_server.api.deps import NowDep
 from pa_server.services import announcements, broadcasts, programme, reports, rights, search, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web import labels

@@ -12,9 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from pa_server.api.deps import NowDep
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor
-from pa_server.api.deps import NowDep
 from pa_server.services import broadcasts, programme, rights, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase

@@ -25,6 +25,7 @@ UNKNOWN = "Không rõ"
 #: The receipts of one device for one broadcast, from most to least final (the services' order).
 RECEIPT_ORDER = programme.RECEIPT_ORDER
 
+
 @cache
 def table() -> dict[str, dict[str, str]]:
     """Every kind → code → Vietnamese label, as read from labels.toml."""

@@ -98,6 +98,11 @@ def _pages(w: World) -> list[tuple[str, str]]:
         ("/lich-phat/moi", "schedule-form"),
         (f"/lich-phat/{w.schedule}", "schedule"),
         (f"/phat/{w.broadcast}", "broadcast"),
+        (f"/phat/{w.broadcast}/bang-chung", "proof"),
+        ("/phat", "broadcasts"),
+        ("/chuong-trinh", "programme"),
+        ("/lich-thang", "calendar"),
+        ("/khan-cap", "emergency"),
         ("/thiet-bi", "devices"),
         ("/bao-cao", "report"),
         ("/nhat-ky", "audit"),
@@ -155,7 +160,15 @@ def test_menu_shows_only_what_the_role_may_open(
         page.click("button[type=submit]")
         page.wait_for_load_state()
         labels = page.locator("header nav a").all_inner_texts()
-        assert labels == ["Tổng quan", "Thông báo", "Lịch phát", "Thiết bị", "Báo cáo", "Nhật ký"]
+        assert labels == [
+            "Tổng quan",
+            "Thông báo",
+            "Lịch phát",
+            "Chương trình",
+            "Thiết bị",
+            "Báo cáo",
+            "Nhật ký",
+        ]
         # Every item is on screen at once: no sideways scrolling to find "Thiết bị".
         for item in page.evaluate(MENU_JS):
             assert item["left"] >= 0 and item["right"] <= WIDTH and item["bottom"] <= HEIGHT
