@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import device_target
 from pa_server.auth import audit
 from pa_server.auth.rights import require_writer
-from pa_server.db.models import Device, ScheduleTarget
+from pa_server.db.models import Device, DeviceState, ScheduleTarget
 from pa_server.messaging.broker_acl import new_device_password
 from pa_server.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from pa_server.services import rights
+from pa_server.services import search as search_in
 from pa_server.services.context import UseCase
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
@@ -68,16 +69,57 @@ def create_device(uc: UseCase, data: DeviceCreate) -> tuple[Device, str]:
 
 
 def list_devices(
-    session: Session, *, zone: str | None = None, limit: int, offset: int
+    session: Session,
+    *,
+    zone: str | None = None,
+    limit: int,
+    offset: int,
+    search: str | None = None,
 ) -> tuple[list[Device], int]:
-    """One page of devices (ordered by id), optionally in a zone and below it; and the total."""
+    """One page of devices (ordered by id), optionally in a zone and below it; and the total.
+
+    `search` matches the name, id and place, and the name of the zone it sits in (in SQL).
+    """
+    query = _device_query(session, zone=zone, search=search)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Device.id).limit(limit).offset(offset)).unique()
+    return list(rows), total
+
+
+def link_counts(
+    session: Session, *, zone: str | None = None, search: str | None = None
+) -> dict[str, int]:
+    """How many of the listed devices are online, offline and never connected (in SQL)."""
+    listed = _device_query(session, zone=zone, search=search).subquery()
+    link = case(
+        (DeviceState.online.is_(True), "online"),
+        (DeviceState.online.is_(False), "offline"),
+        else_="never",
+    )
+    rows = session.execute(
+        select(link, func.count())
+        .select_from(listed)
+        .outerjoin(DeviceState, DeviceState.device_id == listed.c.id)
+        .group_by(link)
+    )
+    counts = {"online": 0, "offline": 0, "never": 0}
+    counts.update({key: int(n) for key, n in rows})
+    return counts
+
+
+def _device_query(session: Session, *, zone: str | None, search: str | None) -> Select[Any]:
     query = select(Device)
     if zone is not None:
         require_zone(session, zone)
         query = query.where(Device.zone_path.in_(subtree_paths(session, zone)))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Device.id).limit(limit).offset(offset)).unique()
-    return list(rows), total
+    if search:
+        query = query.where(
+            or_(
+                search_in.contains(search, Device.id, Device.name, Device.location),
+                Device.zone_path.in_(search_in.zone_paths_named(session, search)),
+            )
+        )
+    return query
 
 
 def update_device(uc: UseCase, device_id: str, data: DeviceUpdate) -> Device:

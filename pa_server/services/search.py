@@ -6,6 +6,7 @@ list of thousands is never loaded to be filtered in Python.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import String, cast, false, or_, select
@@ -72,3 +73,24 @@ def actor_match(session: Session, text: str, *columns: Any) -> ColumnElement[boo
     """True where any of `columns` (user names) names a person matching `text`."""
     names = usernames_named(session, text)
     return or_(contains(text, *columns), *(c.in_(names) for c in columns if names))
+
+
+def audit_match(session: Session, text: str) -> ColumnElement[bool]:
+    """True for audit entries by a person matching `text`, or about something matching it.
+
+    "Something" is the entry's id and what it recorded (a title, a zone, a loudspeaker), so
+    "lũ quét" finds the emergency and "Tân Tiến" the changes to that commune.
+    """
+    from pa_server.auth.models import AuditEntry
+
+    names = [f"zone:{p}" for p in zone_paths_named(session, text)]
+    names += zone_paths_named(session, text) + device_ids_named(session, text)
+    recorded = [cast(AuditEntry.after, String), cast(AuditEntry.before, String)]
+    return or_(
+        actor_match(session, text, AuditEntry.actor_name),
+        contains(text, AuditEntry.entity_id, *recorded),
+        # JSON columns hold non-ASCII letters as \u escapes (json.dumps' default).
+        contains(json.dumps(text)[1:-1], *recorded),
+        AuditEntry.entity_id.in_(names) if names else false(),
+        *(c.contains(f'"{n}"', autoescape=True) for c in recorded for n in names[:50]),
+    )

@@ -13,13 +13,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from pa_server.api.deps import NowDep, get_now
-from pa_server.services import broadcasts, devices, programme, reports, timelines
+from pa_server.services import broadcasts, devices, programme, reports, search, timelines
 from pa_server.services import overview as overview_service
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.web import labels
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import service_message
+from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.recurrence import parse_day
 from pa_server.web.templating import render
 
@@ -49,11 +50,9 @@ def _progress(db: Any, ids: list[str]) -> dict[str, str]:
 def overview(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Response:
     """Tổng quan: agents online and offline, today's broadcasts, recent failures."""
     tz = request.app.state.settings.timezone
-    rows, _ = devices.list_devices(db, limit=10_000, offset=0)
-    public = [devices.device_public(d) for d in rows]
-    online = sum(1 for d in public if d.online)
+    links = devices.link_counts(db)
     start, end = _today(tz, now)
-    today, _ = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
+    today, today_total = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
     recent, _ = broadcasts.list_broadcasts(
         db, start=start - timedelta(days=7), end=end, limit=200, offset=0
     )
@@ -71,10 +70,9 @@ def overview(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Resp
         {
             "title": "Tổng quan",
             "active": "/",
-            "online": online,
-            "offline": len(public) - online,
-            "links": labels.link_counts(public),
+            "links": links,
             "today": sorted(today, key=lambda b: b.play_at),
+            "today_total": today_total,
             "failures": failures,
             "plan_cuts": timelines.plan_cuts(db),
             "progress": _progress(db, [b.id for b in today + failures]),
@@ -113,14 +111,26 @@ DEVICE_FLASH_ERRORS = {
 
 @router.get("/thiet-bi")
 def devices_page(
-    request: Request, actor: PageActor, db: DbDep, zone: str = "", tb: str = ""
+    request: Request,
+    actor: PageActor,
+    db: DbDep,
+    zone: str = "",
+    tb: str = "",
+    q: str = "",
+    trang: str = "",
 ) -> Response:
-    """Thiết bị: each agent's last reported state, with ping and volume."""
+    """Thiết bị: each agent's last reported state, with ping and volume; searchable, paged."""
     error = None
+    term = search.term(q)
+    page = page_number(trang)
+    counts = {"online": 0, "offline": 0, "never": 0}
     try:
-        rows, _ = devices.list_devices(db, zone=zone or None, limit=10_000, offset=0)
+        rows, total = devices.list_devices(
+            db, zone=zone or None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, search=term
+        )
+        counts = devices.link_counts(db, zone=zone or None, search=term)
     except ServiceError as exc:
-        rows, error = [], service_message(exc)
+        rows, total, error = [], 0, service_message(exc)
     table = []
     for d in rows:
         state: dict[str, Any] = d.state.payload if d.state is not None else {}
@@ -133,6 +143,9 @@ def devices_page(
             "active": "/thiet-bi",
             "rows": table,
             "zone": zone,
+            "q": term or "",
+            "counts": counts,
+            "paging": paginate(page, total, query={"zone": zone, "q": term or ""}),
             "error": error or DEVICE_FLASH_ERRORS.get(tb),
             "flash": DEVICE_FLASHES.get(tb),
             "tz": request.app.state.settings.timezone,

@@ -17,7 +17,7 @@ from pa_server.api.deps import NowDep
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor
 from pa_server.schemas.schedules import ScheduleCreate
-from pa_server.services import announcements, rights, schedules, timelines, zones
+from pa_server.services import announcements, rights, schedules, search, timelines, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import refusal_message, service_message
@@ -246,13 +246,14 @@ def week_timeline(
 
 @router.get(BASE)
 def list_page(
-    request: Request, actor: PageActor, db: DbDep, now: NowDep, trang: str = ""
+    request: Request, actor: PageActor, db: DbDep, now: NowDep, trang: str = "", q: str = ""
 ) -> Response:
-    """Every schedule, newest first, and each zone's next 7 days as a picture."""
+    """Every schedule, newest first (searchable), and each zone's next 7 days as a picture."""
     tz = request.app.state.settings.timezone
     page = page_number(trang)
+    term = search.term(q)
     rows, total = schedules.list_schedules(
-        db, announcement_id=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+        db, announcement_id=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, search=term
     )
     items = [schedules.schedule_public(s) for s in rows]
     today = now.astimezone(ZoneInfo(tz)).date()
@@ -267,7 +268,8 @@ def list_page(
             "rows": items,
             "timeline": week_timeline(db, tz, now),
             "day_labels": day_labels,
-            "paging": paginate(page, total),
+            "q": term or "",
+            "paging": paginate(page, total, query={"q": term or ""}),
         },
     )
 

@@ -237,3 +237,51 @@ def test_pending_approvals_counts_what_this_person_may_approve(
         assert overview.pending_approvals(s, uc.actor) == 0  # their own drafts
         operator = replace(TEST_APPROVER, role=type(TEST_APPROVER.role)("operator"))
         assert overview.pending_approvals(s, operator) == 0
+
+
+def test_search_every_list_in_sql(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    from pa_server.auth import audit
+    from pa_server.services import schedules
+    from pa_server.services import search as search_in
+
+    with sessions() as s:
+        uc = _world(s, tmp_path)
+        _emergency(uc)
+        s.commit()
+
+        def titles(q: str) -> list[str]:
+            rows, total = announcements.list_announcements(
+                s, status=None, limit=50, offset=0, search=q
+            )
+            assert total == len(rows)
+            return sorted(a.title for a in rows)
+
+        assert titles("lũ") == ["Khẩn cấp: lũ quét"]
+        assert titles("sơ tán") == ["Khẩn cấp: lũ quét"]  # in the text
+        assert titles("duyet") == ["Bluezone"]  # who approved it
+        assert titles("không có") == []
+
+        def schedule_titles(q: str) -> int:
+            return schedules.list_schedules(s, announcement_id=None, limit=50, offset=0, search=q)[
+                1
+            ]
+
+        assert schedule_titles("Tân Tiến") == 1  # by the zone it plays on
+        assert schedule_titles("Bluezone") == 1  # by its announcement's title
+        assert schedule_titles("Vĩnh Thịnh") == 0
+
+        def device_ids(q: str) -> list[str]:
+            rows, total = devices.list_devices(s, limit=50, offset=0, search=q)
+            assert total == len(rows)
+            return [d.id for d in rows]
+
+        assert device_ids("Thôn Đông") == ["loa-02"]
+        assert device_ids("Vĩnh Thịnh") == ["loa-vt"]  # by its zone's name
+        assert device_ids("loa-0") == ["loa-01", "loa-02"]
+        assert devices.link_counts(s, search="loa-0") == {"online": 0, "offline": 0, "never": 2}
+
+        where = search_in.audit_match(s, "lũ quét")
+        found = audit.entries(s, where=where, limit=50)
+        assert found and audit.count(s, where=where) == len(found)
+        assert audit.count(s, where=search_in.audit_match(s, "không có gì")) == 0
+        assert audit.count(s, where=search_in.audit_match(s, "loa-vt")) >= 1
