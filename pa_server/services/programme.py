@@ -132,6 +132,18 @@ def broadcast_state(
     return "failed"
 
 
+def state_of(occ: Occurrence, tally: DeviceTally, *, now: datetime) -> BroadcastState:
+    """`broadcast_state` of a stored occurrence."""
+    return broadcast_state(
+        status=occ.status,
+        play_at=occ.play_at,
+        duration_ms=occ.duration_ms,
+        max_late_s=occ.max_late_s,
+        tally=tally,
+        now=now,
+    )
+
+
 # --------------------------------------------------------------------------- receipts
 
 
@@ -284,14 +296,7 @@ def programme(
             duration_ms=o.duration_ms,
             level=LEVEL_OF_PRIORITY.get(o.priority, "normal"),
             targets=tuple(o.targets),
-            state=broadcast_state(
-                status=o.status,
-                play_at=o.play_at,
-                duration_ms=o.duration_ms,
-                max_late_s=o.max_late_s,
-                tally=tally,
-                now=now,
-            ),
+            state=state_of(o, tally, now=now),
             tally=tally,
             stored=True,
             schedule_id=o.schedule_id,
@@ -342,6 +347,9 @@ class LoudspeakerCounts:
     targeted: int
     online: int
     offline: int
+    """Connected before, not now (the device page's "mất kết nối")."""
+    never: int
+    """Never connected at all (the device page's "chưa kết nối lần nào")."""
     reached: int
     """Loudspeakers that started it (a "started" or later "finished" receipt)."""
     tally: DeviceTally
@@ -354,13 +362,14 @@ def loudspeaker_counts(session: Session, occurrence_id: str, *, now: datetime) -
     if occ is None:
         raise NotFound("broadcast_not_found", f"no broadcast {occurrence_id!r}")
     expected = Audience(device_zones(session)).of(occ)
-    online_ids = set(
-        session.scalars(
-            select(DeviceState.device_id).where(
-                DeviceState.online.is_(True), DeviceState.device_id.in_(list(expected) or [""])
+    links = dict(
+        session.execute(
+            select(DeviceState.device_id, DeviceState.online).where(
+                DeviceState.device_id.in_(list(expected) or [""])
             )
-        )
+        ).all()
     )
+    online = sum(1 for up in links.values() if up)
     types: dict[str, set[str]] = defaultdict(set)
     for device_id, kind in session.execute(
         select(Receipt.device_id, Receipt.type).where(Receipt.occurrence_id == occ.id)
@@ -371,18 +380,12 @@ def loudspeaker_counts(session: Session, occurrence_id: str, *, now: datetime) -
     reached = sum(1 for kinds in types.values() if kinds & {"started", "finished"})
     return LoudspeakerCounts(
         targeted=len(expected),
-        online=len(online_ids),
-        offline=len(expected) - len(online_ids),
+        online=online,
+        offline=len(links) - online,
+        never=len(expected) - len(links),
         reached=reached,
         tally=tally,
-        state=broadcast_state(
-            status=occ.status,
-            play_at=occ.play_at,
-            duration_ms=occ.duration_ms,
-            max_late_s=occ.max_late_s,
-            tally=tally,
-            now=now,
-        ),
+        state=state_of(occ, tally, now=now),
     )
 
 

@@ -119,6 +119,7 @@ def _counts_json(counts: programme.LoudspeakerCounts) -> dict[str, Any]:
         "targeted": counts.targeted,
         "online": counts.online,
         "offline": counts.offline,
+        "never": counts.never,
         "reached": counts.reached,
         "finished": t.finished,
         "playing": t.playing,

@@ -53,7 +53,7 @@ def _local_midnight(day: date, tz: str) -> datetime:
 
 def _by_day(entries: list[ProgrammeEntry], first: date, days: int, tz: str) -> list[Day]:
     zone = ZoneInfo(tz)
-    out = {first + timedelta(days=i): [] for i in range(days)}  # type: dict[date, list[ProgrammeEntry]]
+    out: dict[date, list[ProgrammeEntry]] = {first + timedelta(days=i): [] for i in range(days)}
     for e in entries:
         local = e.play_at.astimezone(zone).date()
         if local in out:

@@ -133,7 +133,7 @@ def test_live_counts_follow_the_receipts(sessions: sessionmaker[Session], tmp_pa
         s.add(DeviceState(device_id="loa-02", online=False, at=NOW, received_at=NOW, payload={}))
         s.flush()
         c = programme.loudspeaker_counts(s, occ_id, now=NOW)
-        assert (c.targeted, c.online, c.offline, c.reached) == (2, 1, 1, 0)
+        assert (c.targeted, c.online, c.offline, c.never, c.reached) == (2, 1, 1, 0, 0)
         assert c.state == "waiting"  # the common start instant lies a few seconds ahead
         start = NOW + timedelta(seconds=5)
         _receipt(s, occ_id, "loa-01", "fetched", start - timedelta(seconds=2))

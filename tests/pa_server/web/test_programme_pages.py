@@ -63,9 +63,12 @@ def test_emergency_counts_as_json_and_as_a_plain_page(world: World) -> None:
     _sign_in(client, "quantri")
     counts = client.get(f"/phat/{world.broadcast}/so-loa").json()
     assert (counts["targeted"], counts["reached"], counts["finished"]) == (3, 2, 1)
+    # Thôn 1 and 2 online; Thôn 3 never connected: said as the device page says it.
+    assert (counts["online"], counts["offline"], counts["never"]) == (2, 0, 1)
     assert counts["sentence"] == "Đã phát xong 1/3 loa · lỗi 1 · chưa báo 1"
     page = visible_text(client.get("/khan-cap").text)  # without JavaScript: the numbers
     assert "Loa nhận lệnh\n3" in page and "Đã phát tới\n2" in page
+    assert "Chưa kết nối lần nào\n1" in page
     assert "3 loa, 2 trực tuyến" in page  # beside Xã Tân Tiến in the zone choices
 
 
