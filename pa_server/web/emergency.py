@@ -59,7 +59,11 @@ def _context(
 @router.get(BASE)
 def form_page(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Response:
     """The emergency form (title, what to say, where; one confirmation) and recent emergencies."""
-    return render(request, "emergency_form.html", _context(db, actor, now, {}))
+    return render(
+        request,
+        "emergency_form.html",
+        _context(db, actor, now, {}, tz=request.app.state.settings.timezone),
+    )
 
 
 @router.post(BASE)
@@ -83,7 +87,7 @@ async def sound(request: Request, uc: PageUseCase) -> Response:
     if not chosen:
         errors["zones"] = "Vui lòng chọn ít nhất một khu vực phát."
     if errors:
-        ctx = _context(uc.db, uc.actor, uc.now, values, errors=errors)
+        ctx = _context(uc.db, uc.actor, uc.now, values, errors=errors, tz=uc.settings.timezone)
         return render(request, "emergency_form.html", ctx, status=422)
     try:
         occ = broadcasts.sound_emergency(
@@ -95,6 +99,8 @@ async def sound(request: Request, uc: PageUseCase) -> Response:
         )
     except (Forbidden, ServiceError) as exc:
         uc.db.rollback()
-        ctx = _context(uc.db, uc.actor, uc.now, values, error=refusal_message(exc))
+        ctx = _context(
+            uc.db, uc.actor, uc.now, values, error=refusal_message(exc), tz=uc.settings.timezone
+        )
         return render(request, "emergency_form.html", ctx, status=refusal_status(exc))
     return RedirectResponse(f"/phat/{occ.id}", status_code=303)
