@@ -20,6 +20,7 @@ from sqlalchemy import event, func, insert, inspect, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.base import NO_VALUE
+from sqlalchemy.sql.elements import ColumnElement
 
 from pa_server.auth.models import AuditEntry
 from pa_server.auth.rights import Actor
@@ -193,9 +194,12 @@ def entries(
     limit: int = 200,
     before_id: int | None = None,
     offset: int = 0,
+    where: ColumnElement[bool] | None = None,
 ) -> list[AuditEntry]:
-    """The newest log entries first, optionally filtered."""
+    """The newest log entries first, optionally filtered (`where`: a search's condition)."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
+    if where is not None:
+        query = query.where(where)
     if entity:
         query = query.where(AuditEntry.entity == entity)
     if actor_name:
@@ -205,9 +209,13 @@ def entries(
     return list(db.scalars(query))
 
 
-def count(db: DbSession, *, entity: str | None = None) -> int:
-    """How many log entries there are (of `entity` if given): the audit page's total."""
+def count(
+    db: DbSession, *, entity: str | None = None, where: ColumnElement[bool] | None = None
+) -> int:
+    """How many log entries there are (of `entity`, matching `where`): the audit page's total."""
     query = select(func.count()).select_from(AuditEntry)
+    if where is not None:
+        query = query.where(where)
     if entity:
         query = query.where(AuditEntry.entity == entity)
     return int(db.scalar(query) or 0)

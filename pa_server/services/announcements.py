@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from announcements.errors import MAX_TEXT_CHARS, BadOverride
@@ -30,6 +30,7 @@ from pa_server.schemas.announcements import (
     RenderOptions,
 )
 from pa_server.services import renditions, rights
+from pa_server.services import search as search_in
 from pa_server.services.context import UseCase
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound, ServiceError
@@ -105,12 +106,28 @@ def create_announcement(uc: UseCase, data: AnnouncementCreate) -> Announcement:
 
 
 def list_announcements(
-    session: Session, *, status: str | None, limit: int, offset: int
+    session: Session, *, status: str | None, limit: int, offset: int, search: str | None = None
 ) -> tuple[list[Announcement], int]:
-    """One page of announcements, newest first; and the total."""
+    """One page of announcements, newest first; and the total.
+
+    `search` matches the title, the text and who wrote, changed or approved it (in SQL).
+    """
     query = select(Announcement)
     if status is not None:
         query = query.where(Announcement.status == status)
+    if search:
+        query = query.where(
+            or_(
+                search_in.contains(search, Announcement.title, Announcement.text),
+                search_in.actor_match(
+                    session,
+                    search,
+                    Announcement.author,
+                    Announcement.last_editor,
+                    Announcement.approver,
+                ),
+            )
+        )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(Announcement.created_at.desc(), Announcement.id).limit(limit).offset(offset)

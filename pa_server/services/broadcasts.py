@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import EMERGENCY_PRIORITY as EMERGENCY_PRIORITY
@@ -35,6 +35,7 @@ from pa_server.schemas.broadcasts import (
 )
 from pa_server.schemas.schedules import OccurrencePublic
 from pa_server.services import announcements, rights
+from pa_server.services import search as search_in
 from pa_server.services.announcements import require_approved
 from pa_server.services.audience import Audience, device_zones
 from pa_server.services.context import UseCase
@@ -88,9 +89,22 @@ def list_broadcasts(
     end: datetime | None,
     limit: int,
     offset: int,
+    search: str | None = None,
 ) -> tuple[list[BroadcastPublic], int]:
-    """One page of occurrences (newest play time first) with delivery counts; and the total."""
+    """One page of occurrences (newest play time first) with delivery counts; and the total.
+
+    `search` matches the title, who caused or stopped it, and the zones and loudspeakers it
+    targets by name or id (in SQL, `pa_server.services.search`).
+    """
     query = select(Occurrence).where(Occurrence.status != "cancelled")
+    if search:
+        query = query.where(
+            or_(
+                search_in.contains(search, Occurrence.title),
+                search_in.actor_match(session, search, Occurrence.caused_by, Occurrence.stopped_by),
+                search_in.targets_match(session, search, Occurrence.targets),
+            )
+        )
     if start is not None:
         query = query.where(Occurrence.play_at >= start)
     if end is not None:

@@ -15,16 +15,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from slugify import slugify
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import device_target
 from pa_server.auth import audit
 from pa_server.auth.rights import require_writer
-from pa_server.db.models import Device, Schedule, ScheduleTarget
+from pa_server.db.models import Device, DeviceState, Schedule, ScheduleTarget
 from pa_server.messaging.broker_acl import DEFAULT_SERVER_USER, new_device_password
 from pa_server.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from pa_server.services import rights
+from pa_server.services import search as search_in
 from pa_server.services.context import UseCase
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
@@ -113,9 +114,51 @@ def list_devices(
     within: Sequence[str] | None = None,
     limit: int,
     offset: int,
+    search: str | None = None,
 ) -> tuple[list[Device], int]:
     """One page of devices (ordered by id), optionally in a zone and below it, or within any of
-    several zones (`within`: a person's own zones); and the total."""
+    several zones (`within`: a person's own zones); and the total.
+
+    `search` matches the name, id and place, and the name of the zone it sits in (in SQL).
+    """
+    query = _device_query(session, zone=zone, within=within, search=search)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Device.id).limit(limit).offset(offset)).unique()
+    return list(rows), total
+
+
+def link_counts(
+    session: Session,
+    *,
+    zone: str | None = None,
+    within: Sequence[str] | None = None,
+    search: str | None = None,
+) -> dict[str, int]:
+    """How many of the listed devices are online, offline and never connected (in SQL)."""
+    listed = _device_query(session, zone=zone, within=within, search=search).subquery()
+    link = case(
+        (DeviceState.online.is_(True), "online"),
+        (DeviceState.online.is_(False), "offline"),
+        else_="never",
+    )
+    rows = session.execute(
+        select(link, func.count())
+        .select_from(listed)
+        .outerjoin(DeviceState, DeviceState.device_id == listed.c.id)
+        .group_by(link)
+    )
+    counts = {"online": 0, "offline": 0, "never": 0}
+    counts.update({key: int(n) for key, n in rows})
+    return counts
+
+
+def _device_query(
+    session: Session,
+    *,
+    zone: str | None,
+    within: Sequence[str] | None = None,
+    search: str | None = None,
+) -> Select[Any]:
     query = select(Device)
     if zone is not None:
         require_zone(session, zone)
@@ -130,9 +173,14 @@ def list_devices(
             if roots
             else Device.id.is_(None)
         )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Device.id).limit(limit).offset(offset)).unique()
-    return list(rows), total
+    if search:
+        query = query.where(
+            or_(
+                search_in.contains(search, Device.id, Device.name, Device.location),
+                Device.zone_path.in_(search_in.zone_paths_named(session, search)),
+            )
+        )
+    return query
 
 
 def update_device(uc: UseCase, device_id: str, data: DeviceUpdate) -> Device:

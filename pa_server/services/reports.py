@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -15,7 +18,8 @@ from pa_server.metrics import FleetCounts
 from pa_server.schemas.broadcasts import PlaybackReport, PlaybackRow
 from pa_server.services.audience import Audience, device_zones
 from pa_server.services.devices import clock_flags
-from pa_server.services.errors import Invalid
+from pa_server.services.errors import Invalid, NotFound
+from pa_server.services.programme import device_state
 from pa_server.services.timelines import MAX_LATE_WINDOW
 from pa_server.services.zones import require_zone
 
@@ -201,3 +205,141 @@ def fleet_counts(session: Session, *, now: datetime, drift_threshold_s: float) -
         receipts={kind: int(n) for kind, n in receipts},
         agents_clock_drift=drifting,
     )
+
+
+# --------------------------------------------------------------------------- one broadcast
+
+
+@dataclass(frozen=True)
+class ProofRow:
+    """One loudspeaker's account of one broadcast: planned against what it reported."""
+
+    device_id: str
+    device_name: str
+    zone: str
+    zone_name: str
+    planned_at: datetime
+    state: str
+    """Its most final receipt (`services.programme.device_state`), "none" if it sent none."""
+    fetched: datetime | None
+    started: datetime | None
+    finished: datetime | None
+    ended_badly: datetime | None
+    """When it reported failing, missing or skipping it."""
+    late_ms: int | None
+    """How late it started: the agent's own figure, else started − planned."""
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class BroadcastProof:
+    """Proof of one broadcast: each loudspeaker it was meant for (or that reported on it)."""
+
+    occurrence_id: str
+    title: str
+    play_at: datetime
+    rows: list[ProofRow]
+
+
+def broadcast_proof(session: Session, occurrence_id: str) -> BroadcastProof:
+    """Planned against played, per loudspeaker, for one broadcast (`NotFound` if unknown)."""
+    occ = session.get(Occurrence, occurrence_id)
+    if occ is None:
+        raise NotFound("broadcast_not_found", f"no broadcast {occurrence_id!r}")
+    audience = Audience(device_zones(session))
+    expected = audience.of(occ)
+    receipts: dict[str, dict[str, Receipt]] = defaultdict(dict)
+    for r in session.scalars(
+        select(Receipt).where(Receipt.occurrence_id == occ.id).order_by(Receipt.at, Receipt.id)
+    ):
+        receipts[r.device_id].setdefault(r.type, r)
+    zone_names: dict[str, str] = dict(session.execute(select(Zone.path, Zone.name)).all())
+    device_names: dict[str, str] = dict(session.execute(select(Device.id, Device.name)).all())
+    rows = []
+    for device_id in sorted(set(expected) | set(receipts)):
+        got = receipts.get(device_id, {})
+        zone = expected.get(device_id) or audience.zone_of.get(device_id, "")
+        started = got.get("started") or got.get("finished")
+        started_at = got["started"].at if "started" in got else None
+        late = next((r.late_ms for r in got.values() if r.late_ms is not None), None)
+        if late is None and started_at is not None:
+            late = max(0, int((started_at - occ.play_at).total_seconds() * 1000))
+        bad = next((got[t] for t in ("failed", "missed", "skipped") if t in got), None)
+        rows.append(
+            ProofRow(
+                device_id=device_id,
+                device_name=device_names.get(device_id) or device_id,
+                zone=zone,
+                zone_name=_zone_trail(zone, zone_names),
+                planned_at=occ.play_at,
+                state=device_state(got),
+                fetched=got["fetched"].at if "fetched" in got else None,
+                started=started_at if started is not None else None,
+                finished=got["finished"].at if "finished" in got else None,
+                ended_badly=bad.at if bad is not None else None,
+                late_ms=late,
+                detail=next((r.detail for r in got.values() if r.detail), None),
+            )
+        )
+    return BroadcastProof(occ.id, occ.title, occ.play_at, rows)
+
+
+def _zone_trail(path: str, names: dict[str, str]) -> str:
+    # "Thôn 1, Xã Tân Tiến": the zone and the levels above it up to the commune, never a slug.
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return ""
+    chain = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    shown = chain[1:] if len(chain) > 1 else chain
+    return ", ".join(names.get(p, "khu vực không còn tồn tại") for p in reversed(shown))
+
+
+#: The proof spreadsheet's columns (Vietnamese: people open it in Excel or LibreOffice).
+PROOF_CSV_HEADERS = (
+    "Loa",
+    "Mã loa",
+    "Khu vực",
+    "Giờ dự kiến",
+    "Tải về lúc",
+    "Bắt đầu lúc",
+    "Phát xong lúc",
+    "Trễ (giây)",
+    "Kết quả",
+    "Ghi chú",
+)
+
+
+def proof_csv(
+    proof: BroadcastProof, *, tz: str, state_labels: Mapping[str, str], notes: Callable[[str], str]
+) -> bytes:
+    """The proof as a spreadsheet: UTF-8 with BOM, Vietnamese headers, local times.
+
+    Times are "dd/mm/yyyy HH:MM:SS" in `tz` (what Excel in Vietnam reads as a date);
+    `state_labels` says each state in words and `notes` turns an agent's error into a sentence
+    (both are the pages' words, given by the caller so the two never differ).
+    """
+    zone = ZoneInfo(tz)
+
+    def at(value: datetime | None) -> str:
+        return value.astimezone(zone).strftime("%d/%m/%Y %H:%M:%S") if value else ""
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(PROOF_CSV_HEADERS)
+    for row in proof.rows:
+        late = "" if row.late_ms is None else f"{row.late_ms / 1000:.1f}".replace(".", ",")
+        writer.writerow(
+            [
+                row.device_name,
+                row.device_id,
+                row.zone_name,
+                at(row.planned_at),
+                at(row.fetched),
+                at(row.started),
+                at(row.finished),
+                late,
+                state_labels.get(row.state, row.state),
+                notes(row.detail) if row.detail else "",
+            ]
+        )
+    return (UTF8_BOM + out.getvalue()).encode("utf-8")

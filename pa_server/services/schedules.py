@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from devices.protocol import format_instant, parse_instant
@@ -29,6 +29,7 @@ from pa_server.auth import audit
 from pa_server.db.models import Announcement, Schedule, ScheduleTarget
 from pa_server.schemas.schedules import ScheduleCreate, SchedulePublic, ScheduleUpdate
 from pa_server.services import rights
+from pa_server.services import search as search_in
 from pa_server.services.announcements import require_approved
 from pa_server.services.context import UseCase
 from pa_server.services.devices import require_device
@@ -328,12 +329,36 @@ def update_schedule(
 
 
 def list_schedules(
-    session: Session, *, announcement_id: str | None, limit: int, offset: int
+    session: Session,
+    *,
+    announcement_id: str | None,
+    limit: int,
+    offset: int,
+    search: str | None = None,
 ) -> tuple[list[Schedule], int]:
-    """One page of schedules, newest first; and the total."""
+    """One page of schedules, newest first; and the total.
+
+    `search` matches the schedule's and its announcement's title, who set it, and the zones
+    and loudspeakers it plays on by name or id (in SQL).
+    """
     query = select(Schedule)
     if announcement_id is not None:
         query = query.where(Schedule.announcement_id == announcement_id)
+    if search:
+        titled = select(Announcement.id).where(search_in.contains(search, Announcement.title))
+        zones = search_in.zone_paths_named(session, search)
+        devices = search_in.device_ids_named(session, search)
+        targeted = select(ScheduleTarget.schedule_id).where(
+            or_(ScheduleTarget.zone_path.in_(zones), ScheduleTarget.device_id.in_(devices))
+        )
+        query = query.where(
+            or_(
+                search_in.contains(search, Schedule.title),
+                search_in.actor_match(session, search, Schedule.set_by),
+                Schedule.announcement_id.in_(titled),
+                Schedule.id.in_(targeted),
+            )
+        )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(Schedule.created_at.desc(), Schedule.id).limit(limit).offset(offset)

@@ -32,6 +32,7 @@ from pa_server.web import (
     messages,
     operations,
     pages,
+    programme,
     public,
     schedules,
     signin,
@@ -107,6 +108,7 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     app.include_router(emergency.router, include_in_schema=False)
     app.include_router(live.router, include_in_schema=False)
     app.include_router(alerts.router, include_in_schema=False)
+    app.include_router(programme.router, include_in_schema=False)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(users.router, include_in_schema=False)
     app.include_router(public.router, include_in_schema=False)

@@ -15,7 +15,7 @@ from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role, require_writer
 from pa_server.db.models import Announcement
 from pa_server.schemas.announcements import AnnouncementCreate, AnnouncementUpdate, RenderOptions
-from pa_server.services import announcements, renditions, rights, scripts
+from pa_server.services import announcements, renditions, rights, scripts, search
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.services.timelines import media_url
@@ -145,18 +145,31 @@ def _check(values: dict[str, str]) -> tuple[dict[str, str], str | None]:
 
 @router.get(BASE)
 def list_page(
-    request: Request, actor: PageActor, db: DbDep, status: str = "", trang: str = ""
+    request: Request,
+    actor: PageActor,
+    db: DbDep,
+    status: str = "",
+    trang: str = "",
+    q: str = "",
 ) -> Response:
-    """The announcements, newest first, with what each one waits for."""
+    """The announcements, newest first, with what each one waits for; searchable."""
     page = page_number(trang)
+    term = search.term(q)
     rows, total = announcements.list_announcements(
-        db, status=status or None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+        db, status=status or None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, search=term
     )
-    paging = paginate(page, total, query={"status": status})
+    paging = paginate(page, total, query={"status": status, "q": term or ""})
     return render(
         request,
         "announcements.html",
-        {"title": "Thông báo", "active": BASE, "rows": rows, "status": status, "paging": paging},
+        {
+            "title": "Thông báo",
+            "active": BASE,
+            "rows": rows,
+            "status": status,
+            "q": term or "",
+            "paging": paging,
+        },
     )
 
 

@@ -9,17 +9,30 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from devices.protocol import EMERGENCY_PRIORITY
+from pa_server.api.deps import NowDep
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role
 from pa_server.db.models import Announcement
 from pa_server.schemas.broadcasts import BroadcastCreate
-from pa_server.services import announcements, broadcasts, live, rights, zones
+
+from pa_server.services import (
+    announcements,
+    broadcasts,
+    live,
+    programme,
+    reports,
+    rights,
+    search,
+    zones,
+)
 from pa_server.services.errors import ServiceError
+from pa_server.web import labels
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import refusal_field, refusal_message, refusal_status
+from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -84,12 +97,98 @@ async def broadcast_now(request: Request, announcement_id: str, uc: PageUseCase)
     return RedirectResponse(f"{BASE}/{occ.id}", status_code=303)
 
 
+@router.get(BASE)
+def list_page(
+    request: Request, actor: PageActor, db: DbDep, q: str = "", trang: str = ""
+) -> Response:
+    """Buổi phát: every broadcast, newest first, searchable, with the total."""
+    term = search.term(q)
+    page = page_number(trang)
+    rows, total = broadcasts.list_broadcasts(
+        db, start=None, end=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, search=term
+    )
+    tallies = programme.delivery_tallies(db, [b.id for b in rows])
+    return render(
+        request,
+        "broadcasts.html",
+        {
+            "title": "Buổi phát",
+            "active": "/chuong-trinh",
+            "rows": rows,
+            "tallies": tallies,
+            "q": term or "",
+            "paging": paginate(page, total, query={"q": term or ""}),
+            "tz": request.app.state.settings.timezone,
+        },
+    )
+
+
+def _counts_json(counts: programme.LoudspeakerCounts) -> dict[str, Any]:
+    t = counts.tally
+    return {
+        "targeted": counts.targeted,
+        "online": counts.online,
+        "offline": counts.offline,
+        "never": counts.never,
+        "reached": counts.reached,
+        "finished": t.finished,
+        "playing": t.playing,
+        "failed": t.failed + t.missed,
+        "state": counts.state,
+        "state_text": labels.label("broadcast_state", counts.state),
+        "sentence": labels.tally_sentence(t),
+    }
+
+
+@router.get(BASE + "/{occurrence_id}/so-loa")
+def live_counts(occurrence_id: str, actor: PageActor, db: DbDep, now: NowDep) -> Response:
+    """The broadcast's loudspeaker counts as JSON, for the page's live update (polled)."""
+    counts = programme.loudspeaker_counts(db, occurrence_id, now=now)
+    return JSONResponse(_counts_json(counts), headers={"Cache-Control": "no-store"})
+
+
+@router.get(BASE + "/{occurrence_id}/bang-chung")
+def proof_page(
+    request: Request, occurrence_id: str, actor: PageActor, db: DbDep, format: str = ""
+) -> Response:
+    """Proof of broadcast: planned against played, per loudspeaker; `?format=csv` to download."""
+    tz = request.app.state.settings.timezone
+    proof = reports.broadcast_proof(db, occurrence_id)
+    if format == "csv":
+        body = reports.proof_csv(
+            proof,
+            tz=tz,
+            state_labels=dict(labels.options("receipt")),
+            notes=labels.device_error,
+        )
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="bang-chung-phat.csv"'},
+        )
+    played = sum(1 for r in proof.rows if r.state == "finished")
+    lates = [r.late_ms for r in proof.rows if r.late_ms is not None]
+    return render(
+        request,
+        "proof.html",
+        {
+            "title": f"Bằng chứng phát: {proof.title}",
+            "active": "/chuong-trinh",
+            "proof": proof,
+            "played": played,
+            "max_late_ms": max(lates) if lates else None,
+            "tz": tz,
+        },
+    )
+
+
 @router.get(BASE + "/{occurrence_id}")
 def broadcast_page(
-    request: Request, occurrence_id: str, actor: PageActor, db: DbDep, tb: str = ""
+    request: Request, occurrence_id: str, actor: PageActor, db: DbDep, now: NowDep, tb: str = ""
 ) -> Response:
     """One broadcast: per-device delivery, stop, and the cancel message of an emergency."""
     detail = broadcasts.broadcast_detail(db, occurrence_id)
+    counts = programme.loudspeaker_counts(db, occurrence_id, now=now)
     flash = {
         "stopped": "Đã dừng phát.",
         "cancelled": "Đã dừng và phát thông báo hủy tới các loa đã phát tin khẩn cấp.",
@@ -117,6 +216,7 @@ def broadcast_page(
             and actor.role is Role.ADMIN,
             "flash": flash,
             "live_id": live_id,
+            "counts": counts,
             "tz": request.app.state.settings.timezone,
         },
     )

@@ -6,14 +6,16 @@ explicit confirmation), the render, the broadcast and the audit entries.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from pa_server.api.deps import NowDep
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor
-from pa_server.services import broadcasts, rights, zones
+from pa_server.services import broadcasts, programme, rights, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import refusal_message, refusal_status
@@ -26,8 +28,19 @@ MAX_TITLE = 300
 MAX_TEXT = 2000
 
 
-def _context(db: DbDep, actor: Actor, values: dict[str, Any], **extra: Any) -> dict[str, Any]:
+#: How far back the emergency page lists emergencies with their live counts.
+RECENT = timedelta(hours=24)
+
+
+def _context(
+    db: DbDep, actor: Actor, now: datetime, values: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    recent = [
+        (occ, programme.loudspeaker_counts(db, occ.id, now=now))
+        for occ in programme.recent_emergencies(db, now=now, within=RECENT)
+    ]
     return {
+        "recent": recent,
         "title": "Phát tin khẩn cấp",
         "active": BASE,
         "values": values,
@@ -37,15 +50,20 @@ def _context(db: DbDep, actor: Actor, values: dict[str, Any], **extra: Any) -> d
             for z in zones.list_zones(db)
             if rights.reachable_zone(actor, z.path)
         ],
+        "loudspeakers": programme.zone_loudspeakers(db),
         "max_text": MAX_TEXT,
         **extra,
     }
 
 
 @router.get(BASE)
-def form_page(request: Request, actor: PageActor, db: DbDep) -> Response:
-    """The emergency form: title, what to say, where; one confirmation."""
-    return render(request, "emergency_form.html", _context(db, actor, {}))
+def form_page(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Response:
+    """The emergency form (title, what to say, where; one confirmation) and recent emergencies."""
+    return render(
+        request,
+        "emergency_form.html",
+        _context(db, actor, now, {}, tz=request.app.state.settings.timezone),
+    )
 
 
 @router.post(BASE)
@@ -69,7 +87,7 @@ async def sound(request: Request, uc: PageUseCase) -> Response:
     if not chosen:
         errors["zones"] = "Vui lòng chọn ít nhất một khu vực phát."
     if errors:
-        ctx = _context(uc.db, uc.actor, values, errors=errors)
+        ctx = _context(uc.db, uc.actor, uc.now, values, errors=errors, tz=uc.settings.timezone)
         return render(request, "emergency_form.html", ctx, status=422)
     try:
         occ = broadcasts.sound_emergency(
@@ -81,6 +99,8 @@ async def sound(request: Request, uc: PageUseCase) -> Response:
         )
     except (Forbidden, ServiceError) as exc:
         uc.db.rollback()
-        ctx = _context(uc.db, uc.actor, values, error=refusal_message(exc))
+        ctx = _context(
+            uc.db, uc.actor, uc.now, values, error=refusal_message(exc), tz=uc.settings.timezone
+        )
         return render(request, "emergency_form.html", ctx, status=refusal_status(exc))
     return RedirectResponse(f"/phat/{occ.id}", status_code=303)

@@ -14,6 +14,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from pa_server.api import errors as api_errors
+from pa_server.auth import accounts
+from pa_server.auth.deps import browser_session
 from pa_server.services.errors import NotFound, ServiceError
 from pa_server.web.messages import service_message
 from pa_server.web.templating import render
@@ -46,13 +48,35 @@ PAGES_VI: dict[int, tuple[str, str]] = {
 
 def for_machines(request: Request) -> bool:
     """True for addresses that answer JSON (the API, media, health and metrics)."""
-    return request.url.path.startswith(MACHINE_PREFIXES)
+    return request.url.path == "/api" or request.url.path.startswith(MACHINE_PREFIXES)
+
+
+def _recognise(request: Request) -> None:
+    """Put the signed-in person on the request, so an error page shows their usual menu.
+
+    An unknown address never ran the page's sign-in dependency; the session cookie is read
+    here instead (nothing is refused: an error page never asks anyone to sign in).
+    """
+    if getattr(request.state, "user", None) is not None:
+        return
+    sessions = getattr(request.app.state, "sessions", None)
+    if sessions is None or getattr(request.app.state, "auth", None) is None:
+        return
+    try:
+        session = browser_session(request)
+        with sessions() as db:
+            user = accounts.user_for_session(db, session)
+            if user is not None:
+                request.state.user = accounts.actor_of(user)
+    except Exception:  # the error page must render even when the store is what failed
+        log.warning("could not recognise the person on an error page", exc_info=True)
 
 
 def error_page(
     request: Request, status: int, message: str | None = None, title: str | None = None
 ) -> Response:
     """The Vietnamese error page for `status` (message and title may be given)."""
+    _recognise(request)
     default_title, default_message = PAGES_VI.get(status, PAGES_VI[500 if status >= 500 else 400])
     return render(
         request,

@@ -23,12 +23,13 @@ from pa_server.auth.rights import Actor
 from pa_server.db.models import Device
 from pa_server.schemas.devices import DeviceCreate, DeviceUpdate
 from pa_server.schemas.zones import ZoneCreate, ZoneUpdate
-from pa_server.services import devices, zones
+from pa_server.services import devices, search, zones
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.services.provisioning import config_filename, device_config_toml
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import refusal_message, service_message
+from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.templating import render
 
 router = APIRouter()
@@ -92,15 +93,33 @@ def _scope(actor: Actor, zone: str | None) -> tuple[str | None, list[str] | None
 
 @router.get(DEVICES)
 def devices_page(
-    request: Request, actor: PageActor, db: DbDep, zone: str | None = None, tb: str = ""
+    request: Request,
+    actor: PageActor,
+    db: DbDep,
+    zone: str | None = None,
+    tb: str = "",
+    q: str = "",
+    trang: str = "",
 ) -> Response:
-    """Thiết bị: each loudspeaker's state; an operator sees their own zones' first."""
+    """Thiết bị: each loudspeaker's state, searchable and paged; an operator sees their own
+    zones' first."""
     error = None
     only, within, chosen = _scope(actor, zone)
+    term = search.term(q)
+    page = page_number(trang)
+    counts = {"online": 0, "offline": 0, "never": 0}
     try:
-        rows, _ = devices.list_devices(db, zone=only, within=within, limit=10_000, offset=0)
+        rows, total = devices.list_devices(
+            db,
+            zone=only,
+            within=within,
+            limit=PER_PAGE,
+            offset=(page - 1) * PER_PAGE,
+            search=term,
+        )
+        counts = devices.link_counts(db, zone=only, within=within, search=term)
     except ServiceError as exc:
-        rows, error = [], service_message(exc)
+        rows, total, error = [], 0, service_message(exc)
     threshold = request.app.state.settings.clock_drift_threshold_s
     table = [
         {
@@ -118,6 +137,9 @@ def devices_page(
             "rows": table,
             "zone": chosen,
             "mine": within is not None,
+            "q": term or "",
+            "counts": counts,
+            "paging": paginate(page, total, query={"zone": chosen, "q": term or ""}),
             "error": error or DEVICE_FLASH_ERRORS.get(tb),
             "flash": DEVICE_FLASHES.get(tb),
             "tz": request.app.state.settings.timezone,

@@ -10,20 +10,20 @@ import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
+
+from pa_server.services import programme
+from pa_server.services.programme import DeviceTally
 
 log = logging.getLogger(__name__)
 
 LABELS_FILE = Path(__file__).resolve().parent / "labels.toml"
 UNKNOWN = "Không rõ"
 
-#: The receipts of one device for one broadcast, from most to least final: the first one a
-#: device has is its state ("finished" wins over "started", so a finished device is never
-#: "đang phát").
-RECEIPT_ORDER = ("finished", "failed", "missed", "skipped", "started", "fetched")
+#: The receipts of one device for one broadcast, from most to least final (the services' order).
+RECEIPT_ORDER = programme.RECEIPT_ORDER
 
 
 @cache
@@ -77,83 +77,44 @@ def link_counts(devices: Iterable[HasOnline]) -> dict[str, int]:
 
 
 def receipt_key(delivery: Any) -> str:
-    """One device's state for one broadcast: its most final receipt, or "none"."""
-    for kind in RECEIPT_ORDER:
-        if getattr(delivery, kind, None) is not None:
-            return kind
-    return "none"
+    """One device's state for one broadcast (a `DeviceDelivery`): its most final receipt."""
+    return programme.device_state(k for k in RECEIPT_ORDER if getattr(delivery, k, None))
 
 
-@dataclass(frozen=True)
-class DeliveryTally:
-    """Devices of one broadcast by state; each device is counted once, in its latest state."""
-
-    expected: int
-    finished: int
-    playing: int
-    fetched: int
-    failed: int
-    missed: int
-    skipped: int
-    silent: int
-
-    @property
-    def sentence(self) -> str:
-        """ "Đã phát xong 2/5 loa · đang phát 1 · lỗi 1 · chưa báo 1" (zero parts left out)."""
-        if self.expected == 0:
-            return "Không có loa nào trong nơi phát."
-        parts = [f"{label('receipt', 'finished')} {self.finished}/{self.expected} loa"]
-        for key, n in (
-            ("started", self.playing),
-            ("fetched", self.fetched),
-            ("failed", self.failed),
-            ("missed", self.missed),
-            ("skipped", self.skipped),
-            ("none", self.silent),
-        ):
-            if n:
-                parts.append(f"{label('receipt', key).lower()} {n}")
-        return " · ".join(parts)
+#: Kept for code that imports the old name: the tally is the services' `DeviceTally`.
+DeliveryTally = DeviceTally
 
 
-def tally(devices: Sequence[Any], expected: int | None = None) -> DeliveryTally:
-    """Count per-device deliveries (`DeviceDelivery`) by their latest receipt."""
-    counts = dict.fromkeys((*RECEIPT_ORDER, "none"), 0)
-    for d in devices:
-        counts[receipt_key(d)] += 1
-    total = len(devices) if expected is None else max(expected, len(devices))
-    return DeliveryTally(
-        expected=total,
-        finished=counts["finished"],
-        playing=counts["started"],
-        fetched=counts["fetched"],
-        failed=counts["failed"],
-        missed=counts["missed"],
-        skipped=counts["skipped"],
-        silent=counts["none"] + (total - len(devices)),
-    )
+def tally_sentence(t: DeviceTally) -> str:
+    """ "Đã phát xong 2/5 loa · đang phát 1 · lỗi 1 · chưa báo 1" (zero parts left out).
 
-
-def counts_sentence(counts: Any) -> str:
-    """The same sentence from `DeliveryCounts` alone (no per-device rows, as on the overview).
-
-    A device that started and then finished has both receipts, so "đang phát" is those that
-    started and have not ended yet.
+    Each loudspeaker is counted once, in its latest state, so the parts add up to the whole
+    and "đang phát" never counts a loudspeaker that has finished.
     """
-    ended = counts.finished + counts.failed + counts.skipped
-    playing = max(0, counts.started - ended)
-    reported = counts.finished + counts.failed + counts.skipped + counts.missed + playing
-    fetched = max(0, counts.fetched - reported)
-    return DeliveryTally(
-        expected=counts.expected,
-        finished=counts.finished,
-        playing=playing,
-        fetched=fetched,
-        failed=counts.failed,
-        missed=counts.missed,
-        skipped=counts.skipped,
-        silent=max(0, counts.expected - reported - fetched),
-    ).sentence
+    if t.expected == 0:
+        return "Không có loa nào trong nơi phát."
+    parts = [f"{label('receipt', 'finished')} {t.finished}/{t.expected} loa"]
+    for key, n in (
+        ("started", t.playing),
+        ("fetched", t.fetched),
+        ("failed", t.failed),
+        ("missed", t.missed),
+        ("skipped", t.skipped),
+        ("none", t.silent),
+    ):
+        if n:
+            parts.append(f"{label('receipt', key).lower()} {n}")
+    return " · ".join(parts)
+
+
+def tally(devices: Sequence[Any], expected: int | None = None) -> DeviceTally:
+    """Count per-device deliveries (`DeviceDelivery`) by their latest receipt.
+
+    `expected` counts loudspeakers meant to play it that have no row (they are silent).
+    """
+    states = {str(i): receipt_key(d) for i, d in enumerate(devices)}
+    missing = [f"~{i}" for i in range(max(0, (expected or 0) - len(devices)))]
+    return programme.tally_states(states, [*states, *missing])
 
 
 def voice(kind: str, engines: Sequence[str], fell_back: bool) -> str:

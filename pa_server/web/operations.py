@@ -13,11 +13,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from pa_server.api.deps import NowDep, get_now
-from pa_server.services import broadcasts, devices, reports, timelines
+from pa_server.services import broadcasts, devices, programme, reports, search, timelines
+from pa_server.services import overview as overview_service
+from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.web import labels
 from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.messages import service_message
+from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.recurrence import parse_day
 from pa_server.web.templating import render
 
@@ -33,37 +36,49 @@ def _today(tz: str, now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _progress(b: Any) -> str:
-    # The broadcast page's own words (labels.py), so both pages say one state one way.
-    return labels.counts_sentence(b.delivery)
+#: How far ahead the overview lists upcoming broadcasts, and how many it shows.
+UPCOMING_WINDOW = timedelta(hours=48)
+UPCOMING_SHOWN = 8
+
+
+def _progress(db: Any, ids: list[str]) -> dict[str, str]:
+    # Each loudspeaker counted once in its latest state: the broadcast page's own sentence.
+    return {i: labels.tally_sentence(t) for i, t in programme.delivery_tallies(db, ids).items()}
 
 
 @router.get("/")
 def overview(request: Request, actor: PageActor, db: DbDep, now: NowDep) -> Response:
     """Tổng quan: agents online and offline, today's broadcasts, recent failures."""
     tz = request.app.state.settings.timezone
-    rows, _ = devices.list_devices(db, limit=10_000, offset=0)
-    public = [devices.device_public(d) for d in rows]
-    online = sum(1 for d in public if d.online)
+    links = devices.link_counts(db)
     start, end = _today(tz, now)
-    today, _ = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
+    today, today_total = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
     recent, _ = broadcasts.list_broadcasts(
         db, start=start - timedelta(days=7), end=end, limit=200, offset=0
     )
     failures = [b for b in recent if b.delivery.failed or b.delivery.missed][:10]
+    upcoming = [
+        e
+        for e in programme.programme(
+            db, programme.Place(), start=now, end=now + UPCOMING_WINDOW, now=now
+        )
+        if e.state == "waiting"
+    ]
     return render(
         request,
         "overview.html",
         {
             "title": "Tổng quan",
             "active": "/",
-            "online": online,
-            "offline": len(public) - online,
-            "links": labels.link_counts(public),
+            "links": links,
             "today": sorted(today, key=lambda b: b.play_at),
+            "today_total": today_total,
             "failures": failures,
             "plan_cuts": timelines.plan_cuts(db),
-            "progress": {b.id: _progress(b) for b in today},
+            "progress": _progress(db, [b.id for b in today + failures]),
+            "upcoming": upcoming[:UPCOMING_SHOWN],
+            "upcoming_total": len(upcoming),
+            "pending": overview_service.pending_approvals(db, actor),
             "tz": tz,
         },
     )
@@ -80,7 +95,8 @@ async def progress_events(request: Request, actor: PageActor) -> Response:
             start, end = _today(tz, get_now())
             with sessions() as db:
                 today, _ = broadcasts.list_broadcasts(db, start=start, end=end, limit=200, offset=0)
-            yield f"data: {json.dumps({b.id: _progress(b) for b in today})}\n\n"
+                progress = _progress(db, [b.id for b in today])
+            yield f"data: {json.dumps(progress)}\n\n"
             await asyncio.sleep(EVENT_INTERVAL_S)
 
     return StreamingResponse(stream(), media_type="text/event-stream")

@@ -19,7 +19,7 @@ from pa_server.auth.rights import Actor, Role
 from pa_server.db.models import Announcement, Schedule
 from pa_server.planning.recurrence import first_local
 from pa_server.schemas.schedules import ScheduleCreate, ScheduleUpdate
-from pa_server.services import announcements, rights, schedules, timelines, zones
+from pa_server.services import announcements, rights, schedules, search, timelines, zones
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.web.can import can_change_schedule
@@ -323,13 +323,20 @@ def week_timeline(
 
 @router.get(BASE)
 def list_page(
-    request: Request, actor: PageActor, db: DbDep, now: NowDep, trang: str = "", tb: str = ""
+    request: Request,
+    actor: PageActor,
+    db: DbDep,
+    now: NowDep,
+    trang: str = "",
+    tb: str = "",
+    q: str = "",
 ) -> Response:
-    """Every schedule, newest first, and each zone's next 7 days as a picture."""
+    """Every schedule, newest first (searchable), and each zone's next 7 days as a picture."""
     tz = request.app.state.settings.timezone
     page = page_number(trang)
+    term = search.term(q)
     rows, total = schedules.list_schedules(
-        db, announcement_id=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+        db, announcement_id=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, search=term
     )
     items = [schedules.schedule_public(s) for s in rows]
     changeable = {s.id for s in rows if can_change_schedule(db, actor, s)}
@@ -345,7 +352,8 @@ def list_page(
             "rows": items,
             "timeline": week_timeline(db, tz, now),
             "day_labels": day_labels,
-            "paging": paginate(page, total),
+            "q": term or "",
+            "paging": paginate(page, total, query={"q": term or ""}),
             "changeable": changeable,
             "flash": "Đã xóa lịch phát." if tb == "deleted" else None,
         },

@@ -22,7 +22,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from sqlalchemy import select
 
-from devices.protocol import utc_now
+from devices.protocol import EMERGENCY_PRIORITY, utc_now
 from pa_server.auth.rights import Role
 from pa_server.auth.sessions import CSRF_FIELD
 from pa_server.web import audit_text, labels
@@ -41,6 +41,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/", "Tổng quan"),
     ("/thong-bao", "Thông báo"),
     ("/lich-phat", "Lịch phát"),
+    ("/chuong-trinh", "Chương trình"),
     ("/truc-tiep", "Trực tiếp"),
     ("/canh-bao", "Cảnh báo"),
     ("/thiet-bi", "Thiết bị"),
@@ -322,7 +323,7 @@ templates.env.filters.update(
     device_error=labels.device_error,
     device_flags=labels.flags,
     receipt_key=labels.receipt_key,
-    delivery_sentence=labels.counts_sentence,
+    tally_sentence=labels.tally_sentence,
     date_vi=_date_vi,
     day_text=day_text,
     upper_first=_upper_first,
@@ -332,6 +333,7 @@ templates.env.filters.update(
 )
 templates.env.globals.update(
     NAV=NAV,
+    EMERGENCY_PRIORITY=EMERGENCY_PRIORITY,
     CSRF_FIELD=CSRF_FIELD,
     LEVELS=LEVEL_LABELS_VI,
     STATUSES=STATUS_LABELS_VI,

@@ -105,3 +105,23 @@ document.querySelectorAll("form[data-recorder]").forEach((form) => {
     session = null;
   });
 });
+
+// Live counts of a broadcast (emergency pages): poll its small JSON and refresh the numbers.
+// The page shows the numbers at load without JavaScript; this only keeps them current.
+document.querySelectorAll("[data-poll]").forEach((box) => {
+  const url = box.getAttribute("data-poll");
+  const refresh = async () => {
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (!response.ok) return;
+      const data = await response.json();
+      box.querySelectorAll("[data-field]").forEach((cell) => {
+        const value = data[cell.getAttribute("data-field")];
+        if (value !== undefined && String(value) !== cell.textContent) cell.textContent = value;
+      });
+      box.setAttribute("data-state", data.state);
+    } catch (err) { /* offline for a moment: keep the last numbers */ }
+  };
+  const every = Number(box.getAttribute("data-poll-ms")) || 3000;
+  setInterval(() => { if (!document.hidden) refresh(); }, every);
+});
