@@ -149,6 +149,8 @@ def require_zone_tree(actor: Actor) -> None:
     it, so one commune's operator may not reshape it, not even below their own commune.
     """
     require_admin(actor)
+
+
 def require_alert_admin(actor: Actor) -> None:
     """Refuse managing CAP publishers, feeds, the geocode table and zone points unless admin."""
     if actor.role is not Role.ADMIN:

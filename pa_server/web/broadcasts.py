@@ -17,7 +17,6 @@ from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role
 from pa_server.db.models import Announcement
 from pa_server.schemas.broadcasts import BroadcastCreate
-
 from pa_server.services import (
     announcements,
     broadcasts,

@@ -13,14 +13,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from pa_server.api.deps import NowDep, get_now
-from pa_server.services import broadcasts, devices, programme, reports, search, timelines
+from pa_server.services import broadcasts, devices, programme, reports, timelines
 from pa_server.services import overview as overview_service
-from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
 from pa_server.web import labels
 from pa_server.web.deps import DbDep, PageActor
 from pa_server.web.messages import service_message
-from pa_server.web.paging import PER_PAGE, page_number, paginate
 from pa_server.web.recurrence import parse_day
 from pa_server.web.templating import render
 

@@ -172,6 +172,8 @@ class SilentRelay:
 
     def stop(self) -> None:
         pass
+
+
 def sign_in_demo(client: TestClient, username: str) -> str:
     """Sign in as a demo account (any earlier session dropped); returns the page CSRF token."""
     client.cookies.clear()
