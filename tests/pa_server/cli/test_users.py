@@ -41,6 +41,12 @@ def test_add_list_token(
     _stdin(monkeypatch, "mat-khau-moi-22\n")
     assert main(["user", "passwd", "VanHanh", "--password-stdin"]) == 0
     assert "open sessions are closed" in capsys.readouterr().out
+    # The zone tree at the console: rename keeps the path; a zone in use is not removed.
+    assert main(["zone", "rename", "huyen-thu/xa-a", "Xã A Mới"]) == 0
+    assert main(["zone", "list"]) == 0
+    assert "huyen-thu/xa-a\tXã A Mới" in capsys.readouterr().out
+    assert main(["zone", "remove", "huyen-thu/xa-a"]) == 2  # vanhanh works there
+    assert "zone_in_use" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,6 @@ from devices.errors import ConfigError
 from devices.protocol import Topics, utc_now
 from devices.simulate import SimulateOptions, add_arguments, agent_configs
 from pa_server import cli
-from pa_server.cli import device as device_cli
 from pa_server.config import Settings, get_settings
 from pa_server.db.broker_accounts import DbDeviceLookup
 from pa_server.db.models import DeviceState
@@ -40,7 +39,7 @@ from pa_server.messaging.broker import (
 )
 from pa_server.runtime import Runtime
 from pa_server.schemas.devices import DeviceCreate, DeviceUpdate
-from pa_server.services import devices
+from pa_server.services import devices, provisioning
 from pa_server.services.context import UseCase, cli_actor
 from tests.pa_server.messaging.mqtt_clients import WAIT_S, Client
 from tests.pa_server.server_fixtures import add_zone
@@ -346,7 +345,7 @@ def server_env(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     for key in ("PA_MQTT_URL", "PA_MQTT_USERNAME", "PA_MQTT_PASSWORD"):
         monkeypatch.delenv(key, raising=False)
     keys = [{"kid": "k1", "alg": "Ed25519", "public_key": "QUJD"}]
-    monkeypatch.setattr(device_cli, "server_public_keys", lambda _settings: keys)
+    monkeypatch.setattr(provisioning, "server_public_keys", lambda _settings: keys)
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
