@@ -1,7 +1,7 @@
 """CAP alerts: publishers, feeds, geocodes, messages, alerts; zones get a point (lat/lon)
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-01 18:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from pa_server.db.types import UTCDateTime
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -9,11 +9,10 @@ from sqlalchemy.orm import Session
 
 from pa_server.db.alerts import CapPublisher
 from pa_server.schemas.devices import DeviceCreate
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import alerts, devices, zones
+from pa_server.services import alerts, devices
 from pa_server.services.context import UseCase
 from tests.pa_server.alerts.capdocs import GEOCODE
-from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, use_case
+from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, add_zone, use_case
 
 TAN_TIEN = "vinh-tuong/tan-tien"
 LUNG_HOA = "vinh-tuong/lung-hoa"
@@ -26,9 +25,7 @@ def seed_district(session: Session, tmp_path: Path) -> tuple[UseCase, str]:
         (TAN_TIEN, "Tân Tiến"),
         (LUNG_HOA, "Lũng Hòa"),
     ):
-        zones.create_zone(
-            session, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=NOW
-        )
+        add_zone(session, path, name, timezone="Asia/Ho_Chi_Minh", now=NOW)
     uc = admin_uc(session, tmp_path)
     devices.create_device(uc, DeviceCreate(id="loa-01", zone=TAN_TIEN))
     devices.create_device(uc, DeviceCreate(id="loa-02", zone=LUNG_HOA))

@@ -27,12 +27,11 @@ from pa_server.config import Settings
 from pa_server.db.models import LiveSessionRow
 from pa_server.live.engine import FakeLiveEngine
 from pa_server.schemas.devices import DeviceCreate
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import devices, zones
+from pa_server.services import devices
 from pa_server.services.context import UseCase, cli_actor
 from pa_server.services.live import LiveHub
 from tests.live_support import band_energy, tone, wait_for, wav_bytes
-from tests.pa_server.server_fixtures import FakeDispatcher
+from tests.pa_server.server_fixtures import FakeDispatcher, add_zone
 from tests.pa_server.web.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -57,9 +56,7 @@ def _seed(app: Any) -> None:
     now = utc_now()
     with app.state.sessions() as db:
         for path, name in (("vinh-tuong", "Huyện Vĩnh Tường"), (COMMUNE, "Xã Tân Tiến")):
-            zones.create_zone(
-                db, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=now
-            )
+            add_zone(db, path, name, timezone="Asia/Ho_Chi_Minh", now=now)
         uc = UseCase(db, cli_actor(), now, app.state.settings)
         for n in (1, 2, 3):
             devices.create_device(uc, DeviceCreate(id=f"loa-{n}", zone=COMMUNE))

@@ -28,8 +28,7 @@ from pa_server.messaging.dispatch import DictPublishedStore, Dispatcher
 from pa_server.messaging.signing import ServerKeys
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.live import LiveCreate
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import devices, live, zones
+from pa_server.services import devices, live
 from pa_server.services.live import LiveHub
 from pa_server.services.timelines import sync_timelines
 from tests.live_support import (
@@ -41,7 +40,7 @@ from tests.live_support import (
     wait_for,
     wav_bytes,
 )
-from tests.pa_server.server_fixtures import use_case
+from tests.pa_server.server_fixtures import add_zone, use_case
 
 from .conftest import ClientsFactory
 
@@ -71,9 +70,7 @@ def store(db_url: str) -> Iterator[sessionmaker[Session]]:
 def _seed(session: Session, tmp_path: Path) -> None:
     now = utc_now()
     for path, name in (("xa-a", "Xã A"), (ZONE, "Thôn 1"), ("xa-a/thon-2", "Thôn 2")):
-        zones.create_zone(
-            session, ZoneCreate(path=path, name=name), default_timezone="UTC", now=now
-        )
+        add_zone(session, path, name, timezone="UTC", now=now)
     uc = use_case(session, data_dir=tmp_path, now=now)
     for device_id, zone in (("loa-1", ZONE), ("loa-2", ZONE), ("loa-3", "xa-a/thon-2")):
         devices.create_device(uc, DeviceCreate(id=device_id, zone=zone))

@@ -21,13 +21,12 @@ from pa_server.live.sources import MicRegistry
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.live import LiveCreate as LiveStart
 from pa_server.schemas.schedules import ScheduleCreate
-from pa_server.schemas.zones import ZoneCreate
-from pa_server.services import announcements, devices, live, reports, schedules, zones
+from pa_server.services import announcements, devices, live, reports, schedules
 from pa_server.services.context import UseCase
 from pa_server.services.errors import Conflict, Invalid, Unavailable
 from pa_server.services.live import LiveHub
 from pa_server.services.timelines import desired_timelines, replan
-from tests.pa_server.server_fixtures import NOW, TEST_APPROVER, FakeDispatcher, use_case
+from tests.pa_server.server_fixtures import NOW, TEST_APPROVER, FakeDispatcher, add_zone, use_case
 
 LEAD = timedelta(seconds=8)
 ZONE = "zone:vinh-tuong/tan-tien"
@@ -42,9 +41,7 @@ def _seed(session: Session, tmp_path: Path) -> None:
         ("vinh-tuong/tan-tien", "Tân Tiến"),
         ("vinh-tuong/an-hoa", "An Hòa"),
     ):
-        zones.create_zone(
-            session, ZoneCreate(path=path, name=name), default_timezone="Asia/Ho_Chi_Minh", now=NOW
-        )
+        add_zone(session, path, name, timezone="Asia/Ho_Chi_Minh", now=NOW)
     uc = use_case(session, data_dir=tmp_path)
     devices.create_device(uc, DeviceCreate(id="loa-01", zone="vinh-tuong/tan-tien"))
     devices.create_device(uc, DeviceCreate(id="loa-02", zone="vinh-tuong/tan-tien"))
