@@ -98,7 +98,7 @@ def create_app(settings: Settings, *, background: bool = True, demo: bool = Fals
                 stack.callback(hub.close)
                 runtime.live = hub
                 app.state.live = hub
-                from pa_server.feed_poller import FeedPoller
+                from pa_server.alerts.poller import FeedPoller
 
                 stack.enter_context(
                     FeedPoller(
