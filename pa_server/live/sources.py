@@ -325,6 +325,25 @@ class MicSource:
         self._ended = True
 
 
+class SilentRelay:
+    """A relay for tests (with `FakeLiveEngine`): checks its URL, connects to nothing."""
+
+    kind = "relay"
+
+    def __init__(self, url: str) -> None:
+        self.url = check_relay_url(url)
+        self.started = False
+
+    def describe(self) -> str:
+        return f"relay {self.url}"
+
+    def start(self, sink: PcmSink, on_end: OnEnd) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.started = False
+
+
 @dataclass
 class _MicEntry:
     mic: MicSource

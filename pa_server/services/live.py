@@ -387,7 +387,14 @@ def stop_session(uc: UseCase, hub: LiveHub, session_id: str) -> LiveSessionRow:
         raise Conflict("live_session_ended", "the live session has ended already")
     row.stopped_by = uc.actor.username
     uc.db.flush()
-    audit.record(uc.db, "stop", "live_sessions", row.id, after={"targets": row.targets}, now=uc.now)
+    audit.record(
+        uc.db,
+        "stop",
+        "live_sessions",
+        row.id,
+        after={"title": row.title, "targets": row.targets},
+        now=uc.now,
+    )
     uc.db.commit()
     try:
         hub.require().stop_session(row.id)  # its end is recorded by `_record_end`
@@ -445,6 +452,7 @@ def _record_end(hub: LiveHub, session_id: str, end: SessionEnd) -> None:
             stop_occ = occ
         db.flush()
         after: dict[str, Any] = {
+            "title": row.title,
             "outcome": end.outcome,
             "detail": row.detail,
             "recording_sha256": end.recording_sha256,

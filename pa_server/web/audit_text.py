@@ -261,6 +261,22 @@ def _what(row: Row, names: Names, tz: str) -> str:
             return f"đã dừng phát {thing}{to}"
         if act == "cancel":
             return f"đã hủy tin khẩn cấp {thing} và phát thông báo hủy{to}"
+    if table == "live_sessions":
+        title = _get(after, "title") or _get(before, "title")
+        thing = f"buổi phát trực tiếp {_q(title)}" if title else "một buổi phát trực tiếp"
+        if act == "create":
+            source = "tiếp sóng" if _get(after, "kind") == "relay" else "phát trực tiếp qua micrô"
+            where = _targets(_get(after, "targets"), names)
+            return f"đã bắt đầu {source} {_q(title or '')}" + (f" tới {where}" if where else "")
+        if act == "stop":
+            return f"đã dừng {thing}"
+        if act == "live_failed":
+            return f"cảnh báo: {thing} bị lỗi, các loa đã được tắt"
+        if act == "live_end":
+            outcome = _get(after, "outcome")
+            return f"{thing} đã kết thúc: {labels.label('live_outcome', outcome).lower()}"
+        if act == "update":
+            return f"đã ghi lại kết quả {thing}"
     if table == "devices":
         device = names.device(row.entity_id)
         if act == "ping":

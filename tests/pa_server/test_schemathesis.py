@@ -25,6 +25,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from pa_server.api import deps
+from pa_server.live.engine import FakeLiveEngine
+from pa_server.live.sources import SilentRelay
+from pa_server.services.live import LiveHub
 from tests.pa_server.api.support import approved, schedule_body, seed_zones
 from tests.pa_server.server_fixtures import Api
 
@@ -42,7 +46,16 @@ CHECKS: list[Callable[..., Any]] = [
 
 def _seed(api: Api) -> dict[str, list[str]]:
     """A district with an approved announcement, a schedule and a broadcast; their ids by the
-    path parameter names that take them."""
+    path parameter names that take them. Live audio on the fake engine (as the dispatcher)."""
+    app: Any = api.client.app
+    hub = LiveHub(
+        FakeLiveEngine(),
+        mics=app.state.live_mics,
+        sessions=app.state.sessions,
+        dispatcher=lambda: api.dispatcher,
+        relay_source=SilentRelay,
+    )
+    app.dependency_overrides[deps.get_live] = lambda: hub
     seed_zones(api)
     ann = approved(api)
     sched = api.ok(

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 from pa_server.api import deps
 from pa_server.live.engine import FakeLiveEngine
+from pa_server.live.sources import SilentRelay
 from pa_server.services.live import LiveHub
 from tests.pa_server.api.support import V1, seed_zones
 from tests.pa_server.server_fixtures import Api, FakeDispatcher
-
-
-class QuietRelay:
-    kind = "relay"
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def describe(self) -> str:
-        return self.url
-
-    def start(self, sink: object, on_end: object) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 def _hub(api: Api) -> tuple[LiveHub, FakeLiveEngine]:
@@ -34,7 +19,7 @@ def _hub(api: Api) -> tuple[LiveHub, FakeLiveEngine]:
         mics=app.state.live_mics,  # type: ignore[attr-defined]
         sessions=app.state.sessions,  # type: ignore[attr-defined]
         dispatcher=lambda: dispatcher,
-        relay_source=QuietRelay,
+        relay_source=SilentRelay,
         clock=api.clock,
     )
     app.dependency_overrides[deps.get_live] = lambda: hub  # type: ignore[attr-defined]

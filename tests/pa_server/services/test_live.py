@@ -17,7 +17,7 @@ from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
 from pa_server.db.models import LiveSessionRow, Occurrence, Zone
 from pa_server.live.engine import FakeLiveEngine
-from pa_server.live.sources import MicRegistry
+from pa_server.live.sources import MicRegistry, SilentRelay
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.live import LiveCreate as LiveStart
 from pa_server.schemas.schedules import ScheduleCreate
@@ -49,24 +49,6 @@ def _seed(session: Session, tmp_path: Path) -> None:
     session.commit()
 
 
-class QuietRelay:
-    """A relay that connects to nothing (the real ffmpeg relay is tested with snapserver)."""
-
-    kind = "relay"
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def describe(self) -> str:
-        return f"relay {self.url}"
-
-    def start(self, sink: object, on_end: object) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
 class World:
     def __init__(self, sessions: sessionmaker[Session], tmp_path: Path) -> None:
         self.sessions = sessions
@@ -76,7 +58,7 @@ class World:
         self.replans = 0
         self.hub = LiveHub(
             self.engine,
-            relay_source=QuietRelay,
+            relay_source=SilentRelay,
             sessions=sessions,
             dispatcher=lambda: self.dispatcher,
             on_plan_change=self._replan,

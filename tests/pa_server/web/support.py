@@ -16,6 +16,7 @@ from pa_server.auth import accounts
 from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.db.models import DeviceState, Receipt
 from pa_server.live.engine import FakeLiveEngine
+from pa_server.live.sources import SilentRelay
 from pa_server.schemas.announcements import AnnouncementCreate
 from pa_server.schemas.broadcasts import BroadcastCreate
 from pa_server.schemas.live import LiveCreate
@@ -154,24 +155,6 @@ def seed_world(client: TestClient) -> World:
             relay.id,
             program.id,
         )
-
-
-class SilentRelay:
-    """A relay source that connects to nothing (pages only show the session)."""
-
-    kind = "relay"
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def describe(self) -> str:
-        return f"relay {self.url}"
-
-    def start(self, sink: object, on_end: object) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
 
 
 def sign_in_demo(client: TestClient, username: str) -> str:
