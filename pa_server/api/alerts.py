@@ -67,7 +67,7 @@ class AlertPublic(BaseModel):
 @router.post(
     "/alerts/cap",
     status_code=202,
-    responses={200: {"model": MessagePublic}, 401: {}, 422: {}},
+    responses={200: {"model": MessagePublic}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -78,9 +78,12 @@ class AlertPublic(BaseModel):
 async def push(request: Request, around: SurroundingsDep) -> JSONResponse:
     """A publisher pushes one CAP 1.2 message (kept whatever the verdict)."""
     token = bearer_token(request.headers.get("authorization"))
-    publisher = alerts.publisher_for_token(around.session, token) if token else None
+    if token is None:
+        # The same codes as every protected route (`pa_server.auth.errors`).
+        return error_response(401, "not_authenticated", "a publisher token is required")
+    publisher = alerts.publisher_for_token(around.session, token)
     if publisher is None:
-        return error_response(401, "bad_publisher_token", "a valid publisher token is required")
+        return error_response(401, "bad_credentials", "unknown or locked publisher token")
     data = await request.body()
     row = alerts.push_cap(around.acting(alerts.publisher_actor(publisher)), data)
     body = MessagePublic.model_validate(row).model_dump(mode="json")

@@ -27,6 +27,8 @@ SYSTEM_NAMES = {"system": "Hệ thống", "demo": "Dữ liệu mẫu", "": "Hệ
 DEMO_PREFIX = "demo-"
 #: A change made at the server's console (`pa_server.services.context.cli_actor`).
 CLI_PREFIX = "cli:"
+#: A CAP publisher acting through its push or feed (`pa_server.services.alerts`).
+CAP_PREFIX = "cap:"
 
 
 def actor_display(username: str, names: Names) -> str:
@@ -37,6 +39,10 @@ def actor_display(username: str, names: Names) -> str:
         return SYSTEM_NAMES["demo"]
     if username.startswith(CLI_PREFIX):
         return f"Quản trị viên trên máy chủ ({username.removeprefix(CLI_PREFIX) or 'không rõ'})"
+    if username.startswith(CAP_PREFIX):
+        return f"Nguồn cảnh báo {username.removeprefix(CAP_PREFIX)}"
+    if username.startswith("system:"):
+        return SYSTEM_NAMES["system"]
     return names.person(username)
 
 
@@ -277,6 +283,9 @@ def _what(row: Row, names: Names, tz: str) -> str:
             return f"{thing} đã kết thúc: {labels.label('live_outcome', outcome).lower()}"
         if act == "update":
             return f"đã ghi lại kết quả {thing}"
+    if table == "cap_messages" and act.startswith("cap_"):
+        verdict = labels.label("cap_verdict", act.removeprefix("cap_")).lower()
+        return f"đã đưa tới một bản tin cảnh báo ({verdict})"
     if table == "devices":
         device = names.device(row.entity_id)
         if act == "ping":

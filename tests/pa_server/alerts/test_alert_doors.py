@@ -49,7 +49,7 @@ def _push(api: Api, token: str, doc: bytes) -> httpx.Response:
 def test_push_door(api: Api, tmp_path: Path) -> None:
     token = _seed(api, tmp_path)
     refused = _push(api, "pa_not-a-publisher", cap("LU-1", NOW, expires=EXPIRES))
-    assert refused.status_code == 401 and refused.json()["detail"]["code"] == "bad_publisher_token"
+    assert refused.status_code == 401 and refused.json()["detail"]["code"] == "bad_credentials"
     r = _push(api, token, cap("LU-1", NOW, expires=EXPIRES, severity="Severe"))
     assert r.status_code == 202 and r.json()["verdict"] == "accepted", r.text
     (alert,) = api.ok("GET", "/api/v1/alerts")

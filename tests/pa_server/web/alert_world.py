@@ -67,4 +67,5 @@ def alert_pages(w: AlertWorld) -> list[tuple[str, str]]:
         ("/canh-bao/nguon", "alert-sources"),
         ("/canh-bao/khong-co", "alert-not-found"),
         (f"/cong-khai/{COMMUNE}", "public-with-alert"),
+        ("/nhat-ky", "audit-with-alerts"),
     ]

@@ -4,53 +4,29 @@ one-click approval of an alert's draft driven in Chromium."""
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from pa_server.app import create_app
 from pa_server.auth.demo import DEMO_PASSWORD
-from pa_server.config import Settings
 from tests.pa_server.web.alert_world import AlertWorld, alert_pages, seed_alerts
 from tests.pa_server.web.conftest import SCREENSHOTS
-from tests.pa_server.web.test_phone import MEASURE_JS, MIN_TAP
+from tests.pa_server.web.support import World
+from tests.pa_server.web.test_phone import MEASURE_JS, MIN_TAP, demo_server
 from tests.pa_server.web.visible_text import Checked, problems, visible_text
-from tests.support import free_port
+
+__all__ = ["demo_server"]  # the phone tests' fixture, used here by name
 
 ROLES = ("quantri", "duyet", "vanhanh")
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, AlertWorld]]:
-    """The demo district with alerts in every state, on a free port."""
-    port = free_port()
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("alerts") / "data",
-        host="127.0.0.1",
-        port=port,
-        broker_port=free_port(),
-        tts_engine="espeak",
-    )
-    app = create_app(settings, background=False, demo=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="alerts-server", daemon=True)
-    thread.start()
-    for _ in range(1200):
-        if server.started or not thread.is_alive():
-            break
-        thread.join(0.05)
-    if not server.started:
-        pytest.fail("the demo server did not start")
-    world = seed_alerts(app)
-    yield f"http://127.0.0.1:{port}", app, world
-    server.should_exit = True
-    thread.join(10)
+def served(demo_server: tuple[str, World]) -> tuple[str, Any, AlertWorld]:
+    """The phone tests' demo district (served on a free port) with alerts in every state."""
+    base, world = demo_server
+    app = world.client.app
+    return base, app, seed_alerts(app)
 
 
 def _sign_in(client: TestClient, username: str) -> str:
