@@ -39,12 +39,7 @@ def _world(s: Session, tmp_path: Path) -> UseCase:
     renderer = FakeRenderer(tmp_path / "media")
     seed(s, renderer)
     uc = use_case(s, data_dir=tmp_path, dispatcher=FakeDispatcher(), renderer=renderer)
-    zone_service.create_zone(
-        s,
-        ZoneCreate(path="vinh-tuong/vinh-thinh", name="Vĩnh Thịnh"),
-        default_timezone="Asia/Ho_Chi_Minh",
-        now=NOW,
-    )
+    zone_service.create_zone(uc, ZoneCreate(path="vinh-tuong/vinh-thinh", name="Vĩnh Thịnh"))
     devices.create_device(uc, DeviceCreate(id="loa-02", zone=COMMUNE, name="Thôn Đông"))
     devices.create_device(uc, DeviceCreate(id="loa-vt", zone="vinh-tuong/vinh-thinh"))
     replan(s, now=NOW, horizon=HORIZON)
