@@ -1,5 +1,6 @@
 """The planner's parts: values (`model`), RFC 5545 rules (`recurrence`), the zone tree
-(`zones`), sequencing on shared loudspeakers (`sequencing`) and the plan itself (`engine`).
+(`zones`), Vietnamese holidays and lunar days (`calendar`), sequencing on shared loudspeakers
+(`sequencing`) and the plan itself (`engine`).
 
 This package's namespace is the planner's public surface: import from `pa_server.planning`.
 
@@ -7,11 +8,22 @@ Exceptions: one, `PlanError` (a `ValueError`), with a machine `code` — `invali
 `rrule_too_frequent`, `rrule_never_occurs`, `unknown_timezone`, `naive_datetime`,
 `end_before_start`, `invalid_level`, `no_targets`, `invalid_target`, `invalid_duration`,
 `invalid_max_late`, `invalid_volume`, `invalid_zone_path`, `invalid_quiet_hours`,
-`invalid_device` — and a message for people. Specs raise it when constructed, so an invalid
-spec never reaches `plan`; a target naming a zone or device that does not exist is not an
-error there but a `Skipped` entry.
+`invalid_device`, `invalid_lunar_day`, `invalid_lunar_month`, `invalid_lunar_date`,
+`invalid_holiday_policy`, `calendar_needs_rrule`, `calendar_never_occurs` — and a message for
+people. Specs raise it when constructed, so an invalid spec never reaches `plan`; a target
+naming a zone or device that does not exist is not an error there but a `Skipped` entry.
 """
 
+from pa_server.planning.calendar import (
+    HOLIDAY_POLICIES,
+    HolidayPolicy,
+    LunarDay,
+    LunarRule,
+    lunar_day,
+    lunar_rule,
+    public_holiday,
+    public_holidays,
+)
 from pa_server.planning.engine import (
     GAP,
     plan,
@@ -35,7 +47,7 @@ from pa_server.planning.model import (
     ZoneSpec,
     occurrence_id,
 )
-from pa_server.planning.recurrence import expand, validate_rrule
+from pa_server.planning.recurrence import check_calendar, expand, validate_rrule
 
 __all__ = [
     "DEFAULT_HORIZON",
@@ -43,9 +55,13 @@ __all__ = [
     "DEFAULT_QUIET_START",
     "DEFAULT_TIMEZONE",
     "GAP",
+    "HOLIDAY_POLICIES",
     "LEVEL_PRIORITY",
     "DeviceSpec",
+    "HolidayPolicy",
     "Level",
+    "LunarDay",
+    "LunarRule",
     "PlanError",
     "PlanResult",
     "PlannedOccurrence",
@@ -53,10 +69,15 @@ __all__ = [
     "SkipReason",
     "Skipped",
     "ZoneSpec",
+    "check_calendar",
     "expand",
+    "lunar_day",
+    "lunar_rule",
     "occurrence_id",
     "plan",
     "plan_result",
     "plan_window",
+    "public_holiday",
+    "public_holidays",
     "validate_rrule",
 ]

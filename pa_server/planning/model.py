@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The TT39 levels and their priorities are the wire protocol's, defined once in
@@ -15,6 +15,9 @@ from devices.protocol import EMERGENCY_PRIORITY as EMERGENCY_PRIORITY
 from devices.protocol import LEVEL_PRIORITY as LEVEL_PRIORITY
 from devices.protocol import Level as Level
 from devices.protocol import ProtocolError, parse_target, validate_device_id, validate_zone_path
+
+if TYPE_CHECKING:
+    from pa_server.planning.calendar import HolidayPolicy, LunarRule
 
 DEFAULT_TIMEZONE: Final = "Asia/Ho_Chi_Minh"
 DEFAULT_HORIZON: Final = timedelta(hours=48)
@@ -69,7 +72,8 @@ class ScheduleSpec:
 
     `rrule` is an RFC 5545 RRULE value without DTSTART (None: one-off at `start`). `exdates`
     holds aware datetimes (one occurrence, matched by local date and time in `timezone`) and/or
-    plain `date`s (every occurrence on that local date).
+    plain `date`s (every occurrence on that local date). `lunar` and `holidays` filter the
+    rule's instants by their local date (see `pa_server.planning.calendar`).
     """
 
     id: str
@@ -87,9 +91,13 @@ class ScheduleSpec:
     max_late_s: int
     created_at: datetime
     enabled: bool = True
+    lunar: LunarRule | None = None
+    holidays: HolidayPolicy = "include"
 
     def __post_init__(self) -> None:
-        from pa_server.planning.recurrence import validate_rrule  # avoids an import cycle
+        # Imported here: both modules import this one.
+        from pa_server.planning.calendar import check_policy
+        from pa_server.planning.recurrence import validate_rrule
 
         _require_aware("start", self.start)
         _require_aware("created_at", self.created_at)
@@ -103,6 +111,12 @@ class ScheduleSpec:
         timezone_of(self.timezone)
         if self.rrule is not None:
             validate_rrule(self.rrule)
+        check_policy(self.holidays)
+        if (self.lunar is not None or self.holidays != "include") and self.rrule is None:
+            raise PlanError(
+                "calendar_needs_rrule",
+                "lunar days and holiday rules choose among a repeating rule's days: give rrule",
+            )
         if self.level not in LEVEL_PRIORITY:
             raise PlanError("invalid_level", f"level must be one of {sorted(LEVEL_PRIORITY)}")
         if not self.targets:
