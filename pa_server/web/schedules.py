@@ -19,6 +19,14 @@ from pa_server.auth.rights import Actor
 from pa_server.schemas.schedules import ScheduleCreate
 from pa_server.services import announcements, rights, schedules, timelines, zones
 from pa_server.services.errors import ServiceError
+from pa_server.web.calendar import (
+    CalendarChoice,
+    first_instants,
+    group_rrule,
+    ics_instance_lines,
+    parse_calendar_fields,
+    preview_notes,
+)
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.messages import refusal_message, service_message
 from pa_server.web.paging import PER_PAGE, page_number, paginate
@@ -135,6 +143,7 @@ def _preview(
     chosen_zones: list[str],
     tz: str,
     now: datetime,
+    calendar: CalendarChoice,
 ) -> list[dict[str, Any]]:
     """Next occurrences as the planner will play them (quiet hours and all); nothing stored."""
     zone = ZoneInfo(tz)
@@ -145,7 +154,7 @@ def _preview(
             id=f"preview-{i}",
             announcement_id=ann.id,
             title=ann.title,
-            rrule=g.rrule,
+            rrule=group_rrule(g.rrule, calendar),
             start=g.start.replace(tzinfo=zone).astimezone(UTC),
             end=g.end.replace(tzinfo=zone).astimezone(UTC) if g.end else None,
             exdates=tuple(d.replace(tzinfo=zone).astimezone(UTC) for d in g.exdates),
@@ -157,6 +166,7 @@ def _preview(
             max_late_s=120,
             created_at=now,
             enabled=True,
+            **calendar.spec_fields(),
         )
         for i, g in enumerate(groups)
     ]
@@ -173,12 +183,16 @@ def _preview(
         )
         row["targets"].extend(occ.targets)
     rows = list(seen.values())[:PREVIEW_COUNT]
+    if not rows and calendar.filters:  # lunar days and holidays lie further apart
+        found = first_instants(specs, start, PREVIEW_COUNT)
+        rows = [{"play_at": t, "planned_at": None, "targets": []} for t in found]
     if not rows:  # beyond the planner's window: the rule's own instants still tell the story
         local = sorted(t for g in groups for t in instants(g, limit=PREVIEW_COUNT))
         rows = [
             {"play_at": t.replace(tzinfo=zone), "planned_at": None, "targets": []}
             for t in local[:PREVIEW_COUNT]
         ]
+    preview_notes(rows, tz)
     return rows
 
 
@@ -296,13 +310,15 @@ async def create(request: Request, uc: PageUseCase) -> Response:
     tz = uc.settings.timezone
     values, chosen_zones, weekdays = _form(await request.form())
     groups, errors = _parse(values, chosen_zones, weekdays)
+    calendar, calendar_errors = parse_calendar_fields(values)
+    errors.update(calendar_errors)
     if errors:
         ctx = _context(db, actor, values, chosen_zones, weekdays, errors)
         return render(request, "schedule_form.html", ctx, status=422)
     try:
         ann = announcements.require_approved(db, values["announcement_id"])
         if values.get("action") != "save":
-            preview = _preview(db, groups, values, chosen_zones, tz, uc.now)
+            preview = _preview(db, groups, values, chosen_zones, tz, uc.now, calendar)
             ctx = _context(db, actor, values, chosen_zones, weekdays, {}, preview=preview, tz=tz)
             return render(request, "schedule_form.html", ctx)
         created = [
@@ -312,12 +328,14 @@ async def create(request: Request, uc: PageUseCase) -> Response:
                     announcement_id=ann.id,
                     title=ann.title,
                     zones=chosen_zones,
-                    rrule=g.rrule,
+                    rrule=group_rrule(g.rrule, calendar),
                     start=g.start,
                     end=g.end,
                     exdates=list(g.exdates),
                     timezone=tz,
                     level=_level(values),
+                    lunar=calendar.lunar,  # validated by the service
+                    holidays=calendar.holidays,
                 ),
                 confirmed=values.get("confirm") == "1",
             )
@@ -351,13 +369,19 @@ def _ics_text(value: str) -> str:
 
 
 def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
-    """The schedule as an iCalendar VEVENT with its recurrence rule, in its own time zone."""
+    """The schedule as an iCalendar VEVENT with its recurrence rule, in its own time zone.
+
+    A lunar or holiday schedule lists its instants instead (`ics_instance_lines`): RFC 5545
+    cannot say either, and its RRULE alone would show days the schedule never plays.
+    """
     tz = ZoneInfo(schedule.timezone)
     start = schedule.start.astimezone(tz)
+    listed = ics_instance_lines(schedule, schedule.timezone, now=stamp, duration_ms=duration_ms)
+    head = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//commune-pa//lich-phat//VI"]
+    if listed == []:
+        return "\r\n".join([*head, "END:VCALENDAR"]) + "\r\n"
     lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//commune-pa//lich-phat//VI",
+        *head,
         "BEGIN:VEVENT",
         f"UID:{schedule.id}@commune-pa",
         f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
@@ -366,7 +390,9 @@ def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
         f"SUMMARY:{_ics_text(schedule.title)}",
         f"LOCATION:{_ics_text(', '.join(schedule.zones + schedule.devices))}",
     ]
-    if schedule.rrule:
+    if listed is not None:
+        lines = [line for line in lines if not line.startswith("DTSTART")] + listed
+    elif schedule.rrule:
         rule = schedule.rrule
         if schedule.end is not None and "UNTIL=" not in rule and "COUNT=" not in rule:
             rule += f";UNTIL={schedule.end.astimezone(UTC):%Y%m%dT%H%M%SZ}"

@@ -110,6 +110,16 @@ def test_every_page_speaks_vietnamese_only(world: World, username: str) -> None:
             "zone": "vinh-tuong/khong-co",
             "action": "preview",
         },
+        "/lich-phat/moi?lich-am": {
+            "announcement_id": world.approved,
+            "times": "07:00",
+            "date_from": "01/12/2026",
+            "zone": COMMUNE,
+            "lunar_days": "mùng 1, rằm, 40",
+            "lunar_months": "Chạp",
+            "holidays": "skip",
+            "action": "preview",
+        },
         "/thong-bao/moi": {"title": "", "text": "", "action": "save"},
         f"/thong-bao/{world.approved}/phat-ngay": {"level": "emergency"},
     }
