@@ -183,9 +183,10 @@ def _preview(
         )
         row["targets"].extend(occ.targets)
     rows = list(seen.values())[:PREVIEW_COUNT]
-    if not rows and calendar.filters:  # lunar days and holidays lie further apart
-        found = first_instants(specs, start, PREVIEW_COUNT)
-        rows = [{"play_at": t, "planned_at": None, "targets": []} for t in found]
+    if len(rows) < PREVIEW_COUNT and calendar.filters:  # lunar days, holidays lie far apart
+        later = start + timedelta(days=PREVIEW_DAYS)
+        found = first_instants(specs, later, PREVIEW_COUNT - len(rows))
+        rows += [{"play_at": t, "planned_at": None, "targets": []} for t in found]
     if not rows:  # beyond the planner's window: the rule's own instants still tell the story
         local = sorted(t for g in groups for t in instants(g, limit=PREVIEW_COUNT))
         rows = [
