@@ -129,10 +129,18 @@ def day_notes(day: date) -> list[str]:
     return notes
 
 
-def describe_calendar(lunar: Mapping[str, Any] | LunarRule | None, holidays: str) -> str:
+def as_rule(lunar: object) -> LunarRule | None:
+    """A lunar rule from what a page holds: a rule, the API's `LunarDays`, a stored dict."""
+    if lunar is None or isinstance(lunar, LunarRule):
+        return lunar
+    dump = getattr(lunar, "model_dump", None)
+    return planning.lunar_rule(dump() if callable(dump) else lunar)  # type: ignore[arg-type]
+
+
+def describe_calendar(lunar: object, holidays: str) -> str:
     """The calendar part of a schedule in words, e.g. "ngày mùng 1 và rằm hằng tháng âm lịch,
-    trừ ngày lễ"; "" when the schedule has none. The describe module appends it."""
-    rule = lunar if isinstance(lunar, LunarRule) or lunar is None else planning.lunar_rule(lunar)
+    trừ ngày lễ"; "" when the schedule has none. `lunar`: see `as_rule`."""
+    rule = as_rule(lunar)
     parts: list[str] = []
     if rule is not None:
         said = join_vi([day_vi(d) for d in rule.days])
@@ -151,15 +159,29 @@ def describe_calendar(lunar: Mapping[str, Any] | LunarRule | None, holidays: str
     return ", ".join(parts)
 
 
+def calendar_clause(lunar: object, holidays: str) -> str:
+    """The calendar part to append to a schedule's sentence: ", chỉ vào ngày mùng 1 và rằm
+    hằng tháng âm lịch, trừ ngày lễ"; "" when the schedule has none."""
+    days = describe_calendar(lunar, "include")
+    if not days:
+        return f", {describe_calendar(None, holidays)}" if holidays != "include" else ""
+    clause = f", chỉ vào {days}"
+    if holidays == "skip":
+        clause += ", trừ ngày lễ"
+    elif holidays == "only":
+        clause += " khi trùng ngày lễ"
+    return clause
+
+
 def ics_instance_lines(
     schedule: Any, tz_name: str, *, now: datetime, duration_ms: int
 ) -> list[str] | None:
     """DTSTART and RDATE lines listing the instants of a lunar or holiday schedule for the
     next `ICS_MONTHS` months (RFC 5545 has no lunar calendar nor holiday list); None when
     the schedule's RRULE says everything. `schedule` is a `SchedulePublic`."""
-    choice = CalendarChoice(
-        lunar=None if schedule.lunar is None else dict(schedule.lunar), holidays=schedule.holidays
-    )
+    rule = as_rule(schedule.lunar)
+    lunar = None if rule is None else {"days": list(rule.days), "months": list(rule.months)}
+    choice = CalendarChoice(lunar=lunar, holidays=schedule.holidays)
     if not choice.filters:
         return None
     try:

@@ -14,6 +14,7 @@ import pytest
 from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.web.calendar import (
     CalendarChoice,
+    calendar_clause,
     day_notes,
     describe_calendar,
     group_rrule,
@@ -65,6 +66,19 @@ def test_day_notes(day: date, notes: list[str]) -> None:
 )
 def test_describe_calendar(lunar: dict[str, list[int]] | None, holidays: str, words: str) -> None:
     assert describe_calendar(lunar, holidays) == words
+
+
+@pytest.mark.parametrize(
+    ("lunar", "holidays", "clause"),
+    [
+        ({"days": [1, 15]}, "skip", ", chỉ vào ngày mùng 1 và rằm hằng tháng âm lịch, trừ ngày lễ"),
+        ({"days": [1]}, "only", ", chỉ vào ngày mùng 1 hằng tháng âm lịch khi trùng ngày lễ"),
+        (None, "skip", ", trừ ngày lễ"),
+        (None, "include", ""),
+    ],
+)
+def test_calendar_clause(lunar: dict[str, list[int]] | None, holidays: str, clause: str) -> None:
+    assert calendar_clause(lunar, holidays) == clause
 
 
 def test_form_fields_parse_words_and_numbers() -> None:
@@ -146,6 +160,8 @@ def test_schedule_form_previews_lunar_days_saves_and_exports(world: World) -> No
     schedule_id = saved.headers["location"].split("/")[-1].split("?")[0]
     api = client.get(f"/api/v1/schedules/{schedule_id}").json()
     assert api["lunar"] == {"days": [1, 15], "months": []} and api["holidays"] == "skip"
+    sentence = "chỉ vào ngày mùng 1 và rằm hằng tháng âm lịch, trừ ngày lễ"
+    assert sentence in visible_text(client.get(f"/lich-phat/{schedule_id}").text)
     ics = client.get(f"/lich-phat/{schedule_id}.ics").text
     assert "RRULE" not in ics and ics.count("RDATE;") >= 40
     first = re.search(r"DTSTART;TZID=Asia/Ho_Chi_Minh:(\d{8})T070000", ics)
