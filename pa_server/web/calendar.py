@@ -214,12 +214,24 @@ def ics_instance_lines(
     lines = [f"DTSTART;TZID={tz_name}:{stamps[0]}"]
     lines += [f"RDATE;TZID={tz_name}:{s}" for s in stamps[1:]]
     until = instants[-1].astimezone(UTC)
-    lines.append(
-        "COMMENT:"
-        + f"Các buổi phát đến {until.astimezone(tz):%d/%m/%Y} theo lịch âm và ngày lễ"
-        + "\\; tải lại tệp để có các buổi sau."
-    )
+    comment = f"Các buổi phát đến {until.astimezone(tz):%d/%m/%Y} theo lịch âm và ngày lễ"
+    lines.append(fold_ics(f"COMMENT:{comment}\\; tải lại tệp để có các buổi sau."))
     return lines
+
+
+def fold_ics(line: str, limit: int = 75) -> str:
+    """Fold a content line at `limit` octets of UTF-8, never inside a character (RFC 5545
+    §3.1): continuation lines start with one space."""
+    pieces: list[str] = []
+    current = ""
+    for char in line:
+        budget = limit if not pieces else limit - 1
+        if len((current + char).encode()) > budget:
+            pieces.append(current)
+            current = ""
+        current += char
+    pieces.append(current)
+    return "\r\n ".join(pieces)
 
 
 def preview_notes(rows: list[dict[str, Any]], tz_name: str) -> None:

@@ -28,6 +28,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("schedules", schema=None) as batch_op:
-        batch_op.drop_constraint("ck_schedules_holidays", type_="check")
+        batch_op.drop_constraint(op.f("ck_schedules_holidays"), type_="check")
         batch_op.drop_column("holidays")
         batch_op.drop_column("lunar")

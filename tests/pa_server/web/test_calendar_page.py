@@ -126,7 +126,10 @@ def test_ics_lists_lunar_instants_for_24_months() -> None:
     assert lines is not None
     assert lines[0] == "DTSTART;TZID=Asia/Ho_Chi_Minh:20270205T070000"
     assert lines[1] == "RDATE;TZID=Asia/Ho_Chi_Minh:20280125T070000"
-    assert len(lines) == 3 and lines[2].startswith("COMMENT:")
+    assert len(lines) == 3 and lines[2].startswith("COMMENT:Các buổi phát đến 25/01/2028")
+    physical = lines[2].split("\r\n")
+    assert len(physical) > 1 and all(len(p.encode()) <= 75 for p in physical)
+    assert "".join(p.removeprefix(" ") for p in physical).endswith("để có các buổi sau.")
 
 
 def test_schedule_form_previews_lunar_days_saves_and_exports(world: World) -> None:  # noqa: F811
