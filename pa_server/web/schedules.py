@@ -187,7 +187,7 @@ def _preview(
         later = start + timedelta(days=PREVIEW_DAYS)
         found = first_instants(specs, later, PREVIEW_COUNT - len(rows))
         rows += [{"play_at": t, "planned_at": None, "targets": []} for t in found]
-    if not rows:  # beyond the planner's window: the rule's own instants still tell the story
+    if not rows and not calendar.filters:  # beyond the planner's window: the rule's instants
         local = sorted(t for g in groups for t in instants(g, limit=PREVIEW_COUNT))
         rows = [
             {"play_at": t.replace(tzinfo=zone), "planned_at": None, "targets": []}
