@@ -75,6 +75,30 @@ def times_of(schedule: Schedule) -> tuple[time, ...]:
     return tuple(time.fromisoformat(t) for t in schedule.times or [])
 
 
+# --- Calendars (lunar days, public holidays): see pa_server.planning.calendar -------------
+
+
+def check_lunar(lunar: dict[str, Any] | None) -> planning.LunarRule | None:
+    """The lunar rule `{"days": […], "months": […]}` describes, or `Invalid`."""
+    try:
+        return planning.lunar_rule(lunar)
+    except planning.PlanError as exc:
+        raise Invalid(exc.code, exc.message) from exc
+
+
+def _apply_calendar(schedule: Schedule, fields: dict[str, Any], rule: str | None) -> str | None:
+    """Write the lunar rule and holiday policy; the RRULE they filter (FREQ=DAILY if none)."""
+    lunar = check_lunar(fields.get("lunar"))
+    policy = fields.get("holidays") or "include"
+    schedule.lunar = (
+        None if lunar is None else {"days": list(lunar.days), "months": list(lunar.months)}
+    )
+    schedule.holidays = policy
+    if rule is None and (lunar is not None or policy != "include"):
+        return "FREQ=DAILY"  # the filters choose days; without a rule every day is a candidate
+    return rule
+
+
 def _targets(session: Session, zones: list[str], devices: list[str]) -> list[ScheduleTarget]:
     if not zones and not devices:
         raise Invalid("no_targets", "name at least one zone or device")
@@ -98,6 +122,7 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> plan
         raise Invalid("end_before_start", "the end lies before the start")
     rule = check_rrule(fields["rrule"]) if fields["rrule"] else None
     times = parse_times(fields["times"] or [])
+    rule = _apply_calendar(schedule, fields, rule)
     exdates = sorted(format_instant(in_zone(d, tz)) for d in fields["exdates"])
     schedule.announcement_id = ann.id
     schedule.title = (fields["title"] or ann.title).strip()
@@ -120,6 +145,7 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> plan
         spec = schedule_spec(
             schedule, duration_ms=ann.rendition.duration_ms if ann.rendition else 1
         )
+        planning.check_calendar(spec)
     except planning.PlanError as exc:
         raise Invalid(exc.code, exc.message) from exc
     return spec
@@ -279,6 +305,8 @@ def _fields(schedule: Schedule) -> dict[str, Any]:
         "volume": schedule.volume,
         "max_late_s": schedule.max_late_s,
         "enabled": schedule.enabled,
+        "lunar": schedule.lunar,
+        "holidays": schedule.holidays,
     }
 
 
@@ -291,7 +319,7 @@ def update_schedule(
     current = _fields(schedule)
     changes = data.model_dump(exclude_unset=True)
     fields = {**current, **changes}
-    for required in ("announcement_id", "start", "timezone", "max_late_s", "enabled"):
+    for required in ("announcement_id", "start", "timezone", "max_late_s", "enabled", "holidays"):
         if fields[required] is None:
             fields[required] = current[required]
     for listed in ("zones", "devices", "exdates", "times"):
@@ -372,6 +400,8 @@ def schedule_public(schedule: Schedule) -> SchedulePublic:
         volume=schedule.volume,
         max_late_s=schedule.max_late_s,
         enabled=schedule.enabled,
+        lunar=schedule.lunar,  # validated into LunarDays
+        holidays=schedule.holidays,
         created_at=schedule.created_at,
         updated_at=schedule.updated_at,
     )
