@@ -155,6 +155,10 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> plan
 LOOK_AHEAD = timedelta(days=60)
 #: How far ahead the first instant of a rule is searched for.
 FIRST_WITHIN = timedelta(days=400)
+#: … and of a rule filtered by lunar days or public holidays, which may keep one day a year
+#: or fewer (the span `planning.check_calendar` accepts a schedule over).
+FIRST_FILTERED_WITHIN = timedelta(days=planning.calendar.SEARCH_DAYS)
+_SEARCH_STEP = timedelta(days=92)
 
 
 @dataclass(frozen=True)
@@ -240,9 +244,16 @@ def require_plays(session: Session, spec: planning.ScheduleSpec, now: datetime) 
 
     `schedule_in_past`: every instant lies before `now`; `all_in_quiet_hours`: the instants
     ahead all fall in the quiet hours of every target; `nothing_would_play`: no instant within
-    `FIRST_WITHIN` (e.g. the exception dates remove all of them).
+    `FIRST_WITHIN` (`FIRST_FILTERED_WITHIN` for lunar or holiday schedules, whose kept days
+    may lie months apart), e.g. the exception dates remove all of them.
     """
-    ahead = planning.expand(spec, now, now + FIRST_WITHIN)
+    filtered = spec.lunar is not None or spec.holidays != "include"
+    ahead: tuple[datetime, ...] = ()
+    low, within = now, FIRST_FILTERED_WITHIN if filtered else FIRST_WITHIN
+    while not ahead and low < now + within:  # in steps: the first found ends the search
+        high = min(low + _SEARCH_STEP, now + within)
+        ahead = planning.expand(spec, low, high)
+        low = high
     if not ahead:
         before = planning.expand(spec, max(spec.start, now - FIRST_WITHIN), now)
         if (spec.end is not None and spec.end < now) or before:
