@@ -259,9 +259,10 @@ def require_plays(session: Session, spec: planning.ScheduleSpec, now: datetime) 
         if (spec.end is not None and spec.end < now) or before:
             raise Invalid("schedule_in_past", "every broadcast of this schedule lies in the past")
         raise Invalid("nothing_would_play", "this schedule has no broadcast ahead")
-    last = ahead[0] + LOOK_AHEAD
+    last = ahead[0] + LOOK_AHEAD  # within FIRST_FILTERED_WITHIN + LOOK_AHEAD: no overflow
     if spec.end is not None:
-        last = min(last, spec.end + timedelta(seconds=1))
+        last = min(last, spec.end)
+    last += timedelta(milliseconds=1)  # an instant right at the end still counts
     seen = outlook(session, spec, now=now, horizon=last - now, with_others=False)
     if not seen.occurrences:
         if any(s.reason in ("quiet_hours", "shifted_into_quiet_hours") for s in seen.skipped):

@@ -317,10 +317,18 @@ def sync_timelines(
 def preview(
     session: Session, schedule_id: str, *, start: datetime, end: datetime
 ) -> list[planning.PlannedOccurrence]:
-    """What the planner makes of one schedule between `start` and `end` (nothing stored)."""
+    """What the planner makes of one schedule between `start` and `end` (nothing stored).
+
+    Planned among every other enabled schedule, as the real plan does: one that shares its
+    loudspeakers moves it later (or into quiet hours, where it is dropped). Planned alone, the
+    API and the schedule's page listed broadcasts the 7-day picture (and the loudspeakers) did
+    not have — the "Friday shown by the API, missing on the page" report.
+    """
     schedules, zones, devices = load_specs(session)
-    chosen = [s for s in schedules if s.id == schedule_id]
-    return planning.plan(chosen, zones, devices, now=start, horizon=end - start)
+    if not any(s.id == schedule_id for s in schedules):
+        return []
+    planned = planning.plan(schedules, zones, devices, now=start, horizon=end - start)
+    return [o for o in planned if o.schedule_id == schedule_id]
 
 
 def stored_statuses(
