@@ -106,6 +106,14 @@ def _pages(w: World) -> list[tuple[str, str]]:
     ]
 
 
+def _sign_in(page: Any, base: str, username: str) -> None:
+    page.goto(base + "/dang-nhap")
+    page.fill("#f-username", username)
+    page.fill("#f-password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
 @pytest.mark.parametrize("username", ["quantri", "duyet", "vanhanh"])
 def test_main_pages_fit_a_phone(
     browser: Any, demo_server: tuple[str, World], username: str
@@ -115,11 +123,7 @@ def test_main_pages_fit_a_phone(
     context.set_default_timeout(30_000)
     page = context.new_page()
     try:
-        page.goto(base + "/dang-nhap")
-        page.fill("#f-username", username)
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+        _sign_in(page, base, username)
         found: list[str] = []
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for path, name in _pages(world):
@@ -149,11 +153,7 @@ def test_menu_shows_only_what_the_role_may_open(
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     page = context.new_page()
     try:
-        page.goto(base + "/dang-nhap")
-        page.fill("#f-username", "vanhanh")
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+        _sign_in(page, base, "vanhanh")
         labels = page.locator("header nav a").all_inner_texts()
         assert labels == ["Tổng quan", "Thông báo", "Lịch phát", "Thiết bị", "Báo cáo", "Nhật ký"]
         # Every item is on screen at once: no sideways scrolling to find "Thiết bị".
@@ -177,11 +177,7 @@ def test_lunar_preview_in_chromium(
     context.set_default_timeout(30_000)
     page = context.new_page()
     try:
-        page.goto(base + "/dang-nhap")
-        page.fill("#f-username", "vanhanh")
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+        _sign_in(page, base, "vanhanh")
         page.goto(f"{base}/lich-phat/moi?announcement={demo.approved}")
         page.fill("#f-times", "07:00")
         page.fill("#f-date_to", "")
