@@ -6,12 +6,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.web.calendar import (
     CalendarChoice,
     calendar_clause,
@@ -22,9 +20,7 @@ from pa_server.web.calendar import (
     parse_calendar_fields,
 )
 from pa_server.web.recurrence import RuleGroup
-from tests.pa_server.web.conftest import SCREENSHOTS
 from tests.pa_server.web.support import COMMUNE, World
-from tests.pa_server.web.test_phone import demo_server  # noqa: F401  (fixture)
 from tests.pa_server.web.test_visible_text import _sign_in, world  # noqa: F401  (fixture)
 from tests.pa_server.web.visible_text import problems, visible_text
 
@@ -182,43 +178,3 @@ def test_schedule_form_previews_lunar_days_saves_and_exports(world: World) -> No
         notes = " ".join(day_notes(day))
         assert "Rằm" in notes or "Mùng 1" in notes or "Tết Nguyên Tiêu" in notes, (day, notes)
         assert day - today < timedelta(days=24 * 31)
-
-
-@pytest.mark.browser
-@pytest.mark.parametrize(("width", "height", "name"), [(390, 844, "phone"), (1280, 900, "desktop")])
-def test_lunar_preview_in_chromium(
-    browser: Any,
-    demo_server: tuple[str, World],  # noqa: F811
-    width: int,
-    height: int,
-    name: str,
-) -> None:
-    base, demo = demo_server
-    context = browser.new_context(viewport={"width": width, "height": height}, locale="vi-VN")
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    try:
-        page.goto(base + "/dang-nhap")
-        page.fill("#f-username", "vanhanh")
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
-        page.goto(f"{base}/lich-phat/moi?announcement={demo.approved}")
-        page.fill("#f-times", "07:00")
-        page.fill("#f-date_to", "")
-        page.check(f"input[name=zone][value='{COMMUNE}']")
-        page.fill("#f-lunar_days", "mùng 1 và rằm")
-        page.select_option("#f-holidays", "skip")
-        page.click("button[value=preview]")
-        page.wait_for_load_state()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        fields = page.locator("[data-testid=calendar-fields]")
-        fields.screenshot(path=str(SCREENSHOTS / f"calendar-{name}-fields.png"))
-        page.screenshot(path=str(SCREENSHOTS / f"calendar-{name}-preview.png"), full_page=True)
-        rows = page.locator("[data-testid=preview] li").all_inner_texts()
-        assert len(rows) >= 4, rows
-        assert all("Rằm" in r or "Mùng 1" in r or "Tết" in r for r in rows), rows
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        assert problems(page.content()) == []
-    finally:
-        context.close()
