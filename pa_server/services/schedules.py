@@ -263,7 +263,9 @@ def require_plays(session: Session, spec: planning.ScheduleSpec, now: datetime) 
     if spec.end is not None:
         last = min(last, spec.end)
     last += timedelta(milliseconds=1)  # an instant right at the end still counts
-    seen = outlook(session, spec, now=now, horizon=last - now, with_others=False)
+    # Planned from just before its first instant: a lunar schedule's may lie years ahead.
+    since = max(now, ahead[0] - timedelta(minutes=1))
+    seen = outlook(session, spec, now=since, horizon=last - since, with_others=False)
     if not seen.occurrences:
         if any(s.reason in ("quiet_hours", "shifted_into_quiet_hours") for s in seen.skipped):
             raise Invalid(
