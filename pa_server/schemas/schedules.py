@@ -11,7 +11,7 @@ from pa_server.schemas.announcements import Level
 from pa_server.schemas.common import UTC, Input, Output, SingleLine
 
 #: A local time of day, 24-hour "HH:MM".
-TimeOfDay = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["06:30"])]
+TimeOfDay = Annotated[SingleLine, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["06:30"])]
 TIMES_DESCRIPTION = (
     'local times of day (HH:MM) the rule plays at, e.g. ["06:30", "17:15"]; the rule then '
     "says only which days (no BYHOUR/BYMINUTE/BYSECOND/COUNT). Empty: the rule's or start's time"

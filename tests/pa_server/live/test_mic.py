@@ -76,7 +76,9 @@ def test_mic_reaches_targets_only_and_is_recorded(
 
     assert ends == [end]
     assert end.outcome == "stopped"
-    assert end.seconds_streamed == pytest.approx(streamed, abs=0.05)
+    # The feed may still drain queued chunks between the look above and the stop: the count at
+    # the end is at least what was streamed then, and never more than what was sent (2.0 s).
+    assert streamed - 0.05 <= end.seconds_streamed <= 2.0 + 0.05
     assert 1.0 <= streamed <= 2.0
     assert end.recording_sha256 is not None
     store = MediaStore(tmp_path / "media")

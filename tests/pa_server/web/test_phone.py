@@ -75,7 +75,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     )
     thread = threading.Thread(target=server.run, name="phone-server", daemon=True)
     thread.start()
-    for _ in range(1200):
+    # Up to 3 min: the demo renders its announcements first, slow on a loaded machine.
+    for _ in range(3600):
         if server.started or not thread.is_alive():
             break
         thread.join(0.05)
