@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,33 +68,44 @@ def _seed(app: Any) -> None:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real app (SQLite in a temp dir, embedded broker on a free port) on a free port."""
-    port = free_port()
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("live") / "data",
+    settings = server_settings(tmp_path_factory, "live")
+    app = create_app(settings)
+    with running(app, settings.port, "live-server"):
+        _seed(app)
+        yield LiveServer(url=f"http://127.0.0.1:{settings.port}", app=app, settings=settings)
+
+
+def server_settings(tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
+    """Settings for a test server: a temp data dir, free ports, the espeak voice."""
+    return Settings(
+        data_dir=tmp_path_factory.mktemp(name) / "data",
         host="127.0.0.1",
-        port=port,
+        port=free_port(),
         broker_port=free_port(),
         tts_engine="espeak",
     )
-    app = create_app(settings)
+
+
+@contextmanager
+def running(app: Any, port: int, name: str) -> Iterator[None]:
+    """Serve `app` on 127.0.0.1:`port` in a thread (its lifespan run) while the block runs."""
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
-    started = threading.Event()
     # uvicorn flips `started` once listening; wait on it without a fixed sleep.
-    for _ in range(600):
+    for _ in range(1200):
         if server.started or not thread.is_alive():
-            started.set()
             break
         thread.join(0.05)
     if not server.started:
-        pytest.fail("the live server did not start (see the log above)")
-    _seed(app)
-    yield LiveServer(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
-    server.should_exit = True
-    thread.join(10)
+        pytest.fail(f"the {name} did not start (see the log above)")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def _chromium_or_reason() -> str | None:
