@@ -231,6 +231,7 @@ def test_admin_adds_a_loudspeaker_and_downloads_its_config(
     assert_fits(visitor)
     device_id, config = add_loudspeaker(visitor, tmp_path, name, zone={"value": COMMUNE})
     assert config.device.zone == COMMUNE
+    assert f"Đã thêm {name} ở Xã Tân Tiến." in page.locator("[data-testid=config]").inner_text()
 
     page.click("text=Xem trang của loa")
     page.wait_for_url(f"**/thiet-bi/{device_id}")
