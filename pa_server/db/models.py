@@ -184,6 +184,7 @@ class Schedule(Base):
     __table_args__ = (
         CheckConstraint("level IN ('normal', 'priority', 'emergency')", name="level"),
         CheckConstraint("end_at IS NULL OR end_at >= start_at", name="end_after_start"),
+        CheckConstraint("holidays IN ('include', 'skip', 'only')", name="holidays"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -203,6 +204,11 @@ class Schedule(Base):
     volume: Mapped[int | None] = mapped_column(Integer)
     max_late_s: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Lunar days the rule's instants are kept on, `{"days": [1, 15], "months": []}` (months
+    #: empty: every lunar month); None: no lunar rule (see `pa_server.planning.calendar`).
+    lunar: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Public holidays: "include" (ordinary days), "skip" them, or play "only" on them.
+    holidays: Mapped[str] = mapped_column(String(8), default="include", server_default="include")
     #: Who created the schedule in its current form (its last editor): the person whose
     #: rights it was checked against, and who its occurrences name as their cause.
     set_by: Mapped[str | None] = mapped_column(String(100))

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The TT39 levels and their priorities are the wire protocol's, defined once in
@@ -15,6 +15,9 @@ from devices.protocol import EMERGENCY_PRIORITY as EMERGENCY_PRIORITY
 from devices.protocol import LEVEL_PRIORITY as LEVEL_PRIORITY
 from devices.protocol import Level as Level
 from devices.protocol import ProtocolError, parse_target, validate_device_id, validate_zone_path
+
+if TYPE_CHECKING:
+    from pa_server.planning.calendar import HolidayPolicy, LunarRule
 
 DEFAULT_TIMEZONE: Final = "Asia/Ho_Chi_Minh"
 DEFAULT_HORIZON: Final = timedelta(hours=48)
@@ -72,7 +75,8 @@ class ScheduleSpec:
     time with BYHOUR/BYMINUTE/BYSECOND set to it (with no rule: each time on `start`'s date,
     from `start` on). Empty: the rule's own time parts, else `start`'s time. `exdates`
     holds aware datetimes (one occurrence, matched by local date and time in `timezone`) and/or
-    plain `date`s (every occurrence on that local date).
+    plain `date`s (every occurrence on that local date). `lunar` and `holidays` filter the
+    rule's instants by their local date (see `pa_server.planning.calendar`).
     """
 
     id: str
@@ -91,9 +95,13 @@ class ScheduleSpec:
     created_at: datetime
     enabled: bool = True
     times: tuple[time, ...] = ()
+    lunar: LunarRule | None = None
+    holidays: HolidayPolicy = "include"
 
     def __post_init__(self) -> None:
-        from pa_server.planning.recurrence import validate_rrule, validate_times  # no cycle
+        # Imported here: both modules import this one.
+        from pa_server.planning.calendar import check_policy
+        from pa_server.planning.recurrence import validate_rrule, validate_times
 
         _require_aware("start", self.start)
         _require_aware("created_at", self.created_at)
@@ -108,6 +116,12 @@ class ScheduleSpec:
         if self.rrule is not None:
             validate_rrule(self.rrule)
         validate_times(self.rrule, self.times)
+        check_policy(self.holidays)
+        if (self.lunar is not None or self.holidays != "include") and self.rrule is None:
+            raise PlanError(
+                "calendar_needs_rrule",
+                "lunar days and holiday rules choose among a repeating rule's days: give rrule",
+            )
         if self.level not in LEVEL_PRIORITY:
             raise PlanError("invalid_level", f"level must be one of {sorted(LEVEL_PRIORITY)}")
         if not self.targets:

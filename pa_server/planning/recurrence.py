@@ -24,6 +24,7 @@ from typing import Final
 
 from dateutil.rrule import DAILY, rrule, rrulestr
 
+from pa_server.planning.calendar import SEARCH_DAYS, first_day, keeps
 from pa_server.planning.model import PlanError, ScheduleSpec, timezone_of
 
 MAX_PER_DAY: Final = 48  # more than one every 30 minutes on a loudspeaker is a mistake
@@ -286,7 +287,8 @@ def _local_window(start: datetime, end: datetime, tz_name: str) -> tuple[datetim
 def expand(
     spec: ScheduleSpec, window_start: datetime, window_end: datetime
 ) -> tuple[datetime, ...]:
-    """UTC instants of `spec` in [window_start, window_end) ∩ [start, end], minus exdates."""
+    """UTC instants of `spec` in [window_start, window_end) ∩ [start, end], minus exdates, on
+    the local days its lunar rule and holiday policy keep (at each of its `times`)."""
     if spec.times:
         found: set[datetime] = set()
         for at in spec.times:
@@ -331,6 +333,7 @@ def _expand_one(
     if rule.until_date is not None:
         until_local = datetime.combine(rule.until_date, time(23, 59, 59, 999999))
     ex_local, ex_days = _exceptions(spec, tz_name=spec.timezone)
+    filtered = spec.lunar is not None or spec.holidays != "include"
     out = []
     for local, utc in pairs:
         if utc < low_utc or utc >= high_utc or (end_utc is not None and utc > end_utc):
@@ -338,6 +341,8 @@ def _expand_one(
         if until_local is not None and local > until_local:
             continue
         if local in ex_local or (ex_days and local.date() in ex_days):
+            continue
+        if filtered and not keeps(local.date(), spec.lunar, spec.holidays):
             continue
         out.append(utc)
     return tuple(out)
@@ -356,3 +361,30 @@ def _exceptions(spec: ScheduleSpec, tz_name: str) -> tuple[frozenset[datetime], 
         else:
             days.add(ex)
     return frozenset(moments), frozenset(days)
+
+
+def check_calendar(spec: ScheduleSpec) -> None:
+    """Raise `PlanError(code="calendar_never_occurs")` when `spec` has a lunar rule or holiday
+    policy and no instant within `SEARCH_DAYS` of its start (or before its end).
+
+    Kept out of `ScheduleSpec` construction, which runs on every plan: this scans up to three
+    years of the rule, so it runs when a schedule is written.
+    """
+    if spec.lunar is None and spec.holidays == "include":
+        return
+    tz = timezone_of(spec.timezone)
+    if first_day(spec.start.astimezone(tz).date(), spec.lunar, spec.holidays) is not None:
+        last = spec.start + timedelta(days=SEARCH_DAYS)
+        if spec.end is not None:
+            last = min(last, spec.end + timedelta(microseconds=1))
+        step = timedelta(days=92)
+        low = spec.start
+        while low < last:
+            if expand(spec, low, min(low + step, last)):
+                return
+            low += step
+    raise PlanError(
+        "calendar_never_occurs",
+        "the rule has no occurrence on the chosen lunar days or holidays"
+        f" within {SEARCH_DAYS // 366} years of the start (or before the end)",
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,24 @@ TIMES_DESCRIPTION = (
     'local times of day (HH:MM) the rule plays at, e.g. ["06:30", "17:15"]; the rule then '
     "says only which days (no BYHOUR/BYMINUTE/BYSECOND/COUNT). Empty: the rule's or start's time"
 )
+
+#: Public holidays: ordinary days ("include"), days without the schedule ("skip"), or its only
+#: days ("only"). Vietnamese public holidays, see `pa_server.planning.calendar`.
+HolidayPolicy = Literal["include", "skip", "only"]
+
+
+class LunarDays(Input):
+    """Lunar days the schedule's rule is kept on (Vietnamese lunar calendar, UTC+7)."""
+
+    days: list[int] = Field(
+        max_length=30,
+        description="lunar days of the month, 1–30 (30 in a 29-day month: its last day)",
+    )
+    months: list[int] = Field(
+        default_factory=list,
+        max_length=12,
+        description="lunar months 1–12 (regular months only); empty: every month, leap included",
+    )
 
 
 class ScheduleCreate(Input):
@@ -35,6 +53,10 @@ class ScheduleCreate(Input):
     volume: int | None = None
     max_late_s: int = Field(default=120, ge=0, le=24 * 3600)
     enabled: bool = True
+    lunar: LunarDays | None = Field(
+        default=None, description="keep only these lunar days; without rrule: FREQ=DAILY"
+    )
+    holidays: HolidayPolicy = "include"
 
 
 class ScheduleUpdate(Input):
@@ -52,6 +74,8 @@ class ScheduleUpdate(Input):
     volume: int | None = None
     max_late_s: int | None = Field(default=None, ge=0, le=24 * 3600)
     enabled: bool | None = None
+    lunar: LunarDays | None = Field(default=None, description="null: remove the lunar rule")
+    holidays: HolidayPolicy | None = None
 
 
 class SchedulePublic(Output):
@@ -70,6 +94,8 @@ class SchedulePublic(Output):
     volume: int | None
     max_late_s: int
     enabled: bool
+    lunar: LunarDays | None = None
+    holidays: HolidayPolicy = "include"
     created_at: UTC
     updated_at: UTC
 

@@ -76,6 +76,30 @@ def times_of(schedule: Schedule) -> tuple[time, ...]:
     return tuple(time.fromisoformat(t) for t in schedule.times or [])
 
 
+# --- Calendars (lunar days, public holidays): see pa_server.planning.calendar -------------
+
+
+def check_lunar(lunar: dict[str, Any] | None) -> planning.LunarRule | None:
+    """The lunar rule `{"days": […], "months": […]}` describes, or `Invalid`."""
+    try:
+        return planning.lunar_rule(lunar)
+    except planning.PlanError as exc:
+        raise Invalid(exc.code, exc.message) from exc
+
+
+def _apply_calendar(schedule: Schedule, fields: dict[str, Any], rule: str | None) -> str | None:
+    """Write the lunar rule and holiday policy; the RRULE they filter (FREQ=DAILY if none)."""
+    lunar = check_lunar(fields.get("lunar"))
+    policy = fields.get("holidays") or "include"
+    schedule.lunar = (
+        None if lunar is None else {"days": list(lunar.days), "months": list(lunar.months)}
+    )
+    schedule.holidays = policy
+    if rule is None and (lunar is not None or policy != "include"):
+        return "FREQ=DAILY"  # the filters choose days; without a rule every day is a candidate
+    return rule
+
+
 def _targets(session: Session, zones: list[str], devices: list[str]) -> list[ScheduleTarget]:
     if not zones and not devices:
         raise Invalid("no_targets", "name at least one zone or device")
@@ -99,6 +123,7 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> plan
         raise Invalid("end_before_start", "the end lies before the start")
     rule = check_rrule(fields["rrule"]) if fields["rrule"] else None
     times = parse_times(fields["times"] or [])
+    rule = _apply_calendar(schedule, fields, rule)
     exdates = sorted(format_instant(in_zone(d, tz)) for d in fields["exdates"])
     schedule.announcement_id = ann.id
     schedule.title = (fields["title"] or ann.title).strip()
@@ -121,6 +146,7 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> plan
         spec = schedule_spec(
             schedule, duration_ms=ann.rendition.duration_ms if ann.rendition else 1
         )
+        planning.check_calendar(spec)
     except planning.PlanError as exc:
         raise Invalid(exc.code, exc.message) from exc
     return spec
@@ -130,6 +156,10 @@ def _apply(session: Session, schedule: Schedule, fields: dict[str, Any]) -> plan
 LOOK_AHEAD = timedelta(days=60)
 #: How far ahead the first instant of a rule is searched for.
 FIRST_WITHIN = timedelta(days=400)
+#: … and of a rule filtered by lunar days or public holidays, which may keep one day a year
+#: or fewer (the span `planning.check_calendar` accepts a schedule over).
+FIRST_FILTERED_WITHIN = timedelta(days=planning.calendar.SEARCH_DAYS)
+_SEARCH_STEP = timedelta(days=92)
 
 
 @dataclass(frozen=True)
@@ -215,19 +245,28 @@ def require_plays(session: Session, spec: planning.ScheduleSpec, now: datetime) 
 
     `schedule_in_past`: every instant lies before `now`; `all_in_quiet_hours`: the instants
     ahead all fall in the quiet hours of every target; `nothing_would_play`: no instant within
-    `FIRST_WITHIN` (e.g. the exception dates remove all of them).
+    `FIRST_WITHIN` (`FIRST_FILTERED_WITHIN` for lunar or holiday schedules, whose kept days
+    may lie months apart), e.g. the exception dates remove all of them.
     """
-    ahead = planning.expand(spec, now, now + FIRST_WITHIN)
+    filtered = spec.lunar is not None or spec.holidays != "include"
+    ahead: tuple[datetime, ...] = ()
+    low, within = now, FIRST_FILTERED_WITHIN if filtered else FIRST_WITHIN
+    while not ahead and low < now + within:  # in steps: the first found ends the search
+        high = min(low + _SEARCH_STEP, now + within)
+        ahead = planning.expand(spec, low, high)
+        low = high
     if not ahead:
         before = planning.expand(spec, max(spec.start, now - FIRST_WITHIN), now)
         if (spec.end is not None and spec.end < now) or before:
             raise Invalid("schedule_in_past", "every broadcast of this schedule lies in the past")
         raise Invalid("nothing_would_play", "this schedule has no broadcast ahead")
-    last = ahead[0] + LOOK_AHEAD  # within FIRST_WITHIN + LOOK_AHEAD of now: no overflow
+    last = ahead[0] + LOOK_AHEAD  # within FIRST_FILTERED_WITHIN + LOOK_AHEAD: no overflow
     if spec.end is not None:
         last = min(last, spec.end)
     last += timedelta(milliseconds=1)  # an instant right at the end still counts
-    seen = outlook(session, spec, now=now, horizon=last - now, with_others=False)
+    # Planned from just before its first instant: a lunar schedule's may lie years ahead.
+    since = max(now, ahead[0] - timedelta(minutes=1))
+    seen = outlook(session, spec, now=since, horizon=last - since, with_others=False)
     if not seen.occurrences:
         if any(s.reason in ("quiet_hours", "shifted_into_quiet_hours") for s in seen.skipped):
             raise Invalid(
@@ -281,6 +320,8 @@ def _fields(schedule: Schedule) -> dict[str, Any]:
         "volume": schedule.volume,
         "max_late_s": schedule.max_late_s,
         "enabled": schedule.enabled,
+        "lunar": schedule.lunar,
+        "holidays": schedule.holidays,
     }
 
 
@@ -293,7 +334,7 @@ def update_schedule(
     current = _fields(schedule)
     changes = data.model_dump(exclude_unset=True)
     fields = {**current, **changes}
-    for required in ("announcement_id", "start", "timezone", "max_late_s", "enabled"):
+    for required in ("announcement_id", "start", "timezone", "max_late_s", "enabled", "holidays"):
         if fields[required] is None:
             fields[required] = current[required]
     for listed in ("zones", "devices", "exdates", "times"):
@@ -398,6 +439,8 @@ def schedule_public(schedule: Schedule) -> SchedulePublic:
         volume=schedule.volume,
         max_late_s=schedule.max_late_s,
         enabled=schedule.enabled,
+        lunar=schedule.lunar,  # validated into LunarDays
+        holidays=schedule.holidays,
         created_at=schedule.created_at,
         updated_at=schedule.updated_at,
     )

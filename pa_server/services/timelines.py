@@ -106,6 +106,8 @@ def schedule_spec(s: Schedule, *, duration_ms: int) -> planning.ScheduleSpec:
         max_late_s=s.max_late_s,
         created_at=s.created_at,
         enabled=s.enabled,
+        lunar=planning.lunar_rule(s.lunar),
+        holidays=s.holidays,  # type: ignore[arg-type]
     )
 
 

@@ -22,6 +22,15 @@ from pa_server.schemas.schedules import ScheduleCreate, ScheduleUpdate
 from pa_server.services import announcements, rights, schedules, search, timelines, zones
 from pa_server.services.context import UseCase
 from pa_server.services.errors import ServiceError
+from pa_server.web.calendar import (
+    CalendarChoice,
+    calendar_group,
+    calendar_values,
+    first_instants,
+    ics_instance_lines,
+    parse_calendar_fields,
+    preview_notes,
+)
 from pa_server.web.can import can_change_schedule
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
 from pa_server.web.describe import times_vi
@@ -141,7 +150,12 @@ def _parse(
 
 
 def _data(
-    group: RuleGroup, ann: Any, values: dict[str, str], chosen_zones: list[str], tz: str
+    group: RuleGroup,
+    ann: Any,
+    values: dict[str, str],
+    chosen_zones: list[str],
+    tz: str,
+    calendar: CalendarChoice,
 ) -> ScheduleCreate:
     """What the form says, as the API would send it (naive instants: wall time in `tz`)."""
     return ScheduleCreate(
@@ -155,6 +169,8 @@ def _data(
         exdates=list(group.exdates),
         timezone=tz,
         level=_level(values),
+        lunar=calendar.lunar,  # validated by the service
+        holidays=calendar.holidays,
     )
 
 
@@ -166,6 +182,7 @@ def _spec(
     tz: str,
     now: datetime,
     schedule_id: str | None,
+    calendar: CalendarChoice,
 ) -> planning.ScheduleSpec:
     """The planner's view of the form (an edited schedule keeps its id, so it is not its own
     clash)."""
@@ -187,6 +204,7 @@ def _spec(
         max_late_s=120,
         created_at=now,
         enabled=True,
+        **calendar.spec_fields(),
     )
 
 
@@ -240,7 +258,8 @@ def _warnings(seen: schedules.Outlook, tz: str, now: datetime) -> list[Caution]:
 def _preview(
     uc: UseCase, spec: planning.ScheduleSpec, group: RuleGroup, tz: str
 ) -> tuple[list[dict[str, Any]], list[Caution]]:
-    """Next occurrences as the planner will play them (quiet hours, clashes), and warnings."""
+    """Next occurrences as the planner will play them (quiet hours, clashes), and warnings;
+    each row with its day's notes (holiday, lunar date)."""
     zone = ZoneInfo(tz)
     seen = schedules.outlook(uc.db, spec, now=uc.now, horizon=timedelta(days=PREVIEW_DAYS))
     rows: list[dict[str, Any]] = [
@@ -248,13 +267,19 @@ def _preview(
         for o in seen.occurrences
         if o.play_at >= uc.now  # one that already passed today is not "sắp tới"
     ][:PREVIEW_COUNT]
-    if not rows:  # beyond the preview's window: the rule's own instants still tell the story
+    filtered = spec.lunar is not None or spec.holidays != "include"
+    if len(rows) < PREVIEW_COUNT and filtered:  # lunar days, holidays lie far apart
+        later = uc.now + timedelta(days=PREVIEW_DAYS)
+        found = first_instants([spec], later, PREVIEW_COUNT - len(rows))
+        rows += [{"play_at": t, "planned_at": None, "targets": []} for t in found]
+    if not rows and not filtered:  # beyond the preview's window: the rule's own instants
         local = [
             t.replace(tzinfo=zone)
             for t in instants(group, limit=PREVIEW_COUNT)
             if t.replace(tzinfo=zone) >= uc.now
         ]
         rows = [{"play_at": t, "planned_at": None, "targets": []} for t in local]
+    preview_notes(rows, tz)
     return rows, _warnings(seen, tz, uc.now)
 
 
@@ -428,15 +453,18 @@ async def _submit(request: Request, uc: UseCase, schedule_id: str | None) -> Res
         extra = {"editing": schedule_id, "action_url": f"{BASE}/{schedule_id}/sua"}
         extra["title"] = "Sửa lịch phát"
     group, errors = _parse(values, chosen_zones, weekdays)
+    calendar, calendar_errors = parse_calendar_fields(values)
+    errors.update(calendar_errors)
     if errors or group is None:
         ctx = _context(db, actor, values, chosen_zones, weekdays, errors, **extra)
         return render(request, "schedule_form.html", ctx, status=422)
     confirmed = values.get("confirm") == "1"
     try:
         ann = announcements.require_approved(db, values["announcement_id"])
-        data = _data(group, ann, values, chosen_zones, tz)
+        group = calendar_group(group, calendar)
+        data = _data(group, ann, values, chosen_zones, tz, calendar)
         if values.get("action") != "save":
-            spec = _spec(group, ann, values, chosen_zones, tz, uc.now, schedule_id)
+            spec = _spec(group, ann, values, chosen_zones, tz, uc.now, schedule_id, calendar)
             # The service's refusal (nothing would play), said before anything is saved.
             schedules.require_plays(db, spec, uc.now)
             preview, warnings = _preview(uc, spec, group, tz)
@@ -500,6 +528,7 @@ def edit_page(request: Request, schedule_id: str, actor: PageActor, db: DbDep) -
     weekdays = {int(d) for d in days} if isinstance(days, list) else set()
     values = {k: str(v) for k, v in plain.items()}
     values |= {"announcement_id": public.announcement_id, "level": public.level}
+    values |= calendar_values(public.lunar, public.holidays)
     ctx = _context(
         db,
         actor,
@@ -575,10 +604,27 @@ def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
     RFC 5545 says a VEVENT SHOULD NOT hold several RRULEs, so a schedule with several times
     of day is one event series per time (UIDs `<id>-HHMM@commune-pa`), each with the same
     days rule narrowed to its time and its own first instant as DTSTART.
+
+    A lunar or holiday schedule is one VEVENT listing its instants, every time of day included
+    (`ics_instance_lines`): RFC 5545 cannot say either filter, and its RRULE alone would show
+    days the schedule never plays.
     """
     tz = ZoneInfo(schedule.timezone)
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//commune-pa//lich-phat//VI"]
     start = schedule.start.astimezone(tz)
+    event = [
+        f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+        f"DURATION:PT{max(1, round(duration_ms / 1000))}S",
+        f"SUMMARY:{_ics_text(schedule.title)}",
+        f"LOCATION:{_ics_text(', '.join(schedule.zones + schedule.devices))}",
+    ]
+    listed = ics_instance_lines(schedule, schedule.timezone, now=stamp, duration_ms=duration_ms)
+    if listed is not None:
+        if listed:
+            lines += ["BEGIN:VEVENT", f"UID:{schedule.id}@commune-pa", *event, *listed]
+            lines.append("END:VEVENT")
+        lines.append("END:VCALENDAR")
+        return "\r\n".join(lines) + "\r\n"
     times = [time.fromisoformat(t) for t in schedule.times or []]
     series: list[tuple[str, datetime | None, str | None]] = []
     until = None
@@ -600,11 +646,9 @@ def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
         lines += [
             "BEGIN:VEVENT",
             f"UID:{schedule.id}{suffix}@commune-pa",
-            f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+            event[0],
             f"DTSTART;TZID={schedule.timezone}:{first:%Y%m%dT%H%M%S}",
-            f"DURATION:PT{max(1, round(duration_ms / 1000))}S",
-            f"SUMMARY:{_ics_text(schedule.title)}",
-            f"LOCATION:{_ics_text(', '.join(schedule.zones + schedule.devices))}",
+            *event[1:],
         ]
         if rule:
             if schedule.end is not None and "UNTIL=" not in rule and "COUNT=" not in rule:

@@ -26,6 +26,7 @@ from devices.protocol import EMERGENCY_PRIORITY, utc_now
 from pa_server.auth.rights import Role
 from pa_server.auth.sessions import CSRF_FIELD
 from pa_server.web import audit_text, labels
+from pa_server.web.calendar import calendar_clause
 from pa_server.web.can import can
 from pa_server.web.describe import describe_schedule, join_vi
 from pa_server.web.paging import paginate
@@ -248,6 +249,8 @@ def _schedule_text(ctx: Context, schedule: Any, tz: str | None = None) -> str:
             exdates=list(getattr(schedule, "exdates", ()) or ()),
             today=today,
             times=[time.fromisoformat(t) for t in getattr(schedule, "times", ()) or ()],
+        ) + calendar_clause(
+            getattr(schedule, "lunar", None), getattr(schedule, "holidays", "include")
         )
     except (KeyError, ValueError):
         log.exception("schedule %s could not be described", getattr(schedule, "id", "?"))

@@ -1,7 +1,7 @@
 """live_sessions, live occurrences (live, until, no announcement) and relay announcements
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01 18:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from pa_server.db.types import UTCDateTime
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from pa_server import planning
-from pa_server.schemas.schedules import ScheduleCreate, ScheduleUpdate
+from pa_server.schemas.schedules import LunarDays, ScheduleCreate, ScheduleUpdate
 from pa_server.services import schedules, timelines
 from pa_server.services.errors import Invalid
 from pa_server.services.timelines import load_specs
@@ -149,3 +149,73 @@ def test_outlook_reports_quiet_hours_clashes_and_the_past(session: Session, tmp_
     played = {f"{o.planned_at.astimezone(HCM):%H:%M}" for o in seen.occurrences}
     assert played == {"17:00"}
     assert first
+
+
+def test_lunar_days_at_several_times(session: Session, tmp_path: Path) -> None:
+    """The lunar rule chooses the days, `times` when on each: both times on each kept day."""
+    first = seed(session, FakeRenderer(tmp_path / "media"))
+    uc = use_case(session, data_dir=tmp_path)
+    made = schedules.create_schedule(
+        uc,
+        ScheduleCreate(
+            announcement_id=_ann(session, first),
+            zones=[COMMUNE],
+            rrule=None,  # the service makes it FREQ=DAILY: every day is a candidate
+            times=["17:15", "06:30"],
+            lunar=LunarDays(days=[1, 15]),
+            holidays="skip",
+            start=datetime(2026, 8, 10),
+        ),
+    )
+    session.commit()
+    assert (made.rrule, made.times) == ("FREQ=DAILY", ["06:30", "17:15"])
+    occ = timelines.preview(session, made.id, start=NOW, end=NOW + timedelta(days=40))
+    local = [o.planned_at.astimezone(HCM) for o in occ]
+    # Mùng 1 and rằm tháng 7 (13/08, 27/08), mùng 1 tháng 8 (11/09) of the lunar year 2026.
+    assert [f"{t:%d/%m %H:%M}" for t in local] == [
+        "13/08 06:30",
+        "13/08 17:15",
+        "27/08 06:30",
+        "27/08 17:15",
+        "11/09 06:30",
+        "11/09 17:15",
+    ]
+
+
+def test_sparse_lunar_schedule_is_not_nothing_would_play(session: Session, tmp_path: Path) -> None:
+    """Rằm tháng 7 on a Sunday: next in 2028, past the 400 days an ordinary rule is searched
+    for, within the three years a calendar is; accepted and planned then at both times."""
+    first = seed(session, FakeRenderer(tmp_path / "media"))
+    uc = use_case(session, data_dir=tmp_path)
+    made = schedules.create_schedule(
+        uc,
+        ScheduleCreate(
+            announcement_id=_ann(session, first),
+            zones=[COMMUNE],
+            rrule="FREQ=WEEKLY;BYDAY=SU",
+            times=["06:30", "19:00"],
+            lunar=LunarDays(days=[15], months=[7]),
+            start=datetime(2026, 8, 10),
+        ),
+    )
+    session.commit()
+    spec = next(s for s in load_specs(session)[0] if s.id == made.id)
+    found = planning.expand(spec, NOW, NOW + timedelta(days=3 * 366))
+    assert [f"{t.astimezone(HCM):%Y-%m-%d %H:%M}" for t in found] == [
+        "2028-09-03 06:30",
+        "2028-09-03 19:00",
+    ]
+    # A calendar that leaves nothing at all is still refused (30 Chạp is a holiday).
+    with pytest.raises(Invalid) as exc:
+        schedules.create_schedule(
+            uc,
+            ScheduleCreate(
+                announcement_id=_ann(session, first),
+                zones=[COMMUNE],
+                times=["07:00"],
+                lunar=LunarDays(days=[30], months=[12]),
+                holidays="skip",
+                start=datetime(2026, 8, 10),
+            ),
+        )
+    assert exc.value.code == "calendar_never_occurs"

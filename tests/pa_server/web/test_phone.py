@@ -14,7 +14,7 @@ import pytest
 from pa_server.auth.demo import DEMO_PASSWORD
 from tests.pa_server.web.browser import demo_server as demo_server  # the demo district
 from tests.pa_server.web.conftest import SCREENSHOTS
-from tests.pa_server.web.support import World
+from tests.pa_server.web.support import COMMUNE, World
 from tests.pa_server.web.visible_text import problems
 
 pytestmark = pytest.mark.browser
@@ -82,6 +82,14 @@ def _pages(w: World) -> list[tuple[str, str]]:
     ]
 
 
+def _sign_in(page: Any, base: str, username: str) -> None:
+    page.goto(base + "/dang-nhap")
+    page.fill("#f-username", username)
+    page.fill("#f-password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
 @pytest.mark.parametrize("username", ["quantri", "duyet", "vanhanh"])
 def test_main_pages_fit_a_phone(
     browser: Any, demo_server: tuple[str, World], username: str
@@ -91,11 +99,7 @@ def test_main_pages_fit_a_phone(
     context.set_default_timeout(30_000)
     page = context.new_page()
     try:
-        page.goto(base + "/dang-nhap")
-        page.fill("#f-username", username)
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+        _sign_in(page, base, username)
         found: list[str] = []
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for path, name in _pages(world):
@@ -125,11 +129,7 @@ def test_menu_shows_only_what_the_role_may_open(
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     page = context.new_page()
     try:
-        page.goto(base + "/dang-nhap")
-        page.fill("#f-username", "vanhanh")
-        page.fill("#f-password", DEMO_PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
+        _sign_in(page, base, "vanhanh")
         labels = page.locator("header nav a").all_inner_texts()
         assert labels == [
             "Tổng quan",
@@ -145,5 +145,41 @@ def test_menu_shows_only_what_the_role_may_open(
         # Every item is on screen at once: no sideways scrolling to find "Thiết bị".
         for item in page.evaluate(MENU_JS):
             assert item["left"] >= 0 and item["right"] <= WIDTH and item["bottom"] <= HEIGHT
+    finally:
+        context.close()
+
+
+# Lịch âm và ngày lễ (pa_server/web/calendar.py): here to share this module's demo server.
+@pytest.mark.parametrize(("width", "height", "name"), [(390, 844, "phone"), (1280, 900, "desktop")])
+def test_lunar_preview_in_chromium(
+    browser: Any,
+    demo_server: tuple[str, World],
+    width: int,
+    height: int,
+    name: str,
+) -> None:
+    base, demo = demo_server
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="vi-VN")
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    try:
+        _sign_in(page, base, "vanhanh")
+        page.goto(f"{base}/lich-phat/moi?announcement={demo.approved}")
+        page.fill("#f-times", "07:00")
+        page.fill("#f-date_to", "")
+        page.check(f"input[name=zone][value='{COMMUNE}']")
+        page.fill("#f-lunar_days", "mùng 1 và rằm")
+        page.select_option("#f-holidays", "skip")
+        page.click("button[value=preview]")
+        page.wait_for_load_state()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        fields = page.locator("[data-testid=calendar-fields]")
+        fields.screenshot(path=str(SCREENSHOTS / f"calendar-{name}-fields.png"))
+        page.screenshot(path=str(SCREENSHOTS / f"calendar-{name}-preview.png"), full_page=True)
+        rows = page.locator("[data-testid=preview] li").all_inner_texts()
+        assert len(rows) >= 4, rows
+        assert all("Rằm" in r or "Mùng 1" in r or "Tết" in r for r in rows), rows
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert problems(page.content()) == []
     finally:
         context.close()

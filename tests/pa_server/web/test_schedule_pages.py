@@ -307,3 +307,35 @@ def _create_with(client: TestClient, token: str, *, zone: str, date_from: date) 
     r = client.post("/lich-phat/moi", data=data)
     assert r.status_code == 303, r.text
     return r.headers["location"].split("/")[-1].split("?")[0]
+
+
+def test_lunar_days_at_two_times_preview_edit_and_ics(client: TestClient) -> None:
+    """Both features on one schedule: lunar days choose the days, the times when; the edit
+    page keeps the calendar fields, and the .ics lists every time of every kept day."""
+    token = sign_in(client, "vanhanh")
+    ann = _approved(client)
+    lunar = {"date_to": "", "weekday": [], "lunar_days": "mùng 1, rằm", "holidays": "skip"}
+    r = client.post("/lich-phat/moi", data=_form(token, ann, **lunar))
+    assert r.status_code == 200, r.text
+    rows = re.findall(r"<li>(.*?)</li>", r.text.split('data-testid="preview"')[1].split("</ol>")[0])
+    assert len(rows) == 10, rows  # past the 14-day window: lunar days lie two weeks apart
+    assert all("Rằm" in _text(x) or "Mùng 1" in _text(x) for x in rows), rows
+    assert sum("06:30" in x for x in rows) == sum("17:15" in x for x in rows) == 5
+    r = client.post("/lich-phat/moi", data=_form(token, ann, action="save", **lunar))
+    assert r.status_code == 303, r.text
+    sid = r.headers["location"].split("/")[-1].split("?")[0]
+    said = _text(client.get(f"/lich-phat/{sid}").text)
+    assert "06:30 và 17:15" in said and "chỉ vào ngày mùng 1 và rằm" in said, said
+    edit = client.get(f"/lich-phat/{sid}/sua").text
+    assert 'value="1, 15"' in edit and 'value="skip" selected' in edit, edit
+    r = client.post(
+        f"/lich-phat/{sid}/sua",
+        data=_form(token, ann, times="07:00, 18:00", action="save", **lunar),
+    )
+    assert r.status_code == 303, r.text
+    api = client.get(f"/api/v1/schedules/{sid}").json()
+    assert api["times"] == ["07:00", "18:00"] and api["lunar"]["days"] == [1, 15]
+    ics = client.get(f"/lich-phat/{sid}.ics").text
+    assert "RRULE" not in ics and ics.count("BEGIN:VEVENT") == 1
+    stamps = re.findall(r"(?:DTSTART|RDATE);TZID=Asia/Ho_Chi_Minh:\d{8}T(\d{4})00", ics)
+    assert stamps.count("0700") == stamps.count("1800") >= 40
