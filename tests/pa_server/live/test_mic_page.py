@@ -88,15 +88,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 
 def test_a_microphone_session_from_the_page_through_the_service(
-    served: Served, tmp_path: Path
+    served: Served, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     reason = _chromium_or_reason()
     if reason is not None:
         if os.environ.get("PA_REQUIRE_BROWSER") == "1":
             pytest.fail(f"browser tests required (PA_REQUIRE_BROWSER=1) but {reason}")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
     wav = tmp_path / "mic.wav"
     wav.write_bytes(wav_bytes(tone(440, 10.0)))
     args = [
@@ -108,45 +106,45 @@ def test_a_microphone_session_from_the_page_through_the_service(
     ]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     engine = served.engine
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-        try:
-            context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
-            page: Any = context.new_page()
-            page.set_default_timeout(30_000)
-            page.goto(served.url + "/dang-nhap")
-            page.fill("#f-username", "quantri")
-            page.fill("#f-password", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
-            page.goto(served.url + "/truc-tiep")
-            page.screenshot(path=str(SCREENSHOTS / "live-mic-01-form.png"), full_page=True)
-            page.fill("#f-title", "Khẩn cấp: nước lên")
-            page.select_option("#f-level", "emergency")
-            page.check(f"input[name=zone][value='{COMMUNE}']")
-            page.check("input[name=confirm]")
-            page.click("[data-testid=live-form] button[type=submit]")
-            page.wait_for_selector("#live-talk:not([disabled])")
-            page.screenshot(path=str(SCREENSHOTS / "live-mic-02-ready.png"), full_page=True)
-            text = page.inner_text("#live-mic")
-            assert "Tân Tiến" in text and "Quản trị huyện" in text  # targets and speaker by name
-            assert COMMUNE not in text
-            [sid] = [s.session.id for s in engine.all.values()]
-            assert engine.all[sid].pcm == bytearray()  # nothing is sent before the button
-            page.hover("#live-talk")
-            page.mouse.down()
-            assert wait_for(lambda: len(engine.all[sid].pcm) >= 4 * 48_000, 20)
-            page.mouse.up()
-            assert float(page.eval_on_selector("#live-level", "m => m.value")) > 0.01
-            page.click("#live-end")
-            page.wait_for_function(
-                "document.getElementById('live-status').textContent.includes('kết thúc')"
-            )
-            page.goto(f"{served.url}/truc-tiep/{sid}")
-            page.screenshot(path=str(SCREENSHOTS / "live-mic-03-session.png"), full_page=True)
-            assert "Đã xong" in page.inner_text("main")
-        finally:
-            browser.close()
+    pw = request.getfixturevalue("playwright_session")  # the worker's one Playwright
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
+    try:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
+        page: Any = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(served.url + "/dang-nhap")
+        page.fill("#f-username", "quantri")
+        page.fill("#f-password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        page.goto(served.url + "/truc-tiep")
+        page.screenshot(path=str(SCREENSHOTS / "live-mic-01-form.png"), full_page=True)
+        page.fill("#f-title", "Khẩn cấp: nước lên")
+        page.select_option("#f-level", "emergency")
+        page.check(f"input[name=zone][value='{COMMUNE}']")
+        page.check("input[name=confirm]")
+        page.click("[data-testid=live-form] button[type=submit]")
+        page.wait_for_selector("#live-talk:not([disabled])")
+        page.screenshot(path=str(SCREENSHOTS / "live-mic-02-ready.png"), full_page=True)
+        text = page.inner_text("#live-mic")
+        assert "Tân Tiến" in text and "Quản trị huyện" in text  # targets and speaker by name
+        assert COMMUNE not in text
+        [sid] = [s.session.id for s in engine.all.values()]
+        assert engine.all[sid].pcm == bytearray()  # nothing is sent before the button
+        page.hover("#live-talk")
+        page.mouse.down()
+        assert wait_for(lambda: len(engine.all[sid].pcm) >= 4 * 48_000, 20)
+        page.mouse.up()
+        assert float(page.eval_on_selector("#live-level", "m => m.value")) > 0.01
+        page.click("#live-end")
+        page.wait_for_function(
+            "document.getElementById('live-status').textContent.includes('kết thúc')"
+        )
+        page.goto(f"{served.url}/truc-tiep/{sid}")
+        page.screenshot(path=str(SCREENSHOTS / "live-mic-03-session.png"), full_page=True)
+        assert "Đã xong" in page.inner_text("main")
+    finally:
+        browser.close()
     end = engine.all[sid].end
     assert end is not None and end.outcome == "finished"
     pcm = np.frombuffer(bytes(engine.all[sid].pcm), dtype="<i2").reshape(-1, 2)

@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,33 +68,45 @@ def _seed(app: Any) -> None:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real app (SQLite in a temp dir, embedded broker on a free port) on a free port."""
-    port = free_port()
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("live") / "data",
+    settings = server_settings(tmp_path_factory, "live")
+    app = create_app(settings)
+    with running(app, settings.port, "live-server"):
+        _seed(app)
+        yield LiveServer(url=f"http://127.0.0.1:{settings.port}", app=app, settings=settings)
+
+
+def server_settings(tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
+    """Settings for a test server: a temp data dir, free ports, the espeak voice."""
+    return Settings(
+        data_dir=tmp_path_factory.mktemp(name) / "data",
         host="127.0.0.1",
-        port=port,
+        port=free_port(),
         broker_port=free_port(),
         tts_engine="espeak",
     )
-    app = create_app(settings)
+
+
+@contextmanager
+def running(app: Any, port: int, name: str) -> Iterator[None]:
+    """Serve `app` on 127.0.0.1:`port` in a thread (its lifespan run) while the block runs."""
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
-    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
-    started = threading.Event()
-    # uvicorn flips `started` once listening; wait on it without a fixed sleep.
-    for _ in range(600):
+    # uvicorn flips `started` once listening; wait on it without a fixed sleep (up to 3 min:
+    # a demo app renders its announcements first, slow on a loaded machine).
+    for _ in range(3600):
         if server.started or not thread.is_alive():
-            started.set()
             break
         thread.join(0.05)
     if not server.started:
-        pytest.fail("the live server did not start (see the log above)")
-    _seed(app)
-    yield LiveServer(url=f"http://127.0.0.1:{port}", app=app, settings=settings)
-    server.should_exit = True
-    thread.join(10)
+        pytest.fail(f"the {name} did not start (see the log above)")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def _chromium_or_reason() -> str | None:
@@ -110,7 +123,7 @@ def _chromium_or_reason() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Headless Chromium (Debian's binary; Playwright's own browsers are never downloaded).
 
     Also empties the screenshot folder, so it shows this run's pages only.
@@ -120,20 +133,16 @@ def browser() -> Iterator[Any]:
         if os.environ.get("PA_REQUIRE_BROWSER") == "1":
             pytest.fail(f"browser tests required (PA_REQUIRE_BROWSER=1) but {reason}")
         pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
-    from playwright.sync_api import sync_playwright
-
     # Under pytest-xdist every worker runs this fixture; `make test` empties the folder once
     # before the run instead, so one worker never deletes another's screenshots.
     if "PYTEST_XDIST_WORKER" not in os.environ:
         for old in SCREENSHOTS.glob("*.png"):
             old.unlink()
 
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+    pw = request.getfixturevalue("playwright_session")
+    chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
 
 
 class Visitor:

@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 
 from pa_server.auth.demo import DEMO_PASSWORD
 from tests.pa_server.web.alert_world import AlertWorld, alert_pages, seed_alerts
+from tests.pa_server.web.browser import demo_server
 from tests.pa_server.web.conftest import SCREENSHOTS
 from tests.pa_server.web.support import World
-from tests.pa_server.web.test_phone import MEASURE_JS, MIN_TAP, demo_server
+from tests.pa_server.web.test_phone import MEASURE_JS, MIN_TAP
 from tests.pa_server.web.visible_text import Checked, problems, visible_text
 
 __all__ = ["demo_server"]  # the phone tests' fixture, used here by name

@@ -7,21 +7,15 @@ Runs against the demo district (with the states of `test_visible_text`); screens
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi.testclient import TestClient
 
-from pa_server.app import create_app
 from pa_server.auth.demo import DEMO_PASSWORD
-from pa_server.config import Settings
+from tests.pa_server.web.browser import demo_server as demo_server  # the demo district
 from tests.pa_server.web.conftest import SCREENSHOTS
-from tests.pa_server.web.support import COMMUNE, World, seed_world
+from tests.pa_server.web.support import COMMUNE, World
 from tests.pa_server.web.visible_text import problems
-from tests.support import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -56,37 +50,6 @@ MENU_JS = """
           clipped: a.scrollWidth > a.clientWidth + 1};
 })
 """
-
-
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World]]:
-    """The demo district, served on a free port for the browser."""
-    port = free_port()
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("phone") / "data",
-        host="127.0.0.1",
-        port=port,
-        broker_port=free_port(),
-        tts_engine="espeak",
-    )
-    app = create_app(settings, background=False, demo=True)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="phone-server", daemon=True)
-    thread.start()
-    # Up to 3 min: the demo renders its announcements first, slow on a loaded machine.
-    for _ in range(3600):
-        if server.started or not thread.is_alive():
-            break
-        thread.join(0.05)
-    if not server.started:
-        pytest.fail("the demo server did not start")
-    # The extra states go in through the same app (its lifespan has run: sessions exist).
-    world = seed_world(TestClient(app))
-    yield f"http://127.0.0.1:{port}", world
-    server.should_exit = True
-    thread.join(10)
 
 
 def _pages(w: World) -> list[tuple[str, str]]:

@@ -17,10 +17,10 @@ from pa_server.db.models import Receipt
 from pa_server.schemas.broadcasts import BroadcastCreate
 from pa_server.services import broadcasts
 from pa_server.services.context import UseCase
+from tests.pa_server.web.browser import demo_server as demo_server  # the demo district
 from tests.pa_server.web.conftest import SCREENSHOTS
 from tests.pa_server.web.support import COMMUNE, NullDispatcher, World
 from tests.pa_server.web.test_phone import MEASURE_JS, MIN_TAP
-from tests.pa_server.web.test_phone import demo_server as demo_server  # the same demo district
 from tests.pa_server.web.visible_text import problems
 
 pytestmark = pytest.mark.browser

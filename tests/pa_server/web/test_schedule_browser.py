@@ -12,60 +12,33 @@ from typing import Any
 
 import pytest
 
+from tests.pa_server.web.browser import VIEWPORTS, approved_announcement, assert_fits, sized_visitor
 from tests.pa_server.web.conftest import LiveServer, Visitor
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
-
-@pytest.fixture(params=sorted(SIZES))
+@pytest.fixture(params=sorted(VIEWPORTS))
 def sized(
     request: pytest.FixtureRequest, browser: Any, live_server: LiveServer
 ) -> Iterator[tuple[str, Visitor]]:
     """A fresh browser context at desktop or phone size."""
     size = request.param
-    context = browser.new_context(viewport=SIZES[size], locale="vi-VN")
-    context.set_default_timeout(30_000)
-    visitor = Visitor(context.new_page(), live_server.url, f"test_schedule_life-{size}")
-    yield size, visitor
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        visitor.shot("FAILED")
-    context.close()
-
-
-def _fits(visitor: Visitor) -> None:
-    width = visitor.page.evaluate("document.documentElement.scrollWidth")
-    viewport = visitor.page.viewport_size["width"]
-    assert width <= viewport, f"{visitor.page.url} scrolls sideways ({width} > {viewport})"
-
-
-def _approved_announcement(visitor: Visitor, title: str) -> str:
-    page = visitor.page
-    visitor.sign_in("vanhanh")
-    visitor.go("/thong-bao/moi", "compose")
-    page.fill("#f-title", title)
-    page.fill("#f-text", "Mời bà con thôn đi họp tại nhà văn hóa.")
-    page.click("button[value=save]")
-    page.wait_for_url(re.compile(r"/thong-bao/[0-9a-f-]{36}"))
-    ann_id = page.url.split("/thong-bao/")[1].split("?")[0]
-    visitor.sign_out()
-    visitor.sign_in("duyet")
-    visitor.go(f"/thong-bao/{ann_id}", "approver")
-    page.get_by_role("button", name="Duyệt thông báo").click()
-    page.wait_for_url(re.compile(r"\?tb=approved"))
-    visitor.sign_out()
-    return ann_id
+    with sized_visitor(
+        browser, live_server.url, size, f"test_schedule_life-{size}", request
+    ) as visitor:
+        yield size, visitor
 
 
 def test_schedule_life(sized: tuple[str, Visitor]) -> None:
     size, visitor = sized
     page = visitor.page
-    ann_id = _approved_announcement(visitor, f"Họp thôn ({size})")
+    ann_id = approved_announcement(
+        visitor, f"Họp thôn ({size})", "Mời bà con thôn đi họp tại nhà văn hóa."
+    )
     visitor.sign_in("vanhanh")
     visitor.go(f"/lich-phat/moi?announcement={ann_id}", "form")
-    _fits(visitor)
+    assert_fits(visitor, text=False)
     # The operator's own zone is ticked, by name.
     assert page.is_checked("input[name=zone][value='huyen/xa-a']")
     assert "Xã A" in page.locator("fieldset.tree").inner_text()
@@ -75,7 +48,7 @@ def test_schedule_life(sized: tuple[str, Visitor]) -> None:
     page.click("button[value=preview]")
     page.wait_for_load_state()
     visitor.shot("preview-warnings")
-    _fits(visitor)
+    assert_fits(visitor, text=False)
     warnings = page.locator("[data-testid=warnings]").inner_text()
     assert "22:00" in warnings and "giờ yên tĩnh" in warnings
     assert "06:30, 17:15 và 22:00" in page.locator("[data-testid=times-said]").inner_text()
@@ -94,7 +67,7 @@ def test_schedule_life(sized: tuple[str, Visitor]) -> None:
     page.click("button[value=save]")
     page.wait_for_url(re.compile(r"/lich-phat/[0-9a-f-]{36}\?tb=saved"))
     visitor.shot("saved")
-    _fits(visitor)
+    assert_fits(visitor, text=False)
     schedule_url = page.url.split("?")[0]
     said = page.locator("[data-testid=schedule-text]").inner_text()
     assert "06:30 và 17:15" in said and "FREQ" not in said
@@ -119,7 +92,7 @@ def test_schedule_life(sized: tuple[str, Visitor]) -> None:
     page.get_by_role("link", name="Xóa lịch").click()
     page.wait_for_load_state()
     visitor.shot("delete-confirm")
-    _fits(visitor)
+    assert_fits(visitor, text=False)
     assert "07:00 và 17:15" in page.locator("main").inner_text()
     page.get_by_role("button", name="Xóa hẳn lịch này").click()
     page.wait_for_url(re.compile(r"/lich-phat\?tb=deleted"))
