@@ -17,17 +17,18 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from audio.encode import find_ffmpeg
 from tests.e2e.harness import AgentProc, StateWatch, System, instant, now_plus, wait_for
 from tests.live_support import (
     AudioHttpServer,
     loud_seconds,
     read_mono,
+    require_ffmpeg,
     require_snapcast,
     tone,
     wav_bytes,
@@ -46,11 +47,7 @@ LEAD_S = 10
 def server_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """The server runs its own snapserver on free ports (tests side by side never collide)."""
     require_snapcast()
-    if find_ffmpeg() is None:
-        reason = "no ffmpeg (apt-get install ffmpeg, or pip install imageio-ffmpeg)"
-        if os.environ.get("PA_REQUIRE_SNAPCAST") == "1":
-            pytest.fail(f"live tests required (PA_REQUIRE_SNAPCAST=1) but {reason}")
-        pytest.skip(reason)
+    require_ffmpeg()
     yield {"PA_SNAPSERVER_STREAM_PORT": "0", "PA_SNAPSERVER_BUFFER_MS": "400"}
     # snapserver runs in a process session of its own: a server that did not stop cleanly
     # leaves it behind, named by its pid file.
@@ -102,6 +99,37 @@ def fleet(e2e: System, watch: StateWatch) -> tuple[list[AgentProc], AgentProc]:
     return targets, outsider
 
 
+def heard(agent: AgentProc, seconds: float) -> bool:
+    return sound_s(agent) >= seconds
+
+
+def on_air(agents: list[AgentProc]) -> None:
+    """Wait until each agent's snapclient has written a second of the radio."""
+    for agent in agents:
+        wait_for(partial(heard, agent, 1.0), f"the radio on {agent.device_id}")
+
+
+def has_kinds(watch: StateWatch, device_id: str, occurrence_id: str, want: list[str]) -> bool:
+    return kinds(watch, device_id, occurrence_id) == want
+
+
+def ended(watch: StateWatch, agents: list[AgentProc], occurrence_id: str, **kw: float) -> None:
+    """Wait until each agent reported `started` then `finished` (once each) for it."""
+    for agent in agents:
+        done = partial(has_kinds, watch, agent.device_id, occurrence_id, ["started", "finished"])
+        wait_for(done, f"{agent.device_id}'s end of {occurrence_id}", **kw)
+
+
+def reported(e2e: System, occurrence_id: str, finished: int) -> dict[str, Any] | None:
+    """The broadcast's status once `finished` devices' receipts reached the server."""
+    detail = e2e.broadcast(occurrence_id)
+    return detail if detail["delivery"]["finished"] == finished else None
+
+
+def grew(agent: AgentProc, since: int) -> bool:
+    return size(agent) != since
+
+
 def session_of(e2e: System, occurrence_id: str) -> dict[str, Any] | None:
     page = e2e.api.ok("GET", "/live")
     return next((s for s in page["items"] if s["occurrence_id"] == occurrence_id), None)
@@ -135,26 +163,17 @@ def test_a_scheduled_relay_plays_on_exactly_its_zone_between_its_times_and_is_re
     assert session["kind"] == "relay" and session["source_url"] == radio.url
     assert sorted(session["device_ids"]) == ids
 
-    for agent in targets:
-        wait_for(lambda a=agent: sound_s(a) >= 1.0, f"the radio on {agent.device_id}")
+    on_air(targets)
     reached = e2e.api.ok("GET", f"/live/{session['id']}")["reached"]
     assert sorted(reached) == ids
 
     # At until: every target reports `finished`, and nothing more is written after it.
+    ended(watch, targets, occ_id, timeout=LEAD_S + 60 + 30)
     for agent in targets:
-        wait_for(
-            lambda d=agent.device_id: kinds(watch, d, occ_id) == ["started", "finished"],
-            f"{agent.device_id} finished at until",
-            timeout=LEAD_S + 60 + 30,
-        )
-        written = size(agent)
-        assert not changes(lambda a=agent, n=written: size(a) != n, 1.0), "sound after until"
+        assert not changes(partial(grew, agent, size(agent)), 1.0), "sound after until"
 
     # The report in the server's database: started at or after play_at, finished at until.
-    detail = wait_for(
-        lambda: (d := e2e.broadcast(occ_id))["delivery"]["finished"] == 3 and d,
-        "the receipts in the server's report",
-    )
+    detail = wait_for(partial(reported, e2e, occ_id, 3), "the receipts in the server's report")
     assert sorted(r["device_id"] for r in detail["devices"]) == ids
     for row in detail["devices"]:
         assert row["started"] and instant(row["started"]) >= play_at, row
@@ -165,11 +184,10 @@ def test_a_scheduled_relay_plays_on_exactly_its_zone_between_its_times_and_is_re
     assert counts["failed"] == counts["missed"] == counts["skipped"] == 0
 
     # The engine ended the session at until; its recording is the proof of broadcast.
-    ended = wait_for(
-        lambda: (s := session_of(e2e, occ_id)) and s["ended_at"] and s, "the session's end"
-    )
-    assert ended["outcome"] == "finished", ended
-    assert ended["recording_sha256"]
+    wait_for(lambda: (session_of(e2e, occ_id) or {}).get("ended_at"), "the session's end")
+    end = session_of(e2e, occ_id)
+    assert end is not None and end["outcome"] == "finished", end
+    assert end["recording_sha256"]
 
     # The loudspeaker outside the zone: no live item, no snapclient output, no receipt.
     assert not live_raw(outsider).exists()
@@ -192,8 +210,7 @@ def test_a_relay_started_now_gives_way_to_an_emergency_on_one_target_and_resumes
         json={"title": "Tiếp sóng thử", "zones": [ZONE], "minutes": 2, "url": radio.url},
     )
     live_occ = session["occurrence_id"]
-    for agent in targets:
-        wait_for(lambda a=agent: sound_s(a) >= 1.0, f"the radio on {agent.device_id}")
+    on_air(targets)
 
     # An admin puts an emergency file on air on one target (confirmed).
     emergency = e2e.api.ok(
@@ -208,9 +225,9 @@ def test_a_relay_started_now_gives_way_to_an_emergency_on_one_target_and_resumes
     # The stream stopped before the emergency started: nothing is written while it plays
     # (snapclient must restart and refill its buffer before a byte more is written).
     held = size(first)
-    assert not changes(lambda: size(first) != held, 0.5), "the relay played over the emergency"
+    assert not changes(partial(grew, first, held), 0.5), "the relay played over the emergency"
     other = size(second)
-    wait_for(lambda: size(second) > other, "the relay going on on the other targets")
+    wait_for(partial(grew, second, other), "the relay going on on the other targets")
 
     wait_for(lambda: "finished" in kinds(watch, first.device_id, sos_occ), "the emergency's end")
     before = sound_s(first)
@@ -220,15 +237,8 @@ def test_a_relay_started_now_gives_way_to_an_emergency_on_one_target_and_resumes
 
     stopped = e2e.api.ok("POST", f"/live/{session['id']}/stop")
     assert stopped["outcome"] == "stopped"
-    for agent in targets:
-        wait_for(
-            lambda d=agent.device_id: kinds(watch, d, live_occ) == ["started", "finished"],
-            f"{agent.device_id} stopped",
-        )
-    detail = wait_for(
-        lambda: (d := e2e.broadcast(live_occ))["delivery"]["finished"] == 3 and d,
-        "the receipts in the server's report",
-    )
+    ended(watch, targets, live_occ)
+    detail = wait_for(partial(reported, e2e, live_occ, 3), "the receipts in the server's report")
     assert detail["delivery"]["started"] == 3 and detail["delivery"]["failed"] == 0
     assert e2e.broadcast(sos_occ)["delivery"]["finished"] == 1
     assert not live_raw(outsider).exists()
