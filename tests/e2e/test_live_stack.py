@@ -135,7 +135,7 @@ def session_of(e2e: System, occurrence_id: str) -> dict[str, Any] | None:
     return next((s for s in page["items"] if s["occurrence_id"] == occurrence_id), None)
 
 
-@pytest.mark.timeout(240)  # a relay lasts one minute at least (`RelayCreate.minutes`)
+@pytest.mark.timeout(300)  # a relay lasts a minute at least, plus a whole system to set up
 def test_a_scheduled_relay_plays_on_exactly_its_zone_between_its_times_and_is_reported(
     e2e: System, watch: StateWatch, radio: AudioHttpServer
 ) -> None:
