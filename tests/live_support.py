@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from audio.encode import find_ffmpeg
+
 RATE = 48_000
 
 
@@ -31,6 +33,16 @@ def require_snapcast() -> None:
     reason = f"{' and '.join(missing)} not installed (apt-get install snapserver snapclient)"
     if os.environ.get("PA_REQUIRE_SNAPCAST") == "1":
         pytest.fail(f"Snapcast tests required (PA_REQUIRE_SNAPCAST=1) but {reason}")
+    pytest.skip(reason)
+
+
+def require_ffmpeg() -> None:
+    """Skip (or, under PA_REQUIRE_SNAPCAST=1, fail) unless ffmpeg is found (relays need it)."""
+    if find_ffmpeg() is not None:
+        return
+    reason = "no ffmpeg (apt-get install ffmpeg, or pip install imageio-ffmpeg)"
+    if os.environ.get("PA_REQUIRE_SNAPCAST") == "1":
+        pytest.fail(f"live tests required (PA_REQUIRE_SNAPCAST=1) but {reason}")
     pytest.skip(reason)
 
 

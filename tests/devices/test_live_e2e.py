@@ -9,7 +9,6 @@ PA_REQUIRE_SNAPCAST=1.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from audio.encode import find_ffmpeg
 from audio.store import MediaStore
 from devices import protocol
 from devices.agent import Agent
@@ -40,6 +38,7 @@ from tests.live_support import (
     AudioHttpServer,
     loud_seconds,
     read_mono,
+    require_ffmpeg,
     require_snapcast,
     tone,
     wav_bytes,
@@ -55,11 +54,7 @@ ZONE = "huyen/xa/thon-1"
 def engine(tmp_path: Path) -> Iterator[SnapcastEngine]:
     """The server's live engine on a snapserver of its own (free ports, buffer 400 ms)."""
     require_snapcast()
-    if find_ffmpeg() is None:
-        reason = "no ffmpeg (apt-get install ffmpeg, or pip install imageio-ffmpeg)"
-        if os.environ.get("PA_REQUIRE_SNAPCAST") == "1":
-            pytest.fail(f"live tests required (PA_REQUIRE_SNAPCAST=1) but {reason}")
-        pytest.skip(reason)
+    require_ffmpeg()
     eng = SnapcastEngine.managed(
         tmp_path / "live", streams=2, buffer_ms=400, media_store=MediaStore(tmp_path / "media")
     )

@@ -29,13 +29,24 @@ def _failed(node: pytest.Item) -> bool:
 
 
 @pytest.fixture
-def e2e(request: pytest.FixtureRequest, tmp_path: Path, pg_url: str | None) -> Iterator[System]:
+def server_env() -> dict[str, str]:
+    """Settings of the server's own (`PA_…`); a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def e2e(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    pg_url: str | None,
+    server_env: dict[str, str],
+) -> Iterator[System]:
     """Mosquitto (private) + `pa-server run`; the test provisions and starts its agents."""
     if not MOSQUITTO.exists():
         pytest.skip(f"{MOSQUITTO} not installed (apt-get install mosquitto)")
     if not (BIN / "pa-server").exists():
         pytest.skip("pa-server not installed in this venv (make venv)")
-    with system(tmp_path, pg_url=pg_url) as sys_:
+    with system(tmp_path, pg_url=pg_url, env=server_env) as sys_:
         try:
             yield sys_
         finally:

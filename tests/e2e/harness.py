@@ -424,7 +424,11 @@ class System:
             f"/announcements/{ann['id']}/render",
             json={"engine": "espeak", "repeat": 1, "chime": False, "outro": False, "gap_s": 0},
         )
-        url = f"/announcements/{ann['id']}/approve"
+        return self.approve(ann["id"])
+
+    def approve(self, announcement_id: str) -> dict[str, Any]:
+        """Approve an announcement (a second admin when the author may not: four eyes)."""
+        url = f"/announcements/{announcement_id}/approve"
         response = self.api.request("POST", url)
         if _code(response) == "own_announcement":
             # Accounts on: an author may not approve their own announcement (four eyes).
@@ -489,8 +493,12 @@ def _database(pg_url: str | None, root: Path) -> Iterator[str]:
 
 
 @contextmanager
-def system(root: Path, *, pg_url: str | None) -> Iterator[System]:
-    """Broker + server running (not yet any agent); everything killed on exit."""
+def system(
+    root: Path, *, pg_url: str | None, env: Mapping[str, str] | None = None
+) -> Iterator[System]:
+    """Broker + server running (not yet any agent); everything killed on exit.
+
+    `env`: settings of the server's own for this test (e.g. `PA_SNAPSERVER_*`)."""
     broker = Mosquitto(root / "mosquitto")
     broker.start()
     procs: list[Proc] = [broker.proc]
@@ -499,7 +507,7 @@ def system(root: Path, *, pg_url: str | None) -> Iterator[System]:
         with _database(pg_url, root) as db_url:
             port = free_port()
             topics = Topics(prefix=f"pa-e2e/{uuid.uuid4().hex[:8]}")
-            env = {
+            server_env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("PA_")},
                 "PA_DATA_DIR": str(root / "server"),
                 "PA_DATABASE_URL": db_url,
@@ -509,12 +517,13 @@ def system(root: Path, *, pg_url: str | None) -> Iterator[System]:
                 "PA_TOPIC_PREFIX": topics.prefix,
                 "PA_TTS_ENGINE": "espeak",
                 "PA_PLANNER_INTERVAL_S": "2",
+                **(env or {}),
             }
             server = Proc(
                 "pa-server",
                 [str(BIN / "pa-server"), "run"],
                 log=root / "server.log",
-                env=env,
+                env=server_env,
                 cwd=root,  # no stray .env file is read from the repository
             )
             procs.append(server)
@@ -522,8 +531,8 @@ def system(root: Path, *, pg_url: str | None) -> Iterator[System]:
             base = f"http://127.0.0.1:{port}"
             wait_for(lambda: _healthy(base) or _exited(server), "pa-server /healthz")
             assert server.running, f"pa-server exited:\n{server.tail()}"
-            api = Api(base, lambda: _admin_token(env, root))
-            sys_ = System(root, broker, server, api, topics, env)
+            api = Api(base, lambda: _admin_token(server_env, root))
+            sys_ = System(root, broker, server, api, topics, server_env)
             try:
                 yield sys_
             finally:

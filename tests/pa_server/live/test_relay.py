@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
 import threading
 
 import numpy as np
 import pytest
 
-from audio.encode import find_ffmpeg, open_encoder
+from audio.encode import open_encoder
 from pa_server.live.engine import SessionEnd, SnapcastEngine
 from pa_server.live.errors import UnknownSession
 from pa_server.live.sources import RelayPolicy, RelaySource, check_relay_url
@@ -18,6 +17,7 @@ from tests.live_support import (
     band_energy,
     loud_seconds,
     read_mono,
+    require_ffmpeg,
     tone,
     wait_for,
     wav_bytes,
@@ -32,11 +32,7 @@ FAST = RelayPolicy(stall_s=3, backoff_s=0.1, backoff_max_s=0.2, give_up_s=10, ma
 
 @pytest.fixture(autouse=True)
 def _ffmpeg() -> None:
-    if find_ffmpeg() is None:
-        reason = "no ffmpeg (apt-get install ffmpeg, or pip install imageio-ffmpeg)"
-        if os.environ.get("PA_REQUIRE_SNAPCAST") == "1":
-            pytest.fail(f"relay tests required (PA_REQUIRE_SNAPCAST=1) but {reason}")
-        pytest.skip(reason)
+    require_ffmpeg()
 
 
 def mp3_of(samples: bytes, rate: int) -> bytes:

@@ -8,7 +8,6 @@ stop records the outcome and the recording.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +16,6 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from audio.encode import find_ffmpeg
 from devices.protocol import PlayBody, Topics, open_envelope, utc_now
 from pa_server.auth.audit import audited
 from pa_server.db.engine import make_engine, session_factory, upgrade
@@ -36,6 +34,7 @@ from tests.live_support import (
     band_energy,
     loud_seconds,
     read_mono,
+    require_ffmpeg,
     tone,
     wait_for,
     wav_bytes,
@@ -51,11 +50,7 @@ ZONE = "xa-a/thon-1"
 
 @pytest.fixture(autouse=True)
 def _ffmpeg() -> None:
-    if find_ffmpeg() is None:
-        reason = "no ffmpeg (apt-get install ffmpeg, or pip install imageio-ffmpeg)"
-        if os.environ.get("PA_REQUIRE_SNAPCAST") == "1":
-            pytest.fail(f"relay tests required (PA_REQUIRE_SNAPCAST=1) but {reason}")
-        pytest.skip(reason)
+    require_ffmpeg()
 
 
 @pytest.fixture
