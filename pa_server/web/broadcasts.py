@@ -206,7 +206,7 @@ def broadcast_page(
         "broadcast.html",
         {
             "title": detail.title,
-            "active": "/",
+            "active": "/chuong-trinh",
             "b": detail,
             "emergency": emergency,
             "cancellable": emergency
