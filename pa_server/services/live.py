@@ -143,7 +143,8 @@ def open_hub(
         log.warning("live audio off: %s", exc)
         return hub
     except (LiveError, OSError) as exc:
-        hub.reason_vi = f"Máy chủ Snapcast không khởi động được: {exc}"
+        # The English cause goes to the log only; people read a sentence of their own.
+        hub.reason_vi = "Máy chủ Snapcast không khởi động được. Quản trị viên xem nhật ký máy chủ."
         log.error("live audio off: snapserver would not start: %s", exc)
         return hub
     hub.engine = engine
