@@ -313,14 +313,16 @@ def _hold(uc: UseCase, alert: CapAlert) -> None:
         mark_plan_dirty(uc.db)
 
 
-def _announcement(uc: UseCase, alert: CapAlert, title: str, text: str) -> Announcement:
-    """A rendered announcement of the alert's words; approved by the policy when it may go alone."""
+def _rendered_draft(
+    uc: UseCase, alert: CapAlert, title: str, text: str, placeholders: dict[str, str]
+) -> Announcement:
+    """A draft text announcement at the alert's level, stored and rendered with the defaults."""
     ann = Announcement(
         id=str(uuid.uuid4()),
         title=title,
         kind="text",
         text=text,
-        placeholders={"cap_alert": alert.id},
+        placeholders=placeholders,
         level=alert.level,
         status="draft",
         author=uc.actor.username,
@@ -339,6 +341,12 @@ def _announcement(uc: UseCase, alert: CapAlert, title: str, text: str) -> Announ
         recordings_dir=uc.settings.recordings_dir,
         now=uc.now,
     )
+    return ann
+
+
+def _announcement(uc: UseCase, alert: CapAlert, title: str, text: str) -> Announcement:
+    """A rendered announcement of the alert's words; approved by the policy when it may go alone."""
+    ann = _rendered_draft(uc, alert, title, text, {"cap_alert": alert.id})
     if alert.auto:
         # The district's policy is the approval of what a publisher sends for these levels.
         ann.status, ann.approver, ann.approved_at = "approved", uc.actor.username, uc.now
@@ -527,29 +535,12 @@ def _send_stops(uc: UseCase, stopping: list[Occurrence]) -> None:
 
 def _cancel_notice(uc: UseCase, alert: CapAlert, devices: list[str]) -> None:
     """A short one-off notice on the loudspeakers that sounded the alert."""
-    notice = Announcement(
-        id=str(uuid.uuid4()),
-        title=f"Hủy cảnh báo: {alert.headline}"[:300],
-        kind="text",
-        text=words.CANCEL_TEXT.format(title=alert.headline),
-        placeholders={"cap_alert": alert.id, broadcasts.CANCELS: alert.id},
-        level=alert.level,
-        status="draft",
-        author=uc.actor.username,
-        last_editor=uc.actor.username,
-        created_at=uc.now,
-        updated_at=uc.now,
-    )
-    uc.db.add(notice)
-    uc.db.flush()
-    renditions.render_announcement(
-        uc.db,
-        notice,
-        RenderOptions(),
-        renderer=uc.renderer,
-        default_engine=uc.settings.tts_engine,
-        recordings_dir=uc.settings.recordings_dir,
-        now=uc.now,
+    notice = _rendered_draft(
+        uc,
+        alert,
+        f"Hủy cảnh báo: {alert.headline}"[:300],
+        words.CANCEL_TEXT.format(title=alert.headline),
+        {"cap_alert": alert.id, broadcasts.CANCELS: alert.id},
     )
     notice.status, notice.approver, notice.approved_at = "approved", uc.actor.username, uc.now
     lead = (
