@@ -36,7 +36,7 @@ from pa_server.config import Settings
 from pa_server.db.alerts import CapAlert, CapFeed, CapGeocode, CapMessage, CapPublisher
 from pa_server.db.models import Announcement, Occurrence, Receipt, Schedule, ScheduleTarget, Zone
 from pa_server.schemas.announcements import RenderOptions
-from pa_server.services import announcements, broadcasts, renditions, rights
+from pa_server.services import announcements, broadcasts, renditions, rights, schedules
 from pa_server.services.context import UseCase
 from pa_server.services.dirty import mark_plan_dirty
 from pa_server.services.errors import Conflict, Invalid, NotFound
@@ -390,17 +390,7 @@ def _schedule(uc: UseCase, alert: CapAlert, ann: Announcement, plan: Plan) -> Sc
     uc.db.flush()
     # Set once the schedule row exists (no ORM relationship orders the two inserts).
     alert.schedule_id = schedule.id
-    after = sorted(t.target for t in schedule.targets)
-    if before != after:
-        audit.record(
-            uc.db,
-            "update",
-            "schedule_targets",
-            schedule.id,
-            before={"targets": before},
-            after={"targets": after},
-            now=uc.now,
-        )
+    schedules.record_target_change(uc, schedule, before)
     mark_plan_dirty(uc.db)
     return schedule
 

@@ -354,9 +354,18 @@ def update_schedule(
     schedule.set_by = uc.actor.username
     schedule.updated_at = uc.now
     uc.db.flush()
+    record_target_change(uc, schedule, before)
+    mark_plan_dirty(uc.db)
+    return schedule
+
+
+def record_target_change(uc: UseCase, schedule: Schedule, before: list[str]) -> None:
+    """Audit a flushed schedule's targets when they differ from `before` (sorted names).
+
+    Replaced targets are deleted as orphans inside the flush, out of the row audit's sight.
+    """
     after = sorted(t.target for t in schedule.targets)
     if before != after:
-        # Replaced targets are deleted as orphans inside the flush, out of the row audit's sight.
         audit.record(
             uc.db,
             "update",
@@ -366,8 +375,6 @@ def update_schedule(
             after={"targets": after},
             now=uc.now,
         )
-    mark_plan_dirty(uc.db)
-    return schedule
 
 
 def list_schedules(
