@@ -20,6 +20,7 @@ import argparse
 import math
 import multiprocessing
 import os
+import pickle
 import selectors
 import socket
 import statistics
@@ -68,6 +69,9 @@ class Client:
     name: str
     out: Path
     chunk_times: dict[int, float] = field(default_factory=dict)
+    clock: dict[int, float] = field(default_factory=dict)  # see output_clock
+    read_delay_ms: list[float] = field(default_factory=list)
+    clock_moves: int = 0
     clicks: list[int] = field(default_factory=list)  # sample index of each click onset
     quiet_windows: list[int] = field(default_factory=list)  # sample index of silent 10 ms
 
@@ -85,14 +89,40 @@ class Client:
         rms = np.sqrt((x[: n * win].reshape(n, win) ** 2).mean(axis=1))
         self.quiet_windows = [int(w) * win for w in np.flatnonzero(rms < SILENCE_RMS)]
 
-    def heard_at(self, sample: int) -> float | None:
-        # chunk k holds the audio due from (its write instant + the DAC time) on; the write
-        # instant is taken when the reader saw the chunk's first byte (late by its wake-up)
+    def heard_at(self, sample: int, *, clock: bool = True) -> float | None:
+        """When the sample is played: chunk k holds the audio due from its write + 10 ms on.
+
+        With ``clock`` (the figure), chunk k's write instant is the client's own output clock
+        (`output_clock`); without it, the instant the reader saw the chunk's first byte, late
+        by the reader's and the client's wake-ups on this shared machine (an upper bound).
+        """
         k = sample * 4 // CHUNK_BYTES
         if k not in self.chunk_times:
             return None
-        j = sample - k * CHUNK_BYTES // 4
-        return self.chunk_times[k] + DAC_S + j / RATE
+        written = self.clock[k] if clock else self.chunk_times[k]
+        return written + DAC_S + (sample - k * CHUNK_BYTES // 4) / RATE
+
+    def output_clock(self, window: int = 20) -> None:
+        """Estimate each chunk's due write instant from the file player's 50-ms clock.
+
+        snapclient's file player asks for a chunk every 50 ms on a steady timer (its
+        `next_request_ += 50ms`), the way a sound card's clock drains a buffer; only a wake-up
+        later than a whole period moves that clock (later, never earlier). A chunk is seen
+        when the reader gets to it, late by its own and the client's wake-ups, never early,
+        so the least delay in a window is the clock (the minimum-delay filter of NTP). The
+        larger of the minima over the window before and after k follows a moved clock at once.
+        Also sets `read_delay_ms` (seen − clock) and `clock_moves` (steps > 1 ms).
+        """
+        ks = sorted(self.chunk_times)
+        off = np.array([self.chunk_times[k] - k * CHUNK_S for k in ks])
+        est = np.empty_like(off)
+        for i in range(len(ks)):
+            before = off[max(0, i - window) : i + 1].min()
+            after = off[i : i + window + 1].min()
+            est[i] = max(before, after)
+        self.clock = {k: float(e) + k * CHUNK_S for k, e in zip(ks, est, strict=True)}
+        self.read_delay_ms = ((off - est) * 1000).tolist()
+        self.clock_moves = int(np.count_nonzero(np.diff(est) > 0.001))
 
 
 def read_outputs(
@@ -173,6 +203,118 @@ def signal_pcm(seconds: float, click_at: list[float]) -> np.ndarray:  # type: ig
     return (x * 32767).astype("<i2")
 
 
+def match_clicks(
+    clients: list[Client], click_push: list[float], buffer_ms: int, *, clock: bool
+) -> tuple[dict[int, list[float]], int]:
+    """Each click's play instants (one per client that played it), and the clicks missed."""
+    approx = buffer_ms / 1000 + 0.05  # heard about one buffer after it was pushed, 1 s apart
+    heard: dict[int, list[float]] = {i: [] for i in range(len(click_push))}
+    missed = 0
+    for c in clients:
+        got = set()
+        for pos in c.clicks:
+            t = c.heard_at(pos, clock=clock)
+            if t is None:
+                continue
+            i = round(t - approx - click_push[0])
+            if 0 <= i < len(click_push) and i not in got:
+                got.add(i)
+                heard[i].append(t)
+        missed += len(click_push) - len(got)
+    return heard, missed
+
+
+def split_dropouts(
+    clients: list[Client],
+) -> tuple[dict[float, list[str]], dict[str, list[float]]]:
+    """Silent windows inside the session: those every client plays within 20 ms of each other
+    (a gap in the stream itself, at the source), and each client's own (a client dropout)."""
+    when: dict[str, list[float]] = {}
+    for c in clients:
+        if c.clicks:
+            ts = (c.heard_at(w) for w in c.quiet_windows if c.clicks[0] < w < c.clicks[-1])
+            when[c.name] = [t for t in ts if t is not None]
+    shared: dict[float, list[str]] = {}
+    own: dict[str, list[float]] = {}
+    for name, instants in when.items():
+        for t in instants:
+            everyone = all(any(abs(u - t) <= 0.02 for u in us) for us in when.values())
+            if everyone:
+                shared.setdefault(round(t, 1), []).append(name)
+            else:
+                own.setdefault(name, []).append(t)
+    return shared, own
+
+
+def skews_ms(heard: dict[int, list[float]]) -> list[float]:
+    return [(max(ts) - min(ts)) * 1000 for _, ts in sorted(heard.items()) if len(ts) >= 2]
+
+
+def describe(skews: list[float]) -> str:
+    """Start (first click, 1 s in) and running skew, and where the clicks over 5 ms fell."""
+    running = skews[1:] or skews
+    over = [i + 1 for i, v in enumerate(skews) if v > 5.0]
+    return (
+        f"start {skews[0]:.2f} ms; running p50 {statistics.median(running):.2f} ms, "
+        f"p99 {percentile(running, 99):.2f} ms, max {max(running):.2f} ms; "
+        f"clicks over 5 ms: {len(over)} of {len(skews)}"
+        + (f" (clicks {', '.join(map(str, over))})" if over else "")
+        + "; per click: "
+        + " ".join(f"{v:.1f}" for v in skews)
+    )
+
+
+def print_sync(clients: list[Client], click_push: list[float], buffer_ms: int) -> None:
+    """The clicks' figures: missed, latency, skew (and its instrument), dropouts."""
+    for c in clients:
+        c.output_clock()
+    heard, missed = match_clicks(clients, click_push, buffer_ms, clock=True)
+    by_read, _ = match_clicks(clients, click_push, buffer_ms, clock=False)
+    stream_gaps, own = split_dropouts(clients)
+    print(f"clicks missed: {missed} of {len(clients) * len(click_push)}")
+    lat = [t - click_push[i] for i, ts in heard.items() for t in ts]
+    skews = skews_ms(heard)
+    if skews:
+        print(
+            f"latency p50 {statistics.median(lat) * 1000:.0f} ms, "
+            f"p99 {percentile(lat, 99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms "
+            f"(baseline: snapserver buffer {buffer_ms} ms; overhead p50 "
+            f"{statistics.median(lat) * 1000 - buffer_ms:.0f} ms)"
+        )
+        print("skew (latest - earliest client), by each client's output clock: " + describe(skews))
+        print("  baseline, by the instant the reader saw each chunk (an upper bound: adds the "
+              "reader's and clients' wake-ups): " + describe(skews_ms(by_read)))  # fmt: skip
+        delays = [d for c in clients for d in c.read_delay_ms]
+        print(
+            f"  the instrument: chunks seen late by p50 {percentile(delays, 50):.2f} ms, "
+            f"p99 {percentile(delays, 99):.2f} ms, max {max(delays):.0f} ms; output clocks "
+            f"moved by a late wake-up: {sum(c.clock_moves for c in clients)}"
+        )
+    else:
+        print("no click heard by two clients: nothing to measure")
+    print(
+        "dropouts (silent 10-ms windows between a client's first and last click): "
+        f"{sum(len(w) for w in own.values()) + sum(len(w) for w in stream_gaps.values())}; "
+        f"of which in the stream itself (silent on every client at the same instant, i.e. at "
+        f"the source): {sum(len(w) for w in stream_gaps.values())} windows at "
+        f"{len(stream_gaps)} instants; on one client alone: {sum(len(w) for w in own.values())}"
+    )
+
+
+def analyse_dump(path: Path) -> int:
+    """Re-analyse a run saved with --dump (the figures that depend only on the clicks)."""
+    saved = pickle.loads(path.read_bytes())
+    run = saved["args"]
+    clients = []
+    for name, (times, clicks, quiet) in saved["clients"].items():
+        c = Client(name, Path(os.devnull), chunk_times=times, clicks=clicks, quiet_windows=quiet)
+        clients.append(c)
+    print(f"{path}: clients: {run['clients']}, clicks: {run['clicks']}, "
+          f"buffer {run['buffer_ms']} ms (saved run)")  # fmt: skip
+    print_sync(clients, saved["click_push"], run["buffer_ms"])
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=10)
@@ -186,7 +328,11 @@ def main() -> int:
         help="run snapserver, the clients and the reader at this niceness (negative: root "
         "only), standing in for each loudspeaker having a CPU of its own on a shared machine",
     )
+    ap.add_argument("--dump", type=Path, help="save the raw observations (pickle) here")
+    ap.add_argument("--analyse", type=Path, metavar="DUMP", help="re-analyse a --dump and exit")
     args = ap.parse_args()
+    if args.analyse:
+        return analyse_dump(args.analyse)
 
     load0 = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="bench-live-"))
@@ -277,47 +423,23 @@ def main() -> int:
         engine.close()
 
     click_push = [pushed[int(c / 0.02)] + (c - int(c / 0.02) * 0.02) for c in click_at]
-    # which click is which: heard about one buffer after it was pushed, clicks 1 s apart
-    approx = args.buffer_ms / 1000 + 0.05
-    heard: dict[int, list[float]] = {i: [] for i in range(args.clicks)}
-    missed = 0
-    dropouts = 0
-    for c in clients:
-        got = set()
-        for pos in c.clicks:
-            t = c.heard_at(pos)
-            if t is None:
-                continue
-            i = round(t - approx - click_push[0])
-            if 0 <= i < args.clicks and i not in got:
-                got.add(i)
-                heard[i].append(t)
-        missed += args.clicks - len(got)
-        if c.clicks:
-            dropouts += sum(1 for w in c.quiet_windows if c.clicks[0] < w < c.clicks[-1])
+    if args.dump:
+        args.dump.write_bytes(
+            pickle.dumps(
+                {
+                    "args": vars(args),
+                    "click_push": click_push,
+                    "clients": {
+                        c.name: (c.chunk_times, c.clicks, c.quiet_windows) for c in clients
+                    },
+                }
+            )
+        )
     load1 = os.getloadavg()[0]
     print(f"clients: {args.clients}, clicks: {args.clicks}, buffer {args.buffer_ms} ms, "
           f"Opus {args.bitrate // 1000} kb/s, nice {args.nice}; "
           f"load {load0:.1f} -> {load1:.1f}")  # fmt: skip
-    print(f"clicks missed: {missed} of {args.clients * args.clicks}")
-    lat = [t - click_push[i] for i, ts in heard.items() for t in ts]
-    skews = [(max(ts) - min(ts)) * 1000 for i, ts in sorted(heard.items()) if len(ts) >= 2]
-    if skews:
-        print(
-            f"latency p50 {statistics.median(lat) * 1000:.0f} ms, "
-            f"p99 {percentile(lat, 99) * 1000:.0f} ms, max {max(lat) * 1000:.0f} ms "
-            f"(baseline: snapserver buffer {args.buffer_ms} ms; overhead p50 "
-            f"{statistics.median(lat) * 1000 - args.buffer_ms:.0f} ms)"
-        )
-        running = skews[1:] or skews
-        print(
-            f"skew (latest - earliest client): start {skews[0]:.2f} ms; running p50 "
-            f"{statistics.median(running):.2f} ms, p99 {percentile(running, 99):.2f} ms, "
-            f"max {max(running):.2f} ms; per click: " + " ".join(f"{v:.1f}" for v in skews)
-        )
-    else:
-        print("no click heard by two clients: nothing to measure")
-    print(f"dropouts (silent 10-ms windows between a client's first and last click): {dropouts}")
+    print_sync(clients, click_push, args.buffer_ms)
     server_pct = (cpu1[0] - cpu0[0]) / stream_s * 100
     client_pct = [(b - a) / stream_s * 100 for a, b in zip(cpu0[1], cpu1[1], strict=True)]
     print(
