@@ -57,7 +57,8 @@ def said(text: str) -> str:
         # a range between two day/month dates
         (
             "Hồ sơ nhận từ 1/7 – 15/7/2023.",
-            "hồ sơ nhận từ ngày một tháng bảy đến ngày mười lăm tháng bảy năm hai nghìn không trăm hai mươi ba",
+            "hồ sơ nhận từ ngày một tháng bảy đến ngày mười lăm tháng bảy"
+            " năm hai nghìn không trăm hai mươi ba",
         ),
         ("từ 15/8-20/8", "từ ngày mười lăm tháng tám đến ngày hai mươi tháng tám"),
         # day-month with a hyphen after a day word, when it cannot be a range of days
