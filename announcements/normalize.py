@@ -117,6 +117,13 @@ _SERVICE = re.compile(
 )
 
 
+#: Emergency numbers (111 child protection … 115 ambulance): digit by digit when listed after
+#: a phone keyword ("gọi 113 (công an), 114 (cứu hỏa), 115"), where `context_phone` reads only
+#: the first.
+_EMERGENCY = re.compile(r"(?<![\w.,])(11[1-5])(?![\w]|[.,]\d)")
+_LISTED_AFTER_PHONE = re.compile(rf"(?i:\b(?:{_PHONE_KEYWORDS}))[^.!?;\n]*(?:,|\bhoặc|\bvà)\s*$")
+
+
 def _say_digit_groups(groups: list[str]) -> str:
     """Digits of each group one by one, a comma (a short pause) between groups."""
     if len(groups) == 1 and len(groups[0]) in (10, 11):
@@ -613,7 +620,7 @@ class _Rules:
             rf"(?<=\d/)({_alternation(rules.document_types)})(?=[-–][A-ZĐ])"
         )
         # "Covid-19": the hyphen between a name and its number is no minus sign.
-        self.abbreviation = re.compile(rf"(?P<abbr>{table.pattern.pattern})(?:-(?=\d))?")
+        self.abbreviation = re.compile(rf"(?P<abbr>{table.pattern.pattern})(?:-\s?(?=\d))?")
 
     # -- passes that need the rules ------------------------------------------------------------
 
@@ -657,6 +664,14 @@ class _Rules:
 
     def context_phone_sub(self, m: re.Match[str]) -> str:
         return _context_phone(m)
+
+    def emergency_sub(self, m: re.Match[str]) -> str:
+        """ "gọi 113, 114 hoặc 115": the numbers listed after the first are phone numbers too."""
+        if self.quantity_after.match(_after(m)) or not _LISTED_AFTER_PHONE.search(
+            _before(m, width=80)
+        ):
+            return m.group(0)
+        return f" {digit_by_digit(m.group(1))} "
 
     def score_sub(self, m: re.Match[str]) -> str:
         return f"{m.group(1)} {cardinal(int(m.group(2)))} {cardinal(int(m.group(3)))} "
@@ -789,6 +804,7 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(_MOBILE, _mobile)
     t.sub(_SERVICE, _service)
     t.sub(r.context_phone, r.context_phone_sub)
+    t.sub(_EMERGENCY, r.emergency_sub)
     t.sub(_CHAINAGE, lambda m: f" ki lô mét {cardinal(int(m.group(1)))} cộng "
           f"{cardinal_text(m.group(2))} ")  # fmt: skip
     t.sub(_PLUS, " ")

@@ -83,6 +83,13 @@ def said(text: str) -> str:
         ("BĐII", "báo động hai"),
         ("tp. Vinh, Tp.HCM", "thành phố vinh thành phố hồ chí minh"),
         ("thi THPT QG", "thi trung học phổ thông quốc gia"),
+        # emergency numbers listed after a phone keyword, not counts
+        ("gọi 113, 114 hoặc 115", "gọi một một ba một một bốn hoặc một một năm"),
+        ("gọi 113 (công an), 114 (cứu hỏa)", "gọi một một ba công an một một bốn cứu hỏa"),
+        ("gọi điện cho 12 hộ, 114 hộ", "gọi điện cho mười hai hộ một trăm mười bốn hộ"),
+        ("gọi 115. Xã có 114 hộ", "gọi một một năm xã có một trăm mười bốn hộ"),
+        # a name and its number with a stray space after the hyphen
+        ("dịch Covid- 19", "dịch cô vít mười chín"),
         # a Roman numeral ending a school's name
         ("Trường THPT Nam Đàn I", "trường trung học phổ thông nam đàn một"),
         ("Quý IV", "quý bốn"),

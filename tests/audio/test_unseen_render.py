@@ -1,7 +1,7 @@
 """The unseen announcements, rendered offline with espeak-ng, sound whole: no silence inside
 one longer than 1.5 s (heard as the end), no clipped sample, and a length that follows the words.
 
-The full set (81 texts, about a minute of CPU) is measured by `bench/speech_unseen.py`; here the
+The full set (83 texts, about 15 s of CPU) is measured by `bench/speech_unseen.py`; here the
 longest text of each kind is rendered, which holds the most pauses and numbers of its kind.
 """
 
