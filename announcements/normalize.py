@@ -107,10 +107,21 @@ _PHONE_KEYWORDS = (
     r"zalo|da lô|nhắn tin|sms|ét em ét|tin nhắn"
 )
 _SEP = r"[ .-]"
-_MOBILE = re.compile(rf"(?<![\w.,/])(\+84{_SEP}?|0)(\d{{2,10}}(?:{_SEP}\d{{2,4}})*)(?![\w])")
+#: Later groups may be long ("0238.3844123") or a single digit inside the number ("(0238)
+#: 3.844.123"), never a single digit at its end ("0912345678 5 lần" is a number and a count).
+_MOBILE = re.compile(
+    rf"(?<![\w.,/])(\+84{_SEP}?|0)(\d{{2,10}}(?:{_SEP}(?:\d{{2,8}}|\d(?={_SEP}\d)))*)(?![\w])"
+)
 _SERVICE = re.compile(
     rf"(?<![\w.,/])(1800|1900)({_SEP}?\d{{3,4}}(?:{_SEP}\d{{2,4}})?)(?![\w,.]?\d)"
 )
+
+
+#: Emergency numbers (111 child protection … 115 ambulance): digit by digit when listed after
+#: a phone keyword ("gọi 113 (công an), 114 (cứu hỏa), 115"), where `context_phone` reads only
+#: the first.
+_EMERGENCY = re.compile(r"(?<![\w.,])(11[1-5])(?![\w]|[.,]\d)")
+_LISTED_AFTER_PHONE = re.compile(rf"(?i:\b(?:{_PHONE_KEYWORDS}))[^.!?;\n]*(?:,|\bhoặc|\bvà)\s*$")
 
 
 def _say_digit_groups(groups: list[str]) -> str:
@@ -173,9 +184,15 @@ _MONTH_YEAR = re.compile(
     r"(?:(?P<w>\b(?i:tháng))\s+)?(?<![\d.,/])(\d{1,2})/(\d{4})(?![\d/]|[.,]\d)"
 )
 _MONTH = re.compile(r"\b((?i:tháng))\s+(\d{1,2})(?![\d/]|[.,:]\d)")
+#: "thôn 3: 13h30" is no clock at "3: 13": minutes that start another time are not minutes.
 _CLOCK = re.compile(
-    r"(?<![\w.,:])(\d{1,2})\s?(?:[hHgG]|:)\s?(\d{2})(?::(\d{2}))?(?:\s?(?:phút|ph|p|')(?!\w))?(?![\d])"
+    r"(?<![\w.,:])(\d{1,2})(?P<sep>\s?(?:[hHgG]|:)\s?)(\d{2})(?::(\d{2}))?"
+    r"(?P<min>\s?(?:phút|ph|p|')(?!\w))?(?![\d])(?!\s?[hHgG:]\s?\d)"
 )
+#: Before "a: bb" with a space after the colon, a word that asks for a time ("lúc 19: 30");
+#: without one it is a label and a number ("Thôn 1: 25 hộ").
+_TIME_BEFORE = re.compile(r"(?i:\b(?:lúc|từ|đến|tới|khoảng|trước|sau|vào|hồi|giờ|thời gian))\s*$")
+_DAY_PART_AFTER = re.compile(r"\s*(?i:sáng|trưa|chiều|tối|đêm)\b")
 _HOURS = re.compile(r"(?<![\w.,])(\d{1,3})\s?[hH](?![\w])")
 _RANGE = re.compile(
     r"(?:(?<=\d)|(?<=\d[hH%'])|(?<=\d\s[hH])|(?<=\d[hH]\d\d)|(?<=\d\s(?i:giờ))|(?<=\d\s(?i:phút)))"
@@ -201,6 +218,21 @@ _TRIPLE = re.compile(r"(?<![\w.,/-])(\d{1,2})-(\d{1,2})-(\d{1,2})(?![\w/-]|[.,]\
 #: Between two full dates, "-" is "đến" ("30/4/1975-30/4/2025").
 _DATE_TO_DATE = re.compile(r"(?<=\d{4})\s*-\s*(?=\d{1,2}([/.-])\d{1,2}\1\d{4}(?!\d))")
 _DOC_YEAR = re.compile(r"(?<![\w.,/])(\d{1,5})/(\d{4})/")
+#: A plus sign leading a number ("+5,2m", a water level above datum) is not said; a minus is.
+_PLUS = re.compile(r"(?<![\w.,)%+])(?<!\d\s)\+\s?(?=\d)")
+#: Between two "d/m" dates, "-" is "đến" ("1/7 – 15/7/2023"); checked in `_dm_to_dm`.
+_DM_TO_DM = re.compile(r"(?<=\d)\s*-\s*(?=(\d{1,2})/(\d{1,2})(?:/\d{4})?(?![\d/]|[.,]\d))")
+_DM_BEFORE = re.compile(r"(?<![\d.,/])(\d{1,2})/(\d{1,2})$")
+#: "ngày 15-8", "sáng 2-9": a day word, then day-month with a hyphen. Only a pair that cannot
+#: be a range of days (the second number smaller) is a date: "ngày 5-6" stays "năm đến sáu".
+_DASH_DATE = re.compile(
+    r"\b((?i:ngày|mùng|mồng|sáng|trưa|chiều|tối|đêm|hôm))\s+(\d{1,2})-(\d{1,2})"
+    r"(?![\d/-]|[.,]\d)"
+)
+#: "2.145/2.300 phiếu": a count out of a total, written with thousands dots — never a date.
+_BIG_SLASH = re.compile(
+    r"(?<![\w.,/])(\d{1,3}(?:\.\d{3})+|\d+)\s?/\s?(\d{1,3}(?:\.\d{3})+|\d+)(?![\d/]|[.,]\d)"
+)
 
 _ROMAN_KEYWORDS = (
     r"quý|đại hội|thế kỷ|thế kỉ|khóa|khoá|kỳ họp|kỳ|kì|thứ|chương|phần|mục|hội nghị|đợt|"
@@ -211,6 +243,10 @@ _ROMAN = re.compile(
     rf"\b((?i:{_ROMAN_KEYWORDS}))(\s+)(?:((?i:thứ))\s+)?([IVXLCDM]+)(?:/(\d{{4}}))?(?![\w])"
 )
 #: A known abbreviation with a Roman numeral stuck to it: "BĐII" → "báo động hai".
+#: "Trường THPT Nam Đàn I": a Roman numeral ending a school's name is its number ("một").
+_NAME_ROMAN = re.compile(
+    r"(\b(?i:trường)\b[^.!?;:,\n]{0,60}?(?<![\w])[A-ZĐÀ-Ỹ][^\W\d_]*\s+)([IVX]{1,4})(?![\w])"
+)
 _ABBR_ROMAN = re.compile(r"(?<![\w])[A-ZĐ]{2,}[IVX]+(?![\w])")
 _QUARTER_YEAR = re.compile(r"\b((?i:quý))\s+(\d)/(\d{4})(?![\d])")
 _WEEKDAY_NUMBERS = re.compile(r"\b((?i:thứ))\s+([2-7])\s*-\s*(?:(?i:thứ)\s+)?([2-7])(?!\d)")
@@ -266,8 +302,13 @@ def _month(m: re.Match[str]) -> str:
 
 
 def _clock(m: re.Match[str]) -> str:
-    h, mi = int(m.group(1)), int(m.group(2))
-    s = int(m.group(3)) if m.group(3) else 0
+    h, mi = int(m.group(1)), int(m.group(3))
+    s = int(m.group(4)) if m.group(4) else 0
+    sep = m.group("sep")
+    if sep.strip() == ":" and sep[-1:].isspace() and not m.group("min"):
+        timed = _TIME_BEFORE.search(_before(m)) or _DAY_PART_AFTER.match(_after(m))
+        if not timed:
+            return m.group(0)
     return f" {say_time(h, mi, s)} " if is_time(h, mi, s) else m.group(0)
 
 
@@ -280,6 +321,35 @@ def _roman(m: re.Match[str]) -> str:
     spoken = ordinal(value) if as_ordinal else cardinal(value)
     year = f" năm {cardinal(int(m.group(5)))}" if m.group(5) else ""
     return f"{keyword}{m.group(2)}{thu + ' ' if thu else ''}{spoken}{year} "
+
+
+def _dm_to_dm(m: re.Match[str]) -> str:
+    first = _DM_BEFORE.search(_before(m, width=6))
+    if first is None or not is_date(int(first.group(1)), int(first.group(2))):
+        return m.group(0)
+    return " đến " if is_date(int(m.group(1)), int(m.group(2))) else m.group(0)
+
+
+def _dash_date(m: re.Match[str]) -> str:
+    d, mo = int(m.group(2)), int(m.group(3))
+    if not (mo < d and is_date(d, mo)):
+        return m.group(0)
+    word = m.group(1)
+    day_word = word.lower() in ("ngày", "mùng", "mồng")
+    return f"{word} {say_date(d, mo, with_day_word=not day_word)} "
+
+
+def _big_slash(m: re.Match[str]) -> str:
+    if "." not in m.group(1) + m.group(2):
+        return m.group(0)
+    return f" {_number_words(m.group(1))} trên {_number_words(m.group(2))} "
+
+
+def _name_roman(m: re.Match[str]) -> str:
+    value = roman_to_int(m.group(2))
+    if value is None or value > 10:
+        return m.group(0)
+    return f"{m.group(1)}{cardinal(value)} "
 
 
 def _quarter_year(m: re.Match[str]) -> str:
@@ -321,7 +391,8 @@ UNITS = {
     "kW": "ki lô oát", "kWh": "ki lô oát giờ", "MW": "mê ga oát", "mmHg": "mi li mét thủy ngân",
     "GB": "ghi ga bai", "MB": "mê ga bai", "cm3": "xen ti mét khối", "kV": "ki lô vôn",
     "oC": "độ xê", "k": "nghìn", "MHz": "mê ga héc", "kHz": "ki lô héc", "GHz": "ghi ga héc",
-    "Hz": "héc",
+    "Hz": "héc", "°N": "độ vĩ bắc", "°S": "độ vĩ nam", "°E": "độ kinh đông",
+    "°W": "độ kinh tây",
 }  # fmt: skip
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _NUMBER = re.compile(
@@ -358,9 +429,10 @@ def _mixed(table: Abbreviations) -> _Sub:
     def sub(m: re.Match[str]) -> str:
         words: list[str] = []
         for run in re.findall(r"\d+|[^\W\d_]+", m.group(0)):
-            if run.isdigit() and len(run) >= 4:
+            # isdecimal, not isdigit: "❶" is a digit to Python but no number int() reads
+            if run.isdecimal() and len(run) >= 4:
                 words.append(digit_by_digit(run))  # "OM5451", "IR50404": a code, not a number
-            elif run.isdigit():
+            elif run.isdecimal():
                 words.append(cardinal_text(run))
             elif known := table.lookup(run):
                 words.append(known)
@@ -420,8 +492,14 @@ _UNSPEAKABLE = re.compile("[^\\w\\s.,;:!?\\-\ue000]")
 
 
 def _unspeakable(m: re.Match[str]) -> str:
+    """Symbols go; a pictograph is a pause ("📢 THÔNG BÁO 📢 Ngày mai…" has two parts)."""
     c = m.group(0)
-    return " " if unicodedata.category(c)[0] in "SC" and c != "\n" else c
+    category = unicodedata.category(c)
+    if category == "So":
+        return ", "
+    if category == "Mn" and unicodedata.name(c, "").startswith("VARIATION SELECTOR"):
+        return ""
+    return " " if category[0] in "SC" and c != "\n" else c
 
 
 def _tidy(text: str) -> str:
@@ -452,6 +530,20 @@ def _before(m: re.Match[str], start: int | None = None, width: int = 40) -> str:
     return m.string[max(0, at - width) : at]
 
 
+def _unsaid(spoken: str, before: str) -> str:
+    """The words of a prefix's `spoken` form the text has not just said itself.
+
+    "Đường tỉnh ĐT.534" and "Quốc lộ QL1A" repeat the prefix in words: an announcer says
+    "đường tỉnh năm trăm ba mươi tư" once, and "Đường ĐT.309" is "đường tỉnh ba trăm linh chín".
+    """
+    words = spoken.split()
+    tail = before.lower().split()
+    for k in range(len(words), 0, -1):
+        if tail[-k:] == [w.lower() for w in words[:k]]:
+            return " ".join(words[k:])
+    return spoken
+
+
 def _after(m: re.Match[str], width: int = 40) -> str:
     return m.string[m.end() : m.end() + width]
 
@@ -472,6 +564,9 @@ class _Rules:
         self.date_strong = ends(rules.date_strong_before)
         self.date_weak = ends(rules.date_before)
         self.name_before = ends(rules.name_before)
+        self.address_before = ends(rules.address_before)
+        self.address_number_before = ends(rules.address_number_before)
+        self.address_after = starts(rules.address_after)
         self.fraction_after = starts(rules.fraction_after)
         self.fraction_before = ends(rules.fraction_before)
         self.date_after = starts(rules.date_after)
@@ -525,7 +620,7 @@ class _Rules:
             rf"(?<=\d/)({_alternation(rules.document_types)})(?=[-–][A-ZĐ])"
         )
         # "Covid-19": the hyphen between a name and its number is no minus sign.
-        self.abbreviation = re.compile(rf"(?P<abbr>{table.pattern.pattern})(?:-(?=\d))?")
+        self.abbreviation = re.compile(rf"(?P<abbr>{table.pattern.pattern})(?:-\s?(?=\d))?")
 
     # -- passes that need the rules ------------------------------------------------------------
 
@@ -535,10 +630,12 @@ class _Rules:
         spaced = m.group(0) != m.group(1)
         if spaced and re.search(r"(?<![\w])[A-ZĐÀ-Ỹ][a-zà-ỹđ]+\s*$", _before(m)):
             return m.group(0)
-        return f" {self.rules.prefixes[m.group(1)][0]} "
+        return f" {_unsaid(self.rules.prefixes[m.group(1)][0], _before(m))} "
 
     def abbreviation_roman_sub(self, m: re.Match[str]) -> str:
         token = m.group(0)
+        if self.table.lookup(token) is not None:  # "CAX" is "công an xã", not "CA" and ten
+            return token
         for cut in range(len(token) - 1, 1, -1):
             known, value = self.table.lookup(token[:cut]), roman_to_int(token[cut:])
             if known is not None and value is not None and value <= 10:
@@ -546,7 +643,7 @@ class _Rules:
         return token
 
     def prefix_number_sub(self, m: re.Match[str]) -> str:
-        return f" {self.rules.prefixes[m.group(1)][0]} "
+        return f" {_unsaid(self.rules.prefixes[m.group(1)][0], _before(m))} "
 
     def weekday_range_sub(self, m: re.Match[str]) -> str:
         wd = self.rules.weekdays
@@ -567,6 +664,14 @@ class _Rules:
 
     def context_phone_sub(self, m: re.Match[str]) -> str:
         return _context_phone(m)
+
+    def emergency_sub(self, m: re.Match[str]) -> str:
+        """ "gọi 113, 114 hoặc 115": the numbers listed after the first are phone numbers too."""
+        if self.quantity_after.match(_after(m)) or not _LISTED_AFTER_PHONE.search(
+            _before(m, width=80)
+        ):
+            return m.group(0)
+        return f" {digit_by_digit(m.group(1))} "
 
     def score_sub(self, m: re.Match[str]) -> str:
         return f"{m.group(1)} {cardinal(int(m.group(2)))} {cardinal(int(m.group(3)))} "
@@ -599,6 +704,11 @@ class _Rules:
         before = _before(m, m.start(2))
         after = _after(m)
         valid = is_date(a, b)
+        if word is None and (
+            self.address_before.search(before)
+            or (self.address_number_before.search(before) and self.address_after.match(after))
+        ):
+            return f" {cardinal(a)} trên {cardinal(b)} "
         if word is None and self.name_before.search(before) and valid:
             return f" {cardinal(a)} tháng {month_word(b)} "
         strong = word is not None or bool(self.date_strong.search(before))
@@ -694,19 +804,24 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(_MOBILE, _mobile)
     t.sub(_SERVICE, _service)
     t.sub(r.context_phone, r.context_phone_sub)
+    t.sub(_EMERGENCY, r.emergency_sub)
     t.sub(_CHAINAGE, lambda m: f" ki lô mét {cardinal(int(m.group(1)))} cộng "
           f"{cardinal_text(m.group(2))} ")  # fmt: skip
+    t.sub(_PLUS, " ")
     t.sub(_PLATE, _plate)
     t.sub(r.code, r.code_sub)
     t.sub(_DATE_TO_DATE, " đến ")
+    t.sub(_DM_TO_DM, _dm_to_dm)
     t.sub(_DAY_LIST, _day_list)
     t.sub(_DAY_RANGE, _day_range)
     t.sub(_FULL_DATE, _full_date)
     t.sub(_ISO_DATE, _iso_date)
+    t.sub(_DASH_DATE, _dash_date)
     t.sub(_TRIPLE, _triple)
     t.sub(_TIMES, lambda m: f" {_number_words(m.group(1))} nhân {m.group(2)}")
     t.sub(_QUARTER_YEAR, _quarter_year)
     t.sub(_ROMAN, _roman)
+    t.sub(_NAME_ROMAN, _name_roman)
     t.sub(_DOC_YEAR, r.doc_year_sub)
     t.sub(r.score, r.score_sub)
     t.sub(_RATIO, r.ratio_sub)
@@ -714,6 +829,7 @@ def _say_numbers(t: Tracked, r: _Rules) -> None:
     t.sub(_WEEKDAY_NUMBERS, _weekday_numbers)
     t.sub(_MONTH_YEAR, r.month_year_sub)
     t.sub(_RANGE, " đến ")
+    t.sub(_BIG_SLASH, _big_slash)
     t.sub(_SLASH_PAIR, r.slash_pair_sub)
     t.sub(r.per_unit, r.per_unit_sub)
     t.sub(r.per_word, lambda m: f"{m.group('money')} một {m.group('word')} ")
@@ -750,7 +866,7 @@ def _run(t: Tracked, table: Abbreviations, rules: ReadingRules) -> None:
     t.sub(_ABBR_ROMAN, r.abbreviation_roman_sub)
     t.sub(r.abbreviation, lambda m: f" {table.lookup(m.group('abbr')) or m.group('abbr')} ")
     t.sub(
-        re.compile(r"(?<=[^\W\d_])(?<!\d[hHgG])-(?=\d)"), " "
+        re.compile(r"(?<=[^\W\d_])(?<!\d[hHgG])(?<!°[NSEW])-(?=\d)"), " "
     )  # "Covid-19", "SARS-CoV-2": name, number
     _say_numbers(t, r)
     t.sub(re.compile(r"(?<=\bđộ )C(?![\w])"), "xê")

@@ -1,5 +1,6 @@
 """The reading rules (`reading.toml` beside this file): which words around a number decide how
-it is read — quantity, date, fraction, ratio, score, document number, unit slash, prefixes."""
+it is read — quantity, date, house number, fraction, ratio, score, document number, unit slash,
+prefixes."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class ReadingRules:
     date_strong_before: tuple[str, ...]
     date_before: tuple[str, ...]
     name_before: tuple[str, ...]
+    address_before: tuple[str, ...]
+    address_number_before: tuple[str, ...]
+    address_after: tuple[str, ...]
     fraction_after: tuple[str, ...]
     fraction_before: tuple[str, ...]
     small_denominator: int
@@ -105,6 +109,9 @@ def parse_rules(data: Mapping[str, Any]) -> ReadingRules:
         date_strong_before=_words(data, "date", "strong_before"),
         date_before=_words(data, "date", "before"),
         name_before=_words(data, "date", "name_before"),
+        address_before=_words(data, "address", "before"),
+        address_number_before=_words(data, "address", "number_before"),
+        address_after=_words(data, "address", "after"),
         fraction_after=_words(data, "fraction", "after"),
         fraction_before=_words(data, "fraction", "before"),
         small_denominator=_integer(data, "fraction", "small_denominator"),
