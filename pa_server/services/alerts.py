@@ -114,7 +114,7 @@ def push_cap(uc: UseCase, data: bytes) -> CapMessage:
             row,
             "refused",
             "publisher_locked",
-            "Nguồn phát hành đang bị khóa: bản tin bị từ chối, không đọc tới.",
+            "Nguồn phát hành đang bị khóa: bản tin bị từ chối, không được xử lý.",
         )
     return receive(uc, data, Door("push"))
 
