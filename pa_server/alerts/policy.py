@@ -113,11 +113,17 @@ class Policy:
     ) -> tuple[str, bool, int]:
         """(level, on air without approval, repeat hours) of an alert over `zones`.
 
-        The level is the highest any zone's policy gives; it goes on air alone only when every
-        zone's policy allows that level so; it repeats at the shortest interval among them.
+        The level is the highest any zone's policy gives; "alone" is True only when every
+        zone's policy allows that level so (else see `waiting_zones`: the alert is split);
+        it repeats at the shortest interval among them.
         """
         policies = [self.for_zone(z) for z in zones] or [self.for_zone("")]
         level = max((p.level(severity, urgency, certainty) for p in policies), key=LEVELS.index)
         auto = all(level in p.auto_levels for p in policies)
         hours = min(p.repeat_hours[level] for p in policies)
         return level, auto, hours
+
+    def waiting_zones(self, zones: Iterable[str], level: str) -> list[str]:
+        """Those of `zones` whose policy wants a person to approve `level` (the others may
+        hear it at once): an alert over both is split rather than held back everywhere."""
+        return [z for z in zones if level not in self.for_zone(z).auto_levels]

@@ -1,8 +1,9 @@
 """CAP alerts over HTTP: a publisher's push (its own token), and the alerts for signed-in people.
 
 A push is `POST /api/v1/alerts/cap` with `Authorization: Bearer <publisher token>` and the CAP
-XML as the body. Every push is kept whatever its verdict: 202 when accepted, 200 when kept but
-not acted on (duplicate, unknown reference, expired…), 422 with the reason when invalid.
+XML as the body. Every push by a known publisher is kept whatever its verdict: 202 when
+accepted, 200 when kept but not acted on (duplicate, unknown reference, expired…), 422 with the
+reason when invalid, 403 `publisher_locked` when an admin has locked the publisher.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from pa_server.api.deps import SessionDep, SurroundingsDep, UseCaseDep, current_user
 from pa_server.api.errors import error_response
 from pa_server.auth.tokens import bearer_token
-from pa_server.db.alerts import CapAlert, CapFeed, CapMessage
+from pa_server.db.alerts import CapAlert, CapFeed, CapMessage, CapPublisher
 from pa_server.services import alerts
 
 router = APIRouter(tags=["alerts"])
@@ -60,8 +61,13 @@ class AlertPublic(BaseModel):
     level: str
     zones: list[str]
     state: str
+    #: Zones whose broadcasts await approval (all of them for a draft; some for a split alert).
+    waiting_zones: list[str]
     announcement_id: str | None
     schedule_id: str | None
+    #: A split alert's second part: the words and schedule of the zones that needed approval.
+    approval_announcement_id: str | None
+    approval_schedule_id: str | None
 
 
 @router.post(
@@ -83,10 +89,13 @@ async def push(request: Request, around: SurroundingsDep) -> JSONResponse:
         return error_response(401, "not_authenticated", "a publisher token is required")
     publisher = alerts.publisher_for_token(around.session, token)
     if publisher is None:
-        return error_response(401, "bad_credentials", "unknown or locked publisher token")
+        return error_response(401, "bad_credentials", "unknown publisher token")
     data = await request.body()
     row = alerts.push_cap(around.acting(alerts.publisher_actor(publisher)), data)
     body = MessagePublic.model_validate(row).model_dump(mode="json")
+    if row.verdict == "refused":
+        # Kept (committed with the request), and refused: the sender learns why.
+        return error_response(403, row.code or "publisher_locked", "this publisher is locked")
     if row.verdict == "invalid":
         return error_response(422, row.code or "cap_invalid", f"CAP message refused: {row.reason}")
     return JSONResponse(body, status_code=202 if row.verdict == "accepted" else 200)
@@ -126,6 +135,21 @@ class PublisherCreated(BaseModel):
     name: str
     zones: list[str]
     token: str
+
+
+class PublisherPublic(BaseModel):
+    """A publisher as it stands (never its token)."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+    id: int
+    name: str
+    zones: list[str]
+    active: bool
+    locked_at: datetime | None
+    locked_by: str | None
+    token_rotated_at: datetime | None
+    created_at: datetime
 
 
 class GeocodeSet(BaseModel):
@@ -179,6 +203,31 @@ class FeedPublic(BaseModel):
 def create_publisher(data: PublisherCreate, uc: UseCaseDep) -> PublisherCreated:
     """A new publisher (admins); its push token is in this answer only."""
     pub, token = alerts.create_publisher(uc, data.name, data.zones)
+    return PublisherCreated(id=pub.id, name=pub.name, zones=pub.zones, token=token)
+
+
+@protected.get("/alerts/publishers", response_model=list[PublisherPublic])
+def list_publishers(session: SessionDep) -> list[CapPublisher]:
+    """Every publisher, locked or not."""
+    return alerts.list_publishers(session)
+
+
+@protected.post("/alerts/publishers/{publisher_id}/lock", response_model=PublisherPublic)
+def lock_publisher(publisher_id: int, uc: UseCaseDep) -> CapPublisher:
+    """Lock a publisher (admins): its pushes are refused with 403 and kept as refused."""
+    return alerts.lock_publisher(uc, publisher_id)
+
+
+@protected.post("/alerts/publishers/{publisher_id}/unlock", response_model=PublisherPublic)
+def unlock_publisher(publisher_id: int, uc: UseCaseDep) -> CapPublisher:
+    """Unlock a publisher (admins)."""
+    return alerts.unlock_publisher(uc, publisher_id)
+
+
+@protected.post("/alerts/publishers/{publisher_id}/token", response_model=PublisherCreated)
+def rotate_token(publisher_id: int, uc: UseCaseDep) -> PublisherCreated:
+    """A new push token (admins), in this answer only; the old one is refused at once."""
+    pub, token = alerts.rotate_publisher_token(uc, publisher_id)
     return PublisherCreated(id=pub.id, name=pub.name, zones=pub.zones, token=token)
 
 

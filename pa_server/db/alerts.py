@@ -23,6 +23,11 @@ class CapPublisher(Base):
     #: SHA-256 of its push token (`pa_server.auth.tokens`); None: it only feeds.
     digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: When and by whom it was last locked (kept after an unlock: the page says so).
+    locked_at: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    #: When its push token was last replaced (None: the first token still holds).
+    token_rotated_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
 
@@ -95,6 +100,18 @@ class CapAlert(Base):
         ForeignKey("announcements.id", ondelete="SET NULL")
     )
     schedule_id: Mapped[str | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
+    #: Zones whose broadcasts await a person's approval: every zone of a draft; for an alert
+    #: split by mixed policies, those of its second part while its first (`schedule_id`) is on
+    #: air alone elsewhere. Empty once approved, and for an alert on air everywhere.
+    waiting_zones: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The second part's words and schedule (kept after approval: an Update or Cancel reaches
+    #: them too).
+    approval_announcement_id: Mapped[str | None] = mapped_column(
+        ForeignKey("announcements.id", ondelete="SET NULL")
+    )
+    approval_schedule_id: Mapped[str | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL")
+    )
     #: The one-off schedule of the cancellation notice, if one was said.
     notice_schedule_id: Mapped[str | None] = mapped_column(
         ForeignKey("schedules.id", ondelete="SET NULL")

@@ -1,6 +1,7 @@
 """CAP alerts: every message received through a door (page upload, publisher push, polled feed)
 is kept with its raw XML and verdict; a valid one becomes, updates or cancels an alert, which
-owns an announcement and a repeating schedule (docs/alerts.md).
+owns an announcement and a repeating schedule — two of each when its zones' policies differ
+(on air alone in some, awaiting approval in the others) (docs/alerts.md).
 
 Who acts: a person on the upload page, or the publisher `cap:<name>` for a push or a feed (an
 operator-like actor bound to the publisher's zones). Rights are checked on the resulting alert
@@ -66,10 +67,17 @@ def may_upload(settings: Settings, actor: Actor) -> bool:
     return actor.role.value in _policy(settings.alert_policy_file).for_zone("").upload_roles
 
 
+#: How a publisher is named when it acts (and in the audit log).
+PUBLISHER_PREFIX = "cap:"
+
+
 def publisher_actor(publisher: CapPublisher) -> Actor:
     """The actor a publisher's push or feed acts as: `cap:<name>`, bound to its zones."""
     return Actor(
-        id=0, username=f"cap:{publisher.name}", role=Role.OPERATOR, zones=tuple(publisher.zones)
+        id=0,
+        username=f"{PUBLISHER_PREFIX}{publisher.name}",
+        role=Role.OPERATOR,
+        zones=tuple(publisher.zones),
     )
 
 
@@ -91,7 +99,23 @@ def upload_cap(uc: UseCase, data: bytes) -> CapMessage:
 
 
 def push_cap(uc: UseCase, data: bytes) -> CapMessage:
-    """A CAP message a publisher pushed with its token (`uc.actor` is `cap:<publisher>`)."""
+    """A CAP message a publisher pushed with its token (`uc.actor` is `cap:<publisher>`).
+
+    A locked publisher's push is kept, unread, with the verdict `refused` (code
+    `publisher_locked`): whoever holds its token is seen trying, and nothing plays.
+    """
+    name = uc.actor.username.removeprefix(PUBLISHER_PREFIX)
+    pub = uc.db.scalar(select(CapPublisher).where(CapPublisher.name == name))
+    if pub is not None and not pub.active:
+        row = _kept(uc, data, Door("push"))
+        _header(row, data[: uc.settings.cap_max_bytes])
+        return _verdict(
+            uc,
+            row,
+            "refused",
+            "publisher_locked",
+            "Nguồn phát hành đang bị khóa: bản tin bị từ chối, không được xử lý.",
+        )
     return receive(uc, data, Door("push"))
 
 
@@ -99,8 +123,28 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _header(row: CapMessage, data: bytes) -> None:
+    """What can be read of a message that is not acted on: its identifier, sender, sent, type."""
+    header = peek_header(data)
+    row.identifier = header.get("identifier", "")
+    row.sender = header.get("sender", "")
+    row.sent = header.get("sent", "")
+    row.msg_type = header.get("msgType", "")
+
+
 def receive(uc: UseCase, data: bytes, door: Door) -> CapMessage:
     """Keep the message, check it, and act on it; the stored message carries the verdict."""
+    row = _kept(uc, data, door)
+    try:
+        cap = parse_cap(data, max_bytes=uc.settings.cap_max_bytes)
+    except CapInvalid as exc:
+        _header(row, data[: uc.settings.cap_max_bytes])
+        return _verdict(uc, row, "invalid", exc.code, exc.reason)
+    return _act_on(uc, row, cap)
+
+
+def _kept(uc: UseCase, data: bytes, door: Door) -> CapMessage:
+    """The message as received, stored before anything reads it (every message is kept)."""
     row = CapMessage(
         id=str(uuid.uuid4()),
         received_at=uc.now,
@@ -113,15 +157,11 @@ def receive(uc: UseCase, data: bytes, door: Door) -> CapMessage:
         references=[],
     )
     uc.db.add(row)
-    try:
-        cap = parse_cap(data, max_bytes=uc.settings.cap_max_bytes)
-    except CapInvalid as exc:
-        header = peek_header(data)
-        row.identifier = header.get("identifier", "")
-        row.sender = header.get("sender", "")
-        row.sent = header.get("sent", "")
-        row.msg_type = header.get("msgType", "")
-        return _verdict(uc, row, "invalid", exc.code, exc.reason)
+    return row
+
+
+def _act_on(uc: UseCase, row: CapMessage, cap: Cap) -> CapMessage:
+    """A valid message: a new alert, or an update or cancellation of a known one."""
     row.identifier, row.sender = cap.identifier, cap.sender
     row.sent, row.msg_type = cap.sent.isoformat(), cap.msg_type
     row.key, row.references = cap.key, list(cap.references)
@@ -206,6 +246,14 @@ class Plan:
     repeat_hours: int
     start: datetime
     end: datetime
+    #: Zones whose policy wants a person for this level (all of them when `auto` is False
+    #: and the plan is not split; none when `auto`).
+    waiting: tuple[str, ...] = ()
+
+    @property
+    def alone(self) -> list[str]:
+        """Zones where the alert goes on air without a person."""
+        return [z for z in self.zones if z not in self.waiting]
 
 
 def _geocodes(db: Session) -> dict[tuple[str, str], str]:
@@ -230,9 +278,10 @@ def _plan(uc: UseCase, cap: Cap) -> Plan | str:
     areas = [a for i in cap.infos for a in i.areas]
     zones = outermost(zones_of_areas(areas, geocodes=_geocodes(uc.db), points=_points(uc.db)))
     level, auto, hours = policy(uc).decide(zones, info.severity, info.urgency, info.certainty)
+    waiting = tuple(policy(uc).waiting_zones(zones, level))
     start = max(info.effective or cap.sent, uc.now)
     end = info.expires or start + DEFAULT_IN_FORCE
-    return Plan(info, zones, level, auto, hours, start, end)
+    return Plan(info, zones, level, auto, hours, start, end, waiting)
 
 
 def _new_alert(uc: UseCase, row: CapMessage, cap: Cap) -> CapMessage:
@@ -281,6 +330,8 @@ def _describe(alert: CapAlert, cap: Cap, plan: Plan, now: datetime) -> None:
 
 
 def _state_reason(alert: CapAlert) -> str:
+    if alert.state == "on_air" and alert.waiting_zones:
+        return "Đã nhận: đang phát ở nơi quy định cho phép, chờ duyệt ở nơi còn lại."
     return {
         "on_air": "Đã nhận và đưa lên lịch phát.",
         "draft": "Đã nhận: chờ duyệt để phát.",
@@ -291,7 +342,14 @@ def _state_reason(alert: CapAlert) -> str:
 
 
 def _voice(uc: UseCase, alert: CapAlert, plan: Plan) -> None:
-    """Give the alert its announcement and repeating schedule (or say why it has none)."""
+    """Give the alert its announcement and repeating schedule (or say why it has none).
+
+    Over zones with mixed policies the alert is split in two parts rather than held back
+    everywhere: the zones the policy lets hear it alone get it now (the first part), the others
+    get a draft awaiting one click (the second part, `approval_*`). Both belong to the alert,
+    so an Update or a Cancel reaches both.
+    """
+    alert.waiting_zones = []
     if not plan.zones:
         alert.state = "no_zone"
         _hold(uc, alert)
@@ -300,17 +358,51 @@ def _voice(uc: UseCase, alert: CapAlert, plan: Plan) -> None:
         alert.state = "needs_text"
         _hold(uc, alert)
         return
-    ann = _announcement(uc, alert, words.title_of(plan.info), words.text_of(plan.info))
-    _schedule(uc, alert, ann, plan)
+    title, text = words.title_of(plan.info), words.text_of(plan.info)
+    if plan.alone and plan.waiting:
+        ann = _announcement(uc, alert, title, text, by_policy=True)
+        _schedule(uc, alert, ann, plan, plan.alone)
+        second = _announcement(uc, alert, title, text, by_policy=False, second=True)
+        _schedule(uc, alert, second, plan, list(plan.waiting), second=True)
+        alert.state, alert.waiting_zones = "on_air", list(plan.waiting)
+        return
+    ann = _announcement(uc, alert, title, text, by_policy=plan.auto)
+    _schedule(uc, alert, ann, plan, plan.zones)
+    _end_second_part(uc, alert)
     alert.state = "on_air" if plan.auto else "draft"
+    alert.waiting_zones = [] if plan.auto else list(plan.zones)
+
+
+def _schedules_of(db: Session, alert: CapAlert) -> list[Schedule]:
+    """The alert's repeating schedules: its first part's and, if it was split, its second's."""
+    ids = [i for i in (alert.schedule_id, alert.approval_schedule_id) if i is not None]
+    return [s for s in (db.get(Schedule, i) for i in ids) if s is not None]
 
 
 def _hold(uc: UseCase, alert: CapAlert) -> None:
-    """No broadcast for this alert as it stands: its schedule, if any, stops repeating."""
-    schedule = uc.db.get(Schedule, alert.schedule_id) if alert.schedule_id else None
+    """No broadcast for this alert as it stands: its schedules, if any, stop repeating."""
+    for schedule in _schedules_of(uc.db, alert):
+        if schedule.enabled:
+            schedule.enabled, schedule.updated_at = False, uc.now
+            mark_plan_dirty(uc.db)
+
+
+def _end_second_part(uc: UseCase, alert: CapAlert) -> None:
+    """The alert is no longer split: its second part's repeats stop and its words retire."""
+    schedule = (
+        uc.db.get(Schedule, alert.approval_schedule_id) if alert.approval_schedule_id else None
+    )
     if schedule is not None and schedule.enabled:
         schedule.enabled, schedule.updated_at = False, uc.now
         mark_plan_dirty(uc.db)
+    _retire(uc, alert.approval_announcement_id)
+
+
+def _retire(uc: UseCase, announcement_id: str | None) -> None:
+    """Archive an alert's words that are no longer read (kept for the record)."""
+    old = uc.db.get(Announcement, announcement_id) if announcement_id else None
+    if old is not None and old.status != "archived":
+        old.status, old.updated_at = "archived", uc.now
 
 
 def _rendered_draft(
@@ -344,29 +436,44 @@ def _rendered_draft(
     return ann
 
 
-def _announcement(uc: UseCase, alert: CapAlert, title: str, text: str) -> Announcement:
-    """A rendered announcement of the alert's words; approved by the policy when it may go alone."""
+def _announcement(
+    uc: UseCase, alert: CapAlert, title: str, text: str, *, by_policy: bool, second: bool = False
+) -> Announcement:
+    """A rendered announcement of the alert's words for one of its parts (replacing that part's
+    earlier words); approved by the policy when the part may go on air alone."""
     ann = _rendered_draft(uc, alert, title, text, {"cap_alert": alert.id})
-    if alert.auto:
+    if by_policy:
         # The district's policy is the approval of what a publisher sends for these levels.
         ann.status, ann.approver, ann.approved_at = "approved", uc.actor.username, uc.now
-    old = uc.db.get(Announcement, alert.announcement_id) if alert.announcement_id else None
-    if old is not None and old.id != ann.id and old.status != "archived":
-        old.status, old.updated_at = "archived", uc.now
-    alert.announcement_id = ann.id
+    if second:
+        _retire(uc, alert.approval_announcement_id)
+        alert.approval_announcement_id = ann.id
+    else:
+        _retire(uc, alert.announcement_id)
+        alert.announcement_id = ann.id
     uc.db.flush()
     return ann
 
 
-def _schedule(uc: UseCase, alert: CapAlert, ann: Announcement, plan: Plan) -> Schedule:
-    """The alert's own schedule: from now (plus the lead) until `expires`, every N hours."""
+def _schedule(
+    uc: UseCase,
+    alert: CapAlert,
+    ann: Announcement,
+    plan: Plan,
+    zones: list[str],
+    *,
+    second: bool = False,
+) -> Schedule:
+    """One part's schedule of the alert, on `zones`: from now (plus the lead) until `expires`,
+    every N hours."""
     lead = (
         uc.settings.emergency_lead_s if plan.level == "emergency" else uc.settings.broadcast_lead_s
     )
     start = _whole_second(
         plan.start + timedelta(seconds=lead) if plan.start <= uc.now else plan.start
     )
-    schedule = uc.db.get(Schedule, alert.schedule_id) if alert.schedule_id else None
+    schedule_id = alert.approval_schedule_id if second else alert.schedule_id
+    schedule = uc.db.get(Schedule, schedule_id) if schedule_id else None
     new = schedule is None
     if schedule is None:
         schedule = Schedule(id=str(uuid.uuid4()), created_at=uc.now, exdates=[])
@@ -383,13 +490,16 @@ def _schedule(uc: UseCase, alert: CapAlert, ann: Announcement, plan: Plan) -> Sc
     schedule.enabled = True
     schedule.set_by = uc.actor.username
     schedule.updated_at = uc.now
-    targets = [require_zone(uc.db, z).path for z in plan.zones]
+    targets = [require_zone(uc.db, z).path for z in zones]
     schedule.targets = [ScheduleTarget(zone_path=z) for z in targets]
     if new:
         uc.db.add(schedule)
     uc.db.flush()
     # Set once the schedule row exists (no ORM relationship orders the two inserts).
-    alert.schedule_id = schedule.id
+    if second:
+        alert.approval_schedule_id = schedule.id
+    else:
+        alert.schedule_id = schedule.id
     schedules.record_target_change(uc, schedule, before)
     mark_plan_dirty(uc.db)
     return schedule
@@ -419,7 +529,7 @@ def _update(uc: UseCase, row: CapMessage, cap: Cap, alert: CapAlert) -> CapMessa
     row.alert_id = alert.id
     _describe(alert, cap, plan, uc.now)
     if plan.end <= uc.now:
-        alert.state = "cancelled"
+        alert.state, alert.waiting_zones = "cancelled", []
         alert.cancelled_at = uc.now
         _stop_repeats(uc, alert)
     else:
@@ -443,6 +553,7 @@ def _cancel(uc: UseCase, row: CapMessage, cap: Cap, alert: CapAlert) -> CapMessa
     heard = _heard_on(uc.db, alert)
     was = alert.state
     alert.state, alert.cancelled_at, alert.updated_at = "cancelled", uc.now, uc.now
+    alert.waiting_zones = []
     alert.last_message_id = row.id
     stopping = _stop_repeats(uc, alert)
     notice = (
@@ -458,25 +569,28 @@ def _cancel(uc: UseCase, row: CapMessage, cap: Cap, alert: CapAlert) -> CapMessa
 
 
 def _heard_on(db: Session, alert: CapAlert) -> list[str]:
-    """Devices that reported starting any broadcast of this alert."""
-    if alert.schedule_id is None:
+    """Devices that reported starting any broadcast of this alert (either part)."""
+    ids = [s.id for s in _schedules_of(db, alert)]
+    if not ids:
         return []
     return sorted(
         set(
             db.scalars(
                 select(Receipt.device_id)
                 .join(Occurrence, Occurrence.id == Receipt.occurrence_id)
-                .where(Occurrence.schedule_id == alert.schedule_id, Receipt.type == "started")
+                .where(Occurrence.schedule_id.in_(ids), Receipt.type == "started")
             )
         )
     )
 
 
 def _stop_repeats(uc: UseCase, alert: CapAlert) -> list[Occurrence]:
+    """End both parts' repeats now; what is due or playing is returned, to be stopped on air."""
+    return [occ for s in _schedules_of(uc.db, alert) for occ in _stop_schedule(uc, s)]
+
+
+def _stop_schedule(uc: UseCase, schedule: Schedule) -> list[Occurrence]:
     """End the schedule now; mark what is due or playing stopped (returned: stop it on air)."""
-    schedule = uc.db.get(Schedule, alert.schedule_id) if alert.schedule_id else None
-    if schedule is None:
-        return []
     schedule.enabled = False
     schedule.end_at = max(schedule.start_at, uc.now)
     schedule.updated_at = uc.now
@@ -575,16 +689,21 @@ def get_alert(db: Session, alert_id: str) -> CapAlert:
 def approve_alert(uc: UseCase, alert_id: str) -> CapAlert:
     """One click: approve the alert's draft announcement, so its schedule starts playing."""
     alert = get_alert(uc.db, alert_id)
-    if alert.state != "draft" or alert.announcement_id is None:
+    if alert.state == "draft" and alert.announcement_id is not None:
+        ann_id, schedule_id = alert.announcement_id, alert.schedule_id
+    elif alert.state == "on_air" and alert.waiting_zones and alert.approval_announcement_id:
+        # A split alert: the part on air alone needs nobody; this click is for the rest.
+        ann_id, schedule_id = alert.approval_announcement_id, alert.approval_schedule_id
+    else:
         raise Conflict("alert_not_draft", "only an alert awaiting approval can be approved")
     # The click on the alert's page is the confirmation an emergency needs.
     require_level(uc.actor, alert.level, confirmed=True)
-    announcements.approve_announcement(uc, alert.announcement_id)
-    schedule = uc.db.get(Schedule, alert.schedule_id) if alert.schedule_id else None
+    announcements.approve_announcement(uc, ann_id)
+    schedule = uc.db.get(Schedule, schedule_id) if schedule_id else None
     if schedule is not None:
         # From now on its broadcasts are the approver's doing.
         schedule.set_by, schedule.updated_at = uc.actor.username, uc.now
-    alert.state, alert.updated_at = "on_air", uc.now
+    alert.state, alert.waiting_zones, alert.updated_at = "on_air", [], uc.now
     uc.db.flush()
     return alert
 
@@ -599,8 +718,8 @@ def write_alert_text(uc: UseCase, alert_id: str, title: str, text: str) -> CapAl
         raise Conflict("alert_no_zone", "the alert covers no zone: map its area first")
     if not title.strip() or not text.strip():
         raise Invalid("empty_text", "write a title and the words to read")
-    was_auto, alert.auto = alert.auto, False  # a person's words are approved by another person
-    ann = _announcement(uc, alert, title.strip()[:300], text.strip())
+    # A person's words are approved by another person, in every zone.
+    ann = _announcement(uc, alert, title.strip()[:300], text.strip(), by_policy=False)
     plan = Plan(
         info=InfoSpec(
             "vi",
@@ -624,9 +743,9 @@ def write_alert_text(uc: UseCase, alert_id: str, title: str, text: str) -> CapAl
         start=max(alert.effective, uc.now),
         end=alert.expires or uc.now + DEFAULT_IN_FORCE,
     )
-    _schedule(uc, alert, ann, plan)
-    alert.auto = was_auto
-    alert.state, alert.updated_at = "draft", uc.now
+    _schedule(uc, alert, ann, plan, plan.zones)
+    _end_second_part(uc, alert)
+    alert.state, alert.waiting_zones, alert.updated_at = "draft", list(alert.zones), uc.now
     uc.db.flush()
     return alert
 
@@ -637,12 +756,14 @@ def list_alerts(db: Session, *, limit: int = 100) -> list[CapAlert]:
 
 
 def list_messages(
-    db: Session, *, limit: int = 100, alert_id: str | None = None
+    db: Session, *, limit: int = 100, alert_id: str | None = None, source: str | None = None
 ) -> list[CapMessage]:
-    """Messages received, newest first (of one alert when given)."""
+    """Messages received, newest first (of one alert, or brought by one source, when given)."""
     query = select(CapMessage)
     if alert_id is not None:
         query = query.where(CapMessage.alert_id == alert_id)
+    if source is not None:
+        query = query.where(CapMessage.source == source)
     return list(
         db.scalars(query.order_by(CapMessage.received_at.desc(), CapMessage.id).limit(limit))
     )
@@ -657,14 +778,17 @@ def get_message(db: Session, message_id: str) -> CapMessage:
 
 
 def in_force(db: Session, zone_path: str, now: datetime) -> list[CapAlert]:
-    """Alerts on air now whose zones include, or lie within, `zone_path` (the public page)."""
+    """Alerts on air now whose zones include, or lie within, `zone_path` (the public page).
+
+    A split alert is on air only where it is not waiting for approval.
+    """
     out = []
     for alert in db.scalars(
         select(CapAlert).where(CapAlert.state == "on_air").order_by(CapAlert.effective.desc())
     ):
         if alert.effective > now or (alert.expires is not None and alert.expires <= now):
             continue
-        if any(_related(zone_path, z) for z in alert.zones):
+        if any(_related(zone_path, z) for z in alert.zones if z not in alert.waiting_zones):
             out.append(alert)
     return out
 
@@ -701,20 +825,68 @@ def create_publisher(uc: UseCase, name: str, zones: list[str]) -> tuple[CapPubli
 
 
 def publisher_for_token(db: Session, token: str) -> CapPublisher | None:
-    """The active publisher holding `token`, or None."""
-    pub = db.scalar(select(CapPublisher).where(CapPublisher.digest == token_digest(token)))
-    return pub if pub is not None and pub.active else None
+    """The publisher holding `token` (locked or not: `push_cap` keeps a locked one's push as
+    refused), or None for a token nobody holds — an old one after a rotation among them."""
+    return db.scalar(select(CapPublisher).where(CapPublisher.digest == token_digest(token)))
 
 
-def set_publisher_active(uc: UseCase, publisher_id: int, active: bool) -> CapPublisher:
-    """Lock (or unlock) a publisher: its pushes and feeds are refused while locked."""
-    rights.require_alert_admin(uc.actor)
-    pub = uc.db.get(CapPublisher, publisher_id)
+def get_publisher(db: Session, publisher_id: int) -> CapPublisher:
+    """The publisher, or `NotFound`."""
+    pub = db.get(CapPublisher, publisher_id)
     if pub is None:
         raise NotFound("publisher_not_found", f"no publisher {publisher_id}")
-    pub.active = active
+    return pub
+
+
+def lock_publisher(uc: UseCase, publisher_id: int) -> CapPublisher:
+    """Lock a publisher: from now its pushes are kept as refused and its feeds are not read.
+
+    Its alerts already on air stay (a person cancels them if they are false): a lock is about
+    what the token may do next, and silencing warnings by locking their source would be a
+    second, hidden way to cancel.
+    """
+    rights.require_alert_admin(uc.actor)
+    pub = get_publisher(uc.db, publisher_id)
+    if not pub.active:
+        raise Conflict("publisher_locked_already", f"publisher {pub.name!r} is locked already")
+    pub.active, pub.locked_at, pub.locked_by = False, uc.now, uc.actor.username
     uc.db.flush()
     return pub
+
+
+def unlock_publisher(uc: UseCase, publisher_id: int) -> CapPublisher:
+    """Unlock a publisher: its token (the current one) is honoured again."""
+    rights.require_alert_admin(uc.actor)
+    pub = get_publisher(uc.db, publisher_id)
+    if pub.active:
+        raise Conflict("publisher_not_locked", f"publisher {pub.name!r} is not locked")
+    pub.active = True
+    uc.db.flush()
+    return pub
+
+
+def rotate_publisher_token(uc: UseCase, publisher_id: int) -> tuple[CapPublisher, str]:
+    """A new push token for the publisher (shown once); the old one is refused from now on."""
+    rights.require_alert_admin(uc.actor)
+    pub = get_publisher(uc.db, publisher_id)
+    token = new_token()
+    # The digest alone is masked in the audit log; the rotation shows there by its time.
+    pub.digest, pub.token_rotated_at = token_digest(token), uc.now
+    uc.db.flush()
+    return pub, token
+
+
+def refused_pushes(db: Session, publisher: CapPublisher) -> int:
+    """How many of the publisher's pushes were refused because it was locked."""
+    return (
+        db.scalar(
+            select(func.count()).where(
+                CapMessage.source == PUBLISHER_PREFIX + publisher.name,
+                CapMessage.code == "publisher_locked",
+            )
+        )
+        or 0
+    )
 
 
 def list_publishers(db: Session) -> list[CapPublisher]:

@@ -1,5 +1,6 @@
 """Cảnh báo: CAP alerts received, the upload door, one-click approval, and (admins) the sources,
-feeds with their health, the geocode table and the zones' points.
+feeds with their health, the geocode table and the zones' points; each publisher's page, where
+an admin locks, unlocks it or gives it a new push token.
 
 Presentation only: every action is a `pa_server.services.alerts` use case.
 """
@@ -39,6 +40,7 @@ templates.env.filters["cap_source"] = source_name
 
 BASE = "/canh-bao"
 SOURCES = f"{BASE}/nguon"
+PUBLISHERS = f"{SOURCES}/phat-hanh"
 
 
 #: Wording of the alert services' refusal codes (others: `web.messages`).
@@ -55,6 +57,9 @@ MESSAGES_VI = {
     "bad_geocode": "Hãy nhập tên mã (valueName) và giá trị mã vùng.",
     "bad_point": "Vĩ độ trong khoảng ±90, kinh độ trong khoảng ±180, nhập đủ cả hai.",
     "empty_text": "Vui lòng nhập tiêu đề và lời đọc.",
+    "publisher_not_found": "Không có nguồn này.",
+    "publisher_locked_already": "Nguồn này đã bị khóa từ trước.",
+    "publisher_not_locked": "Nguồn này đang không bị khóa.",
 }
 
 
@@ -301,3 +306,77 @@ async def remove_feed(request: Request, feed_id: int, uc: PageUseCase) -> Respon
 async def remove_geocode(request: Request, geocode_id: int, uc: PageUseCase) -> Response:
     """Forget a geocode row."""
     return _remove(request, uc, lambda: alerts.remove_geocode(uc, geocode_id))
+
+
+# ---- one publisher (admins act) -------------------------------------------------------------
+
+
+def _publisher_context(db: DbDep, actor: Actor, publisher_id: int, **extra: Any) -> dict[str, Any]:
+    pub = alerts.get_publisher(db, publisher_id)
+    return {
+        "title": f"Nguồn {pub.name}",
+        "active": BASE,
+        "p": pub,
+        "is_admin": actor.role is Role.ADMIN,
+        "refused": alerts.refused_pushes(db, pub),
+        "messages": alerts.list_messages(db, limit=30, source=alerts.PUBLISHER_PREFIX + pub.name),
+        **extra,
+    }
+
+
+@router.get(PUBLISHERS + "/{publisher_id}")
+def publisher_page(request: Request, publisher_id: int, actor: PageActor, db: DbDep) -> Response:
+    """One publisher: its zones, whether it is locked, its token's age, what it sent lately."""
+    try:
+        ctx = _publisher_context(db, actor, publisher_id)
+    except ServiceError:
+        return error_page(request, 404, "Không có nguồn này.")
+    return render(request, "alert_publisher.html", ctx)
+
+
+def _on_publisher(
+    request: Request, uc: PageUseCase, publisher_id: int, act: Callable[[], str | None]
+) -> Response:
+    """Run one publisher use case; a new token is shown on the page this once."""
+    try:
+        token = act()
+    except (Forbidden, ServiceError) as exc:
+        uc.db.rollback()
+        try:
+            ctx = _publisher_context(uc.db, uc.actor, publisher_id, error=_why(exc))
+        except ServiceError:
+            return error_page(request, 404, "Không có nguồn này.")
+        return render(request, "alert_publisher.html", ctx, status=refusal_status(exc))
+    if token is not None:
+        # Shown once: only its digest is kept.
+        ctx = _publisher_context(uc.db, uc.actor, publisher_id, new_token=token)
+        return render(request, "alert_publisher.html", ctx)
+    return RedirectResponse(f"{PUBLISHERS}/{publisher_id}", status_code=303)
+
+
+@router.post(PUBLISHERS + "/{publisher_id}/khoa")
+async def lock_publisher(request: Request, publisher_id: int, uc: PageUseCase) -> Response:
+    """Lock a publisher: its pushes are refused (and kept as refused)."""
+
+    def lock() -> None:
+        alerts.lock_publisher(uc, publisher_id)
+
+    return _on_publisher(request, uc, publisher_id, lock)
+
+
+@router.post(PUBLISHERS + "/{publisher_id}/mo-khoa")
+async def unlock_publisher(request: Request, publisher_id: int, uc: PageUseCase) -> Response:
+    """Unlock a publisher."""
+
+    def unlock() -> None:
+        alerts.unlock_publisher(uc, publisher_id)
+
+    return _on_publisher(request, uc, publisher_id, unlock)
+
+
+@router.post(PUBLISHERS + "/{publisher_id}/doi-khoa")
+async def rotate_token(request: Request, publisher_id: int, uc: PageUseCase) -> Response:
+    """A new push token, shown once; the old one is refused from now on."""
+    return _on_publisher(
+        request, uc, publisher_id, lambda: alerts.rotate_publisher_token(uc, publisher_id)[1]
+    )

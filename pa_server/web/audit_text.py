@@ -283,6 +283,14 @@ def _what(row: Row, names: Names, tz: str) -> str:
             return f"{thing} đã kết thúc: {labels.label('live_outcome', outcome).lower()}"
         if act == "update":
             return f"đã ghi lại kết quả {thing}"
+    if table == "cap_publishers" and act == "update":
+        # Only the changed columns are logged, the name not among them.
+        if _get(after, "active") is False:
+            return "đã khóa một nguồn cảnh báo"
+        if _get(after, "active") is True:
+            return "đã mở khóa một nguồn cảnh báo"
+        if _get(after, "token_rotated_at"):
+            return "đã cấp khóa gửi mới cho một nguồn cảnh báo"
     if table == "cap_messages" and act.startswith("cap_"):
         verdict = labels.label("cap_verdict", act.removeprefix("cap_")).lower()
         return f"đã đưa tới một bản tin cảnh báo ({verdict})"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from pa_server.db.alerts import CapPublisher
+from pa_server.db.models import Occurrence, Receipt
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.services import alerts, devices
 from pa_server.services.context import UseCase
@@ -52,3 +54,16 @@ def admin_uc(session: Session, tmp_path: Path, **kw: object) -> UseCase:
 def as_publisher(uc: UseCase, session: Session, name: str = "kttv") -> UseCase:
     pub = session.query(CapPublisher).filter_by(name=name).one()
     return replace(uc, actor=alerts.publisher_actor(pub))
+
+
+def heard(session: Session, device_id: str, occ: Occurrence, at: datetime) -> None:
+    """`device_id` reported starting `occ` at its minute (received at `at`)."""
+    session.add(
+        Receipt(
+            device_id=device_id,
+            occurrence_id=occ.id,
+            type="started",
+            at=occ.play_at,
+            received_at=at,
+        )
+    )

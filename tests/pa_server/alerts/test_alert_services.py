@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from pa_server.auth.models import AuditEntry
 from pa_server.db.alerts import CapAlert, CapMessage
-from pa_server.db.models import Announcement, Occurrence, Receipt, Schedule
+from pa_server.db.models import Announcement, Occurrence, Schedule
 from pa_server.services import alerts
 from pa_server.services.alerts import Door
 from pa_server.services.timelines import replan
@@ -23,7 +23,14 @@ from tests.pa_server.alerts.capdocs import (
     invalid_schema,
     later,
 )
-from tests.pa_server.alerts.support import LUNG_HOA, TAN_TIEN, admin_uc, as_publisher, seed_district
+from tests.pa_server.alerts.support import (
+    LUNG_HOA,
+    TAN_TIEN,
+    admin_uc,
+    as_publisher,
+    heard,
+    seed_district,
+)
 from tests.pa_server.server_fixtures import NOW, TEST_APPROVER, FakeDispatcher
 
 HORIZON = timedelta(hours=48)
@@ -125,11 +132,7 @@ def test_cancel_stops_the_due_repeat_and_tells_only_where_it_was_heard(
     occs = _plan(session)
     due = occs[1]  # the repeat an hour on: it starts, then the Cancel comes
     at = due.play_at + timedelta(seconds=10)
-    session.add(
-        Receipt(
-            device_id="loa-01", occurrence_id=due.id, type="started", at=due.play_at, received_at=at
-        )
-    )
+    heard(session, "loa-01", due, at)
     _plan(session, at)
     dispatcher = FakeDispatcher()
     cancel = cap("LU-4c", at, msg_type="Cancel", references=[("LU-4", NOW)])

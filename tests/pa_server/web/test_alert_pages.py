@@ -63,6 +63,8 @@ def test_alert_pages_speak_vietnamese_only(
         "/canh-bao/nguon/phat-hanh": {"name": "Tên Sai", "zones": ""},
         "/canh-bao/nguon/toa-do": {"zone": "vinh-tuong", "lat": "91", "lon": "1"},
         f"/canh-bao/{world.on_air}/duyet": {},
+        # Refused as each role: not an admin (403), or locked already (409).
+        f"/canh-bao/nguon/phat-hanh/{world.locked_publisher}/khoa": {},
     }
     for path, data in posts.items():
         r = client.post(path, data={"csrf_token": csrf, **data})
@@ -81,6 +83,12 @@ def test_the_alert_is_shown_beside_its_draft(served: tuple[str, Any, AlertWorld]
     assert "Duyệt và phát lặp lại" in page
     english = visible_text(client.get(f"/canh-bao/{world.english}").text)
     assert "Cần người viết lời đọc tiếng Việt" in english and "Lưu lời đọc" in english
+    split = visible_text(client.get(f"/canh-bao/{world.split}").text)
+    assert "Đang phát ở\nXã Tân Tiến\nChờ duyệt ở\nXã Vĩnh Thịnh" in split
+    assert "Duyệt và phát lặp lại ở Xã Vĩnh Thịnh" in split
+    locked = visible_text(client.get(f"/canh-bao/nguon/phat-hanh/{world.locked_publisher}").text)
+    assert "Đã khóa" in locked and "Nguồn đang bị khóa, bị từ chối" in locked
+    assert "Khóa nguồn" not in locked  # "duyet" is no admin: nothing to press
     sources = client.get("/canh-bao/nguon")
     assert sources.status_code == 200 and "Không kết nối được nguồn." in sources.text
     assert "2 lần lỗi liên tiếp" in sources.text

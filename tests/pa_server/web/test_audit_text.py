@@ -75,6 +75,18 @@ WHEN = " lúc 20:36 01/12/2026"
         ),
         (row("sign_in", "users", "3"), "Nguyễn Văn A đã đăng nhập"),
         (
+            row("update", "cap_publishers", "2", after={"active": False, "locked_by": "nva"}),
+            "Nguyễn Văn A đã khóa một nguồn cảnh báo",
+        ),
+        (
+            row("update", "cap_publishers", "2", after={"active": True}),
+            "Nguyễn Văn A đã mở khóa một nguồn cảnh báo",
+        ),
+        (
+            row("update", "cap_publishers", "2", after={"token_rotated_at": AT.isoformat()}),
+            "Nguyễn Văn A đã cấp khóa gửi mới cho một nguồn cảnh báo",
+        ),
+        (
             row("create", "announcements", "a2", after={"title": "Họp thôn", "level": "normal"}),
             "Nguyễn Văn A đã soạn thông báo «Họp thôn»",
         ),
