@@ -14,9 +14,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from pa_server.alerts import CapError
+from pa_server.alerts.cap import InfoSpec, parse_cap
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
+from pa_server.db.alerts import CapMessage
 from pa_server.db.models import Announcement
 from pa_server.services import alerts, zones
 from pa_server.services.errors import ServiceError
@@ -54,7 +57,7 @@ MESSAGES_VI = {
     "bad_url": "Địa chỉ kênh phải bắt đầu bằng http:// hoặc https://.",
     "unknown_publisher": "Hãy chọn nguồn phát hành.",
     "bad_interval": "Chu kỳ đọc từ 1 phút đến 1 ngày.",
-    "bad_geocode": "Hãy nhập tên mã (valueName) và giá trị mã vùng.",
+    "bad_geocode": "Hãy nhập loại mã và giá trị mã vùng, như ghi trong bản tin cảnh báo.",
     "bad_point": "Vĩ độ trong khoảng ±90, kinh độ trong khoảng ±180, nhập đủ cả hai.",
     "empty_text": "Vui lòng nhập tiêu đề và lời đọc.",
     "publisher_not_found": "Không có nguồn này.",
@@ -68,10 +71,13 @@ def _why(exc: Forbidden | ServiceError) -> str:
 
 
 def _list_context(db: DbDep, actor: Actor, settings: Settings, **extra: Any) -> dict[str, Any]:
+    found = alerts.list_alerts(db)
     return {
         "title": "Cảnh báo",
         "active": BASE,
-        "alerts": alerts.list_alerts(db),
+        "alerts": found,
+        # A message is named by its alert's headline: identifiers are codes, not names.
+        "headlines": {a.id: a.headline for a in found},
         "messages": alerts.list_messages(db, limit=30),
         "may_upload": alerts.may_upload(settings, actor),
         "is_admin": actor.role is Role.ADMIN,
@@ -126,18 +132,32 @@ def message_page(request: Request, message_id: str, actor: PageActor, db: DbDep)
     )
 
 
+def _original(messages: list[CapMessage]) -> InfoSpec | None:
+    """What the publisher wrote (the latest accepted message's first info): the person who
+    writes an alert's Vietnamese words has to read it first."""
+    for message in messages:
+        if message.verdict == "accepted":
+            try:
+                return parse_cap(message.raw.encode()).first_info()
+            except CapError:
+                return None
+    return None
+
+
 def _alert_context(db: DbDep, alert_id: str, **extra: Any) -> dict[str, Any] | None:
     try:
         alert = alerts.get_alert(db, alert_id)
     except ServiceError:
         return None
     ann = db.get(Announcement, alert.announcement_id) if alert.announcement_id else None
+    messages = alerts.list_messages(db, alert_id=alert.id)
     return {
         "title": alert.headline or "Cảnh báo",
         "active": BASE,
         "a": alert,
         "ann": ann,
-        "messages": alerts.list_messages(db, alert_id=alert.id),
+        "messages": messages,
+        "original": _original(messages) if alert.state == "needs_text" else None,
         "errors": extra.pop("errors", {}),
         "values": extra.pop("values", {}),
         **extra,

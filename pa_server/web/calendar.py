@@ -130,6 +130,17 @@ def day_notes(day: date) -> list[str]:
     return notes
 
 
+def day_mark(day: date) -> str:
+    """The word a month calendar's cell shows under `day`: "Lễ" on a public holiday, else
+    "Mùng 1" or "Rằm" (the days lunar schedules pick); "" for other days."""
+    if planning.public_holiday(day) is not None:
+        return "Lễ"
+    lunar = planning.lunar_day(day)
+    if lunar is None or lunar.day not in (1, 15):
+        return ""
+    return "Rằm" if lunar.day == 15 else "Mùng 1"
+
+
 def as_rule(lunar: object) -> LunarRule | None:
     """A lunar rule from what a page holds: a rule, the API's `LunarDays`, a stored dict."""
     if lunar is None or isinstance(lunar, LunarRule):

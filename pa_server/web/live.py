@@ -119,7 +119,7 @@ async def new_program(request: Request, uc: PageUseCase, hub: LiveDep) -> Respon
     if not values.get("p_title"):
         errors["p_title"] = "Vui lòng nhập tiêu đề."
     if not values.get("p_url"):
-        errors["p_url"] = "Vui lòng nhập địa chỉ luồng phát của đài."
+        errors["p_url"] = "Vui lòng nhập địa chỉ nghe trực tiếp của đài."
     if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_MINUTES:
         errors["p_minutes"] = f"Thời lượng là số phút từ 1 đến {MAX_MINUTES}."
     if not errors:
@@ -158,7 +158,7 @@ async def start(request: Request, uc: PageUseCase, hub: LiveDep) -> Response:
     if not values.get("title"):
         errors["title"] = "Vui lòng nhập tiêu đề."
     if relay and not values.get("url"):
-        errors["url"] = "Vui lòng nhập địa chỉ luồng phát của đài."
+        errors["url"] = "Vui lòng nhập địa chỉ nghe trực tiếp của đài."
     minutes = values.get("minutes", "")
     if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_MINUTES:
         errors["minutes"] = f"Thời lượng là số phút từ 1 đến {MAX_MINUTES}."

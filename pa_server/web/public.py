@@ -138,6 +138,13 @@ def public_zone(request: Request, zone: str, db: DbDep, now: NowDep) -> Response
     zone_path, row = _zone(db, zone)
     if row is None:
         return error_page(request, 404, "Không có khu vực này. Kiểm tra lại địa chỉ.")
+    in_force = alerts.in_force(db, zone_path, now)
+    # What residents should do is in the words read on the loudspeakers (approved: on air).
+    words = {
+        a.id: ann.text
+        for a in in_force
+        if a.announcement_id and (ann := db.get(Announcement, a.announcement_id)) is not None
+    }
     return render(
         request,
         "public.html",
@@ -146,7 +153,9 @@ def public_zone(request: Request, zone: str, db: DbDep, now: NowDep) -> Response
             "zone_path": zone_path,
             "zone_name": row.name,
             "items": _items(db, zone_path, "", now),
-            "alerts": alerts.in_force(db, zone_path, now),
+            "alerts": in_force,
+            "alert_words": words,
+            "recent_days": RECENT.days,
             "feed_url": f"/cong-khai/{zone_path}/rss.xml",
         },
     )

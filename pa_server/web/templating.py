@@ -26,7 +26,7 @@ from devices.protocol import EMERGENCY_PRIORITY, utc_now
 from pa_server.auth.rights import Role
 from pa_server.auth.sessions import CSRF_FIELD
 from pa_server.web import audit_text, labels
-from pa_server.web.calendar import calendar_clause
+from pa_server.web.calendar import calendar_clause, day_mark, day_notes
 from pa_server.web.can import can
 from pa_server.web.describe import describe_schedule, join_vi
 from pa_server.web.paging import paginate
@@ -333,6 +333,8 @@ templates.env.filters.update(
     duration_vi=_duration_vi,
     mark_time=_mark_time,
     mark_name=_mark_name,
+    day_mark=day_mark,
+    day_notes=day_notes,
 )
 templates.env.globals.update(
     NAV=NAV,

@@ -12,6 +12,13 @@
     4403: "Không được phép: phiên phát đã kết thúc hoặc đang mở ở trang khác.",
     4400: "Âm thanh gửi lên không hợp lệ; hãy tải lại trang.",
   };
+  const MIC_ERRORS = {
+    NotAllowedError: "Trình duyệt chưa cho dùng micrô. Bấm biểu tượng ổ khóa cạnh địa chỉ trang, chọn cho phép Micrô, rồi tải lại trang.",
+    NotFoundError: "Máy này không có micrô. Hãy cắm micrô (hoặc dùng điện thoại), rồi tải lại trang.",
+    NotReadableError: "Micrô đang bận ở ứng dụng khác. Hãy tắt ứng dụng đó (cuộc gọi, ghi âm), rồi tải lại trang.",
+    insecure: "Trình duyệt chỉ cho dùng micrô khi trang được mở bằng địa chỉ https://. Hãy hỏi người quản trị địa chỉ đó.",
+    other: "Không mở được micrô. Hãy kiểm tra micrô rồi tải lại trang.",
+  };
   let ws = null;
   let talking = false;
 
@@ -25,12 +32,14 @@
 
   async function start() {
     let media;
+    if (!navigator.mediaDevices) { say(MIC_ERRORS.insecure); return; }
     try {
       media = await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       });
     } catch (err) {
-      say("Không mở được micrô: " + err.message);
+      // The browser's own words are English; say what happened and what to do instead.
+      say(MIC_ERRORS[err && err.name] || MIC_ERRORS.other);
       return;
     }
     // 48 kHz: the stream's own rate, so the server does not resample.
@@ -73,7 +82,12 @@
 
   // Hold-to-talk by default; "Nói liên tục" latches the microphone on until unticked.
   const latch = document.getElementById("live-latch");
-  talk.addEventListener("pointerdown", () => setTalking(latch && latch.checked ? !talking : true));
+  talk.addEventListener("pointerdown", (e) => {
+    // A thumb that slides a little while holding keeps talking; a long press opens no menu.
+    if (talk.setPointerCapture) talk.setPointerCapture(e.pointerId);
+    setTalking(latch && latch.checked ? !talking : true);
+  });
+  talk.addEventListener("contextmenu", (e) => e.preventDefault());
   for (const name of ["pointerup", "pointerleave", "pointercancel"]) {
     talk.addEventListener(name, () => { if (!(latch && latch.checked)) setTalking(false); });
   }

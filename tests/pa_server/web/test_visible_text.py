@@ -312,6 +312,8 @@ def test_report_csv_opens_in_excel(world: World) -> None:
         ("<p>create · schedule_targets</p>", "table name"),
         ('<input placeholder="Search">', "English word"),
         ("<title>Not Found</title>", "English word"),
+        # Foreign words are let through only where marked as a quotation in that language.
+        ('<p lang="vi">Flash flood for the lowlands</p>', "English word"),
     ],
 )
 def test_the_detector_catches_what_users_reported(html: str, kind: str) -> None:
@@ -327,6 +329,8 @@ def test_the_detector_catches_what_users_reported(html: str, kind: str) -> None:
         '<script>const x = {"a": null};</script><p>Thông báo</p>',
         '<details><code data-technical translate="no">unsupported protocol</code></details>',
         "<p>Thứ Hai, Tư, Sáu lúc 17:15, từ 02/12 đến 31/12</p>",
+        # An alert's original words, quoted in its language for the person who translates it.
+        '<div class="spoken"><p lang="en-US">Flash flood for the lowlands</p></div>',
     ],
 )
 def test_the_detector_lets_vietnamese_through(html: str) -> None:

@@ -23,7 +23,8 @@ VOID_TAGS = {
 @dataclass
 class Piece:
     """A run of visible text; `identifier` when inside translate="no" (a login, a device id)
-    and `technical` inside a collapsed technicians' detail (the agent's own words)."""
+    or a quotation in another language (lang="en"), and `technical` inside a collapsed
+    technicians' detail (the agent's own words)."""
 
     text: str
     identifier: bool = False
@@ -51,10 +52,13 @@ class _Visible(HTMLParser):
         found = dict(attrs)
         top = self._top()
         hidden = top.hidden or tag in HIDDEN_TAGS or "hidden" in found
+        lang = (found.get("lang") or "vi").lower()
         frame = _Frame(
             tag,
             hidden,
-            top.identifier or found.get("translate") == "no",
+            # A quotation marked as another language (an alert's original words) is not prose
+            # of ours, like an identifier.
+            top.identifier or found.get("translate") == "no" or not lang.startswith("vi"),
             top.technical or "data-technical" in found,
         )
         if not hidden:
