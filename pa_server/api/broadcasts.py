@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import FileResponse
 
 from pa_server.api.deps import ConfirmEmergency, Limit, Offset, SessionDep, SettingsDep, UseCaseDep
 from pa_server.schemas.broadcasts import (
@@ -15,7 +16,7 @@ from pa_server.schemas.broadcasts import (
     EmergencyCreate,
 )
 from pa_server.schemas.common import DEFAULT_LIMIT, Page
-from pa_server.services import broadcasts
+from pa_server.services import broadcasts, reports
 from pa_server.services.validation import check_timezone, in_zone
 
 router = APIRouter(prefix="/broadcasts", tags=["broadcasts"])
@@ -46,6 +47,17 @@ def list_broadcasts(
 def get_broadcast(occurrence_id: str, session: SessionDep) -> BroadcastDetail:
     """One occurrence with every device's delivery: fetched, started, finished, failed, missed."""
     return broadcasts.broadcast_detail(session, occurrence_id)
+
+
+@router.get(
+    "/{occurrence_id}/recording",
+    response_class=FileResponse,
+    responses={200: {"content": {"audio/mpeg": {}}}},
+)
+def get_recording(occurrence_id: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """A live broadcast's recording (MP3), the proof of what was said; 404 when it kept none."""
+    path = reports.recording_file(session, settings.media_dir, occurrence_id)
+    return FileResponse(path, media_type="audio/mpeg", filename=f"ghi-am-{occurrence_id}.mp3")
 
 
 @router.post("", response_model=BroadcastDetail, status_code=status.HTTP_201_CREATED)

@@ -38,8 +38,24 @@ class BroadcastPublic(OccurrencePublic):
     delivery: DeliveryCounts
 
 
+class RecordingPublic(Output):
+    """A live broadcast's recording, the proof of what was said; `url` downloads it for a
+    signed-in person (the media store's own address is for the loudspeakers)."""
+
+    occurrence_id: str
+    session_id: str
+    title: str
+    started_at: UTC
+    started_by: str
+    sha256: str
+    seconds: float | None
+    url: str
+
+
 class BroadcastDetail(BroadcastPublic):
     devices: list[DeviceDelivery]
+    #: A live broadcast (microphone, relay) with a recording: where to download it.
+    recording: RecordingPublic | None = None
 
 
 class BroadcastCreate(Input):
@@ -72,6 +88,8 @@ class PlaybackReport(Output):
     start: UTC
     end: UTC
     rows: list[PlaybackRow]
+    #: The recordings of the live broadcasts in the period that reached the zone.
+    recordings: list[RecordingPublic] = Field(default_factory=list)
 
 
 class EmergencyCreate(Input):

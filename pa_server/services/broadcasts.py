@@ -34,7 +34,7 @@ from pa_server.schemas.broadcasts import (
     DeviceDelivery,
 )
 from pa_server.schemas.schedules import OccurrencePublic
-from pa_server.services import announcements, rights
+from pa_server.services import announcements, reports, rights
 from pa_server.services import search as search_in
 from pa_server.services.announcements import require_approved
 from pa_server.services.audience import Audience, device_zones
@@ -156,7 +156,11 @@ def broadcast_detail(session: Session, occurrence_id: str) -> BroadcastDetail:
                 **{t: r.at for t, r in by_type.items()},
             )
         )
-    return BroadcastDetail(**_public(occ, _counts(expected, got)).model_dump(), devices=rows)
+    return BroadcastDetail(
+        **_public(occ, _counts(expected, got)).model_dump(),
+        devices=rows,
+        recording=reports.broadcast_recording(session, occ.id),
+    )
 
 
 def put_on_air(uc: UseCase, data: BroadcastCreate, *, confirmed: bool = False) -> Occurrence:

@@ -1,21 +1,29 @@
-"""Proof of broadcast: per device, what was planned against what was played."""
+"""Proof of broadcast: per device, what was planned against what was played; and, for a live
+broadcast (a microphone, a relay), the recording of what was said.
+
+A recording is read with the rights of the report itself (any signed-in person). It is
+linked at `/phat/{occurrence_id}/ghi-am` (pages) and `/api/v1/broadcasts/{id}/recording`
+(API), both behind sign-in, never by its `/media/` address.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from pa_server.db.models import Device, DeviceState, Occurrence, Receipt, Zone
+from audio.store import MediaStore
+from pa_server.db.models import Device, DeviceState, LiveSessionRow, Occurrence, Receipt, Zone
 from pa_server.metrics import FleetCounts
-from pa_server.schemas.broadcasts import PlaybackReport, PlaybackRow
+from pa_server.schemas.broadcasts import PlaybackReport, PlaybackRow, RecordingPublic
 from pa_server.services.audience import Audience, device_zones
 from pa_server.services.devices import clock_flags
 from pa_server.services.errors import Invalid, NotFound
@@ -88,7 +96,65 @@ def playback_report(
                 no_report=len(mine - reported),
             )
         )
-    return PlaybackReport(zone=zone, start=start, end=end, rows=rows)
+    heard_here = [o.id for o in occs if zone is None or any(map(within, audience.of(o).values()))]
+    return PlaybackReport(
+        zone=zone,
+        start=start,
+        end=end,
+        rows=rows,
+        recordings=sorted(recordings(session, heard_here).values(), key=lambda r: r.started_at),
+    )
+
+
+# --------------------------------------------------------------------------- recordings
+
+#: Recordings of live sessions are MP3 (`pa_server.live.engine`).
+RECORDING_EXT = "mp3"
+
+
+def recording_url(occurrence_id: str) -> str:
+    """The API address that downloads a broadcast's recording (signed in)."""
+    return f"/api/v1/broadcasts/{occurrence_id}/recording"
+
+
+def recordings(session: Session, occurrence_ids: Iterable[str]) -> dict[str, RecordingPublic]:
+    """The recording of each of these broadcasts that was live and kept one, by occurrence."""
+    ids = list(dict.fromkeys(occurrence_ids))
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(LiveSessionRow).where(
+            LiveSessionRow.occurrence_id.in_(ids), LiveSessionRow.recording_sha256.is_not(None)
+        )
+    )
+    return {
+        row.occurrence_id: RecordingPublic(
+            occurrence_id=row.occurrence_id,
+            session_id=row.id,
+            title=row.title,
+            started_at=row.started_at,
+            started_by=row.started_by,
+            sha256=row.recording_sha256,
+            seconds=row.seconds_streamed,
+            url=recording_url(row.occurrence_id),
+        )
+        for row in rows
+        if row.occurrence_id is not None and row.recording_sha256 is not None
+    }
+
+
+def broadcast_recording(session: Session, occurrence_id: str) -> RecordingPublic | None:
+    """The recording of one broadcast, if it was live and one was kept."""
+    return recordings(session, [occurrence_id]).get(occurrence_id)
+
+
+def recording_file(session: Session, media_dir: Path, occurrence_id: str) -> Path:
+    """The file of a broadcast's recording, or `NotFound('recording_not_found')`."""
+    found = broadcast_recording(session, occurrence_id)
+    path = MediaStore(media_dir).path(found.sha256, RECORDING_EXT) if found else None
+    if path is None or not path.is_file():
+        raise NotFound("recording_not_found", f"broadcast {occurrence_id!r} has no recording")
+    return path
 
 
 def report_csv(report: PlaybackReport) -> str:
@@ -239,6 +305,8 @@ class BroadcastProof:
     title: str
     play_at: datetime
     rows: list[ProofRow]
+    recording: RecordingPublic | None = None
+    """What a live broadcast said (None for a file, or a live one that kept none)."""
 
 
 def broadcast_proof(session: Session, occurrence_id: str) -> BroadcastProof:
@@ -281,7 +349,9 @@ def broadcast_proof(session: Session, occurrence_id: str) -> BroadcastProof:
                 detail=next((r.detail for r in got.values() if r.detail), None),
             )
         )
-    return BroadcastProof(occ.id, occ.title, occ.play_at, rows)
+    return BroadcastProof(
+        occ.id, occ.title, occ.play_at, rows, broadcast_recording(session, occ.id)
+    )
 
 
 def _zone_trail(path: str, names: dict[str, str]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from devices.protocol import EMERGENCY_PRIORITY
 from pa_server.api.deps import NowDep
@@ -179,6 +179,13 @@ def proof_page(
             "tz": tz,
         },
     )
+
+
+@router.get(BASE + "/{occurrence_id}/ghi-am")
+def recording(request: Request, occurrence_id: str, actor: PageActor, db: DbDep) -> Response:
+    """A live broadcast's recording, downloaded by a signed-in person (the report's link)."""
+    path = reports.recording_file(db, request.app.state.settings.media_dir, occurrence_id)
+    return FileResponse(path, media_type="audio/mpeg", filename=f"ghi-am-{occurrence_id}.mp3")
 
 
 @router.get(BASE + "/{occurrence_id}")

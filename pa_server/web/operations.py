@@ -165,6 +165,7 @@ def report_page(
             "errors": errors,
             "report": report,
             "totals": totals,
+            "tz": tz,
         },
         status=422 if errors else 200,
     )

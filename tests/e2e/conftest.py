@@ -5,12 +5,14 @@ A failed test prints the tail of every process's log (broker, server, each agent
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.harness import BIN, MOSQUITTO, StateWatch, System, system
+from tests.live_support import require_ffmpeg, require_snapcast
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -37,6 +39,26 @@ def server_env() -> dict[str, str]:
     `pa-server run` of a fault test costs seconds each time. `test_live_stack.py` overrides it.
     """
     return {"PA_SNAPSERVER_BINARY": "snapserver-off-in-file-tests"}
+
+
+@pytest.fixture
+def snapcast_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Settings for a server that runs its own snapserver on free ports (tests side by side
+    never collide); a live-audio module returns it from its `server_env`.
+
+    Skipped without snapserver, snapclient or ffmpeg; failed under PA_REQUIRE_SNAPCAST=1.
+    """
+    require_snapcast()
+    require_ffmpeg()
+    yield {"PA_SNAPSERVER_STREAM_PORT": "0", "PA_SNAPSERVER_BUFFER_MS": "400"}
+    # snapserver runs in a process session of its own: a server that did not stop cleanly
+    # leaves it behind, named by its pid file.
+    pid_file = tmp_path / "server" / "live" / "snapserver" / "snapserver.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text("ascii").strip())
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists() and b"snapserver" in cmdline.read_bytes():
+            os.kill(pid, 9)
 
 
 @pytest.fixture

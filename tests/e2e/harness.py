@@ -441,6 +441,15 @@ class System:
         approved: dict[str, Any] = response.json()
         return approved
 
+    def person(self, name: str, role: str, *zones: str, full_name: str = "") -> str:
+        """An account that signs in on the pages (`PASSWORD`), made as an administrator
+        would (`pa-server user add`); its user name."""
+        args = ["add", name, "--role", role, "--password-stdin"]
+        args += [a for z in zones for a in ("--zone", z)]
+        args += ["--full-name", full_name] if full_name else []
+        _user_cli(self.server_env, self.root, *args, stdin=PASSWORD + "\n")
+        return name
+
     def broadcast(self, occurrence_id: str) -> dict[str, Any]:
         detail: dict[str, Any] = self.api.ok("GET", f"/broadcasts/{occurrence_id}")
         return detail
@@ -558,25 +567,30 @@ def _code(response: httpx.Response) -> str | None:
     return detail.get("code") if isinstance(detail, dict) else None
 
 
+#: Every account the harness makes has this password.
+PASSWORD = "e2e-Passw0rd-long-enough"
+
+
+def _user_cli(env: Mapping[str, str], cwd: Path, *args: str, stdin: str | None = None) -> str:
+    """`pa-server user …` against the system's database; its standard output."""
+    done = subprocess.run(
+        [str(BIN / "pa-server"), "user", *args],
+        env=dict(env),
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S * 2,
+    )
+    assert done.returncode == 0, f"pa-server user {args[0]} failed: {done.stderr}"
+    return done.stdout
+
+
 def _admin_token(env: Mapping[str, str], cwd: Path, n: int = 1) -> str:
     """Admin account number `n` and an API token for it, made with `pa-server user …`."""
     name = f"e2e-admin-{n}"
-
-    def cli(*args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [str(BIN / "pa-server"), "user", *args],
-            env=dict(env),
-            cwd=cwd,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=WAIT_S * 2,
-        )
-        assert done.returncode == 0, f"pa-server user {args[0]} failed: {done.stderr}"
-        return done.stdout
-
-    cli("add", name, "--role", "admin", "--password-stdin", stdin="e2e-Passw0rd-long-enough\n")
-    return cli("token", name).strip().splitlines()[-1].strip()
+    _user_cli(env, cwd, "add", name, "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+    return _user_cli(env, cwd, "token", name).strip().splitlines()[-1].strip()
 
 
 def _healthy(base: str) -> bool:

@@ -13,50 +13,39 @@ PA_REQUIRE_SNAPCAST=1.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.e2e.harness import AgentProc, StateWatch, System, instant, now_plus, wait_for
-from tests.live_support import (
-    AudioHttpServer,
-    loud_seconds,
-    read_mono,
-    require_ffmpeg,
-    require_snapcast,
-    tone,
-    wav_bytes,
+from tests.e2e.harness import StateWatch, System, instant, now_plus, wait_for
+from tests.e2e.live_stack import (
+    ZONE,
+    ended,
+    fleet,
+    grew,
+    kinds,
+    live_raw,
+    on_air,
+    reported,
+    session_of,
+    size,
+    sound_s,
 )
+from tests.live_support import AudioHttpServer, tone, wav_bytes
 from tests.live_support import wait_for as changes
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-ZONE = "e2e/xa/thon-1"
-OTHER = "e2e/xa/thon-2"
 #: Schedule → planner cycle (2 s) → relay session → timeline on the agents, on a loaded machine.
 LEAD_S = 10
 
 
 @pytest.fixture
-def server_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The server runs its own snapserver on free ports (tests side by side never collide)."""
-    require_snapcast()
-    require_ffmpeg()
-    yield {"PA_SNAPSERVER_STREAM_PORT": "0", "PA_SNAPSERVER_BUFFER_MS": "400"}
-    # snapserver runs in a process session of its own: a server that did not stop cleanly
-    # leaves it behind, named by its pid file.
-    pid_file = tmp_path / "server" / "live" / "snapserver" / "snapserver.pid"
-    if pid_file.exists():
-        pid = int(pid_file.read_text("ascii").strip())
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.exists() and b"snapserver" in cmdline.read_bytes():
-            os.kill(pid, 9)
+def server_env(snapcast_env: dict[str, str]) -> dict[str, str]:
+    """The server runs its own snapserver (`conftest.snapcast_env`)."""
+    return snapcast_env
 
 
 @pytest.fixture
@@ -64,75 +53,6 @@ def radio() -> Iterator[AudioHttpServer]:
     """A local test radio: a 440-Hz tone as WAV over HTTP."""
     with AudioHttpServer(wav_bytes(tone(440, 150, rate=16_000), rate=16_000)) as server:
         yield server
-
-
-def live_raw(agent: AgentProc) -> Path:
-    return agent.out_dir / "live.raw"
-
-
-def sound_s(agent: AgentProc) -> float:
-    return loud_seconds(read_mono(live_raw(agent)))
-
-
-def size(agent: AgentProc) -> int:
-    path = live_raw(agent)
-    return path.stat().st_size if path.exists() else 0
-
-
-def kinds(watch: StateWatch, device_id: str, occurrence_id: str) -> list[str]:
-    """The receipt types an agent sent for an occurrence, in order (seen on the broker)."""
-    return [
-        r["type"]
-        for r in list(watch.receipts)
-        if r.get("device_id") == device_id and r.get("occurrence_id") == occurrence_id
-    ]
-
-
-def fleet(e2e: System, watch: StateWatch) -> tuple[list[AgentProc], AgentProc]:
-    """Three agents in ZONE and one in OTHER, with device ids of this test run's own."""
-    e2e.add_zone(ZONE)
-    e2e.add_zone(OTHER)
-    tag = uuid.uuid4().hex[:6]
-    targets = e2e.provision(ZONE, *(f"loa-{tag}-{i}" for i in (1, 2, 3)))
-    [outsider] = e2e.provision(OTHER, f"loa-{tag}-4")
-    e2e.start_agents(watch)
-    return targets, outsider
-
-
-def heard(agent: AgentProc, seconds: float) -> bool:
-    return sound_s(agent) >= seconds
-
-
-def on_air(agents: list[AgentProc]) -> None:
-    """Wait until each agent's snapclient has written a second of the radio."""
-    for agent in agents:
-        wait_for(partial(heard, agent, 1.0), f"the radio on {agent.device_id}")
-
-
-def has_kinds(watch: StateWatch, device_id: str, occurrence_id: str, want: list[str]) -> bool:
-    return kinds(watch, device_id, occurrence_id) == want
-
-
-def ended(watch: StateWatch, agents: list[AgentProc], occurrence_id: str, **kw: float) -> None:
-    """Wait until each agent reported `started` then `finished` (once each) for it."""
-    for agent in agents:
-        done = partial(has_kinds, watch, agent.device_id, occurrence_id, ["started", "finished"])
-        wait_for(done, f"{agent.device_id}'s end of {occurrence_id}", **kw)
-
-
-def reported(e2e: System, occurrence_id: str, finished: int) -> dict[str, Any] | None:
-    """The broadcast's status once `finished` devices' receipts reached the server."""
-    detail = e2e.broadcast(occurrence_id)
-    return detail if detail["delivery"]["finished"] == finished else None
-
-
-def grew(agent: AgentProc, since: int) -> bool:
-    return size(agent) != since
-
-
-def session_of(e2e: System, occurrence_id: str) -> dict[str, Any] | None:
-    page = e2e.api.ok("GET", "/live")
-    return next((s for s in page["items"] if s["occurrence_id"] == occurrence_id), None)
 
 
 @pytest.mark.timeout(300)  # a relay lasts a minute at least, plus a whole system to set up

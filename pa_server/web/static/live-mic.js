@@ -19,15 +19,33 @@
     insecure: "Trình duyệt chỉ cho dùng micrô khi trang được mở bằng địa chỉ https://. Hãy hỏi người quản trị địa chỉ đó.",
     other: "Không mở được micrô. Hãy kiểm tra micrô rồi tải lại trang.",
   };
+  const latch = document.getElementById("live-latch");
+  // A phone has no space bar: its hint names the button only.
+  const touch = window.matchMedia("(pointer: coarse)").matches;
+  const READY = touch
+    ? "Đã sẵn sàng. Giữ nút để nói."
+    : "Đã sẵn sàng. Giữ nút (hoặc phím cách) để nói.";
+  const ON_AIR = "Đang phát: các loa đang nghe bạn nói.";
   let ws = null;
   let talking = false;
 
   function say(text) { status.textContent = text; }
 
+  function open() { return ws !== null && ws.readyState === WebSocket.OPEN; }
+
+  // The button, its words and the status line always say whether the loudspeakers hear you,
+  // and how to stop: release (hold-to-talk) or press again (latched).
   function setTalking(on) {
-    talking = on && ws !== null && ws.readyState === WebSocket.OPEN;
+    talking = on && open();
+    const latched = latch !== null && latch.checked;
     talk.classList.toggle("on", talking);
-    talk.textContent = talking ? "Đang nói… (thả ra để dừng)" : "Giữ để nói";
+    status.classList.toggle("on-air", talking);
+    if (talking) {
+      talk.textContent = latched ? "Đang nói… (bấm lần nữa để dừng)" : "Đang nói… (thả ra để dừng)";
+    } else {
+      talk.textContent = latched ? "Bấm để nói" : "Giữ để nói";
+    }
+    if (open()) say(talking ? ON_AIR : READY);
   }
 
   async function start() {
@@ -69,7 +87,7 @@
       ws.send(root.dataset.token);
       talk.disabled = false;
       endButton.disabled = false;
-      say("Đã sẵn sàng. Giữ nút (hoặc phím cách) để nói.");
+      setTalking(false);
     };
     ws.onclose = (event) => {
       setTalking(false);
@@ -81,7 +99,6 @@
   }
 
   // Hold-to-talk by default; "Nói liên tục" latches the microphone on until unticked.
-  const latch = document.getElementById("live-latch");
   talk.addEventListener("pointerdown", (e) => {
     // A thumb that slides a little while holding keeps talking; a long press opens no menu.
     if (talk.setPointerCapture) talk.setPointerCapture(e.pointerId);
@@ -91,7 +108,7 @@
   for (const name of ["pointerup", "pointerleave", "pointercancel"]) {
     talk.addEventListener(name, () => { if (!(latch && latch.checked)) setTalking(false); });
   }
-  if (latch) latch.addEventListener("change", () => { if (!latch.checked) setTalking(false); });
+  if (latch) latch.addEventListener("change", () => setTalking(latch.checked && talking));
 
   // How many of the session's loudspeakers are connected now (the server asks snapserver).
   const reached = document.querySelector("[data-testid=reached]");

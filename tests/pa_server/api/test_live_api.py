@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from audio.store import MediaStore
 from pa_server.api import deps
+from pa_server.db.models import LiveSessionRow
 from pa_server.live.engine import FakeLiveEngine
 from pa_server.live.sources import SilentRelay
 from pa_server.services.live import LiveHub
@@ -65,3 +69,44 @@ def test_a_relay_to_schedule_is_a_draft_announcement(api: Api) -> None:
     ann = api.ok("POST", f"{V1}/live/relays", 201, json=body)
     assert (ann["kind"], ann["status"]) == ("relay", "draft")
     assert (ann["source_url"], ann["relay_duration_s"]) == (body["url"], 1800)
+
+
+def test_a_live_broadcasts_recording_is_linked_from_its_report_for_signed_in_people(
+    api: Api,
+) -> None:
+    seed_zones(api)
+    _, engine = _hub(api)
+    app: Any = api.client.app
+    body = {"title": "Họp thôn", "zones": ["vinh-tuong/tan-tien"]}
+    mic = api.ok("POST", f"{V1}/live/mic", 201, json=body)
+    occ = mic["occurrence_id"]
+    # On air, nothing kept yet: no recording to link.
+    assert api.ok("GET", f"{V1}/broadcasts/{occ}")["recording"] is None
+    api.refused("GET", f"{V1}/broadcasts/{occ}/recording", "recording_not_found", 404)
+
+    # The engine ends the session and keeps its recording in the media store.
+    engine.end(mic["id"], "finished")
+    mp3 = b"ID3 the words said into the microphone"
+    sha = MediaStore(api.settings.media_dir).put(mp3, "mp3", {"kind": "live-recording"})
+    with app.state.sessions() as db:
+        row = db.get(LiveSessionRow, mic["id"])
+        row.recording_sha256, row.seconds_streamed = sha, 12.5
+        db.commit()
+
+    rec = api.ok("GET", f"{V1}/broadcasts/{occ}")["recording"]
+    assert (rec["sha256"], rec["seconds"], rec["session_id"]) == (sha, 12.5, mic["id"])
+    assert rec["url"] == f"/api/v1/broadcasts/{occ}/recording"
+    got = api.client.get(rec["url"])
+    assert got.status_code == 200 and got.content == mp3
+    assert got.headers["content-type"] == "audio/mpeg"
+    window = {"from": "2026-01-01T00:00:00", "to": "2027-01-01T00:00:00"}
+    report = api.ok("GET", f"{V1}/reports/playback", params={**window, "zone": "vinh-tuong"})
+    assert [r["url"] for r in report["recordings"]] == [rec["url"]]
+    api.ok("POST", f"{V1}/zones", 201, json={"path": "vinh-tuong/khac", "name": "Xã Khác"})
+    other = {**window, "zone": "vinh-tuong/khac"}
+    elsewhere = api.ok("GET", f"{V1}/reports/playback", params=other)
+    assert elsewhere["recordings"] == []  # the zone did not hear it
+
+    # Not without signing in (the media store's own address is for the loudspeakers).
+    del app.dependency_overrides[deps.current_user]
+    assert api.client.get(rec["url"]).status_code == 401

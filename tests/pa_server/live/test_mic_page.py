@@ -9,7 +9,6 @@ with a real one in test_service_relay.py); everything else is the real app.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,11 +33,11 @@ from tests.live_support import band_energy, tone, wait_for, wav_bytes
 from tests.pa_server.server_fixtures import FakeDispatcher, add_zone
 from tests.pa_server.web.conftest import (
     CHROMIUM,
-    CHROMIUM_ARGS,
     PASSWORD,
     SCREENSHOTS,
-    _chromium_or_reason,
     free_port,
+    microphone_args,
+    require_chromium,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -90,20 +89,10 @@ def served(tmp_path: Path) -> Iterator[Served]:
 def test_a_microphone_session_from_the_page_through_the_service(
     served: Served, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    reason = _chromium_or_reason()
-    if reason is not None:
-        if os.environ.get("PA_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests required (PA_REQUIRE_BROWSER=1) but {reason}")
-        pytest.skip(reason)
+    require_chromium()
     wav = tmp_path / "mic.wav"
     wav.write_bytes(wav_bytes(tone(440, 10.0)))
-    args = [
-        *CHROMIUM_ARGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
+    args = microphone_args(wav)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     engine = served.engine
     pw = request.getfixturevalue("playwright_session")  # the worker's one Playwright

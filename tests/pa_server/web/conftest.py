@@ -122,17 +122,34 @@ def _chromium_or_reason() -> str | None:
     return None
 
 
+def require_chromium() -> None:
+    """Skip (or, under PA_REQUIRE_BROWSER=1, fail) unless Chromium and Playwright are here."""
+    reason = _chromium_or_reason()
+    if reason is None:
+        return
+    if os.environ.get("PA_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser tests required (PA_REQUIRE_BROWSER=1) but {reason}")
+    pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
+
+
+def microphone_args(wav: Path) -> list[str]:
+    """Chromium's flags for a fake microphone that plays `wav`, allowed without a prompt."""
+    return [
+        *CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+
+
 @pytest.fixture(scope="session")
 def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Headless Chromium (Debian's binary; Playwright's own browsers are never downloaded).
 
     Also empties the screenshot folder, so it shows this run's pages only.
     """
-    reason = _chromium_or_reason()
-    if reason is not None:
-        if os.environ.get("PA_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests required (PA_REQUIRE_BROWSER=1) but {reason}")
-        pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
+    require_chromium()
     # Under pytest-xdist every worker runs this fixture; `make test` empties the folder once
     # before the run instead, so one worker never deletes another's screenshots.
     if "PYTEST_XDIST_WORKER" not in os.environ:
