@@ -25,6 +25,7 @@ import pytest
 
 from tests.e2e.harness import AgentProc, StateWatch, System, instant, now_plus, wait_for
 from tests.live_support import (
+    LOCAL_NETWORKS,
     AudioHttpServer,
     loud_seconds,
     read_mono,
@@ -48,7 +49,11 @@ def server_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """The server runs its own snapserver on free ports (tests side by side never collide)."""
     require_snapcast()
     require_ffmpeg()
-    yield {"PA_SNAPSERVER_STREAM_PORT": "0", "PA_SNAPSERVER_BUFFER_MS": "400"}
+    yield {
+        "PA_SNAPSERVER_STREAM_PORT": "0",
+        "PA_SNAPSERVER_BUFFER_MS": "400",
+        "PA_RELAY_ALLOWED_NETWORKS": LOCAL_NETWORKS,  # the test radio is on loopback
+    }
     # snapserver runs in a process session of its own: a server that did not stop cleanly
     # leaves it behind, named by its pid file.
     pid_file = tmp_path / "server" / "live" / "snapserver" / "snapserver.pid"
