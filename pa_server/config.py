@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         default=256 * 1024, ge=1024, le=4 * 1024 * 1024, description="Largest CAP message/feed."
     )
     cap_feed_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    cap_feed_allowed_networks: str = Field(
+        default="",
+        description="Private networks a CAP feed (and the alerts it links to) may be read "
+        "from, comma-separated. Empty = public addresses only.",
+    )
     cap_poll_interval_s: float = Field(
         default=30.0, gt=0, le=3600, description="How often due CAP feeds are looked for."
     )
@@ -150,7 +155,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {v!r}") from exc
         return v
 
-    @field_validator("relay_allowed_networks")
+    @field_validator("relay_allowed_networks", "cap_feed_allowed_networks")
     @classmethod
     def _networks(cls, v: str) -> str:
         from pa_server.live.relay_guard import parse_networks

@@ -1,5 +1,7 @@
 """Which relay URLs the server may hand to ffmpeg: http(s) to public addresses only.
 
+The same address rule guards the CAP feeds the server polls (`PA_CAP_FEED_ALLOWED_NETWORKS`).
+
 ffmpeg opens far more than radio streams: local files (`file:`, a bare path), `concat:`,
 `subfile:`, `data:`, `pipe:`, and any address the server itself can reach — its own HTTP
 port, the snapserver's control port, a cloud's metadata service at 169.254.169.254. Sound
@@ -88,6 +90,8 @@ class RelayGuard:
 
     allowed: tuple[IPNetwork, ...] = ()
     resolve: Resolver = field(default=system_resolve, compare=False)
+    #: The setting that lists `allowed`, named in refusals (CAP feeds have their own).
+    setting: str = "PA_RELAY_ALLOWED_NETWORKS"
 
     def check(self, url: str) -> str:
         """`url` if the server may relay it now; `RelayRefused` says why not."""
@@ -105,7 +109,7 @@ class RelayGuard:
                 raise RelayRefused(
                     "relay_host_refused",
                     f"{host} is {address}, not a public address; a private network must "
-                    "be listed in PA_RELAY_ALLOWED_NETWORKS to be relayed",
+                    f"be listed in {self.setting} to be read",
                 )
         return url
 
