@@ -18,6 +18,7 @@ from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor
 from pa_server.db.models import LiveSessionRow
 from pa_server.live.errors import INSTALL_COMMAND
+from pa_server.schemas.common import whole_number
 from pa_server.schemas.live import MAX_MINUTES, LiveCreate
 from pa_server.services import live, rights, zones
 from pa_server.services.errors import ServiceError
@@ -120,7 +121,7 @@ async def new_program(request: Request, uc: PageUseCase, hub: LiveDep) -> Respon
         errors["p_title"] = "Vui lòng nhập tiêu đề."
     if not values.get("p_url"):
         errors["p_url"] = "Vui lòng nhập địa chỉ luồng phát của đài."
-    if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_MINUTES:
+    if not 1 <= (whole_number(minutes) or 0) <= MAX_MINUTES:
         errors["p_minutes"] = f"Thời lượng là số phút từ 1 đến {MAX_MINUTES}."
     if not errors:
         try:
@@ -160,7 +161,7 @@ async def start(request: Request, uc: PageUseCase, hub: LiveDep) -> Response:
     if relay and not values.get("url"):
         errors["url"] = "Vui lòng nhập địa chỉ luồng phát của đài."
     minutes = values.get("minutes", "")
-    if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_MINUTES:
+    if not 1 <= (whole_number(minutes) or 0) <= MAX_MINUTES:
         errors["minutes"] = f"Thời lượng là số phút từ 1 đến {MAX_MINUTES}."
     if not chosen:
         errors["zones"] = "Vui lòng chọn ít nhất một khu vực phát."
