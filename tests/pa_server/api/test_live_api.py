@@ -65,3 +65,35 @@ def test_a_relay_to_schedule_is_a_draft_announcement(api: Api) -> None:
     ann = api.ok("POST", f"{V1}/live/relays", 201, json=body)
     assert (ann["kind"], ann["status"]) == ("relay", "draft")
     assert (ann["source_url"], ann["relay_duration_s"]) == (body["url"], 1800)
+
+
+def test_hostile_live_bodies_are_422_and_start_nothing(api: Api) -> None:
+    """Huge, negative and fractional minutes, enormous or hidden titles, NUL, a loopback or
+    metadata relay URL: each a 422 with its code, and no session on record."""
+    seed_zones(api)
+    _, engine = _hub(api)
+    body = {"title": "Tiếp sóng", "zones": ["vinh-tuong/tan-tien"], "url": "http://r.test/a.mp3"}
+    for change in (
+        {"minutes": 10**12},
+        {"minutes": -1},
+        {"minutes": 0},
+        {"minutes": 1.5},
+        {"minutes": "mười"},
+        {"title": "x" * 100_000},
+        {"title": "Tiếp\x00sóng"},
+        {"title": "\u202enád póH"},
+        {"title": "Tiếp\u200bsóng"},
+        {"zones": ["vinh-tuong/tan-tien\x00"]},
+        {"volume": 101},
+    ):
+        response = api.client.post(f"{V1}/live/relay", json={**body, **change})
+        assert response.status_code == 422, (change, response.text)
+    for url, code in (
+        ("http://127.0.0.1:8000/media/x.mp3", "relay_host_refused"),
+        ("http://169.254.169.254/latest/meta-data/", "relay_host_refused"),
+        ("concat:http://r.test/a.mp3|file:///etc/passwd", "bad_source_url"),
+    ):
+        api.refused("POST", f"{V1}/live/relay", code, 422, json={**body, "url": url})
+        relay = {"title": "VOV1", "url": url, "minutes": 30}
+        api.refused("POST", f"{V1}/live/relays", code, 422, json=relay)
+    assert api.ok("GET", f"{V1}/live")["total"] == 0 and engine.sessions() == []
