@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         default=256 * 1024, ge=1024, le=4 * 1024 * 1024, description="Largest CAP message/feed."
     )
     cap_feed_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    cap_feed_allowed_networks: str = Field(
+        default="",
+        description="Private networks a CAP feed (and the alerts it links to) may be read "
+        "from, comma-separated. Empty = public addresses only.",
+    )
     cap_poll_interval_s: float = Field(
         default=30.0, gt=0, le=3600, description="How often due CAP feeds are looked for."
     )
@@ -133,6 +138,12 @@ class Settings(BaseSettings):
         default=4, ge=1, le=64, description="Concurrent live sessions (one pipe source each)."
     )
     snapserver_buffer_ms: int = Field(default=1000, ge=200, le=10_000)
+    relay_allowed_networks: str = Field(
+        default="",
+        description="Private networks a relay may read from, comma-separated (10.0.0.0/8, "
+        "192.168.1.20): a commune's own Icecast on its LAN. Empty = public addresses only; "
+        "loopback, link-local and the server's own ports stay refused unless listed.",
+    )
     snapserver_opus_bitrate: int = Field(default=64_000, ge=6_000, le=512_000)
 
     @field_validator("timezone")
@@ -142,6 +153,14 @@ class Settings(BaseSettings):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @field_validator("relay_allowed_networks", "cap_feed_allowed_networks")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        from pa_server.live.relay_guard import parse_networks
+
+        parse_networks(v)  # raises ValueError naming the entry that is not a network
         return v
 
     @field_validator("snapserver_url")

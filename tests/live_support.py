@@ -21,8 +21,13 @@ import numpy.typing as npt
 import pytest
 
 from audio.encode import find_ffmpeg
+from pa_server.live.relay_guard import RelayGuard, parse_networks
 
 RATE = 48_000
+#: The test radios (`AudioHttpServer`) listen on loopback, which a relay refuses unless the
+#: district lists it (`PA_RELAY_ALLOWED_NETWORKS`): the tests list it, as a LAN Icecast would be.
+LOCAL_NETWORKS = "127.0.0.0/8"
+LOCAL_RADIO = RelayGuard(parse_networks(LOCAL_NETWORKS))
 
 
 def require_snapcast() -> None:

@@ -7,6 +7,7 @@ message; linked alerts are fetched with the same client and limit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from xml.etree.ElementTree import Element, tostring
@@ -21,6 +22,10 @@ ATOM = "http://www.w3.org/2005/Atom"
 CAP_ALERT = f"{{{NAMESPACE}}}alert"
 #: Back-off after failures: doubled each time, from the feed's interval up to this ceiling.
 MAX_BACKOFF = timedelta(hours=6)
+#: Redirects followed per fetch, each one checked like the URL itself.
+MAX_REDIRECTS = 5
+#: Raises `ValueError` for a URL the server must not read (a local or private address).
+UrlCheck = Callable[[str], object]
 
 
 @dataclass(frozen=True)
@@ -40,34 +45,59 @@ def fetch(
     etag: str | None,
     last_modified: str | None,
     max_bytes: int,
+    check: UrlCheck | None = None,
 ) -> Fetched:
-    """GET `url` conditionally; `CapError` on a network error, an HTTP error or a huge body."""
+    """GET `url` conditionally; `CapError` on a network error, an HTTP error or a huge body.
+
+    `check` vets the URL and every redirect before it is requested (`feed_refused`): a feed,
+    its links and their redirects come from outside and must not reach the server's own
+    network (what was fetched is kept and shown on the alerts page).
+    """
     headers = {"Accept": "application/atom+xml, application/rss+xml, application/cap+xml, */*"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     try:
-        with client.stream("GET", url, headers=headers) as response:
-            if response.status_code == 304:
-                return Fetched(True, b"", etag, last_modified)
-            if response.status_code != 200:
-                raise CapError("feed_http", f"Máy chủ nguồn trả lời mã {response.status_code}.")
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    raise CapError("feed_too_large", f"Nguồn trả về hơn {max_bytes} byte.")
-            return Fetched(
-                False,
-                bytes(body),
-                response.headers.get("ETag"),
-                response.headers.get("Last-Modified"),
-            )
+        for _ in range(MAX_REDIRECTS + 1):
+            _vet(check, url)
+            with client.stream("GET", url, headers=headers, follow_redirects=False) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = str(response.url.join(response.headers["location"]))
+                    continue
+                return _read(response, etag, last_modified, max_bytes)
+        raise CapError("feed_http", f"Nguồn chuyển hướng quá {MAX_REDIRECTS} lần.")
     except httpx.HTTPError as exc:
         raise CapError(
             "feed_unreachable", f"Không kết nối được nguồn: {type(exc).__name__}."
         ) from exc
+
+
+def _vet(check: UrlCheck | None, url: str) -> None:
+    if check is None:
+        return
+    try:
+        check(url)
+    except ValueError as exc:
+        raise CapError("feed_refused", "Địa chỉ nguồn thuộc mạng nội bộ, không được đọc.") from exc
+
+
+def _read(
+    response: httpx.Response, etag: str | None, last_modified: str | None, max_bytes: int
+) -> Fetched:
+    """The body of a final (non-redirect) response, within `max_bytes`."""
+    if response.status_code == 304:
+        return Fetched(True, b"", etag, last_modified)
+    if response.status_code != 200:
+        raise CapError("feed_http", f"Máy chủ nguồn trả lời mã {response.status_code}.")
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise CapError("feed_too_large", f"Nguồn trả về hơn {max_bytes} byte.")
+    return Fetched(
+        False, bytes(body), response.headers.get("ETag"), response.headers.get("Last-Modified")
+    )
 
 
 @dataclass(frozen=True)

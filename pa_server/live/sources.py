@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +24,13 @@ import numpy.typing as npt
 from audio.encode import find_ffmpeg
 from pa_server.live.errors import BadAudio, LiveUnavailable
 from pa_server.live.feed import FRAME_BYTES, PcmSink
+from pa_server.live.relay_guard import (
+    FORMAT_WHITELIST,
+    PROTOCOL_WHITELIST,
+    RelayGuard,
+    RelayRefused,
+    check_relay_syntax,
+)
 from pa_server.live.snapserver import CHANNELS, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -69,11 +75,11 @@ class RelayPolicy:
 
 
 def check_relay_url(url: str) -> str:
-    """`url` if it is an http(s) URL (ffmpeg also reads files; a relay must not)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"a relay source must be an http(s) URL, not {url!r}")
-    return url
+    """`url` if it is a plain http(s) URL (ffmpeg also reads files; a relay must not).
+
+    The syntax only; `RelayGuard.check` also checks where it leads (relay_guard.py).
+    """
+    return check_relay_syntax(url)
 
 
 class RelaySource:
@@ -85,10 +91,13 @@ class RelaySource:
         self,
         url: str,
         *,
+        guard: RelayGuard | None = None,
         policy: RelayPolicy | None = None,
         ffmpeg: str | None = None,
     ) -> None:
-        self.url = check_relay_url(url)
+        #: Checked here and before every ffmpeg (re)connect: a name may resolve elsewhere later.
+        self.guard = guard or RelayGuard()
+        self.url = self.guard.check(url)
         self.policy = policy or RelayPolicy()
         exe = ffmpeg or find_ffmpeg()
         if exe is None:
@@ -113,6 +122,10 @@ class RelaySource:
         return [
             self.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
             "-rw_timeout", timeout_us,
+            # What the URL cannot show (an HLS playlist's segments and keys, a redirect, a
+            # concat list) may open only network protocols and audio formats.
+            "-protocol_whitelist", PROTOCOL_WHITELIST,
+            "-format_whitelist", FORMAT_WHITELIST,
             "-i", self.url,
             "-vn", "-acodec", "pcm_s16le",
             "-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS), "pipe:1",
@@ -143,6 +156,12 @@ class RelaySource:
         delay = p.backoff_s
         detail = "no sound"
         while not self._stop.is_set():
+            try:
+                self.guard.check(self.url)
+            except RelayRefused as exc:
+                log.error("relay %s refused before connecting: %s", self.url, exc)
+                on_end("failed", f"relay source refused: {exc}")
+                return
             started = time.monotonic()
             got, detail = self._run_once(sink)
             if self._stop.is_set():
@@ -330,8 +349,8 @@ class SilentRelay:
 
     kind = "relay"
 
-    def __init__(self, url: str) -> None:
-        self.url = check_relay_url(url)
+    def __init__(self, url: str, *, guard: RelayGuard | None = None) -> None:
+        self.url = (guard or RelayGuard()).check(url)
         self.started = False
 
     def describe(self) -> str:

@@ -128,7 +128,7 @@ def parse_rule(text: str) -> Rule:
     if "COUNT" in upper_parts and "UNTIL" in upper_parts:
         raise _invalid(text, "COUNT and UNTIL must not both be given (RFC 5545)")
     interval = upper_parts.get("INTERVAL", "1")
-    if not interval.isdigit() or int(interval) < 1:
+    if not (interval.isascii() and interval.isdigit()) or int(interval) < 1:
         raise _invalid(text, "INTERVAL must be a positive whole number")
     rest, until = _split_until(text, body.upper())
     try:

@@ -22,6 +22,15 @@ UTC = Annotated[datetime, PlainSerializer(format_instant, return_type=str)]
 _UNSAFE_SINGLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 #: Multi-line text keeps line breaks (LF, CR: `MultiLine` turns CR LF and CR into LF) and tabs.
 _UNSAFE_MULTI = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Bidirectional embeddings, overrides and isolates turn text around on screen ("\u202enád póH"
+# shows as "Hóp dân"): what people read would not be what was written. Refused everywhere.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+# Invisible characters (zero-width space and joiners, LRM/RLM, word joiner, BOM) hide a
+# difference between two titles or names that look the same. Refused in one-line fields;
+# long texts keep them (pasted documents carry them; speech normalisation drops them).
+_INVISIBLE = "\u200b-\u200f\u2060-\u2064\ufeff"
+_FORMAT_SINGLE = re.compile(f"[{_BIDI}{_INVISIBLE}]")
+_FORMAT_MULTI = re.compile(f"[{_BIDI}]")
 _NEWLINES = re.compile(r"\r\n?")
 
 
@@ -29,10 +38,23 @@ def unsafe_character(value: str, *, multiline: bool = False) -> str | None:
     """A description of the first character `value` must not hold, or None when it is clean."""
     found = (_UNSAFE_MULTI if multiline else _UNSAFE_SINGLE).search(value)
     if found is None:
-        return None
+        hidden = (_FORMAT_MULTI if multiline else _FORMAT_SINGLE).search(value)
+        if hidden is None:
+            return None
+        code, at = ord(hidden.group()), hidden.start()
+        return f"invisible or direction character U+{code:04X} at position {at}"
     code = ord(found.group())
     kind = "lone surrogate" if 0xD800 <= code <= 0xDFFF else "control character"
     return f"{kind} U+{code:04X} at position {found.start()}"
+
+
+def whole_number(text: str) -> int | None:
+    """`text` as a non-negative integer if it is ASCII digits only, else None.
+
+    `str.isdigit()` is also true for "²", "¹⁰" and "③", which `int()` refuses (a 500 on the
+    page that trusted it) and "٣٠", which it reads as 30: a form or query number is 0-9 only.
+    """
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _single_line(value: str) -> str:

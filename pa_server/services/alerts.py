@@ -36,6 +36,7 @@ from pa_server.auth.tokens import new_token, token_digest
 from pa_server.config import Settings
 from pa_server.db.alerts import CapAlert, CapFeed, CapGeocode, CapMessage, CapPublisher
 from pa_server.db.models import Announcement, Occurrence, Receipt, Schedule, ScheduleTarget, Zone
+from pa_server.live.relay_guard import RelayGuard, RelayRefused, parse_networks
 from pa_server.schemas.announcements import RenderOptions
 from pa_server.services import announcements, broadcasts, renditions, rights, schedules
 from pa_server.services.context import UseCase
@@ -898,8 +899,13 @@ def add_feed(uc: UseCase, publisher_id: int, url: str, interval_s: int = 300) ->
     """Poll `url` for the publisher's CAP every `interval_s` seconds."""
     rights.require_alert_admin(uc.actor)
     url = url.strip()
-    if not url.startswith(("http://", "https://")) or len(url) > 1000:
+    if len(url) > 1000:
         raise Invalid("bad_url", "a feed is an http(s) URL")
+    try:
+        feed_guard(uc.settings).check(url)
+    except RelayRefused as exc:
+        code = "bad_url" if exc.code == "bad_source_url" else "feed_host_refused"
+        raise Invalid(code, str(exc)) from exc
     if uc.db.get(CapPublisher, publisher_id) is None:
         raise Invalid("unknown_publisher", f"no publisher {publisher_id}")
     if not 60 <= interval_s <= 86_400:
@@ -983,6 +989,16 @@ def set_zone_point(uc: UseCase, zone_path: str, lat: float | None, lon: float | 
 # ---- polled feeds ---------------------------------------------------------------------------
 
 
+def feed_guard(settings: Settings) -> RelayGuard:
+    """Where feeds and the alerts they link to may be read from: public addresses, plus the
+    networks in `PA_CAP_FEED_ALLOWED_NETWORKS`. A feed's body is kept and shown on the alerts
+    page, so a feed or link aimed at the server's own network would read it out."""
+    return RelayGuard(
+        parse_networks(settings.cap_feed_allowed_networks),
+        setting="PA_CAP_FEED_ALLOWED_NETWORKS",
+    )
+
+
 def due_feeds(db: Session, now: datetime) -> list[int]:
     """Ids of enabled feeds whose next poll is due."""
     return list(
@@ -1012,21 +1028,40 @@ def poll_feed(uc: UseCase, feed_id: int, client: httpx.Client) -> CapFeed | None
         return feed
     uc = replace(uc, actor=publisher_actor(pub))
     limit = uc.settings.cap_max_bytes
+    check = feed_guard(uc.settings).check
     try:
         got = feeds.fetch(
-            client, feed.url, etag=feed.etag, last_modified=feed.last_modified, max_bytes=limit
+            client,
+            feed.url,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            max_bytes=limit,
+            check=check,
         )
         if got.not_modified:
             feed.last_status = "not_modified"
         else:
             found = feeds.entries(got.body, max_bytes=limit)
             documents = list(found.documents)
+            broken: CapError | None = None
             for link in found.links:
-                linked = feeds.fetch(client, link, etag=None, last_modified=None, max_bytes=limit)
+                try:
+                    linked = feeds.fetch(
+                        client, link, etag=None, last_modified=None, max_bytes=limit, check=check
+                    )
+                except CapError as exc:
+                    # One bad link must not hold back the feed's other alerts.
+                    log.warning("CAP feed %s: link %s: %s", feed.url, link, exc)
+                    broken = broken or exc
+                    continue
                 documents.append(linked.body)
             for doc in documents:
                 if not _received_before(uc.db, doc):
                     receive(uc, doc, Door("feed", feed.id))
+            if broken is not None:
+                # The validators are not kept: the next poll reads the feed again and retries
+                # the link (what was received is not received twice).
+                raise broken
             feed.etag, feed.last_modified = got.etag, got.last_modified
             feed.last_status = "ok"
         feed.failures, feed.last_error, feed.last_ok_at = 0, None, uc.now

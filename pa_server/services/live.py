@@ -49,7 +49,8 @@ from pa_server.config import Settings
 from pa_server.db.models import Announcement, LiveSessionRow, Occurrence
 from pa_server.live.engine import LiveEngine, LiveSession, SessionEnd, SnapcastEngine
 from pa_server.live.errors import LiveError, LiveUnavailable, NoFreeStream, UnknownSession
-from pa_server.live.sources import MicRegistry, MicSource, RelaySource, Source, check_relay_url
+from pa_server.live.relay_guard import RelayGuard, RelayRefused, parse_networks
+from pa_server.live.sources import MicRegistry, MicSource, RelaySource, Source
 from pa_server.messaging.bus import BusError
 from pa_server.planning import LEVEL_PRIORITY
 from pa_server.schemas.live import MAX_MINUTES, LiveCreate
@@ -89,12 +90,20 @@ class LiveHub:
     #: Called after a session's end changed the plan (the runtime replans and republishes).
     on_plan_change: Callable[[], None] = lambda: None
     clock: Callable[[], datetime] = utc_now
-    #: How a relay's URL becomes a source (tests pass one that needs no network).
-    relay_source: Callable[[str], Source] = RelaySource
+    #: How a relay's URL becomes a source, called `(url, guard=…)` (tests pass one that
+    #: needs no network).
+    relay_source: Callable[..., Source] = RelaySource
+    #: Where a relay may read from at play time (`PA_RELAY_ALLOWED_NETWORKS`): checked again
+    #: when a scheduled relay starts and before every ffmpeg connect.
+    relay_guard: RelayGuard = field(default_factory=RelayGuard)
 
     @property
     def available(self) -> bool:
         return self.engine is not None
+
+    def relay(self, url: str) -> Source:
+        """The source relaying `url`, under this hub's address policy (`RelayRefused`)."""
+        return self.relay_source(url, guard=self.relay_guard)
 
     def require(self) -> LiveEngine:
         """The engine, or `Unavailable('live_unavailable')` carrying the Vietnamese reason."""
@@ -133,7 +142,12 @@ def open_hub(
     """
     close_orphans(sessions, now=utc_now())
     hub = LiveHub(
-        None, mics=mics, sessions=sessions, dispatcher=dispatcher, on_plan_change=on_plan_change
+        None,
+        mics=mics,
+        sessions=sessions,
+        dispatcher=dispatcher,
+        on_plan_change=on_plan_change,
+        relay_guard=relay_guard(settings),
     )
     try:
         engine = SnapcastEngine.from_settings(settings, MediaStore(settings.media_dir))
@@ -150,6 +164,20 @@ def open_hub(
     hub.engine = engine
     log.info("live audio on: %s", engine.health().get("stream"))
     return hub
+
+
+def relay_guard(settings: Settings) -> RelayGuard:
+    """The relay address policy these settings describe (public, plus the listed networks)."""
+    return RelayGuard(parse_networks(settings.relay_allowed_networks))
+
+
+def checked_relay_url(settings: Settings, url: str) -> str:
+    """`url` stripped, if a relay may read it: `Invalid('bad_source_url')` for anything but a
+    plain http(s) URL, `Invalid('relay_host_refused')` for a private or local address."""
+    try:
+        return relay_guard(settings).check(url.strip())
+    except RelayRefused as exc:
+        raise Invalid(exc.code, str(exc)) from exc
 
 
 # --------------------------------------------------------------------------- reading
@@ -199,11 +227,12 @@ def start_relay(
     """Relay the stream at `data.url` (HTTP/HTTPS: MP3, AAC, Icecast, HLS) on the targets now."""
     if not data.url:
         raise Invalid("source_url_required", "a relay needs the URL of the stream")
+    url = checked_relay_url(uc.settings, data.url)
     try:
-        url = check_relay_url(data.url.strip())
-    except ValueError as exc:
-        raise Invalid("bad_source_url", str(exc)) from exc
-    row, _ = _start(uc, hub, data, confirmed=confirmed, source=hub.relay_source(url), url=url)
+        source = hub.relay(url)
+    except RelayRefused as exc:  # the hub's policy is narrower than these settings
+        raise Invalid(exc.code, str(exc)) from exc
+    row, _ = _start(uc, hub, data, confirmed=confirmed, source=source, url=url)
     return row
 
 
@@ -596,7 +625,17 @@ def _start_scheduled(
     db.add(row)
     db.commit()
     try:
-        session = _engine_start(db, hub, engine, row, hub.relay_source(ann.source_url))
+        # Checked again now: a URL stored before the checks, or a policy narrowed since,
+        # must not reach ffmpeg.
+        source = hub.relay(ann.source_url)
+    except (ValueError, LiveError) as exc:  # RelayRefused is a ValueError
+        detail = f"relay source refused: {exc}"
+        log.error("ALERT scheduled relay %s not started: %s", occ.id, detail)
+        _record_end(hub, row.id, SessionEnd(row.id, "failed", detail, now, 0.0))
+        db.expire_all()
+        return None
+    try:
+        session = _engine_start(db, hub, engine, row, source)
     except (Conflict, Unavailable) as exc:
         log.error("ALERT scheduled relay %s not started: %s", occ.id, exc.message)
         return None
@@ -619,10 +658,7 @@ def create_relay(
     title = title.strip()
     if not title:
         raise Invalid("title_required", "a relay needs a title")
-    try:
-        url = check_relay_url(url.strip())
-    except ValueError as exc:
-        raise Invalid("bad_source_url", str(exc)) from exc
+    url = checked_relay_url(uc.settings, url)
     if not 1 <= minutes <= MAX_MINUTES:
         raise Invalid("invalid_minutes", f"a relay lasts 1 to {MAX_MINUTES} minutes")
     if level not in LEVEL_PRIORITY:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pa_server import planning
 from pa_server.planning import LunarRule, PlanError
+from pa_server.schemas.common import whole_number
 from pa_server.web.describe import join_vi
 from pa_server.web.recurrence import RuleGroup
 
@@ -77,8 +78,8 @@ def _numbers(text: str, words: Mapping[str, int], high: int, what: str, example:
         if not token:
             continue
         value = words.get(token)
-        if value is None and token.isdigit():
-            value = int(token)
+        if value is None:
+            value = whole_number(token)
         if value is None or not 1 <= value <= high:
             raise ValueError(f"{what} phải là số từ 1 đến {high}, ví dụ: {example}.")
         out.append(value)

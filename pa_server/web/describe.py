@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from pa_server.schemas.common import whole_number
+
 #: Monday first, as Python and RFC 5545 BYDAY codes number them.
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 WEEKDAYS_VI = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
@@ -255,12 +257,12 @@ def describe_schedule(
     range_text = f"từ {_date_vi(first.date(), today)}"
     if last is not None:
         range_text += f" đến {_date_vi(last, today)}"
-    elif not parts.get("COUNT", "").isdigit():
+    elif whole_number(parts.get("COUNT", "")) is None:
         range_text += " trở đi"
     sentence += f", {range_text}"
-    count = parts.get("COUNT", "")
-    if count.isdigit():
-        sentence += f", {int(count)} lần"
+    count = whole_number(parts.get("COUNT", ""))
+    if count is not None:
+        sentence += f", {count} lần"
     skipped = sorted({local(x).date() for x in exdates})
     if skipped:
         sentence += f", trừ ngày {join_vi([_date_vi(d, today) for d in skipped])}"

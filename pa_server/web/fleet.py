@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor
 from pa_server.db.models import Device
+from pa_server.schemas.common import whole_number
 from pa_server.schemas.devices import DeviceCreate, DeviceUpdate
 from pa_server.schemas.zones import ZoneCreate, ZoneUpdate
 from pa_server.services import devices, search, zones
@@ -336,9 +337,10 @@ async def volume(request: Request, device_id: str, uc: PageUseCase) -> Response:
     form = await request.form()
     back = await _back(request, device_id)
     value = str(form.get("volume", "")).strip()
-    if not value.isdigit() or not 0 <= int(value) <= 100:
+    volume = whole_number(value)
+    if volume is None or not 0 <= volume <= 100:
         return RedirectResponse(f"{back}?tb=bad-volume", status_code=303)
-    return _command(uc, lambda: devices.set_volume(uc, device_id, int(value)), "volume", back)
+    return _command(uc, lambda: devices.set_volume(uc, device_id, volume), "volume", back)
 
 
 async def _back(request: Request, device_id: str) -> str:
@@ -427,7 +429,7 @@ def _clock(text: str) -> time | None:
     if not text:
         return None
     hours, _, minutes = text.partition(":")
-    if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+    if whole_number(hours) is None or whole_number(minutes) is None or len(minutes) != 2:
         raise ValueError(text)
     return time(int(hours), int(minutes))
 

@@ -18,6 +18,7 @@ from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor
 from pa_server.db.models import LiveSessionRow
 from pa_server.live.errors import INSTALL_COMMAND
+from pa_server.schemas.common import whole_number
 from pa_server.schemas.live import MAX_MINUTES, LiveCreate
 from pa_server.services import live, rights, zones
 from pa_server.services.errors import ServiceError
@@ -118,22 +119,26 @@ async def new_program(request: Request, uc: PageUseCase, hub: LiveDep) -> Respon
     minutes = values.get("p_minutes", "")
     if not values.get("p_title"):
         errors["p_title"] = "Vui lòng nhập tiêu đề."
+    elif len(values["p_title"]) > 300:  # what the API's schema allows; never cut silently
+        errors["p_title"] = "Tiêu đề dài quá 300 ký tự, hãy viết ngắn lại."
     if not values.get("p_url"):
         errors["p_url"] = "Vui lòng nhập địa chỉ nghe trực tiếp của đài."
-    if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_MINUTES:
+    elif len(values["p_url"]) > 1000:
+        errors["p_url"] = "Địa chỉ dài quá 1000 ký tự."
+    if not 1 <= (whole_number(minutes) or 0) <= MAX_MINUTES:
         errors["p_minutes"] = f"Thời lượng là số phút từ 1 đến {MAX_MINUTES}."
     if not errors:
         try:
             ann = live.create_relay(
                 uc,
-                title=values["p_title"][:300],
-                url=values["p_url"][:1000],
+                title=values["p_title"],
+                url=values["p_url"],
                 minutes=int(minutes),
                 level=values.get("p_level") or "normal",
             )
         except (Forbidden, ServiceError) as exc:
             uc.db.rollback()
-            if exc.code == "bad_source_url":
+            if exc.code in ("bad_source_url", "relay_host_refused"):
                 errors["p_url"] = refusal_message(exc)
             else:
                 errors["p_title"] = refusal_message(exc)
@@ -160,7 +165,7 @@ async def start(request: Request, uc: PageUseCase, hub: LiveDep) -> Response:
     if relay and not values.get("url"):
         errors["url"] = "Vui lòng nhập địa chỉ nghe trực tiếp của đài."
     minutes = values.get("minutes", "")
-    if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_MINUTES:
+    if not 1 <= (whole_number(minutes) or 0) <= MAX_MINUTES:
         errors["minutes"] = f"Thời lượng là số phút từ 1 đến {MAX_MINUTES}."
     if not chosen:
         errors["zones"] = "Vui lòng chọn ít nhất một khu vực phát."
@@ -188,7 +193,7 @@ async def start(request: Request, uc: PageUseCase, hub: LiveDep) -> Response:
     except (Forbidden, ServiceError) as exc:
         uc.db.rollback()
         field = refusal_field(exc)
-        if exc.code in ("bad_source_url", "source_url_required"):
+        if exc.code in ("bad_source_url", "source_url_required", "relay_host_refused"):
             field = "url"
         message = refusal_message(exc)
         ctx = _context(

@@ -67,6 +67,10 @@ MESSAGES_VI = {
     "no_free_stream": "Đang có quá nhiều buổi phát trực tiếp cùng lúc. Hãy dừng một buổi trước.",
     "bad_source_url": "Địa chỉ nghe trực tiếp của đài phải bắt đầu bằng http:// hoặc https://.",
     "source_url_required": "Vui lòng nhập địa chỉ nghe trực tiếp của đài.",
+    "feed_host_refused": "Địa chỉ nguồn cảnh báo thuộc máy chủ hoặc mạng nội bộ nên không được "
+    "đọc. Nếu nguồn ở trong mạng nội bộ, quản trị viên cần cho phép mạng ấy trong cấu hình.",
+    "relay_host_refused": "Địa chỉ này thuộc máy chủ hoặc mạng nội bộ nên không được tiếp sóng. "
+    "Nếu đó là đài của xã trong mạng nội bộ, quản trị viên cần cho phép mạng ấy trong cấu hình.",
     "no_loudspeakers": "Khu vực đã chọn chưa có loa nào.",
     "live_session_not_found": "Buổi phát trực tiếp không tồn tại.",
     "live_session_ended": "Buổi phát trực tiếp đã kết thúc.",
@@ -128,6 +132,8 @@ REFUSAL_FIELDS = {
     "unknown_zone": "zones",
     "quiet_hours": "zones",
     "no_loudspeakers": "zones",
+    "bad_source_url": "url",
+    "relay_host_refused": "url",
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from pa_server.schemas.common import whole_number
+
 #: Rows per page of the staff lists.
 PER_PAGE = 50
 
@@ -78,7 +80,8 @@ class Paging:
 def page_number(raw: str | int | None) -> int:
     """A page number from the query (`trang`): anything not a positive number is page 1."""
     text = str(raw or "").strip()
-    return int(text) if text.isdigit() and 0 < int(text) < 1_000_000 else 1
+    number = whole_number(text)
+    return number if number is not None and 0 < number < 1_000_000 else 1
 
 
 def paginate(

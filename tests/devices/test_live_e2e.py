@@ -35,6 +35,7 @@ from tests.devices.support import (
     wait_for,
 )
 from tests.live_support import (
+    LOCAL_RADIO,
     AudioHttpServer,
     loud_seconds,
     read_mono,
@@ -160,7 +161,10 @@ def session(engine: SnapcastEngine) -> Iterator[Callable[[list[str], float], Liv
         def start(targets: list[str], seconds: float) -> LiveSession:
             until = protocol.utc_now() + timedelta(seconds=seconds)
             return engine.start_session(
-                targets, RelaySource(radio.url), title="Tiếp sóng thử", until=until
+                targets,
+                RelaySource(radio.url, guard=LOCAL_RADIO),
+                title="Tiếp sóng thử",
+                until=until,
             )
 
         yield start

@@ -277,3 +277,46 @@ def test_an_interrupted_live_item_withdrawn_meanwhile_never_comes_back(rig: Rig)
     assert next(r for r in rig.receipts() if r.occurrence_id == "l" and r.type == "finished")
     wait_for(lambda: not rig.amp.is_on, 5, "the amplifier off")
     assert starts(rig) == [TARGET]  # never let through again
+
+
+@pytest.mark.parametrize("via", ["timeline", "play"])
+def test_a_live_item_whose_key_was_removed_never_sounds_after_a_restart(
+    tmp_path: Path, via: str
+) -> None:
+    """Hostile: a due live item stored under a key the config no longer lists (a key revoked
+    by removing it and restarting) is forgotten, not resumed."""
+    first = make_rig(tmp_path)
+    now = protocol.utc_now()
+    live = live_item(now, now + timedelta(minutes=5), occurrence_id="revoked")
+    with first.agent:
+        wait_for(lambda: first.agent.state().clock_synced, 5, "clock check")
+        if via == "timeline":
+            first.deliver(T.timeline_zone("huyen"), first.signer.timeline("zone:huyen", [live]))
+        else:
+            first.deliver(T.cmd_device(DEVICE), first.signer.sign("play", live))
+        wait_for(lambda: kinds(first, "revoked") == ["started"], 5, "started")
+    other = Signer()
+    again = make_rig(tmp_path, signer=other, keys={other.kid: other.public_b64})
+    with again.agent:
+        wait_for(lambda: again.agent.state().clock_synced, 5, "clock check")
+        again.agent.scheduler.kick()
+        # A signed item under the remaining key still plays: the agent is alive and listening.
+        ok = live_item(None, protocol.utc_now() + timedelta(seconds=0.8), occurrence_id="ok")
+        again.deliver(T.cmd_device(DEVICE), again.signer.sign("play", ok))
+        wait_for(lambda: kinds(again, "ok") == ["started", "finished"], 5, "the valid one")
+    assert starts(again) == [TARGET]  # only "ok": the revoked item never came back
+
+
+def test_a_signed_live_item_already_over_never_starts_the_client(rig: Rig) -> None:
+    """Hostile: a captured, validly signed live item replayed as a fresh `play` after its
+    `until` (within its envelope's expiry) starts nothing."""
+    now = protocol.utc_now()
+    over = live_item(now - timedelta(minutes=3), now - timedelta(seconds=1), occurrence_id="over")
+    rig.deliver(T.cmd_device(DEVICE), rig.signer.sign("play", over))
+    rig.deliver(T.timeline_zone("huyen"), rig.signer.timeline("zone:huyen", [over]))
+    # A later valid item proves the agent handled both before it.
+    ok = live_item(None, protocol.utc_now() + timedelta(seconds=0.8), occurrence_id="ok")
+    rig.deliver(T.cmd_device(DEVICE), rig.signer.sign("play", ok))
+    wait_for(lambda: kinds(rig, "ok") == ["started", "finished"], 5, "the valid one")
+    assert starts(rig) == [TARGET]
+    assert "started" not in kinds(rig, "over")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import BIN, MOSQUITTO, StateWatch, System, system
-from tests.live_support import require_ffmpeg, require_snapcast
+from tests.live_support import LOCAL_NETWORKS, require_ffmpeg, require_snapcast
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -50,7 +50,11 @@ def snapcast_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """
     require_snapcast()
     require_ffmpeg()
-    yield {"PA_SNAPSERVER_STREAM_PORT": "0", "PA_SNAPSERVER_BUFFER_MS": "400"}
+    yield {
+        "PA_SNAPSERVER_STREAM_PORT": "0",
+        "PA_SNAPSERVER_BUFFER_MS": "400",
+        "PA_RELAY_ALLOWED_NETWORKS": LOCAL_NETWORKS,  # the test radio is on loopback
+    }
     # snapserver runs in a process session of its own: a server that did not stop cleanly
     # leaves it behind, named by its pid file.
     pid_file = tmp_path / "server" / "live" / "snapserver" / "snapserver.pid"

@@ -47,6 +47,8 @@ def admin_uc(session: Session, tmp_path: Path, **kw: object) -> UseCase:
         dispatcher=kw.pop("dispatcher", None) or FakeDispatcher(),
         emergency_lead_s=3,
         broadcast_lead_s=8,
+        # The tests' feeds are local HTTP servers (a public address in real life).
+        cap_feed_allowed_networks=kw.pop("cap_feed_allowed_networks", "127.0.0.0/8"),
         **kw,
     )
 

@@ -110,3 +110,35 @@ def test_a_live_broadcasts_recording_is_linked_from_its_report_for_signed_in_peo
     # Not without signing in (the media store's own address is for the loudspeakers).
     del app.dependency_overrides[deps.current_user]
     assert api.client.get(rec["url"]).status_code == 401
+
+
+def test_hostile_live_bodies_are_422_and_start_nothing(api: Api) -> None:
+    """Huge, negative and fractional minutes, enormous or hidden titles, NUL, a loopback or
+    metadata relay URL: each a 422 with its code, and no session on record."""
+    seed_zones(api)
+    _, engine = _hub(api)
+    body = {"title": "Tiếp sóng", "zones": ["vinh-tuong/tan-tien"], "url": "http://r.test/a.mp3"}
+    for change in (
+        {"minutes": 10**12},
+        {"minutes": -1},
+        {"minutes": 0},
+        {"minutes": 1.5},
+        {"minutes": "mười"},
+        {"title": "x" * 100_000},
+        {"title": "Tiếp\x00sóng"},
+        {"title": "\u202enád póH"},
+        {"title": "Tiếp\u200bsóng"},
+        {"zones": ["vinh-tuong/tan-tien\x00"]},
+        {"volume": 101},
+    ):
+        response = api.client.post(f"{V1}/live/relay", json={**body, **change})
+        assert response.status_code == 422, (change, response.text)
+    for url, code in (
+        ("http://127.0.0.1:8000/media/x.mp3", "relay_host_refused"),
+        ("http://169.254.169.254/latest/meta-data/", "relay_host_refused"),
+        ("concat:http://r.test/a.mp3|file:///etc/passwd", "bad_source_url"),
+    ):
+        api.refused("POST", f"{V1}/live/relay", code, 422, json={**body, "url": url})
+        relay = {"title": "VOV1", "url": url, "minutes": 30}
+        api.refused("POST", f"{V1}/live/relays", code, 422, json=relay)
+    assert api.ok("GET", f"{V1}/live")["total"] == 0 and engine.sessions() == []

@@ -13,6 +13,7 @@ from pa_server.live.engine import SessionEnd, SnapcastEngine
 from pa_server.live.errors import UnknownSession
 from pa_server.live.sources import RelayPolicy, RelaySource, check_relay_url
 from tests.live_support import (
+    LOCAL_RADIO,
     AudioHttpServer,
     band_energy,
     loud_seconds,
@@ -54,7 +55,7 @@ def test_relay_reaches_three_loudspeakers(engine: SnapcastEngine, clients: Clien
     # an MP3 radio, as most relayed stations are
     mp3 = mp3_of(tone(440, 3.0, rate=24_000).astype("<i2").tobytes(), 24_000)
     with AudioHttpServer(mp3, content_type="audio/mpeg") as radio:
-        relay = RelaySource(radio.url, policy=FAST)
+        relay = RelaySource(radio.url, guard=LOCAL_RADIO, policy=FAST)
         session = engine.start_session(list(outs), relay, title="Tiếp sóng VOV1")
         assert wait_for(lambda: all(loud_seconds(read_mono(p)) >= 2.5 for p in outs.values()), 15)
         end = engine.stop_session(session.id)
@@ -72,7 +73,7 @@ def test_dropped_source_reconnects(engine: SnapcastEngine, clients: ClientsFacto
     body = wav_bytes(tone(440, 2.0))
     # the first connection hangs up after about half a second of sound; later ones are whole
     with AudioHttpServer(body, plan=lambda n: 44 + 48_000 if n == 0 else None) as radio:
-        relay = RelaySource(radio.url, policy=FAST)
+        relay = RelaySource(radio.url, guard=LOCAL_RADIO, policy=FAST)
         session = engine.start_session(["loa-1"], relay)
         assert wait_for(lambda: loud_seconds(read_mono(outs["loa-1"])) >= 2.0, 20)
         assert relay.reconnects >= 1
@@ -92,7 +93,7 @@ def test_dead_source_ends_failed(engine: SnapcastEngine, clients: ClientsFactory
         ended.set()
 
     with AudioHttpServer(b"", plan=lambda n: -1) as radio:  # every request: 404
-        relay = RelaySource(radio.url, policy=FAST)
+        relay = RelaySource(radio.url, guard=LOCAL_RADIO, policy=FAST)
         session = engine.start_session(["loa-1"], relay, on_end=on_end)
         assert ended.wait(20)
     (end,) = ends
@@ -132,7 +133,7 @@ def test_stalled_source_is_killed_and_fails(engine: SnapcastEngine) -> None:
     body = wav_bytes(tone(440, 5.0))
     # every connection: a header and a little sound, then nothing, the socket left open
     with AudioHttpServer(body, plan=lambda n: (44 + 9_600, "hang")) as radio:
-        relay = RelaySource(radio.url, policy=policy)
+        relay = RelaySource(radio.url, guard=LOCAL_RADIO, policy=policy)
         engine.start_session(["loa-1"], relay, on_end=on_end)
         assert ended.wait(30)
     (end,) = ends

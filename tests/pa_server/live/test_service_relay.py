@@ -30,6 +30,8 @@ from pa_server.services import devices, live
 from pa_server.services.live import LiveHub
 from pa_server.services.timelines import sync_timelines
 from tests.live_support import (
+    LOCAL_NETWORKS,
+    LOCAL_RADIO,
     AudioHttpServer,
     band_energy,
     loud_seconds,
@@ -85,12 +87,18 @@ def test_a_relay_through_the_service_reaches_exactly_its_targets_as_a_signed_liv
     topics = Topics("pa/v2/test")
     bus = FakeBus()
     dispatcher = Dispatcher(bus, keys, topics, DictPublishedStore())
-    hub = LiveHub(engine, sessions=sessions, dispatcher=lambda: dispatcher)
+    hub = LiveHub(engine, sessions=sessions, dispatcher=lambda: dispatcher, relay_guard=LOCAL_RADIO)
     outs = clients(["loa-1", "loa-2", "loa-3"])
     assert wait_for(lambda: set(outs) <= engine.control.status().connected, 15)
     with AudioHttpServer(wav_bytes(tone(440, 6.0))) as radio, sessions() as s:
         now = utc_now()
-        uc = use_case(s, data_dir=tmp_path, now=now, dispatcher=dispatcher)
+        uc = use_case(
+            s,
+            data_dir=tmp_path,
+            now=now,
+            dispatcher=dispatcher,
+            relay_allowed_networks=LOCAL_NETWORKS,
+        )
         row = live.start_relay(
             uc, hub, LiveCreate(title="Tiếp sóng thử", zones=[ZONE], minutes=5, url=radio.url)
         )

@@ -15,7 +15,7 @@ from pa_server.auth.errors import Forbidden
 from pa_server.auth.models import AuditEntry
 from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
-from pa_server.db.models import LiveSessionRow, Occurrence, Zone
+from pa_server.db.models import Announcement, LiveSessionRow, Occurrence, Zone
 from pa_server.live.engine import FakeLiveEngine
 from pa_server.live.sources import MicRegistry, SilentRelay
 from pa_server.schemas.devices import DeviceCreate
@@ -260,23 +260,29 @@ def test_live_is_unavailable_with_the_vietnamese_reason(world: World) -> None:
     assert "Snapcast" in refused.value.message
 
 
+def schedule_relay(world: World, s: Session) -> Announcement:
+    """A relay of `URL` for 30 min, approved, daily at 05:30 on the commune, planned."""
+    uc = world.uc(s)
+    ann = live.create_relay(uc, title="Tiếp sóng VOV1", url=URL, minutes=30)
+    announcements.approve_announcement(replace(uc, actor=TEST_APPROVER), ann.id)
+    schedules.create_schedule(
+        uc,
+        ScheduleCreate(
+            announcement_id=ann.id,
+            zones=["vinh-tuong/tan-tien"],
+            rrule="FREQ=DAILY;BYHOUR=5;BYMINUTE=30",
+            start=NOW.replace(hour=0),
+        ),
+    )
+    s.commit()
+    replan(s, now=NOW, horizon=timedelta(hours=48))
+    s.commit()
+    return ann
+
+
 def test_a_scheduled_relay_is_approved_planned_and_started_before_its_time(world: World) -> None:
     with world.sessions() as s:
-        uc = world.uc(s)
-        ann = live.create_relay(uc, title="Tiếp sóng VOV1", url=URL, minutes=30)
-        announcements.approve_announcement(replace(uc, actor=TEST_APPROVER), ann.id)
-        schedules.create_schedule(
-            uc,
-            ScheduleCreate(
-                announcement_id=ann.id,
-                zones=["vinh-tuong/tan-tien"],
-                rrule="FREQ=DAILY;BYHOUR=5;BYMINUTE=30",
-                start=NOW.replace(hour=0),
-            ),
-        )
-        s.commit()
-        replan(s, now=NOW, horizon=timedelta(hours=48))
-        s.commit()
+        ann = schedule_relay(world, s)
         occ = s.scalars(select(Occurrence).where(Occurrence.announcement_id == ann.id)).first()
         assert occ is not None and occ.live is None
         assert occ.until == occ.play_at + timedelta(minutes=30)

@@ -47,7 +47,7 @@ def seed_alerts(app: Any) -> AlertWorld:
         alerts.set_geocode(uc, GEOCODE[0], GEOCODE[1], COMMUNE)
         alerts.set_zone_point(uc, COMMUNE, 21.25, 105.50)
         pub, _ = alerts.create_publisher(uc, "kttv", ["vinh-tuong"])
-        feed = alerts.add_feed(uc, pub.id, "http://127.0.0.1:9/khong-co.atom")
+        feed = alerts.add_feed(uc, pub.id, "http://kttv.test/khong-co.atom")
         feed.last_status, feed.failures, feed.last_error = "error", 2, "Không kết nối được nguồn."
         as_pub = replace(uc, actor=alerts.publisher_actor(pub))
         until = now + timedelta(hours=6)
