@@ -9,7 +9,7 @@ stop records the outcome and the recording.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,12 @@ def store(db_url: str) -> Iterator[sessionmaker[Session]]:
 
 def _seed(session: Session, tmp_path: Path) -> None:
     now = utc_now()
-    for path, name in (("xa-a", "Xã A"), (ZONE, "Thôn 1"), ("xa-a/thon-2", "Thôn 2")):
+    # The test runs on the wall clock (a real snapserver and radio): the commune has no quiet
+    # hours (start == end), or a normal relay run in the evening would be refused for them.
+    add_zone(
+        session, "xa-a", "Xã A", timezone="UTC", now=now, quiet_start=time(0), quiet_end=time(0)
+    )
+    for path, name in ((ZONE, "Thôn 1"), ("xa-a/thon-2", "Thôn 2")):
         add_zone(session, path, name, timezone="UTC", now=now)
     uc = use_case(session, data_dir=tmp_path, now=now)
     for device_id, zone in (("loa-1", ZONE), ("loa-2", ZONE), ("loa-3", "xa-a/thon-2")):
