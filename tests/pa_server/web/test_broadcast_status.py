@@ -6,15 +6,15 @@ Chromium at 1280 and 390 wide, with screenshots in test-artifacts/screenshots/."
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
-from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.db.models import Occurrence
 from pa_server.web import labels
-from tests.pa_server.web.browser import VIEWPORTS, assert_fits, sized_visitor
+from tests.pa_server.web.browser import admin_visitor as admin_visitor  # fixture
+from tests.pa_server.web.browser import assert_fits
 from tests.pa_server.web.browser import demo_server as demo_server  # the demo district
+from tests.pa_server.web.conftest import Visitor
 from tests.pa_server.web.support import World
 from tests.pa_server.web.support import sign_in_demo as sign_in
 from tests.pa_server.web.test_visible_text import world  # noqa: F401  (fixture)
@@ -72,19 +72,17 @@ def test_a_dropped_broadcast_says_so(world: World) -> None:  # noqa: F811
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("size", list(VIEWPORTS))
 def test_broadcast_status_in_chromium(
-    browser: Any, demo_server: tuple[str, World], size: str, request: pytest.FixtureRequest
+    admin_visitor: Visitor,
+    demo_server: tuple[str, World],
 ) -> None:
-    base, world_ = demo_server
-    with sized_visitor(browser, base, size, f"broadcast-status-{size}", request) as visitor:
-        visitor.sign_in("quantri", DEMO_PASSWORD)
-        visitor.go(f"/phat/{world_.broadcast}", "broadcast")
-        assert_fits(visitor)
-        page = visitor.page
-        badges = page.locator("main .badge").evaluate_all(
-            "els => els.filter(e => !e.closest('[data-testid=devices]')).map(e => e.innerText)"
-        )
-        said = [b for b in badges if b in STATUS_WORDS]
-        assert said == [page.locator("[data-testid=status]").inner_text()], badges
-        assert page.locator("[data-testid=status]").is_visible()
+    visitor = admin_visitor
+    visitor.go(f"/phat/{demo_server[1].broadcast}", "broadcast")
+    assert_fits(visitor)
+    page = visitor.page
+    badges = page.locator("main .badge").evaluate_all(
+        "els => els.filter(e => !e.closest('[data-testid=devices]')).map(e => e.innerText)"
+    )
+    said = [b for b in badges if b in STATUS_WORDS]
+    assert said == [page.locator("[data-testid=status]").inner_text()], badges
+    assert page.locator("[data-testid=status]").is_visible()

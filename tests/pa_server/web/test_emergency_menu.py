@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from pa_server.app import create_app
-from pa_server.auth.demo import DEMO_PASSWORD
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role, require_level
 from pa_server.config import Settings
 from pa_server.web.can import can
-from tests.pa_server.web.browser import VIEWPORTS, assert_fits, sized_visitor
+from tests.pa_server.web.browser import admin_visitor as admin_visitor  # fixture
+from tests.pa_server.web.browser import assert_fits
 from tests.pa_server.web.browser import demo_server as demo_server  # the demo district
-from tests.pa_server.web.support import World
+from tests.pa_server.web.conftest import Visitor
 from tests.pa_server.web.support import sign_in_demo as sign_in
 
 
@@ -66,22 +65,16 @@ def test_the_menu_asks_the_services_rule(role: Role) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("size", list(VIEWPORTS))
-def test_khan_cap_menu_item_in_chromium(
-    browser: Any, demo_server: tuple[str, World], size: str, request: pytest.FixtureRequest
-) -> None:
-    base, _ = demo_server
-    with sized_visitor(browser, base, size, f"menu-khan-cap-{size}", request) as visitor:
-        visitor.sign_in("quantri", DEMO_PASSWORD)
-        item = visitor.page.locator("header nav a", has_text="Khẩn cấp")
-        assert item.count() == 1 and item.get_attribute("aria-current") is None
-        item.click()
-        visitor.page.wait_for_url(re.compile(r"/khan-cap$"))
-        visitor.shot("khan-cap")
-        assert_fits(visitor)
-        item = visitor.page.locator("header nav a[aria-current=page]")
-        assert item.inner_text() == "Khẩn cấp"
-        box = item.bounding_box()
-        assert box is not None and box["x"] >= 0
-        assert box["x"] + box["width"] <= VIEWPORTS[size]["width"]
-        assert box["y"] + box["height"] <= VIEWPORTS[size]["height"]
+def test_khan_cap_menu_item_in_chromium(admin_visitor: Visitor) -> None:
+    page = admin_visitor.page
+    item = page.locator("header nav a", has_text="Khẩn cấp")
+    assert item.count() == 1 and item.get_attribute("aria-current") is None
+    item.click()
+    page.wait_for_url(re.compile(r"/khan-cap$"))
+    admin_visitor.shot("khan-cap")
+    assert_fits(admin_visitor)
+    item = page.locator("header nav a[aria-current=page]")
+    assert item.inner_text() == "Khẩn cấp"
+    box, screen = item.bounding_box(), page.viewport_size
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= screen["width"]
+    assert box["y"] + box["height"] <= screen["height"]
