@@ -64,7 +64,8 @@ def get_device(device_id: str, session: SessionDep, settings: SettingsDep) -> De
 
 @router.patch("/{device_id}", response_model=DevicePublic)
 def update_device(device_id: str, data: DeviceUpdate, uc: UseCaseDep) -> DevicePublic:
-    """Move, rename or relocate a device."""
+    """Rename or relocate a device. A different `zone` is 422 `zone_change_needs_move`: only
+    `POST /devices/{id}/move` changes it, as the moved agent needs a new password and config."""
     return devices.device_public(devices.update_device(uc, device_id, data))
 
 

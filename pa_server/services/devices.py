@@ -184,22 +184,29 @@ def _device_query(
 
 
 def update_device(uc: UseCase, device_id: str, data: DeviceUpdate) -> Device:
-    """Move, rename or relocate a device (a move needs the right to both zones).
+    """Rename or relocate a device within its zone; `zone` may only repeat the one it has.
 
-    A moved agent needs a new config to hear its new zone: `move_device` gives it one.
+    Changing the zone is `move_device`'s alone: a moved agent must get a new password (its old
+    one is scoped to the old zone's topics and the old zone's operators may hold it), and this
+    use case has no way to hand one back. So a different zone is `zone_change_needs_move`.
     """
     session, now = uc.db, uc.now
     device = get_device(session, device_id)
     rights.require_device(session, uc.actor, device)
     if data.zone is not None:
-        rights.require_reach(session, uc.actor, [f"zone:{data.zone.strip('/')}"])
-        device.zone_path = require_zone(session, data.zone).path
+        target = require_zone(session, data.zone.strip().strip("/"))
+        if target.path != device.zone_path:
+            raise Invalid(
+                "zone_change_needs_move",
+                f"device {device.id!r} changes zone only by POST /api/v1/devices/{device.id}/move,"
+                " which gives it the new broker password its new zone needs",
+            )
     if data.name is not None:
         if device.name and not data.name.strip():
             raise Invalid("invalid_name", "a loudspeaker's name cannot be emptied")
         device.name = data.name.strip()
-    if device.name and (data.name is not None or data.zone is not None):
-        _check_unique_name(session, device.zone_path, device.name, device.id)
+        if device.name:
+            _check_unique_name(session, device.zone_path, device.name, device.id)
     if data.location is not None:
         device.location = data.location.strip()
     device.updated_at = now

@@ -39,7 +39,9 @@ RECEIPT_ORDER = ("finished", "failed", "missed", "skipped", "started", "fetched"
 DeviceStateKey = Literal["finished", "failed", "missed", "skipped", "started", "fetched", "none"]
 
 #: A broadcast as a whole, for people.
-BroadcastState = Literal["waiting", "playing", "played", "failed", "stopped", "no_devices"]
+BroadcastState = Literal[
+    "waiting", "playing", "played", "failed", "stopped", "cancelled", "no_devices"
+]
 
 #: Grace after the planned end before a broadcast with no report counts as failed.
 REPORT_GRACE = timedelta(seconds=30)
@@ -115,6 +117,8 @@ def broadcast_state(
     """
     if status == "stopped":
         return "stopped"
+    if status == "cancelled":  # the planner dropped it: nothing of its tally still counts
+        return "cancelled"
     if tally.playing:
         return "playing"
     if now < play_at:

@@ -98,7 +98,7 @@ async def broadcast_now(request: Request, announcement_id: str, uc: PageUseCase)
 
 @router.get(BASE)
 def list_page(
-    request: Request, actor: PageActor, db: DbDep, q: str = "", trang: str = ""
+    request: Request, actor: PageActor, db: DbDep, now: NowDep, q: str = "", trang: str = ""
 ) -> Response:
     """Buổi phát: every broadcast, newest first, searchable, with the total."""
     term = search.term(q)
@@ -107,6 +107,18 @@ def list_page(
         db, start=None, end=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, search=term
     )
     tallies = programme.delivery_tallies(db, [b.id for b in rows])
+    # Said as on the broadcast's own page (its live counts), not as the stored status.
+    states = {
+        b.id: programme.broadcast_state(
+            status=b.status,
+            play_at=b.play_at,
+            duration_ms=b.duration_ms,
+            max_late_s=b.max_late_s,
+            tally=tallies[b.id],
+            now=now,
+        )
+        for b in rows
+    }
     return render(
         request,
         "broadcasts.html",
@@ -115,6 +127,7 @@ def list_page(
             "active": "/chuong-trinh",
             "rows": rows,
             "tallies": tallies,
+            "states": states,
             "q": term or "",
             "paging": paginate(page, total, query={"q": term or ""}),
             "tz": request.app.state.settings.timezone,

@@ -1,5 +1,5 @@
 """Lịch âm and ngày lễ on the pages: the schedule form's calendar fields, notes for a day, the
-calendar part of a schedule in words, and the .ics lines for a schedule RRULE cannot say.
+calendar part of a schedule in words, and the instants an .ics lists where RRULE cannot say them.
 
 The rules themselves live in `pa_server.planning.calendar`; this module only reads and says
 them in Vietnamese.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -186,12 +186,22 @@ def calendar_clause(lunar: object, holidays: str) -> str:
     return clause
 
 
-def ics_instance_lines(
+@dataclass(frozen=True)
+class ListedInstants:
+    """What an .ics says of a lunar or holiday schedule: its instants, and how far they go."""
+
+    #: Aware, in the schedule's time zone; empty when nothing plays in the window.
+    instants: tuple[datetime, ...]
+    #: The calendar program shows this note: the list ends, the file must be downloaded again.
+    note: str
+
+
+def ics_instants(
     schedule: Any, tz_name: str, *, now: datetime, duration_ms: int
-) -> list[str] | None:
-    """DTSTART and RDATE lines listing the instants of a lunar or holiday schedule for the
-    next `ICS_MONTHS` months (RFC 5545 has no lunar calendar nor holiday list); None when
-    the schedule's RRULE says everything. `schedule` is a `SchedulePublic`."""
+) -> ListedInstants | None:
+    """The instants of a lunar or holiday schedule for the next `ICS_MONTHS` months (RFC 5545
+    has no lunar calendar nor holiday list, so an .ics lists them); None when the schedule's
+    RRULE says everything. `schedule` is a `SchedulePublic`."""
     rule = as_rule(schedule.lunar)
     lunar = None if rule is None else {"days": list(rule.days), "months": list(rule.months)}
     choice = CalendarChoice(lunar=lunar, holidays=schedule.holidays)
@@ -218,34 +228,18 @@ def ics_instance_lines(
             **choice.spec_fields(),
         )
     except PlanError:
-        return []
+        return ListedInstants((), "")
     first = max(now, schedule.start)
-    instants = planning.expand(spec, first, first + timedelta(days=ICS_MONTHS * 31))
-    if not instants:
-        return []
+    found = planning.expand(spec, first, first + timedelta(days=ICS_MONTHS * 31))
+    if not found:
+        return ListedInstants((), "")
     tz = ZoneInfo(tz_name)
-    stamps = [f"{t.astimezone(tz):%Y%m%dT%H%M%S}" for t in instants]
-    lines = [f"DTSTART;TZID={tz_name}:{stamps[0]}"]
-    lines += [f"RDATE;TZID={tz_name}:{s}" for s in stamps[1:]]
-    until = instants[-1].astimezone(UTC)
-    comment = f"Các buổi phát đến {until.astimezone(tz):%d/%m/%Y} theo lịch âm và ngày lễ"
-    lines.append(fold_ics(f"COMMENT:{comment}\\; tải lại tệp để có các buổi sau."))
-    return lines
-
-
-def fold_ics(line: str, limit: int = 75) -> str:
-    """Fold a content line at `limit` octets of UTF-8, never inside a character (RFC 5545
-    §3.1): continuation lines start with one space."""
-    pieces: list[str] = []
-    current = ""
-    for char in line:
-        budget = limit if not pieces else limit - 1
-        if len((current + char).encode()) > budget:
-            pieces.append(current)
-            current = ""
-        current += char
-    pieces.append(current)
-    return "\r\n ".join(pieces)
+    local = tuple(t.astimezone(tz) for t in found)
+    note = (
+        f"Các buổi phát đến {local[-1]:%d/%m/%Y} theo lịch âm và ngày lễ; "
+        "tải lại tệp để có các buổi sau."
+    )
+    return ListedInstants(local, note)
 
 
 def preview_notes(rows: list[dict[str, Any]], tz_name: str) -> None:

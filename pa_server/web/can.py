@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from pa_server.auth import rights
 from pa_server.auth.errors import Forbidden
-from pa_server.auth.rights import Actor, Role
+from pa_server.auth.rights import Actor
 from pa_server.db.models import Announcement, Schedule
 from pa_server.services import rights as service_rights
 
 #: Paths of the menu and who sees them; a path not listed is for everyone signed in.
-NAV_RIGHTS = {"/nguoi-dung": "manage_users"}
+NAV_RIGHTS = {"/nguoi-dung": "manage_users", "/khan-cap": "emergency"}
 
 
 def _refused(check: Callable[[], None]) -> bool:
@@ -52,7 +52,9 @@ def can(actor: Actor | None, action: str, *args: Any) -> bool:
         targets: Iterable[str] = args[0] if args else ()
         return _refused(lambda: rights.require_targets(actor, list(targets)))
     if action == "emergency":
-        return actor.role is Role.ADMIN
+        # The rule `services.broadcasts.sound_emergency` applies, asked as if confirmed: the
+        # confirmation is the form's, the right is the person's.
+        return _refused(lambda: rights.require_level(actor, "emergency", confirmed=True))
     if action == "manage_zones":
         return _refused(lambda: service_rights.require_zone_tree(actor))
     if action == "manage_users":

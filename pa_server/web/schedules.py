@@ -9,6 +9,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from icalendar import Calendar as ICalendar
+from icalendar import Event as ICalEvent
+from icalendar import vRecur
 from starlette.datastructures import FormData
 
 from devices.protocol import Level
@@ -27,7 +30,7 @@ from pa_server.web.calendar import (
     calendar_group,
     calendar_values,
     first_instants,
-    ics_instance_lines,
+    ics_instants,
     parse_calendar_fields,
     preview_notes,
 )
@@ -593,38 +596,47 @@ def delete(schedule_id: str, uc: PageUseCase) -> Response:
     return RedirectResponse(f"{BASE}?tb=deleted", status_code=303)
 
 
-def _ics_text(value: str) -> str:
-    """Escape a TEXT value (RFC 5545 §3.3.11)."""
-    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+def _ics_event(schedule: Any, uid: str, duration_ms: int, stamp: datetime) -> ICalEvent:
+    """A VEVENT of `schedule` with what every one of its series shares."""
+    event = ICalEvent()
+    event.add("uid", f"{uid}@commune-pa")
+    event.add("dtstamp", stamp.astimezone(UTC))
+    event.add("duration", timedelta(seconds=max(1, round(duration_ms / 1000))))
+    event.add("summary", schedule.title)
+    event.add("location", ", ".join(schedule.zones + schedule.devices))
+    return event
 
 
 def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
     """The schedule as iCalendar, in its own time zone: one VEVENT, or one per time of day.
+
+    Built with `icalendar`, which escapes TEXT values, folds every content line at 75 octets of
+    UTF-8 without splitting a character (Vietnamese titles pass that easily) and writes the
+    VTIMEZONE that each TZID must have (RFC 5545 §3.1, §3.2.19).
 
     RFC 5545 says a VEVENT SHOULD NOT hold several RRULEs, so a schedule with several times
     of day is one event series per time (UIDs `<id>-HHMM@commune-pa`), each with the same
     days rule narrowed to its time and its own first instant as DTSTART.
 
     A lunar or holiday schedule is one VEVENT listing its instants, every time of day included
-    (`ics_instance_lines`): RFC 5545 cannot say either filter, and its RRULE alone would show
+    (`ics_instants`): RFC 5545 cannot say either filter, and its RRULE alone would show
     days the schedule never plays.
     """
     tz = ZoneInfo(schedule.timezone)
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//commune-pa//lich-phat//VI"]
+    calendar = ICalendar()
+    calendar.add("version", "2.0")
+    calendar.add("prodid", "-//commune-pa//lich-phat//VI")
     start = schedule.start.astimezone(tz)
-    event = [
-        f"DTSTAMP:{stamp.astimezone(UTC):%Y%m%dT%H%M%SZ}",
-        f"DURATION:PT{max(1, round(duration_ms / 1000))}S",
-        f"SUMMARY:{_ics_text(schedule.title)}",
-        f"LOCATION:{_ics_text(', '.join(schedule.zones + schedule.devices))}",
-    ]
-    listed = ics_instance_lines(schedule, schedule.timezone, now=stamp, duration_ms=duration_ms)
+    listed = ics_instants(schedule, schedule.timezone, now=stamp, duration_ms=duration_ms)
     if listed is not None:
-        if listed:
-            lines += ["BEGIN:VEVENT", f"UID:{schedule.id}@commune-pa", *event, *listed]
-            lines.append("END:VEVENT")
-        lines.append("END:VCALENDAR")
-        return "\r\n".join(lines) + "\r\n"
+        if listed.instants:
+            event = _ics_event(schedule, schedule.id, duration_ms, stamp)
+            event.add("dtstart", listed.instants[0])
+            for instant in listed.instants[1:]:
+                event.add("rdate", instant)  # one per line, as each RDATE is its own instant
+            event.add("comment", listed.note)
+            calendar.add_component(event)
+        return _ics_body(calendar, start)
     times = [time.fromisoformat(t) for t in schedule.times or []]
     series: list[tuple[str, datetime | None, str | None]] = []
     until = None
@@ -643,24 +655,26 @@ def schedule_ics(schedule: Any, duration_ms: int, *, stamp: datetime) -> str:
     for suffix, first, rule in series:
         if first is None:
             continue
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:{schedule.id}{suffix}@commune-pa",
-            event[0],
-            f"DTSTART;TZID={schedule.timezone}:{first:%Y%m%dT%H%M%S}",
-            *event[1:],
-        ]
+        event = _ics_event(schedule, f"{schedule.id}{suffix}", duration_ms, stamp)
+        event.add("dtstart", first.replace(tzinfo=tz))
         if rule:
             if schedule.end is not None and "UNTIL=" not in rule and "COUNT=" not in rule:
                 rule += f";UNTIL={schedule.end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
-            lines.append(f"RRULE:{rule}")
+            event.add("rrule", vRecur.from_ical(rule))
         for ex in schedule.exdates:
             local = ex.astimezone(tz)
             if not suffix or f"-{local:%H%M}" == suffix:
-                lines.append(f"EXDATE;TZID={schedule.timezone}:{local:%Y%m%dT%H%M%S}")
-        lines.append("END:VEVENT")
-    lines.append("END:VCALENDAR")
-    return "\r\n".join(lines) + "\r\n"
+                event.add("exdate", local)
+        calendar.add_component(event)
+    return _ics_body(calendar, start)
+
+
+def _ics_body(calendar: ICalendar, start: datetime) -> str:
+    """The calendar as text, with the VTIMEZONE its TZIDs name, from the schedule's start on
+    (one offset for Việt Nam since 1975, rather than every change since 1970)."""
+    calendar.add_missing_timezones(first_date=start.date() - timedelta(days=1))
+    body: bytes = calendar.to_ical()
+    return body.decode()
 
 
 @router.get(BASE + "/{schedule_id}.ics")

@@ -44,6 +44,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/lich-phat", "Lịch phát"),
     ("/chuong-trinh", "Chương trình"),
     ("/truc-tiep", "Trực tiếp"),
+    ("/khan-cap", "Khẩn cấp"),
     ("/canh-bao", "Cảnh báo"),
     ("/thiet-bi", "Thiết bị"),
     ("/bao-cao", "Báo cáo"),

@@ -120,6 +120,7 @@ document.querySelectorAll("[data-poll]").forEach((box) => {
         if (value !== undefined && String(value) !== cell.textContent) cell.textContent = value;
       });
       box.setAttribute("data-state", data.state);
+      box.querySelectorAll(".state-badge").forEach((badge) => badge.setAttribute("data-state", data.state));
     } catch (err) { /* offline for a moment: keep the last numbers */ }
   };
   const every = Number(box.getAttribute("data-poll-ms")) || 3000;

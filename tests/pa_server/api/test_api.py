@@ -73,9 +73,12 @@ def test_devices_crud_and_pages(api: Api) -> None:
     assert (page["total"], [d["id"] for d in page["items"]]) == (3, ["loa-02", "loa-03"])
     inside = api.ok("GET", f"{V1}/devices", params={"zone": "vinh-tuong/tan-tien"})
     assert [d["id"] for d in inside["items"]] == ["loa-01", "loa-02"]
-    moved = api.ok("PATCH", f"{V1}/devices/loa-03", json={"zone": "vinh-tuong/tan-tien"})
-    assert moved["zone"] == "vinh-tuong/tan-tien"
+    moved = api.ok("POST", f"{V1}/devices/loa-03/move", json={"zone": "vinh-tuong/tan-tien"})
+    assert api.ok("GET", f"{V1}/devices/{moved['device_id']}")["zone"] == "vinh-tuong/tan-tien"
     api.refused("PATCH", f"{V1}/devices/loa-03", "unknown_zone", json={"zone": "nowhere"})
+    api.refused(
+        "PATCH", f"{V1}/devices/loa-03", "zone_change_needs_move", json={"zone": "vinh-tuong"}
+    )
     api.ok("DELETE", f"{V1}/devices/loa-03", 204)
     api.refused("GET", f"{V1}/devices/loa-03", "device_not_found", 404)
     api.refused("GET", f"{V1}/devices", "invalid_input", params={"limit": 5000})

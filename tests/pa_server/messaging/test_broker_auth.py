@@ -38,7 +38,7 @@ from pa_server.messaging.broker import (
     Refusal,
 )
 from pa_server.runtime import Runtime
-from pa_server.schemas.devices import DeviceCreate, DeviceUpdate
+from pa_server.schemas.devices import DeviceCreate
 from pa_server.services import devices, provisioning
 from pa_server.services.context import UseCase, cli_actor
 from tests.pa_server.messaging.mqtt_clients import WAIT_S, Client
@@ -318,10 +318,12 @@ def test_removed_device_cannot_log_in_again_and_loses_its_rights(fleet: Fleet) -
 
 def test_new_password_and_new_zone_take_effect_at_the_next_login(fleet: Fleet) -> None:
     with fleet.sessions() as s:
-        new_password = devices.reset_password(uc(s), "loa-b")
-        devices.update_device(uc(s), "loa-b", DeviceUpdate(zone="vt/xa-khac"))
+        reset = devices.reset_password(uc(s), "loa-b")
+        _, new_password = devices.move_device(uc(s), "loa-b", "vt/xa-khac")
         s.commit()
+    # The move replaced even the password given just before it.
     assert fleet.try_login("loa-b", fleet.passwords["loa-b"]).connect().is_failure
+    assert fleet.try_login("loa-b", reset).connect().is_failure
     fleet.passwords["loa-b"] = new_password
     b = fleet.login("loa-b")
     assert not b.subscribe(fleet.t("timeline", "zone", "vt", "xa-khac"))[0].is_failure

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pa_server.db.models import Announcement, Occurrence
 from pa_server.schemas.broadcasts import BroadcastCreate
-from pa_server.schemas.devices import DeviceUpdate
 from pa_server.services import broadcasts, devices, reports
 from pa_server.services.context import UseCase
 from pa_server.services.dirty import take_plan_dirty
@@ -103,9 +102,7 @@ def test_reports_keep_the_devices_an_occurrence_was_meant_for(
     with sessions() as s:
         assert s.get_one(Occurrence, occ_id).expected_devices == {"loa-01": "vinh-tuong/tan-tien"}
         # Later the loudspeaker is moved to another commune.
-        devices.update_device(
-            _uc(s, dispatcher, tmp_path), "loa-01", DeviceUpdate(zone="vinh-tuong/an-tuong")
-        )
+        devices.move_device(_uc(s, dispatcher, tmp_path), "loa-01", "vinh-tuong/an-tuong")
         replan(s, now=NOW + timedelta(minutes=1), horizon=HORIZON)
         s.commit()
         detail = broadcasts.broadcast_detail(s, occ_id)

@@ -160,6 +160,9 @@ def test_broadcast_state_never_contradicts_the_tally() -> None:
     assert broadcast_state(**base, tally=failed, now=at + timedelta(seconds=10)) == "failed"
     stopped = {**base, "status": "stopped"}
     assert broadcast_state(**stopped, tally=one_playing, now=at) == "stopped"
+    # Dropped by the planner before its time: not "chờ phát", which it will never leave.
+    cancelled = {**base, "status": "cancelled"}
+    assert broadcast_state(**cancelled, tally=silent, now=at - timedelta(minutes=5)) == "cancelled"
     assert broadcast_state(**base, tally=DeviceTally(), now=at) == "no_devices"
     # A loudspeaker that failed before starting does not hide one still playing.
     mixed = tally_states({"a": "started", "b": "failed"}, ["a", "b"])

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from devices.config import AgentConfig, load_config
 from pa_server.app import create_app
+from pa_server.auth.demo import DEMO_PASSWORD
 from tests.pa_server.web.conftest import PASSWORD, Visitor, running, server_settings
 from tests.pa_server.web.support import World, seed_world
 from tests.pa_server.web.visible_text import problems
@@ -65,6 +66,18 @@ def sized_visitor(
         if report is not None and report.failed:
             visitor.shot("FAILED")
         context.close()
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def admin_visitor(
+    browser: Any, demo_server: tuple[str, World], request: pytest.FixtureRequest
+) -> Iterator[Visitor]:
+    """`quantri` (an admin) signed in on the demo district, once at each of `VIEWPORTS`;
+    screenshots are named after the test. A module using it imports `demo_server` too."""
+    base = demo_server[0]
+    with sized_visitor(browser, base, request.param, request.node.name, request) as visitor:
+        visitor.sign_in("quantri", DEMO_PASSWORD)
+        yield visitor
 
 
 def assert_fits(visitor: Visitor, *, text: bool = True) -> None:

@@ -77,13 +77,14 @@ def seed_world(client: TestClient) -> World:
             AnnouncementCreate(title="Thông báo viết sai", text="Nội dung sai.", level="priority"),
         )
         announcements.reject_announcement(as_("duyet"), rejected.id, "Sai ngày họp")
-        approved, _ = announcements.list_announcements(db, status="approved", limit=1, offset=0)
-        (schedule,), _ = schedules.list_schedules(
-            db, announcement_id=approved[0].id, limit=1, offset=0
-        )
+        # COMMUNE's own campaign (its words name COMMUNE), not whichever the list gives first:
+        # the demo's communes share one moment of creation, so that order is by random id.
+        campaigns, _ = schedules.list_schedules(db, announcement_id=None, limit=100, offset=0)
+        schedule = next(s for s in campaigns if schedules.schedule_public(s).zones == [COMMUNE])
+        approved = announcements.get_announcement(db, schedule.announcement_id)
         occ = broadcasts.put_on_air(
             as_("quantri", now - timedelta(minutes=5)),
-            BroadcastCreate(announcement_id=approved[0].id, zones=[COMMUNE], level="emergency"),
+            BroadcastCreate(announcement_id=approved.id, zones=[COMMUNE], level="emergency"),
             confirmed=True,
         )
         for device, kinds, detail in (
@@ -148,7 +149,7 @@ def seed_world(client: TestClient) -> World:
             client,
             draft.id,
             rejected.id,
-            approved[0].id,
+            approved.id,
             schedule.id,
             occ.id,
             mic.id,

@@ -16,7 +16,7 @@ from pa_server.web.calendar import (
     calendar_group,
     day_notes,
     describe_calendar,
-    ics_instance_lines,
+    ics_instants,
     parse_calendar_fields,
 )
 from pa_server.web.recurrence import RuleGroup
@@ -122,17 +122,17 @@ def _public(**over: object) -> SimpleNamespace:
 
 def test_ics_lists_lunar_instants_for_24_months() -> None:
     now = datetime(2026, 12, 1, tzinfo=UTC)
-    assert ics_instance_lines(_public(), "Asia/Ho_Chi_Minh", now=now, duration_ms=1) is None
-    lines = ics_instance_lines(
+    assert ics_instants(_public(), "Asia/Ho_Chi_Minh", now=now, duration_ms=1) is None
+    listed = ics_instants(
         _public(lunar={"days": [30], "months": [12]}), "Asia/Ho_Chi_Minh", now=now, duration_ms=1
     )
-    assert lines is not None
-    assert lines[0] == "DTSTART;TZID=Asia/Ho_Chi_Minh:20270205T070000"
-    assert lines[1] == "RDATE;TZID=Asia/Ho_Chi_Minh:20280125T070000"
-    assert len(lines) == 3 and lines[2].startswith("COMMENT:Các buổi phát đến 25/01/2028")
-    physical = lines[2].split("\r\n")
-    assert len(physical) > 1 and all(len(p.encode()) <= 75 for p in physical)
-    assert "".join(p.removeprefix(" ") for p in physical).endswith("để có các buổi sau.")
+    assert listed is not None
+    assert listed.instants == (
+        datetime(2027, 2, 5, 7, tzinfo=VN),
+        datetime(2028, 1, 25, 7, tzinfo=VN),
+    )
+    assert listed.note.startswith("Các buổi phát đến 25/01/2028")
+    assert listed.note.endswith("; tải lại tệp để có các buổi sau.")
 
 
 def test_schedule_form_previews_lunar_days_saves_and_exports(world: World) -> None:  # noqa: F811

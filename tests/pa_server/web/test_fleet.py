@@ -71,6 +71,37 @@ def test_api_device_add_move_password_retire(api: Api) -> None:
     )
 
 
+def test_only_the_move_changes_a_zone_and_it_always_gives_a_new_password(api: Api) -> None:
+    """PATCH with another zone is refused and changes nothing, not even the fields beside it
+    (a moved loudspeaker must not keep a password scoped to its old commune's topics)."""
+    for body in ({"path": "huyen", "name": "Huyện"}, {"parent": "huyen", "name": "Xã A"}):
+        api.ok("POST", "/api/v1/zones", 201, json=body)
+    api.ok("POST", "/api/v1/zones", 201, json={"parent": "huyen", "name": "Xã B"})
+    api.ok("POST", "/api/v1/devices", 201, json={"zone": "huyen/xa-a", "name": "Loa chợ"})
+    url = "/api/v1/devices/xa-a-loa-cho"
+
+    def stored() -> tuple[str, str, str]:
+        with api.client.app.state.sessions() as db:  # type: ignore[attr-defined]
+            device = db.get_one(Device, "xa-a-loa-cho")
+            return device.zone_path, device.name, device.credential_hash
+
+    before = stored()
+    detail = api.refused(
+        "PATCH", url, "zone_change_needs_move", json={"zone": "huyen/xa-b", "name": "Loa mới"}
+    )
+    assert f"POST {url}/move" in detail["message"]
+    assert stored() == before
+    api.refused("PATCH", url, "unknown_zone", json={"zone": "huyen/khong-co"})
+    # Its own zone again is no move: the rest of the change applies, the password stays.
+    same = api.ok("PATCH", url, json={"zone": " huyen/xa-a/", "name": "Loa cổng chợ"})
+    assert (same["zone"], same["name"]) == ("huyen/xa-a", "Loa cổng chợ")
+    assert stored() == ("huyen/xa-a", "Loa cổng chợ", before[2])
+    moved = api.ok("POST", f"{url}/move", json={"zone": "huyen/xa-b"})
+    zone, _name, credential = stored()
+    assert zone == "huyen/xa-b" and credential != before[2]
+    assert tomllib.loads(moved["agent_config"])["mqtt"]["password"] == moved["mqtt_password"]
+
+
 # ------------------------------------------------------------------ pages
 
 
@@ -169,9 +200,10 @@ def test_device_page_move_rename_password_and_retire(client: TestClient) -> None
     csrf = sign_in(client, "quantri")
     for parent, name in (("", "Huyện Thử"), ("huyen-thu", "Xã A"), ("huyen-thu", "Xã B")):
         client.post("/khu-vuc", data={"csrf_token": csrf, "parent": parent, "name": name})
-    client.post(
+    made = client.post(
         "/thiet-bi/moi", data={"csrf_token": csrf, "name": "Loa chợ", "zone": "huyen-thu/xa-a"}
     )
+    first = tomllib.loads(_config_of(made.text)[1])["mqtt"]["password"]
     page = client.get("/thiet-bi/xa-a-loa-cho").text
     shown = visible_text(page)
     assert "Chưa kết nối lần nào" in shown and "/thiet-bi/xa-a-loa-cho/chuong-trinh" in page
@@ -187,6 +219,7 @@ def test_device_page_move_rename_password_and_retire(client: TestClient) -> None
     assert r.status_code == 200
     _name, text = _config_of(r.text)
     assert tomllib.loads(text)["device"]["zone"] == "huyen-thu/xa-b"
+    assert tomllib.loads(text)["mqtt"]["password"] != first  # the same use case as the API's
     assert "Đã chuyển Loa cổng chợ sang Xã B" in visible_text(r.text)
     r = client.post("/thiet-bi/xa-a-loa-cho/mat-khau", data={"csrf_token": csrf})
     assert r.status_code == 200 and _config_of(r.text)[1] != text

@@ -11,6 +11,7 @@ import pytest
 from pa_server.auth.rights import Role
 from pa_server.schemas.announcements import Level, Status
 from pa_server.schemas.broadcasts import DeviceDelivery
+from pa_server.services.programme import BroadcastState
 from pa_server.web import labels
 from pa_server.web.paging import Paging, page_number, paginate
 from tests.pa_server.web.visible_text import problems
@@ -29,6 +30,8 @@ def test_every_code_the_server_uses_has_a_label() -> None:
         assert labels.label("receipt", kind) != labels.UNKNOWN
     for status in ("planned", "sent", "stopped", "cancelled"):
         assert labels.label("occurrence_status", status) != labels.UNKNOWN
+    for state in get_args(BroadcastState):
+        assert labels.label("broadcast_state", state) != labels.UNKNOWN
     for key in ("online", "offline", "never"):
         assert labels.label("link", key) != labels.UNKNOWN
 

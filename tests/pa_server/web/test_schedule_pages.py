@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from icalendar import Calendar
 from sqlalchemy import select
 
 from pa_server.api.deps import get_now
@@ -94,8 +95,13 @@ def test_two_times_are_one_schedule_and_both_are_shown(client: TestClient) -> No
     local = {datetime.fromisoformat(o["play_at"]).astimezone(HCM).strftime("%H:%M") for o in occ}
     assert local <= {"06:30", "17:15"} and len(occ) >= 2
     ics = client.get(f"/lich-phat/{schedule_id}.ics").text
-    assert ics.count("BEGIN:VEVENT") == 2
-    assert "BYHOUR=6;BYMINUTE=30" in ics and "BYHOUR=17;BYMINUTE=15" in ics
+    events = Calendar.from_ical(ics).events
+    assert len(events) == 2
+    assert sorted((e["rrule"]["BYHOUR"], e["rrule"]["BYMINUTE"]) for e in events) == [
+        ([6], [30]),
+        ([17], [15]),
+    ]
+    assert all(e["rrule"]["BYDAY"] == ["MO", "WE", "FR"] for e in events)
 
 
 def test_preview_warns_of_quiet_hours_and_past_and_clash(client: TestClient) -> None:
