@@ -24,7 +24,7 @@ VOID_TAGS = {
 class Piece:
     """A run of visible text; `identifier` when inside translate="no" (a login, a device id)
     or a quotation in another language (lang="en"), and `technical` inside a collapsed
-    technicians' detail (the agent's own words)."""
+    technicians' detail (the agent's own words) or a secret shown once (`data-secret`)."""
 
     text: str
     identifier: bool = False
@@ -59,7 +59,8 @@ class _Visible(HTMLParser):
             # A quotation marked as another language (an alert's original words) is not prose
             # of ours, like an identifier.
             top.identifier or found.get("translate") == "no" or not lang.startswith("vi"),
-            top.technical or "data-technical" in found,
+            # A password or token shown once is random by construction: no rule can hold for it.
+            top.technical or "data-technical" in found or "data-secret" in found,
         )
         if not hidden:
             for name in SHOWN_ATTRIBUTES:
