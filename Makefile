@@ -21,8 +21,6 @@ run: $(STAMP)
 # Most of the suite waits on brokers, subprocesses and a browser rather than the CPU, so four
 # workers on two cores finish in about two thirds of the time (tests use their own ports,
 # databases and topic prefixes, so they run side by side). PYTEST_ARGS= runs it serially.
-# pyproject.toml adds `--dist loadgroup`: with tests/conftest.py's order the slowest tests
-# start first, so no worker is left alone with a two-minute test at the end.
 PYTEST_ARGS ?= -n 4
 
 ## Run the whole test suite. Uses PostgreSQL/Mosquitto when PA_TEST_DATABASE_URL / PA_TEST_MQTT_URL
