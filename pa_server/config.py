@@ -20,7 +20,12 @@ DEFAULT_EMBEDDED_BROKER_PORT = 11883
 
 
 class Settings(BaseSettings):
-    """Every knob of `pa-server`; validated once at start-up."""
+    """Every knob of `pa-server`; validated once at start-up.
+
+    `PA_LIVE=false` switches live audio off entirely (no snapserver child is started, the live
+    pages say so in Vietnamese): for a server that only plays files, and for tests that do not
+    exercise live audio, since starting a snapserver costs seconds on every start.
+    """
 
     model_config = SettingsConfigDict(env_prefix="PA_", env_file=".env", extra="ignore")
 
@@ -115,6 +120,12 @@ class Settings(BaseSettings):
     )
 
     # Live audio (Snapcast): see docs/live.md.
+    live: bool = Field(
+        default=True,
+        description="False: no live audio at all, no snapserver started (a server that only "
+        "plays files, and tests that do not need it: a snapserver costs seconds to start); "
+        "the pages say that live is switched off.",
+    )
     snapserver_url: str | None = Field(
         default=None,
         description="External snapserver's JSON-RPC control, tcp://127.0.0.1:1705 (loopback "

@@ -74,6 +74,8 @@ RELAY_PRESTART = timedelta(seconds=20)
 SERVER = "server"
 #: The page's reason when this process runs no engine at all (tests, `background=False`).
 NOT_STARTED_VI = "Máy chủ chưa bật phần phát trực tiếp."
+#: Why there is no live audio when the administrator set `PA_LIVE=false`.
+SWITCHED_OFF_VI = "Phát trực tiếp đã được tắt trên máy chủ này."
 
 
 @dataclass
@@ -135,7 +137,8 @@ def open_hub(
     dispatcher: Callable[[], DispatcherLike | None],
     on_plan_change: Callable[[], None],
 ) -> LiveHub:
-    """Start the engine `PA_SNAPSERVER_*` describe; without Snapcast, a hub that says why.
+    """Start the engine `PA_SNAPSERVER_*` describe; without Snapcast or with `PA_LIVE=false`,
+    a hub that says why (in Vietnamese, for the pages).
 
     Sessions the store still holds as running (this process was killed during them) are
     closed as failed first: no engine runs them any more.
@@ -149,6 +152,11 @@ def open_hub(
         on_plan_change=on_plan_change,
         relay_guard=relay_guard(settings),
     )
+    if not settings.live:
+        # Switched off on purpose: no snapserver is looked for or started, and pages say so.
+        hub.reason_vi = SWITCHED_OFF_VI
+        log.info("live audio off: PA_LIVE=false")
+        return hub
     try:
         engine = SnapcastEngine.from_settings(settings, MediaStore(settings.media_dir))
         engine.start()

@@ -34,11 +34,11 @@ def _failed(node: pytest.Item) -> bool:
 def server_env() -> dict[str, str]:
     """Settings of the server's own (`PA_…`); a test module overrides this fixture.
 
-    By default the server runs without live audio (its snapserver binary is not found, as on
-    a machine without Snapcast): these tests play files, and starting a snapserver in every
-    `pa-server run` of a fault test costs seconds each time. `test_live_stack.py` overrides it.
+    By default the server runs with live audio switched off (`PA_LIVE=false`): these tests
+    play files, and starting a snapserver in every `pa-server run` of a fault test costs
+    seconds each time. `test_live_stack.py` overrides it.
     """
-    return {"PA_SNAPSERVER_BINARY": "snapserver-off-in-file-tests"}
+    return {"PA_LIVE": "false"}
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ def settings(tmp_path: Path, db_url: str, mqtt_broker: TestBroker) -> Settings:
         mqtt_url=mqtt_broker.url,
         topic_prefix=mqtt_broker.topics.prefix,
         planner_interval_s=3600,  # only start-up and change-driven cycles in this test
+        live=False,  # files only: no snapserver (seconds at every start)
     )
 
 

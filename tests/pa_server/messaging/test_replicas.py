@@ -213,6 +213,9 @@ def test_one_dispatcher_and_a_takeover_after_sigkill(
         "PA_PUBLIC_URL": "http://pa.test:8000",
         "PA_TTS_ENGINE": "espeak",
         "PA_PLANNER_INTERVAL_S": "1",
+        # Dispatch fail-over only: no live audio (two managed snapservers on one data dir
+        # would stop each other's, and each start costs seconds).
+        "PA_LIVE": "false",
     }
     replicas = [Replica(name, free_port(), env, tmp_path / f"{name}.log") for name in ("r1", "r2")]
     watch = TimelineWatch(

@@ -183,6 +183,7 @@ def server_settings(tmp_path: Path, db_url: str, broker_url: str | None, **over:
         "topic_prefix": f"pa-test/{uuid.uuid4().hex[:12]}",
         "planner_interval_s": 1,
         "retained_check_interval_s": 3600,
+        "live": False,  # timelines only: no snapserver (seconds at every start)
     }
     values.update(over)
     return Settings(**values)

@@ -314,19 +314,51 @@ def test_a_scheduled_relay_is_approved_planned_and_started_before_its_time(world
     assert reports is not None
 
 
-def test_without_snapserver_live_is_off_with_the_install_command(
-    world: World, tmp_path: Path
-) -> None:
-    settings = Settings(data_dir=tmp_path / "data", snapserver_binary="/nonexistent/snapserver")
-    hub = live.open_hub(
+def _open_hub(settings: Settings, world: World) -> LiveHub:
+    """The hub `pa-server run` would open with `settings` (no bus behind it)."""
+    return live.open_hub(
         settings,
         world.sessions,
         MicRegistry(),
         dispatcher=lambda: None,
         on_plan_change=lambda: None,
     )
+
+
+def test_without_snapserver_live_is_off_with_the_install_command(
+    world: World, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", snapserver_binary="/nonexistent/snapserver")
+    hub = _open_hub(settings, world)
     assert hub.engine is None and not hub.available
     assert hub.reason_vi is not None and "sudo apt-get install snapserver" in hub.reason_vi
+
+
+def test_pa_live_false_starts_no_snapserver_and_says_live_is_switched_off(
+    world: World, tmp_path: Path
+) -> None:
+    # A session left running by a killed process: switched off or not, no engine runs it.
+    with world.sessions() as s:
+        sid = live.start_relay(
+            world.uc(s), world.hub, LiveStart(title="VOV", zones=["vinh-tuong"], url=URL)
+        ).id
+    data = tmp_path / "off"
+    # `snapserver_binary` that would fail differently ("install it") if it were looked for.
+    settings = Settings(data_dir=data, live=False, snapserver_binary="/nonexistent/snapserver")
+    hub = _open_hub(settings, world)
+    assert hub.engine is None and not hub.available
+    assert hub.reason_vi == live.SWITCHED_OFF_VI
+    assert not (data / "live").exists()  # no snapserver work directory was made
+    with world.sessions() as s:
+        row = s.get(LiveSessionRow, sid)
+        assert row is not None and row.outcome == "failed"
+        # What the API and the pages show: the Vietnamese sentence, not an English cause.
+        with pytest.raises(Unavailable) as refused:
+            live.start_relay(
+                world.uc(s), hub, LiveStart(title="VOV", zones=["vinh-tuong"], url=URL)
+            )
+    assert refused.value.code == "live_unavailable"
+    assert refused.value.message == live.SWITCHED_OFF_VI
 
 
 def test_sessions_cut_by_a_restart_are_closed_as_failed(world: World) -> None:

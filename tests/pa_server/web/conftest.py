@@ -76,13 +76,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 
 def server_settings(tmp_path_factory: pytest.TempPathFactory, name: str) -> Settings:
-    """Settings for a test server: a temp data dir, free ports, the espeak voice."""
+    """Settings for a test server: a temp data dir, free ports, the espeak voice, and live
+    audio off (`PA_LIVE=false`): the pages' live sessions run on a fake engine
+    (`support.seed_world`), and a snapserver costs seconds at every start."""
     return Settings(
         data_dir=tmp_path_factory.mktemp(name) / "data",
         host="127.0.0.1",
         port=free_port(),
         broker_port=free_port(),
         tts_engine="espeak",
+        live=False,
     )
 
 
