@@ -3,7 +3,8 @@
 A push is `POST /api/v1/alerts/cap` with `Authorization: Bearer <publisher token>` and the CAP
 XML as the body. Every push by a known publisher is kept whatever its verdict: 202 when
 accepted, 200 when kept but not acted on (duplicate, unknown reference, expired…), 422 with the
-reason when invalid, 403 `publisher_locked` when an admin has locked the publisher.
+reason when invalid, 403 `publisher_locked` when an admin has locked the publisher, 403
+`sender_not_allowed` when its `<sender>` is not one the publisher was given.
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ class AlertPublic(BaseModel):
     approval_schedule_id: str | None
 
 
+#: Why a push was kept as refused (the `detail.message` beside its code).
+_REFUSED = {
+    "publisher_locked": "this publisher is locked",
+    "sender_not_allowed": "this publisher may not use this CAP sender (ask an admin to add it)",
+}
+
+
 @router.post(
     "/alerts/cap",
     status_code=202,
@@ -95,7 +103,8 @@ async def push(request: Request, around: SurroundingsDep) -> JSONResponse:
     body = MessagePublic.model_validate(row).model_dump(mode="json")
     if row.verdict == "refused":
         # Kept (committed with the request), and refused: the sender learns why.
-        return error_response(403, row.code or "publisher_locked", "this publisher is locked")
+        code = row.code or "publisher_locked"
+        return error_response(403, code, _REFUSED.get(code, "this message is refused"))
     if row.verdict == "invalid":
         return error_response(422, row.code or "cap_invalid", f"CAP message refused: {row.reason}")
     return JSONResponse(body, status_code=202 if row.verdict == "accepted" else 200)
@@ -126,6 +135,8 @@ class PublisherCreate(BaseModel):
 
     name: str
     zones: list[str]
+    #: The CAP `<sender>` values its pushes and feeds may carry (at least one).
+    senders: list[str]
 
 
 class PublisherCreated(BaseModel):
@@ -134,7 +145,16 @@ class PublisherCreated(BaseModel):
     id: int
     name: str
     zones: list[str]
+    senders: list[str]
     token: str
+
+
+class PublisherSenders(BaseModel):
+    """The CAP senders a publisher may use, replacing the ones it had."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    senders: list[str]
 
 
 class PublisherPublic(BaseModel):
@@ -145,6 +165,7 @@ class PublisherPublic(BaseModel):
     id: int
     name: str
     zones: list[str]
+    senders: list[str]
     active: bool
     locked_at: datetime | None
     locked_by: str | None
@@ -202,8 +223,10 @@ class FeedPublic(BaseModel):
 @protected.post("/alerts/publishers", status_code=201, response_model=PublisherCreated)
 def create_publisher(data: PublisherCreate, uc: UseCaseDep) -> PublisherCreated:
     """A new publisher (admins); its push token is in this answer only."""
-    pub, token = alerts.create_publisher(uc, data.name, data.zones)
-    return PublisherCreated(id=pub.id, name=pub.name, zones=pub.zones, token=token)
+    pub, token = alerts.create_publisher(uc, data.name, data.zones, data.senders)
+    return PublisherCreated(
+        id=pub.id, name=pub.name, zones=pub.zones, senders=pub.senders, token=token
+    )
 
 
 @protected.get("/alerts/publishers", response_model=list[PublisherPublic])
@@ -228,7 +251,15 @@ def unlock_publisher(publisher_id: int, uc: UseCaseDep) -> CapPublisher:
 def rotate_token(publisher_id: int, uc: UseCaseDep) -> PublisherCreated:
     """A new push token (admins), in this answer only; the old one is refused at once."""
     pub, token = alerts.rotate_publisher_token(uc, publisher_id)
-    return PublisherCreated(id=pub.id, name=pub.name, zones=pub.zones, token=token)
+    return PublisherCreated(
+        id=pub.id, name=pub.name, zones=pub.zones, senders=pub.senders, token=token
+    )
+
+
+@protected.post("/alerts/publishers/{publisher_id}/senders", response_model=PublisherPublic)
+def set_senders(publisher_id: int, data: PublisherSenders, uc: UseCaseDep) -> CapPublisher:
+    """Replace the CAP senders a publisher may use (admins); others' pushes are refused (403)."""
+    return alerts.set_publisher_senders(uc, publisher_id, data.senders)
 
 
 @protected.post("/alerts/geocodes", status_code=201)

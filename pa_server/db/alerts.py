@@ -20,6 +20,9 @@ class CapPublisher(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     #: Zone paths its alerts may reach ([""] would be everywhere; an admin's decision).
     zones: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The CAP `<sender>` values its pushes and feeds may carry: anything else is refused, so
+    #: it cannot take another publisher's (predictable) `sender,identifier,sent` key first.
+    senders: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: SHA-256 of its push token (`pa_server.auth.tokens`); None: it only feeds.
     digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -136,7 +139,7 @@ class CapMessage(Base):
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("cap_feeds.id", ondelete="SET NULL"))
     raw: Mapped[str] = mapped_column(Text)
     #: accepted / invalid / duplicate / unknown_reference / expired / out_of_scope /
-    #: not_actual / ignored.
+    #: not_actual / ignored / refused (a locked publisher, or a sender it was not given).
     verdict: Mapped[str] = mapped_column(String(24), index=True)
     code: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, default="")

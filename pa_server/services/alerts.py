@@ -11,6 +11,7 @@ operator-like actor bound to the publisher's zones). Rights are checked on the r
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -141,7 +142,34 @@ def receive(uc: UseCase, data: bytes, door: Door) -> CapMessage:
     except CapInvalid as exc:
         _header(row, data[: uc.settings.cap_max_bytes])
         return _verdict(uc, row, "invalid", exc.code, exc.reason)
+    if door.name != "upload" and not _may_send_as(uc, cap.sender):
+        # No key is kept: a squatted key must neither shadow the real alert as its duplicate
+        # nor catch the real alert's Updates and Cancels.
+        row.identifier, row.sender = cap.identifier, cap.sender
+        row.sent, row.msg_type = cap.sent.isoformat(), cap.msg_type
+        return _verdict(
+            uc,
+            row,
+            "refused",
+            "sender_not_allowed",
+            "Nguồn không được phép gửi bản tin mang địa chỉ người gửi này: bản tin bị từ chối,"
+            " không được xử lý.",
+        )
     return _act_on(uc, row, cap)
+
+
+def _may_send_as(uc: UseCase, sender: str) -> bool:
+    """True when the acting publisher (a push or a feed) was given `sender` by an admin.
+
+    CAP matches duplicates and references on `sender,identifier,sent` whoever brought them, and
+    a publisher may write any `<sender>`: unbound, one publisher could send another's
+    predictable key first, the real alert would be dropped as its duplicate and its Updates
+    and Cancels would hit the squatter's alert. Two publishers given one sender (two relays of
+    one upstream) still share its keys: the second copy of an alert stays a duplicate.
+    """
+    name = uc.actor.username.removeprefix(PUBLISHER_PREFIX)
+    pub = uc.db.scalar(select(CapPublisher).where(CapPublisher.name == name))
+    return pub is not None and sender in pub.senders
 
 
 def _kept(uc: UseCase, data: bytes, door: Door) -> CapMessage:
@@ -801,8 +829,27 @@ def _related(a: str, b: str) -> bool:
 # ---- the admins' tables: publishers, feeds, geocodes, zone points ---------------------------
 
 
-def create_publisher(uc: UseCase, name: str, zones: list[str]) -> tuple[CapPublisher, str]:
-    """A new publisher with its push token (shown once)."""
+#: What CAP allows in `<sender>`: no whitespace, commas, `<` or `&` (CAP 1.2, 3.2.1).
+SENDER_RE = re.compile(r"[^\s,<&]{1,300}")
+MAX_SENDERS = 20
+
+
+def _senders(senders: list[str]) -> list[str]:
+    """The senders as given (trimmed, each once, in order), or `Invalid`: at least one."""
+    found = list(dict.fromkeys(s.strip() for s in senders if s.strip()))
+    if not found or len(found) > MAX_SENDERS or not all(SENDER_RE.fullmatch(s) for s in found):
+        raise Invalid(
+            "bad_senders",
+            "name 1 to 20 CAP senders the publisher may use (no spaces, commas, < or &),"
+            " e.g. kttv@nchmf.gov.vn",
+        )
+    return found
+
+
+def create_publisher(
+    uc: UseCase, name: str, zones: list[str], senders: list[str]
+) -> tuple[CapPublisher, str]:
+    """A new publisher with its push token (shown once), bound to its zones and CAP senders."""
     rights.require_alert_admin(uc.actor)
     name = name.strip().lower()
     if not USERNAME_RE.match(name):
@@ -814,11 +861,17 @@ def create_publisher(uc: UseCase, name: str, zones: list[str]) -> tuple[CapPubli
         raise Invalid("bad_zones", "name at least one zone the publisher may reach")
     for zone in paths:
         require_zone(uc.db, zone)
+    allowed = _senders(senders)
     if uc.db.scalar(select(CapPublisher.id).where(CapPublisher.name == name)) is not None:
         raise Conflict("duplicate_publisher", f"publisher {name!r} exists")
     token = new_token()
     pub = CapPublisher(
-        name=name, zones=paths, digest=token_digest(token), active=True, created_at=uc.now
+        name=name,
+        zones=paths,
+        senders=allowed,
+        digest=token_digest(token),
+        active=True,
+        created_at=uc.now,
     )
     uc.db.add(pub)
     uc.db.flush()
@@ -866,6 +919,18 @@ def unlock_publisher(uc: UseCase, publisher_id: int) -> CapPublisher:
     return pub
 
 
+def set_publisher_senders(uc: UseCase, publisher_id: int, senders: list[str]) -> CapPublisher:
+    """Replace the CAP senders a publisher may use (from its next push or feed poll on).
+
+    Messages already received keep their verdicts: a sender taken away does not unsay them.
+    """
+    rights.require_alert_admin(uc.actor)
+    pub = get_publisher(uc.db, publisher_id)
+    pub.senders = _senders(senders)
+    uc.db.flush()
+    return pub
+
+
 def rotate_publisher_token(uc: UseCase, publisher_id: int) -> tuple[CapPublisher, str]:
     """A new push token for the publisher (shown once); the old one is refused from now on."""
     rights.require_alert_admin(uc.actor)
@@ -877,13 +942,13 @@ def rotate_publisher_token(uc: UseCase, publisher_id: int) -> tuple[CapPublisher
     return pub, token
 
 
-def refused_pushes(db: Session, publisher: CapPublisher) -> int:
-    """How many of the publisher's pushes were refused because it was locked."""
+def refused_pushes(db: Session, publisher: CapPublisher, code: str = "publisher_locked") -> int:
+    """How many of the publisher's messages were refused for `code` (by default: it was locked;
+    `sender_not_allowed`: they named a sender it was not given)."""
     return (
         db.scalar(
             select(func.count()).where(
-                CapMessage.source == PUBLISHER_PREFIX + publisher.name,
-                CapMessage.code == "publisher_locked",
+                CapMessage.source == PUBLISHER_PREFIX + publisher.name, CapMessage.code == code
             )
         )
         or 0
@@ -1056,7 +1121,7 @@ def poll_feed(uc: UseCase, feed_id: int, client: httpx.Client) -> CapFeed | None
                     continue
                 documents.append(linked.body)
             for doc in documents:
-                if not _received_before(uc.db, doc):
+                if not _received_before(uc.db, doc, uc.actor.username):
                     receive(uc, doc, Door("feed", feed.id))
             if broken is not None:
                 # The validators are not kept: the next poll reads the feed again and retries
@@ -1078,6 +1143,12 @@ def poll_feed(uc: UseCase, feed_id: int, client: httpx.Client) -> CapFeed | None
 FEED_POLLER = Actor(id=0, username="system:cap-feeds", role=Role.VIEWER)
 
 
-def _received_before(db: Session, data: bytes) -> bool:
-    """True when this exact document was kept already (a feed lists its entries again)."""
-    return (db.scalar(select(func.count()).where(CapMessage.raw == _text(data))) or 0) > 0
+def _received_before(db: Session, data: bytes, source: str) -> bool:
+    """True when this exact document was kept already from `source` (a feed lists its entries
+    again). Only its own: a copy another publisher sent first must not keep it out."""
+    return (
+        db.scalar(
+            select(func.count()).where(CapMessage.raw == _text(data), CapMessage.source == source)
+        )
+        or 0
+    ) > 0

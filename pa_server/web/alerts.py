@@ -7,6 +7,7 @@ Presentation only: every action is a `pa_server.services.alerts` use case.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +64,8 @@ MESSAGES_VI = {
     "publisher_not_found": "Không có nguồn này.",
     "publisher_locked_already": "Nguồn này đã bị khóa từ trước.",
     "publisher_not_locked": "Nguồn này đang không bị khóa.",
+    "bad_senders": "Hãy ghi từ 1 đến 20 địa chỉ người gửi, cách nhau bởi dấu phẩy; mỗi địa chỉ"
+    " không có khoảng trắng, < hoặc &, ví dụ kttv@nchmf.gov.vn.",
 }
 
 
@@ -239,7 +242,9 @@ async def _act(request: Request, uc: PageUseCase, action: str) -> Response:
         if action == "publisher":
             chosen = [z for z in form.getlist("zone") if isinstance(z, str)]
             values["zones"] = chosen
-            _, token = alerts.create_publisher(uc, values.get("name", ""), chosen)
+            _, token = alerts.create_publisher(
+                uc, values.get("name", ""), chosen, _sender_list(values.get("senders"))
+            )
         elif action == "feed":
             alerts.add_feed(
                 uc,
@@ -264,6 +269,11 @@ async def _act(request: Request, uc: PageUseCase, action: str) -> Response:
         ctx = _sources_context(uc.db, new_token=token, new_publisher=values.get("name", ""))
         return render(request, "alert_sources.html", ctx)
     return RedirectResponse(SOURCES, status_code=303)
+
+
+def _sender_list(text: str | None) -> list[str]:
+    """Senders typed in one field, separated by commas or spaces (CAP forbids both in one)."""
+    return [s for s in re.split(r"[\s,]+", text or "") if s]
 
 
 def _int(text: str | None, default: int = 0) -> int:
@@ -339,6 +349,7 @@ def _publisher_context(db: DbDep, actor: Actor, publisher_id: int, **extra: Any)
         "p": pub,
         "is_admin": actor.role is Role.ADMIN,
         "refused": alerts.refused_pushes(db, pub),
+        "refused_sender": alerts.refused_pushes(db, pub, "sender_not_allowed"),
         "messages": alerts.list_messages(db, limit=30, source=alerts.PUBLISHER_PREFIX + pub.name),
         **extra,
     }
@@ -392,6 +403,20 @@ async def unlock_publisher(request: Request, publisher_id: int, uc: PageUseCase)
         alerts.unlock_publisher(uc, publisher_id)
 
     return _on_publisher(request, uc, publisher_id, unlock)
+
+
+@router.post(PUBLISHERS + "/{publisher_id}/nguoi-gui")
+async def set_senders(request: Request, publisher_id: int, uc: PageUseCase) -> Response:
+    """Replace the CAP senders the publisher may use."""
+    form = await request.form()
+    text = form.get("senders")
+
+    def change() -> None:
+        alerts.set_publisher_senders(
+            uc, publisher_id, _sender_list(text if isinstance(text, str) else None)
+        )
+
+    return _on_publisher(request, uc, publisher_id, change)
 
 
 @router.post(PUBLISHERS + "/{publisher_id}/doi-khoa")

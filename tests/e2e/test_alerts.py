@@ -12,7 +12,7 @@ import pytest
 
 from devices.protocol import utc_now
 from tests.e2e.harness import StateWatch, System, instant, wait_for
-from tests.pa_server.alerts.capdocs import area, cap
+from tests.pa_server.alerts.capdocs import SENDER, area, cap
 
 pytestmark = pytest.mark.network
 
@@ -53,9 +53,12 @@ def test_alert_plays_where_it_applies_and_a_cancel_stops_it(e2e: System, watch: 
     (near,) = e2e.provision("e2e/xa/thon-1", "loa-01")
     (far,) = e2e.provision("e2e/xa/thon-2", "loa-02")
     e2e.start_agents(watch)
-    token = e2e.api.ok("POST", "/alerts/publishers", 201, json={"name": "kttv", "zones": ["e2e"]})[
-        "token"
-    ]
+    token = e2e.api.ok(
+        "POST",
+        "/alerts/publishers",
+        201,
+        json={"name": "kttv", "zones": ["e2e"], "senders": [SENDER]},
+    )["token"]
     e2e.api.ok(
         "POST",
         "/alerts/geocodes",

@@ -13,7 +13,7 @@ from pa_server.db.models import Occurrence, Receipt
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.services import alerts, devices
 from pa_server.services.context import UseCase
-from tests.pa_server.alerts.capdocs import GEOCODE
+from tests.pa_server.alerts.capdocs import GEOCODE, SENDER
 from tests.pa_server.server_fixtures import NOW, FakeDispatcher, FakeRenderer, add_zone, use_case
 
 TAN_TIEN = "vinh-tuong/tan-tien"
@@ -34,7 +34,7 @@ def seed_district(session: Session, tmp_path: Path) -> tuple[UseCase, str]:
     alerts.set_zone_point(uc, TAN_TIEN, 21.25, 105.50)
     alerts.set_zone_point(uc, LUNG_HOA, 21.40, 105.70)
     alerts.set_geocode(uc, GEOCODE[0], GEOCODE[1], TAN_TIEN)
-    _, token = alerts.create_publisher(uc, "kttv", ["vinh-tuong"])
+    _, token = alerts.create_publisher(uc, "kttv", ["vinh-tuong"], [SENDER])
     session.commit()
     return uc, token
 

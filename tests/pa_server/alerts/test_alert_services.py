@@ -17,6 +17,7 @@ from pa_server.services.alerts import Door
 from pa_server.services.timelines import replan
 from tests.pa_server.alerts.capdocs import (
     POLYGON,
+    SENDER,
     area,
     cap,
     entity_bomb,
@@ -241,7 +242,7 @@ def test_polygon_and_circle_reach_the_zones_whose_point_lies_inside(
 
 def test_publisher_outside_its_zones_is_refused_and_kept(session: Session, tmp_path: Path) -> None:
     uc, _ = seed_district(session, tmp_path)
-    alerts.create_publisher(uc, "lung-hoa", [LUNG_HOA])
+    alerts.create_publisher(uc, "lung-hoa", [LUNG_HOA], [SENDER])
     other = as_publisher(admin_uc(session, tmp_path), session, "lung-hoa")
     msg = alerts.receive(other, cap("LU-7", NOW, expires=EXPIRES), Door("push"))
     assert msg.verdict == "out_of_scope" and msg.source == "cap:lung-hoa"

@@ -23,7 +23,7 @@ from pa_server.db.alerts import CapAlert, CapMessage
 from pa_server.services import alerts
 from pa_server.services.alerts import Door
 from pa_server.services.errors import Invalid
-from tests.pa_server.alerts.capdocs import area, cap, later
+from tests.pa_server.alerts.capdocs import SENDER, area, cap, later
 from tests.pa_server.alerts.support import LUNG_HOA, TAN_TIEN, admin_uc, as_publisher, seed_district
 from tests.pa_server.server_fixtures import NOW
 
@@ -56,7 +56,7 @@ def test_another_publisher_cannot_update_or_cancel_an_alert(
     session: Session, tmp_path: Path
 ) -> None:
     uc, _ = seed_district(session, tmp_path)
-    alerts.create_publisher(uc, "tinh", ["vinh-tuong"])  # same zones, another publisher
+    alerts.create_publisher(uc, "tinh", ["vinh-tuong"], [SENDER])  # same zones and sender
     session.commit()
     first = alerts.receive(
         as_publisher(admin_uc(session, tmp_path), session),

@@ -11,7 +11,7 @@ from typing import Any
 from pa_server.alerts.policy import DEFAULT_FILE
 from pa_server.services import alerts
 from pa_server.services.context import UseCase, cli_actor
-from tests.pa_server.alerts.capdocs import GEOCODE, area, cap, invalid_schema
+from tests.pa_server.alerts.capdocs import GEOCODE, SENDER, area, cap, invalid_schema
 from tests.pa_server.web.support import COMMUNE, NullDispatcher
 
 
@@ -46,7 +46,7 @@ def seed_alerts(app: Any) -> AlertWorld:
         )
         alerts.set_geocode(uc, GEOCODE[0], GEOCODE[1], COMMUNE)
         alerts.set_zone_point(uc, COMMUNE, 21.25, 105.50)
-        pub, _ = alerts.create_publisher(uc, "kttv", ["vinh-tuong"])
+        pub, _ = alerts.create_publisher(uc, "kttv", ["vinh-tuong"], [SENDER])
         feed = alerts.add_feed(uc, pub.id, "http://kttv.test/khong-co.atom")
         feed.last_status, feed.failures, feed.last_error = "error", 2, "Không kết nối được nguồn."
         as_pub = replace(uc, actor=alerts.publisher_actor(pub))
@@ -62,7 +62,7 @@ def seed_alerts(app: Any) -> AlertWorld:
         invalid = alerts.push_cap(as_pub, invalid_schema(now))
         split = _split_alert(as_pub, now, until)
         # A fresh use case each time: the session's audit actor is the last one made.
-        locked, _ = alerts.create_publisher(replace(uc), "bqp", ["vinh-tuong"])
+        locked, _ = alerts.create_publisher(replace(uc), "bqp", ["vinh-tuong"], [SENDER])
         alerts.lock_publisher(replace(uc), locked.id)
         alerts.push_cap(
             replace(uc, actor=alerts.publisher_actor(locked)), cap("BQP-1", now, expires=until)

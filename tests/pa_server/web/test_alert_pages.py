@@ -60,7 +60,8 @@ def test_alert_pages_speak_vietnamese_only(
     posts = {
         "/canh-bao/nap": {},
         f"/canh-bao/{world.english}/loi-doc": {"title": "", "text": ""},
-        "/canh-bao/nguon/phat-hanh": {"name": "Tên Sai", "zones": ""},
+        "/canh-bao/nguon/phat-hanh": {"name": "Tên Sai", "zones": "", "senders": "a b"},
+        f"/canh-bao/nguon/phat-hanh/{world.locked_publisher}/nguoi-gui": {"senders": "x&y"},
         "/canh-bao/nguon/toa-do": {"zone": "vinh-tuong", "lat": "91", "lon": "1"},
         f"/canh-bao/{world.on_air}/duyet": {},
         # Refused as each role: not an admin (403), or locked already (409).
