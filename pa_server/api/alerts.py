@@ -19,6 +19,7 @@ from pa_server.api.deps import SessionDep, SurroundingsDep, UseCaseDep, current_
 from pa_server.api.errors import error_response
 from pa_server.auth.tokens import bearer_token
 from pa_server.db.alerts import CapAlert, CapFeed, CapMessage, CapPublisher
+from pa_server.schemas.common import RowId
 from pa_server.services import alerts
 
 router = APIRouter(tags=["alerts"])
@@ -236,19 +237,19 @@ def list_publishers(session: SessionDep) -> list[CapPublisher]:
 
 
 @protected.post("/alerts/publishers/{publisher_id}/lock", response_model=PublisherPublic)
-def lock_publisher(publisher_id: int, uc: UseCaseDep) -> CapPublisher:
+def lock_publisher(publisher_id: RowId, uc: UseCaseDep) -> CapPublisher:
     """Lock a publisher (admins): its pushes are refused with 403 and kept as refused."""
     return alerts.lock_publisher(uc, publisher_id)
 
 
 @protected.post("/alerts/publishers/{publisher_id}/unlock", response_model=PublisherPublic)
-def unlock_publisher(publisher_id: int, uc: UseCaseDep) -> CapPublisher:
+def unlock_publisher(publisher_id: RowId, uc: UseCaseDep) -> CapPublisher:
     """Unlock a publisher (admins)."""
     return alerts.unlock_publisher(uc, publisher_id)
 
 
 @protected.post("/alerts/publishers/{publisher_id}/token", response_model=PublisherCreated)
-def rotate_token(publisher_id: int, uc: UseCaseDep) -> PublisherCreated:
+def rotate_token(publisher_id: RowId, uc: UseCaseDep) -> PublisherCreated:
     """A new push token (admins), in this answer only; the old one is refused at once."""
     pub, token = alerts.rotate_publisher_token(uc, publisher_id)
     return PublisherCreated(
@@ -257,7 +258,7 @@ def rotate_token(publisher_id: int, uc: UseCaseDep) -> PublisherCreated:
 
 
 @protected.post("/alerts/publishers/{publisher_id}/senders", response_model=PublisherPublic)
-def set_senders(publisher_id: int, data: PublisherSenders, uc: UseCaseDep) -> CapPublisher:
+def set_senders(publisher_id: RowId, data: PublisherSenders, uc: UseCaseDep) -> CapPublisher:
     """Replace the CAP senders a publisher may use (admins); others' pushes are refused (403)."""
     return alerts.set_publisher_senders(uc, publisher_id, data.senders)
 

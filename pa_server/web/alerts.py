@@ -22,6 +22,7 @@ from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
 from pa_server.db.alerts import CapMessage
 from pa_server.db.models import Announcement
+from pa_server.schemas.common import RowId
 from pa_server.services import alerts, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
@@ -327,13 +328,13 @@ def _remove(request: Request, uc: PageUseCase, remove: Callable[[], None]) -> Re
 
 
 @router.post(SOURCES + "/kenh/{feed_id}/xoa")
-async def remove_feed(request: Request, feed_id: int, uc: PageUseCase) -> Response:
+async def remove_feed(request: Request, feed_id: RowId, uc: PageUseCase) -> Response:
     """Stop polling a feed."""
     return _remove(request, uc, lambda: alerts.remove_feed(uc, feed_id))
 
 
 @router.post(SOURCES + "/ma-vung/{geocode_id}/xoa")
-async def remove_geocode(request: Request, geocode_id: int, uc: PageUseCase) -> Response:
+async def remove_geocode(request: Request, geocode_id: RowId, uc: PageUseCase) -> Response:
     """Forget a geocode row."""
     return _remove(request, uc, lambda: alerts.remove_geocode(uc, geocode_id))
 
@@ -356,7 +357,7 @@ def _publisher_context(db: DbDep, actor: Actor, publisher_id: int, **extra: Any)
 
 
 @router.get(PUBLISHERS + "/{publisher_id}")
-def publisher_page(request: Request, publisher_id: int, actor: PageActor, db: DbDep) -> Response:
+def publisher_page(request: Request, publisher_id: RowId, actor: PageActor, db: DbDep) -> Response:
     """One publisher: its zones, whether it is locked, its token's age, what it sent lately."""
     try:
         ctx = _publisher_context(db, actor, publisher_id)
@@ -386,7 +387,7 @@ def _on_publisher(
 
 
 @router.post(PUBLISHERS + "/{publisher_id}/khoa")
-async def lock_publisher(request: Request, publisher_id: int, uc: PageUseCase) -> Response:
+async def lock_publisher(request: Request, publisher_id: RowId, uc: PageUseCase) -> Response:
     """Lock a publisher: its pushes are refused (and kept as refused)."""
 
     def lock() -> None:
@@ -396,7 +397,7 @@ async def lock_publisher(request: Request, publisher_id: int, uc: PageUseCase) -
 
 
 @router.post(PUBLISHERS + "/{publisher_id}/mo-khoa")
-async def unlock_publisher(request: Request, publisher_id: int, uc: PageUseCase) -> Response:
+async def unlock_publisher(request: Request, publisher_id: RowId, uc: PageUseCase) -> Response:
     """Unlock a publisher."""
 
     def unlock() -> None:
@@ -406,7 +407,7 @@ async def unlock_publisher(request: Request, publisher_id: int, uc: PageUseCase)
 
 
 @router.post(PUBLISHERS + "/{publisher_id}/nguoi-gui")
-async def set_senders(request: Request, publisher_id: int, uc: PageUseCase) -> Response:
+async def set_senders(request: Request, publisher_id: RowId, uc: PageUseCase) -> Response:
     """Replace the CAP senders the publisher may use."""
     form = await request.form()
     text = form.get("senders")
@@ -420,7 +421,7 @@ async def set_senders(request: Request, publisher_id: int, uc: PageUseCase) -> R
 
 
 @router.post(PUBLISHERS + "/{publisher_id}/doi-khoa")
-async def rotate_token(request: Request, publisher_id: int, uc: PageUseCase) -> Response:
+async def rotate_token(request: Request, publisher_id: RowId, uc: PageUseCase) -> Response:
     """A new push token, shown once; the old one is refused from now on."""
     return _on_publisher(
         request, uc, publisher_id, lambda: alerts.rotate_publisher_token(uc, publisher_id)[1]
