@@ -56,6 +56,11 @@ class SnapserverConfig:
     opus_bitrate: int = 64_000
     chunk_ms: int = 20
 
+    def __post_init__(self) -> None:
+        # `pipe://` + a relative path reads as a host name ("pipe://var/live/…" is the pipe
+        # /live/… on host "var"): `make run`'s default data dir, `var`, is relative.
+        object.__setattr__(self, "workdir", self.workdir.resolve())
+
     @property
     def fifo_dir(self) -> Path:
         return self.workdir / "fifo"

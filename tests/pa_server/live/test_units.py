@@ -56,6 +56,22 @@ def test_config_keeps_control_local(tmp_path: Path) -> None:
     assert "codec = opus:BITRATE:64000,COMPLEXITY:5" in lines
 
 
+def test_a_relative_data_dir_still_gives_absolute_pipes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` keeps its data in the relative `var`: "pipe://var/live/…" would name the
+    pipe /live/… on a host "var", and snapserver could not start (seen from a fresh clone)."""
+    monkeypatch.chdir(tmp_path)
+    text = SnapserverConfig(
+        Path("var/live/snapserver"), stream_port=4000, control_port=4001
+    ).render()
+    sources = [line for line in text.splitlines() if line.startswith("source = ")]
+    assert sources and all(
+        line.startswith(f"source = pipe://{tmp_path}/var/live/snapserver/fifo/") for line in sources
+    ), sources
+    assert f"datadir = {tmp_path}/var/live/snapserver/data" in text.splitlines()
+
+
 def test_missing_snapserver_says_how_to_install() -> None:
     with pytest.raises(LiveUnavailable) as info:
         find_snapserver("snapserver-not-installed-here")
