@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from playwright.sync_api import Error as PlaywrightError
 
 from pa_server.app import create_app
 from pa_server.auth import accounts
@@ -179,7 +180,16 @@ class Visitor:
         self.count += 1
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{self.prefix}-{self.count:02d}-{label}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        # Chromium now and then answers "Unable to capture screenshot" while a page redraws (the
+        # broadcast page repaints its live counts): the picture is for people, so try again.
+        for attempt in range(3):
+            try:
+                self.page.screenshot(path=str(path), full_page=True)
+                break
+            except PlaywrightError as exc:
+                if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                    raise
+                self.page.wait_for_timeout(200)
         return path
 
     def go(self, path: str, label: str | None = None) -> Any:
