@@ -15,11 +15,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from pa_server.api.deps import SessionDep, SurroundingsDep, UseCaseDep, current_user
+from pa_server.api.deps import RowId, SessionDep, SurroundingsDep, UseCaseDep, current_user
 from pa_server.api.errors import error_response
 from pa_server.auth.tokens import bearer_token
 from pa_server.db.alerts import CapAlert, CapFeed, CapMessage, CapPublisher
-from pa_server.schemas.common import RowId
 from pa_server.services import alerts
 
 router = APIRouter(tags=["alerts"])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from devices.protocol import utc_now
@@ -78,6 +78,10 @@ RendererDep = Annotated[RendererLike | None, Depends(get_renderer)]
 DispatcherDep = Annotated[DispatcherLike | None, Depends(get_dispatcher)]
 KeysDep = Annotated[Any, Depends(get_keys)]
 NowDep = Annotated[datetime, Depends(get_now)]
+
+#: A database row id in a URL path: SQLite and PostgreSQL keep 64-bit signed integers, so a
+#: larger number is a 422 at the door, not an OverflowError (a 500) in the driver.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
 
 

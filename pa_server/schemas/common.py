@@ -6,7 +6,6 @@ import re
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
 from pydantic_core import PydanticCustomError
 
@@ -117,8 +116,3 @@ class ErrorBody(BaseModel):
     """Every error response: `{"detail": {"code": …, "message": …}}`."""
 
     detail: ErrorDetail
-
-
-#: A database row id in a URL path: SQLite and PostgreSQL keep 64-bit signed integers, so a
-#: larger number is a 422 at the door, not an OverflowError (a 500) in the driver.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -17,12 +17,12 @@ from starlette.datastructures import UploadFile
 
 from pa_server.alerts import CapError
 from pa_server.alerts.cap import InfoSpec, parse_cap
+from pa_server.api.deps import RowId
 from pa_server.auth.errors import Forbidden
 from pa_server.auth.rights import Actor, Role
 from pa_server.config import Settings
 from pa_server.db.alerts import CapMessage
 from pa_server.db.models import Announcement
-from pa_server.schemas.common import RowId
 from pa_server.services import alerts, zones
 from pa_server.services.errors import ServiceError
 from pa_server.web.deps import DbDep, PageActor, PageUseCase
