@@ -29,7 +29,6 @@ from pa_server.live.relay_guard import (
     PROTOCOL_WHITELIST,
     RelayGuard,
     RelayRefused,
-    check_relay_syntax,
 )
 from pa_server.live.snapserver import CHANNELS, SAMPLE_RATE
 
@@ -72,14 +71,6 @@ class RelayPolicy:
     healthy_s: float = 10.0
     #: Network timeout passed to ffmpeg for connecting and reading.
     io_timeout_s: float = 10.0
-
-
-def check_relay_url(url: str) -> str:
-    """`url` if it is a plain http(s) URL (ffmpeg also reads files; a relay must not).
-
-    The syntax only; `RelayGuard.check` also checks where it leads (relay_guard.py).
-    """
-    return check_relay_syntax(url)
 
 
 class RelaySource:

@@ -11,7 +11,8 @@ import pytest
 from audio.encode import open_encoder
 from pa_server.live.engine import SessionEnd, SnapcastEngine
 from pa_server.live.errors import UnknownSession
-from pa_server.live.sources import RelayPolicy, RelaySource, check_relay_url
+from pa_server.live.relay_guard import check_relay_syntax
+from pa_server.live.sources import RelayPolicy, RelaySource
 from tests.live_support import (
     LOCAL_RADIO,
     AudioHttpServer,
@@ -112,7 +113,7 @@ def test_dead_source_ends_failed(engine: SnapcastEngine, clients: ClientsFactory
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "rtsp://x/y", "http://", "/tmp/x.mp3"])
 def test_relay_refuses_non_http(url: str) -> None:
     with pytest.raises(ValueError, match="http"):
-        check_relay_url(url)
+        check_relay_syntax(url)
 
 
 def test_relay_command_decodes_to_stream_format() -> None:
