@@ -149,6 +149,13 @@ class PublisherCreated(BaseModel):
     token: str
 
 
+def _created(pub: CapPublisher, token: str) -> PublisherCreated:
+    """The answer that carries a publisher's new token (the only time it is shown)."""
+    return PublisherCreated(
+        id=pub.id, name=pub.name, zones=pub.zones, senders=pub.senders, token=token
+    )
+
+
 class PublisherSenders(BaseModel):
     """The CAP senders a publisher may use, replacing the ones it had."""
 
@@ -223,10 +230,7 @@ class FeedPublic(BaseModel):
 @protected.post("/alerts/publishers", status_code=201, response_model=PublisherCreated)
 def create_publisher(data: PublisherCreate, uc: UseCaseDep) -> PublisherCreated:
     """A new publisher (admins); its push token is in this answer only."""
-    pub, token = alerts.create_publisher(uc, data.name, data.zones, data.senders)
-    return PublisherCreated(
-        id=pub.id, name=pub.name, zones=pub.zones, senders=pub.senders, token=token
-    )
+    return _created(*alerts.create_publisher(uc, data.name, data.zones, data.senders))
 
 
 @protected.get("/alerts/publishers", response_model=list[PublisherPublic])
@@ -250,10 +254,7 @@ def unlock_publisher(publisher_id: RowId, uc: UseCaseDep) -> CapPublisher:
 @protected.post("/alerts/publishers/{publisher_id}/token", response_model=PublisherCreated)
 def rotate_token(publisher_id: RowId, uc: UseCaseDep) -> PublisherCreated:
     """A new push token (admins), in this answer only; the old one is refused at once."""
-    pub, token = alerts.rotate_publisher_token(uc, publisher_id)
-    return PublisherCreated(
-        id=pub.id, name=pub.name, zones=pub.zones, senders=pub.senders, token=token
-    )
+    return _created(*alerts.rotate_publisher_token(uc, publisher_id))
 
 
 @protected.post("/alerts/publishers/{publisher_id}/senders", response_model=PublisherPublic)

@@ -106,8 +106,7 @@ def push_cap(uc: UseCase, data: bytes) -> CapMessage:
     A locked publisher's push is kept, unread, with the verdict `refused` (code
     `publisher_locked`): whoever holds its token is seen trying, and nothing plays.
     """
-    name = uc.actor.username.removeprefix(PUBLISHER_PREFIX)
-    pub = uc.db.scalar(select(CapPublisher).where(CapPublisher.name == name))
+    pub = _acting_publisher(uc)
     if pub is not None and not pub.active:
         row = _kept(uc, data, Door("push"))
         _header(row, data[: uc.settings.cap_max_bytes])
@@ -167,9 +166,14 @@ def _may_send_as(uc: UseCase, sender: str) -> bool:
     and Cancels would hit the squatter's alert. Two publishers given one sender (two relays of
     one upstream) still share its keys: the second copy of an alert stays a duplicate.
     """
-    name = uc.actor.username.removeprefix(PUBLISHER_PREFIX)
-    pub = uc.db.scalar(select(CapPublisher).where(CapPublisher.name == name))
+    pub = _acting_publisher(uc)
     return pub is not None and sender in pub.senders
+
+
+def _acting_publisher(uc: UseCase) -> CapPublisher | None:
+    """The publisher `uc.actor` (`cap:<name>`) acts for, if it still exists."""
+    name = uc.actor.username.removeprefix(PUBLISHER_PREFIX)
+    return uc.db.scalar(select(CapPublisher).where(CapPublisher.name == name))
 
 
 def _kept(uc: UseCase, data: bytes, door: Door) -> CapMessage:
@@ -411,19 +415,19 @@ def _schedules_of(db: Session, alert: CapAlert) -> list[Schedule]:
 def _hold(uc: UseCase, alert: CapAlert) -> None:
     """No broadcast for this alert as it stands: its schedules, if any, stop repeating."""
     for schedule in _schedules_of(uc.db, alert):
-        if schedule.enabled:
-            schedule.enabled, schedule.updated_at = False, uc.now
-            mark_plan_dirty(uc.db)
+        _stop_repeating(uc, schedule)
+
+
+def _stop_repeating(uc: UseCase, schedule: Schedule | None) -> None:
+    if schedule is not None and schedule.enabled:
+        schedule.enabled, schedule.updated_at = False, uc.now
+        mark_plan_dirty(uc.db)
 
 
 def _end_second_part(uc: UseCase, alert: CapAlert) -> None:
     """The alert is no longer split: its second part's repeats stop and its words retire."""
-    schedule = (
-        uc.db.get(Schedule, alert.approval_schedule_id) if alert.approval_schedule_id else None
-    )
-    if schedule is not None and schedule.enabled:
-        schedule.enabled, schedule.updated_at = False, uc.now
-        mark_plan_dirty(uc.db)
+    if alert.approval_schedule_id:
+        _stop_repeating(uc, uc.db.get(Schedule, alert.approval_schedule_id))
     _retire(uc, alert.approval_announcement_id)
 
 
