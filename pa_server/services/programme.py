@@ -7,8 +7,9 @@ the planner has not stored yet, what the planner makes of the schedules now
 recomputed here.
 
 A broadcast's state for people ("chờ", "đang phát", "đã phát", "lỗi", "đã dừng") is decided
-once, here (`broadcast_state`), from each loudspeaker's latest receipt (`device_state`), so
-every page and the live counts say the same thing.
+once, here (`broadcast_state`), from each loudspeaker's latest receipt (`device_state`) and,
+for live audio, how its session ended (`failed_live`), so every page and the live counts say
+the same thing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from devices.protocol import parse_target, zone_ancestors
 from pa_server import planning
-from pa_server.db.models import Device, DeviceState, Occurrence, Receipt
+from pa_server.db.models import Device, DeviceState, LiveSessionRow, Occurrence, Receipt
 from pa_server.services.audience import Audience, device_zones
 from pa_server.services.errors import NotFound
 from pa_server.services.timelines import load_specs
@@ -108,15 +109,18 @@ def broadcast_state(
     max_late_s: int,
     tally: DeviceTally,
     now: datetime,
+    source_failed: bool = False,
 ) -> BroadcastState:
     """The state of a broadcast as a whole (its status, its time and its loudspeakers' states).
 
     Never contradicts the tally: "đang phát" only while a loudspeaker plays it or its planned
     minutes are running with loudspeakers still to report; "đã phát" once one finished and none
-    plays; "lỗi" when none finished and the last chance to play it has passed.
+    plays; "lỗi" when none finished and the last chance to play it has passed. A live
+    broadcast cut short because its source died (`source_failed`: a dead radio station, a
+    server restart) is "lỗi" too, not "đã dừng": nobody stopped it.
     """
     if status == "stopped":
-        return "stopped"
+        return "failed" if source_failed else "stopped"
     if status == "cancelled":  # the planner dropped it: nothing of its tally still counts
         return "cancelled"
     if tally.playing:
@@ -136,7 +140,9 @@ def broadcast_state(
     return "failed"
 
 
-def state_of(occ: Occurrence, tally: DeviceTally, *, now: datetime) -> BroadcastState:
+def state_of(
+    occ: Occurrence, tally: DeviceTally, *, now: datetime, source_failed: bool = False
+) -> BroadcastState:
     """`broadcast_state` of a stored occurrence."""
     return broadcast_state(
         status=occ.status,
@@ -145,7 +151,23 @@ def state_of(occ: Occurrence, tally: DeviceTally, *, now: datetime) -> Broadcast
         max_late_s=occ.max_late_s,
         tally=tally,
         now=now,
+        source_failed=source_failed,
     )
+
+
+def failed_live(session: Session, occurrence_ids: Iterable[str]) -> set[str]:
+    """The occurrences among these whose live session (microphone or relay) ended failed."""
+    ids = list(dict.fromkeys(occurrence_ids))
+    return {
+        occ_id
+        for chunk in _chunks(ids)
+        for occ_id in session.scalars(
+            select(LiveSessionRow.occurrence_id).where(
+                LiveSessionRow.occurrence_id.in_(chunk), LiveSessionRow.outcome == "failed"
+            )
+        )
+        if occ_id is not None
+    }
 
 
 # --------------------------------------------------------------------------- receipts
@@ -290,6 +312,7 @@ def programme(
         if place.reaches(o.targets, zone_of)
     ]
     states = receipt_states(session, [o.id for o in stored])
+    failed = failed_live(session, [o.id for o in stored if o.status == "stopped"])
     entries: dict[str, ProgrammeEntry] = {}
     for o in stored:
         tally = tally_states(states.get(o.id, {}), _expected_here(audience.of(o), place))
@@ -300,7 +323,7 @@ def programme(
             duration_ms=o.duration_ms,
             level=LEVEL_OF_PRIORITY.get(o.priority, "normal"),
             targets=tuple(o.targets),
-            state=state_of(o, tally, now=now),
+            state=state_of(o, tally, now=now, source_failed=o.id in failed),
             tally=tally,
             stored=True,
             schedule_id=o.schedule_id,
@@ -389,7 +412,7 @@ def loudspeaker_counts(session: Session, occurrence_id: str, *, now: datetime) -
         never=len(expected) - len(links),
         reached=reached,
         tally=tally,
-        state=state_of(occ, tally, now=now),
+        state=state_of(occ, tally, now=now, source_failed=occ.id in failed_live(session, [occ.id])),
     )
 
 

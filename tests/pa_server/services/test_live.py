@@ -21,7 +21,7 @@ from pa_server.live.sources import MicRegistry, SilentRelay
 from pa_server.schemas.devices import DeviceCreate
 from pa_server.schemas.live import LiveCreate as LiveStart
 from pa_server.schemas.schedules import ScheduleCreate
-from pa_server.services import announcements, devices, live, reports, schedules
+from pa_server.services import announcements, devices, live, programme, reports, schedules
 from pa_server.services.context import UseCase
 from pa_server.services.errors import Conflict, Invalid, Unavailable
 from pa_server.services.live import LiveHub
@@ -138,6 +138,8 @@ def test_stop_records_the_outcome_takes_it_off_the_timelines_and_sends_stop(worl
         assert occ is not None and occ.status == "stopped"
         assert [e.actor_name for e in _audit(s, "stop")] == ["vanhanh"]
         assert len(_audit(s, "live_end")) == 1
+        # A person stopped it: the pages say "đã dừng".
+        assert _state(s, occ_id) == "stopped"
         desired = desired_timelines(
             s, now=NOW, horizon_until=NOW + timedelta(hours=1), base_url=BASE
         )
@@ -162,6 +164,8 @@ def test_a_failed_source_is_recorded_alerted_and_stopped(world: World) -> None:
         assert alert.entity_id == sid
         occ = s.get(Occurrence, occ_id)
         assert occ is not None and occ.status == "stopped"
+        # Off the timelines like a stop, but nobody stopped it: the pages say "lỗi".
+        assert _state(s, occ_id) == "failed"
     assert {t for t, kind, _ in world.dispatcher.commands if kind == "stop"} == {"zone:vinh-tuong"}
 
 
@@ -375,3 +379,17 @@ def test_sessions_cut_by_a_restart_are_closed_as_failed(world: World) -> None:
         assert [e.entity_id for e in _audit(s, "live_failed")] == [sid]
         occ = s.get(Occurrence, row.occurrence_id)
         assert occ is not None and occ.status == "stopped"
+        assert _state(s, occ.id) == "failed"
+
+
+def _state(session: Session, occ_id: str | None) -> str:
+    """The broadcast's state as the live counts and the programme of its zone say it."""
+    assert occ_id is not None
+    now = NOW + timedelta(minutes=6)
+    said = programme.loudspeaker_counts(session, occ_id, now=now).state
+    place = programme.Place(zone="vinh-tuong", devices=frozenset({"loa-01", "loa-02", "loa-03"}))
+    entries = programme.programme(
+        session, place, start=NOW - timedelta(hours=1), end=NOW + timedelta(hours=1), now=now
+    )
+    assert [e.state for e in entries if e.id == occ_id] == [said]
+    return said

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
@@ -130,7 +131,11 @@ def seed_world(client: TestClient) -> World:
             relay_source=SilentRelay,
         )
         app.state.live = hub  # type: ignore[attr-defined]
-        day = now.replace(hour=3, minute=0)  # 10:00 in Hà Nội: outside the quiet hours
+        # 10:00 of today in Hà Nội (the programme's today, whatever the hour in UTC): outside
+        # the quiet hours. It may be ahead of the clock or behind it; either way the relay,
+        # whose source dies at once, is a failed broadcast.
+        hanoi = ZoneInfo("Asia/Ho_Chi_Minh")
+        day = datetime.combine(now.astimezone(hanoi).date(), time(10), hanoi).astimezone(UTC)
         mic, _ = live.start_mic(
             as_("vanhanh", day), hub, LiveCreate(title="Họp thôn khẩn", zones=[COMMUNE])
         )

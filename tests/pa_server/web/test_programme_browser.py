@@ -17,6 +17,7 @@ from pa_server.db.models import Receipt
 from pa_server.schemas.broadcasts import BroadcastCreate
 from pa_server.services import broadcasts
 from pa_server.services.context import UseCase
+from pa_server.web import labels
 from tests.pa_server.web.browser import demo_server as demo_server  # the demo district
 from tests.pa_server.web.conftest import SCREENSHOTS
 from tests.pa_server.web.support import COMMUNE, NullDispatcher, World
@@ -93,8 +94,11 @@ def test_programme_and_calendar(tab: Tab, demo_server: tuple[str, World]) -> Non
     # The demo campaign is a priority announcement; the seeded emergency played earlier today.
     assert any("Chiến dịch Bluezone" in t and "Mức: Ưu tiên" in t for t in texts)
     assert any("Mức: Khẩn cấp" in t and "Đã phát\n" in t for t in texts)
+    # The seeded relay whose source died says "Lỗi" (not "Đã dừng": nobody stopped it).
+    assert any("Tiếp sóng VOV1" in t and "Lỗi" in t for t in texts), texts
+    said = labels.table()["broadcast_state"].values()
     for text in texts:
-        assert any(state in text for state in ("Chờ phát", "Đang phát", "Đã phát", "Lỗi")), text
+        assert any(state in text for state in said), text
     tab.open("/thiet-bi/loa-tan-tien-thon-1/chuong-trinh", "device")
     assert "Thôn 1" in page.locator("[data-testid=place]").inner_text()
     assert page.locator("[data-testid=entry]").count() >= 6
