@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from fastapi import APIRouter, Depends
 
 from pa_server.api import (
@@ -23,8 +25,15 @@ from pa_server.api.deps import current_user
 API_PREFIX = "/api/v1"
 
 
+@cache
 def api_router() -> APIRouter:
-    """All of /api/v1. Accounts swap `current_user`; keys and agents' timelines stay open."""
+    """All of /api/v1. Accounts swap `current_user`; keys and agents' timelines stay open.
+
+    Built once per process: FastAPI re-analyses every route at each `include_router`, so
+    nesting three routers deep made each app (one per API test) analyse the API three times.
+    An app copies the routes it includes, so apps share nothing through this router (their
+    `dependency_overrides` stay their own).
+    """
     router = APIRouter(prefix=API_PREFIX)
     protected = APIRouter(dependencies=[Depends(current_user)])
     for module in (
