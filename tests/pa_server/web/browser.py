@@ -6,7 +6,9 @@ The harness itself (the browser, the plain live server, `Visitor`) is in `confte
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,7 @@ from fastapi.testclient import TestClient
 from devices.config import AgentConfig, load_config
 from pa_server.app import create_app
 from pa_server.auth.demo import DEMO_PASSWORD
+from pa_server.config import Settings
 from tests.pa_server.web.conftest import PASSWORD, Visitor, running, server_settings
 from tests.pa_server.web.support import World, seed_world
 from tests.pa_server.web.visible_text import problems
@@ -35,10 +38,41 @@ def serve_demo(
     `background=True` also runs the broker and bus, so broadcasts can be sent.
     """
     settings = server_settings(tmp_path_factory, "demo")
+    renders = _shared_renders(tmp_path_factory)
+    if renders.is_dir():
+        shutil.copytree(renders / "cache", settings.cache_dir)
+        shutil.copytree(renders / "media", settings.media_dir)
     app = create_app(settings, background=background, demo=True)
     with running(app, settings.port, "demo server"):
+        if not renders.is_dir():
+            _publish_renders(settings, renders)
         # The extra states go in through the same app (its lifespan has run: sessions exist).
         yield f"http://127.0.0.1:{settings.port}", seed_world(TestClient(app))
+
+
+def _shared_renders(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the demo's renders are kept for every demo server of this run (all workers).
+
+    Each demo server renders the same campaigns at start-up (6-8 s of espeak-ng and mastering
+    each, more under load); with these copied into its data dir they are render-cache hits,
+    as on a real server that renders a text a second time.
+    """
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "demo-renders"
+
+
+def _publish_renders(settings: Settings, renders: Path) -> None:
+    # Copied aside, then renamed into place in one step: a worker copying it never sees half.
+    # The cache before the media: a cache entry is written after its media, so every entry
+    # copied has its media copied too.
+    staging = renders.with_name(f"{renders.name}.{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(settings.cache_dir, staging / "cache")
+    shutil.copytree(settings.media_dir, staging / "media")
+    try:
+        staging.rename(renders)
+    except OSError:  # another worker published first: theirs is as good
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
