@@ -21,7 +21,8 @@ run: $(STAMP)
 # Most of the suite waits on brokers, subprocesses and a browser rather than the CPU, so four
 # workers on two cores finish in about two thirds of the time (tests use their own ports,
 # databases and topic prefixes, so they run side by side). PYTEST_ARGS= runs it serially.
-PYTEST_ARGS ?= -n 4
+# The 25 slowest steps are listed at the end, so a CI log shows where the time goes.
+PYTEST_ARGS ?= -n 4 --durations=25
 
 ## Run the whole test suite. Uses PostgreSQL/Mosquitto when PA_TEST_DATABASE_URL / PA_TEST_MQTT_URL
 ## are set (or reachable on their standard local ports), SQLite and the embedded broker always.

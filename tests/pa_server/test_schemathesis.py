@@ -169,25 +169,32 @@ def _fuzz(
     return calls
 
 
-# One test walks every operation of the API, so its time grows with the API (about 50
-# operations now): the suite's 120 s per-test guard is too short for it on a loaded 2-core
-# machine; 600 s still stops a hang. Not a speed check.
+#: The operations are dealt out to this many tests (each with its own seeded database), so
+#: pytest-xdist runs them side by side instead of one worker walking the whole API alone.
+SHARDS = 4
+
+
+# Each shard walks a quarter of the API's operations (about 50 now), so its time grows with
+# the API: the suite's 120 s per-test guard is too short for it on a loaded 2-core machine;
+# 600 s still stops a hang. Not a speed check.
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_no_operation_answers_5xx_or_off_schema(api: Api) -> None:
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_no_operation_answers_5xx_or_off_schema(api: Api, shard: int) -> None:
     known = _seed(api)
     schema = schemathesis.openapi.from_dict(
         _without_time_format(api.client.get("/openapi.json").json())
     )
     failures: list[str] = []
-    # Deletions last, so the rows the others aim at exist while they run.
-    operations = sorted(
-        (op.ok() for op in schema.get_all_operations()), key=lambda op: op.method == "delete"
-    )
+    # Every operation in exactly one shard, by its place in a fixed order; deletions last in
+    # each, so the rows the others aim at exist while they run.
+    every = sorted((op.ok() for op in schema.get_all_operations()), key=lambda op: op.label)
+    operations = sorted(every[shard::SHARDS], key=lambda op: op.method == "delete")
+    assert operations, f"shard {shard} of {SHARDS} has no operation"
     calls = sum(
         _fuzz(api, operation, mode, known, failures)
         for operation in operations
         for mode in _modes(operation)
     )
-    print(f"schemathesis: {len(operations)} operations, {calls} calls")
+    print(f"schemathesis shard {shard}: {len(operations)}/{len(every)} operations, {calls} calls")
     assert not failures, "\n\n".join(dict.fromkeys(failures))
