@@ -88,10 +88,13 @@ def publisher_actor(publisher: CapPublisher) -> Actor:
 
 @dataclass(frozen=True)
 class Door:
-    """Through which door a message came, and for feeds which feed."""
+    """Through which door a message came, for feeds which feed, and who came through it."""
 
     name: str
     feed_id: int | None = None
+    #: The publisher of a push or a feed, as its caller already holds it; None: the one
+    #: `uc.actor` (`cap:<name>`) acts for, looked up when needed.
+    publisher: CapPublisher | None = None
 
 
 def upload_cap(uc: UseCase, data: bytes) -> CapMessage:
@@ -117,7 +120,7 @@ def push_cap(uc: UseCase, data: bytes) -> CapMessage:
             "publisher_locked",
             "Nguồn phát hành đang bị khóa: bản tin bị từ chối, không được xử lý.",
         )
-    return receive(uc, data, Door("push"))
+    return receive(uc, data, Door("push", publisher=pub))
 
 
 def _text(data: bytes) -> str:
@@ -141,7 +144,7 @@ def receive(uc: UseCase, data: bytes, door: Door) -> CapMessage:
     except CapInvalid as exc:
         _header(row, data[: uc.settings.cap_max_bytes])
         return _verdict(uc, row, "invalid", exc.code, exc.reason)
-    if door.name != "upload" and not _may_send_as(uc, cap.sender):
+    if door.name != "upload" and not _may_send_as(uc, door, cap.sender):
         # No key is kept: a squatted key must neither shadow the real alert as its duplicate
         # nor catch the real alert's Updates and Cancels.
         row.identifier, row.sender = cap.identifier, cap.sender
@@ -157,8 +160,8 @@ def receive(uc: UseCase, data: bytes, door: Door) -> CapMessage:
     return _act_on(uc, row, cap)
 
 
-def _may_send_as(uc: UseCase, sender: str) -> bool:
-    """True when the acting publisher (a push or a feed) was given `sender` by an admin.
+def _may_send_as(uc: UseCase, door: Door, sender: str) -> bool:
+    """True when the publisher of a push or a feed was given `sender` by an admin.
 
     CAP matches duplicates and references on `sender,identifier,sent` whoever brought them, and
     a publisher may write any `<sender>`: unbound, one publisher could send another's
@@ -166,7 +169,7 @@ def _may_send_as(uc: UseCase, sender: str) -> bool:
     and Cancels would hit the squatter's alert. Two publishers given one sender (two relays of
     one upstream) still share its keys: the second copy of an alert stays a duplicate.
     """
-    pub = _acting_publisher(uc)
+    pub = door.publisher or _acting_publisher(uc)
     return pub is not None and sender in pub.senders
 
 
@@ -1126,7 +1129,7 @@ def poll_feed(uc: UseCase, feed_id: int, client: httpx.Client) -> CapFeed | None
                 documents.append(linked.body)
             for doc in documents:
                 if not _received_before(uc.db, doc, uc.actor.username):
-                    receive(uc, doc, Door("feed", feed.id))
+                    receive(uc, doc, Door("feed", feed.id, pub))
             if broken is not None:
                 # The validators are not kept: the next poll reads the feed again and retries
                 # the link (what was received is not received twice).
