@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -155,9 +155,20 @@ def state_of(
     )
 
 
-def failed_live(session: Session, occurrence_ids: Iterable[str]) -> set[str]:
-    """The occurrences among these whose live session (microphone or relay) ended failed."""
-    ids = list(dict.fromkeys(occurrence_ids))
+class StoredBroadcast(Protocol):
+    """A stored occurrence or its public form: what `failed_live` reads of it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+
+def failed_live(session: Session, broadcasts: Iterable[StoredBroadcast]) -> set[str]:
+    """The ids of the stopped broadcasts among these whose live session (microphone or relay)
+    ended failed: `broadcast_state`'s `source_failed`. Only stopped ones are looked up."""
+    ids = list(dict.fromkeys(b.id for b in broadcasts if b.status == "stopped"))
     return {
         occ_id
         for chunk in _chunks(ids)
@@ -312,7 +323,7 @@ def programme(
         if place.reaches(o.targets, zone_of)
     ]
     states = receipt_states(session, [o.id for o in stored])
-    failed = failed_live(session, [o.id for o in stored if o.status == "stopped"])
+    failed = failed_live(session, stored)
     entries: dict[str, ProgrammeEntry] = {}
     for o in stored:
         tally = tally_states(states.get(o.id, {}), _expected_here(audience.of(o), place))
@@ -412,7 +423,7 @@ def loudspeaker_counts(session: Session, occurrence_id: str, *, now: datetime) -
         never=len(expected) - len(links),
         reached=reached,
         tally=tally,
-        state=state_of(occ, tally, now=now, source_failed=occ.id in failed_live(session, [occ.id])),
+        state=state_of(occ, tally, now=now, source_failed=occ.id in failed_live(session, [occ])),
     )
 
 

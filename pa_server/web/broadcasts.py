@@ -107,7 +107,7 @@ def list_page(
         db, start=None, end=None, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, search=term
     )
     tallies = programme.delivery_tallies(db, [b.id for b in rows])
-    failed = programme.failed_live(db, [b.id for b in rows if b.status == "stopped"])
+    failed = programme.failed_live(db, rows)
     # Said as on the broadcast's own page (its live counts), not as the stored status.
     states = {
         b.id: programme.broadcast_state(
