@@ -28,7 +28,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("senders", sa.JSON(), nullable=False, server_default="[]"))
     bind = op.get_bind()
     publishers = sa.table(
-        "cap_publishers", sa.column("id", sa.Integer), sa.column("name", sa.String)
+        "cap_publishers",
+        sa.column("id", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("senders", sa.JSON),
     )
     messages = sa.table(
         "cap_messages",
@@ -43,13 +46,12 @@ def upgrade() -> None:
         .distinct()
     ):
         seen.setdefault(source, set()).add(sender)
-    target = sa.table(
-        "cap_publishers", sa.column("id", sa.Integer), sa.column("senders", sa.JSON)
-    )
     for pub_id, name in bind.execute(sa.select(publishers.c.id, publishers.c.name)):
         found = sorted(seen.get(f"cap:{name}", ()))
         if found:
-            bind.execute(target.update().where(target.c.id == pub_id).values(senders=found))
+            bind.execute(
+                publishers.update().where(publishers.c.id == pub_id).values(senders=found)
+            )
 
 
 def downgrade() -> None:
