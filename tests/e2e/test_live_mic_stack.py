@@ -49,6 +49,7 @@ from tests.pa_server.web.conftest import (
     SCREENSHOTS,
     microphone_args,
     require_chromium,
+    screenshot,
 )
 
 pytestmark = [pytest.mark.network, pytest.mark.slow, pytest.mark.browser]
@@ -106,8 +107,7 @@ def shows(page: Any, selector: str, text: str) -> bool:
 
 
 def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"live-mic-stack-{name}.png"), full_page=True)
+    screenshot(page, SCREENSHOTS / f"live-mic-stack-{name}.png", full_page=True)
 
 
 @pytest.mark.timeout(300)  # as the relay test: a whole system and a browser, on a shared machine

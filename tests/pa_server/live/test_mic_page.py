@@ -38,6 +38,7 @@ from tests.pa_server.web.conftest import (
     free_port,
     microphone_args,
     require_chromium,
+    screenshot,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -93,7 +94,6 @@ def test_a_microphone_session_from_the_page_through_the_service(
     wav = tmp_path / "mic.wav"
     wav.write_bytes(wav_bytes(tone(440, 10.0)))
     args = microphone_args(wav)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     engine = served.engine
     pw = request.getfixturevalue("playwright_session")  # the worker's one Playwright
     browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
@@ -107,14 +107,14 @@ def test_a_microphone_session_from_the_page_through_the_service(
         page.click("button[type=submit]")
         page.wait_for_load_state()
         page.goto(served.url + "/truc-tiep")
-        page.screenshot(path=str(SCREENSHOTS / "live-mic-01-form.png"), full_page=True)
+        screenshot(page, SCREENSHOTS / "live-mic-01-form.png", full_page=True)
         page.fill("#f-title", "Khẩn cấp: nước lên")
         page.select_option("#f-level", "emergency")
         page.check(f"input[name=zone][value='{COMMUNE}']")
         page.check("input[name=confirm]")
         page.click("[data-testid=live-form] button[type=submit]")
         page.wait_for_selector("#live-talk:not([disabled])")
-        page.screenshot(path=str(SCREENSHOTS / "live-mic-02-ready.png"), full_page=True)
+        screenshot(page, SCREENSHOTS / "live-mic-02-ready.png", full_page=True)
         text = page.inner_text("#live-mic")
         assert "Tân Tiến" in text and "Quản trị huyện" in text  # targets and speaker by name
         assert COMMUNE not in text
@@ -130,7 +130,7 @@ def test_a_microphone_session_from_the_page_through_the_service(
             "document.getElementById('live-status').textContent.includes('kết thúc')"
         )
         page.goto(f"{served.url}/truc-tiep/{sid}")
-        page.screenshot(path=str(SCREENSHOTS / "live-mic-03-session.png"), full_page=True)
+        screenshot(page, SCREENSHOTS / "live-mic-03-session.png", full_page=True)
         assert "Đã xong" in page.inner_text("main")
     finally:
         browser.close()

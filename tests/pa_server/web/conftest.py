@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -166,6 +167,25 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
     chromium.close()
 
 
+def screenshot(target: Any, path: Path | str, *, full_page: bool = False) -> None:
+    """Save a screenshot of a page or an element at `path` (its folder made if missing).
+
+    Chromium now and then answers "Unable to capture screenshot" while a page redraws (the
+    broadcast page repaints its live counts): the picture is for people, not an assertion, so
+    it is tried again.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"full_page": True} if full_page else {}
+    for attempt in range(3):
+        try:
+            target.screenshot(path=str(path), **options)
+            return
+        except PlaywrightError as exc:
+            if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                raise
+            time.sleep(0.2)
+
+
 class Visitor:
     """One browser tab against the live server that screenshots every page it lands on."""
 
@@ -178,18 +198,8 @@ class Visitor:
     def shot(self, label: str) -> Path:
         """Save a full-page screenshot as `<test>-<n>-<label>.png`."""
         self.count += 1
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{self.prefix}-{self.count:02d}-{label}.png"
-        # Chromium now and then answers "Unable to capture screenshot" while a page redraws (the
-        # broadcast page repaints its live counts): the picture is for people, so try again.
-        for attempt in range(3):
-            try:
-                self.page.screenshot(path=str(path), full_page=True)
-                break
-            except PlaywrightError as exc:
-                if "Unable to capture screenshot" not in str(exc) or attempt == 2:
-                    raise
-                self.page.wait_for_timeout(200)
+        screenshot(self.page, path, full_page=True)
         return path
 
     def go(self, path: str, label: str | None = None) -> Any:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pa_server.auth.demo import DEMO_PASSWORD
 from tests.pa_server.web.alert_world import AlertWorld, alert_pages, seed_alerts
 from tests.pa_server.web.browser import demo_server
-from tests.pa_server.web.conftest import SCREENSHOTS
+from tests.pa_server.web.conftest import SCREENSHOTS, screenshot
 from tests.pa_server.web.support import World
 from tests.pa_server.web.test_phone import MEASURE_JS, MIN_TAP
 from tests.pa_server.web.visible_text import Checked, problems, visible_text
@@ -111,10 +111,9 @@ def test_alert_pages_on_phone_and_desktop(
         page.fill("#f-password", DEMO_PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_load_state()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for path, name in alert_pages(world):
             page.goto(base + path)
-            page.screenshot(path=str(SCREENSHOTS / f"alerts-{width}-{name}.png"), full_page=True)
+            screenshot(page, SCREENSHOTS / f"alerts-{width}-{name}.png", full_page=True)
             scroll = page.evaluate("document.documentElement.scrollWidth")
             if scroll > width:
                 found.append(f"{path}: page is {scroll}px wide, scrolls sideways")

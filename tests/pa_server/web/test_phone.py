@@ -13,7 +13,7 @@ import pytest
 
 from pa_server.auth.demo import DEMO_PASSWORD
 from tests.pa_server.web.browser import demo_server as demo_server  # the demo district
-from tests.pa_server.web.conftest import SCREENSHOTS
+from tests.pa_server.web.conftest import SCREENSHOTS, screenshot
 from tests.pa_server.web.support import COMMUNE, World
 from tests.pa_server.web.visible_text import problems
 
@@ -101,12 +101,11 @@ def test_main_pages_fit_a_phone(
     try:
         _sign_in(page, base, username)
         found: list[str] = []
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for path, name in _pages(world):
             page.goto(base + path)
             shot = SCREENSHOTS / f"phone-{username}-{name}"
-            page.screenshot(path=f"{shot}.png", full_page=True)
-            page.screenshot(path=f"{shot}-screen.png")  # the first screenful, as on the phone
+            screenshot(page, f"{shot}.png", full_page=True)
+            screenshot(page, f"{shot}-screen.png")  # the first screenful, as on the phone
             width = page.evaluate("document.documentElement.scrollWidth")
             if width > WIDTH:
                 found.append(f"{path}: page is {width}px wide, scrolls sideways")
@@ -172,10 +171,9 @@ def test_lunar_preview_in_chromium(
         page.select_option("#f-holidays", "skip")
         page.click("button[value=preview]")
         page.wait_for_load_state()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         fields = page.locator("[data-testid=calendar-fields]")
-        fields.screenshot(path=str(SCREENSHOTS / f"calendar-{name}-fields.png"))
-        page.screenshot(path=str(SCREENSHOTS / f"calendar-{name}-preview.png"), full_page=True)
+        screenshot(fields, SCREENSHOTS / f"calendar-{name}-fields.png")
+        screenshot(page, SCREENSHOTS / f"calendar-{name}-preview.png", full_page=True)
         rows = page.locator("[data-testid=preview] li").all_inner_texts()
         assert len(rows) >= 4, rows
         assert all("Rằm" in r or "Mùng 1" in r or "Tết" in r for r in rows), rows

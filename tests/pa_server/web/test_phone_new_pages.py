@@ -16,7 +16,7 @@ import pytest
 from pa_server.auth.demo import DEMO_PASSWORD
 from tests.pa_server.web.alert_world import AlertWorld, seed_alerts
 from tests.pa_server.web.browser import VIEWPORTS, serve_demo
-from tests.pa_server.web.conftest import SCREENSHOTS
+from tests.pa_server.web.conftest import SCREENSHOTS, screenshot
 from tests.pa_server.web.support import COMMUNE, World
 from tests.pa_server.web.test_phone import MEASURE_JS
 from tests.pa_server.web.visible_text import problems
@@ -96,8 +96,7 @@ def _sign_in(page: Any, base: str, username: str) -> None:
 
 def _look(page: Any, size: str, name: str, found: list[str]) -> None:
     """Screenshot the page as it stands and note what a first-time user would stumble on."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"phone-{size}-{name}.png"), full_page=True)
+    screenshot(page, SCREENSHOTS / f"phone-{size}-{name}.png", full_page=True)
     width = VIEWPORTS[size]["width"]
     where = f"{size} {name}"
     scroll = page.evaluate("document.documentElement.scrollWidth")
@@ -202,8 +201,7 @@ def test_emergency_confirmation_shows_only_at_that_level(
     assert not page.is_visible(confirm)
     page.select_option("#f-level", "emergency")
     assert page.is_visible(confirm)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"phone-{size}-quantri-live-emergency.png"))
+    screenshot(page, SCREENSHOTS / f"phone-{size}-quantri-live-emergency.png")
 
 
 def test_microphone_page_is_thumb_sized_and_says_what_to_do(
@@ -218,8 +216,7 @@ def test_microphone_page_is_thumb_sized_and_says_what_to_do(
     status = page.locator("#live-status")
     page.wait_for_function("!document.getElementById('live-status').textContent.endsWith('…')")
     said = status.inner_text()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"phone-{size}-vanhanh-live-mic-no-device.png"))
+    screenshot(page, SCREENSHOTS / f"phone-{size}-vanhanh-live-mic-no-device.png")
     assert "micrô" in said and "tải lại trang" in said, said
     assert problems(f"<p>{said}</p>") == [], said
     talk = page.locator("#live-talk").bounding_box()

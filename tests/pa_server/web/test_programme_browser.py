@@ -19,7 +19,7 @@ from pa_server.services import broadcasts
 from pa_server.services.context import UseCase
 from pa_server.web import labels
 from tests.pa_server.web.browser import demo_server as demo_server  # the demo district
-from tests.pa_server.web.conftest import SCREENSHOTS
+from tests.pa_server.web.conftest import SCREENSHOTS, screenshot
 from tests.pa_server.web.support import COMMUNE, NullDispatcher, World
 from tests.pa_server.web.test_phone import MEASURE_JS, MIN_TAP
 from tests.pa_server.web.visible_text import problems
@@ -44,11 +44,9 @@ class Tab:
         self.page.wait_for_load_state()
 
     def shot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"programme-{self.size}-{name}.png"))
-        self.page.screenshot(
-            path=str(SCREENSHOTS / f"programme-{self.size}-{name}-full.png"), full_page=True
-        )
+        base = SCREENSHOTS / f"programme-{self.size}-{name}"
+        screenshot(self.page, f"{base}.png")
+        screenshot(self.page, f"{base}-full.png", full_page=True)
 
     def open(self, path: str, name: str) -> None:
         response = self.page.goto(self.base + path)
