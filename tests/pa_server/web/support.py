@@ -131,11 +131,12 @@ def seed_world(client: TestClient) -> World:
             relay_source=SilentRelay,
         )
         app.state.live = hub  # type: ignore[attr-defined]
-        # 10:00 of today in Hà Nội (the programme's today, whatever the hour in UTC): outside
-        # the quiet hours. It may be ahead of the clock or behind it; either way the relay,
-        # whose source dies at once, is a failed broadcast.
-        hanoi = ZoneInfo("Asia/Ho_Chi_Minh")
-        day = datetime.combine(now.astimezone(hanoi).date(), time(10), hanoi).astimezone(UTC)
+        # 10:00 of the district's today (the programme's today, whatever the hour in UTC), as
+        # the demo's own campaigns are placed: outside the quiet hours. It may be ahead of the
+        # clock or behind it; either way the relay, whose source dies at once, is a failed
+        # broadcast.
+        local = ZoneInfo(settings.timezone)
+        day = datetime.combine(now.astimezone(local).date(), time(10), local).astimezone(UTC)
         mic, _ = live.start_mic(
             as_("vanhanh", day), hub, LiveCreate(title="Họp thôn khẩn", zones=[COMMUNE])
         )
