@@ -10,6 +10,7 @@ not decisions.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -149,10 +150,21 @@ def _after_flush(db: DbSession, _ctx: Any) -> None:
         db.connection().execute(insert(AuditEntry), rows)
 
 
+#: The session factories `audited` has hooked, by identity while they live.
+_AUDITED: weakref.WeakSet[sessionmaker[DbSession]] = weakref.WeakSet()
+
+
 def audited(sessions: sessionmaker[DbSession]) -> sessionmaker[DbSession]:
-    """Log every flushed change of the sessions `sessions` makes (idempotent); returns it."""
-    if not event.contains(sessions, "after_flush", _after_flush):
+    """Log every flushed change of the sessions `sessions` makes (idempotent); returns it.
+
+    Idempotent by the factory's identity, not by `event.contains`: SQLAlchemy's event registry
+    is keyed by `id()` and can outlive a collected factory, so a new factory at a recycled
+    address was reported as hooked already and its sessions went unaudited (seen in a test
+    run; reproduced by making and dropping a few thousand factories).
+    """
+    if sessions not in _AUDITED:
         event.listen(sessions, "after_flush", _after_flush)
+        _AUDITED.add(sessions)
     return sessions
 
 

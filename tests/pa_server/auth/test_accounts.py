@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
 
 from pa_server.auth import accounts, audit
 from pa_server.auth.errors import AccountError, BadCredentials, RateLimited
@@ -165,3 +167,18 @@ def test_unaudited_tables_are_real_tables_and_console_sessions_are_audited(
         get_settings.cache_clear()
     assert event.contains(sessions, "after_flush", audit._after_flush)
     assert not event.contains(DbSession, "after_flush", audit._after_flush)
+
+
+def test_every_new_session_factory_is_audited_exactly_once() -> None:
+    """Factories made and dropped one after another (each test, each app start) all log.
+
+    SQLAlchemy's event registry is keyed by id() and outlived a collected factory, so a new one
+    at a recycled address was taken for hooked already (`event.contains`) and its sessions went
+    unaudited: a test run lost a publisher's whole audit trail that way.
+    """
+    for _ in range(200):
+        sessions = audit.audited(audit.audited(sessionmaker()))
+        with sessions() as db:
+            assert len(db.dispatch.after_flush) == 1
+        del sessions, db
+        gc.collect()
